@@ -1,0 +1,131 @@
+"""Configuration of Dual-Head Reasoning Distillation (DHRD) classifiers.
+
+This file is copied verbatim into every saved checkpoint (remote code), so it imports only `transformers`.
+"""
+
+from typing import Any, ClassVar, Literal
+
+from transformers import AutoConfig, PreTrainedConfig
+from transformers.configuration_utils import SubConfigSpec
+from transformers.models.auto.modeling_auto import (
+    MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
+    MODEL_FOR_MASKED_LM_MAPPING_NAMES,
+)
+
+POOLING_CHOICES = ("last", "mean")
+HEAD_CHOICES = ("linear", "mlp")
+
+
+class DHRDConfig(PreTrainedConfig):
+    r"""
+    Configuration of [`DHRDForSequenceClassification`]: a decoder-only backbone with a pooled classification head
+    (`score`, used for training and inference) and a reasoning head (`lm_head`, the backbone's own LM head, used only
+    in training to learn teacher rationales).
+
+    The backbone's configuration is kept whole as the sub-config `text_config`, like composite models do, so any
+    decoder-only architecture known to transformers can serve as backbone.
+
+    Args:
+        text_config (`dict` or `PreTrainedConfig`, *optional*):
+            Configuration of the decoder-only backbone (e.g. a `LlamaConfig`). Defaults to a default `LlamaConfig`.
+        pooling (`str`, *optional*, defaults to `"last"`):
+            `"last"` pools the hidden state of the last input token (the paper's choice; with causal attention it
+            has seen the whole input), `"mean"` averages the hidden states of all input tokens.
+        head (`str`, *optional*, defaults to `"linear"`):
+            `"linear"`: one bias-free `score` layer, identical to transformers' native `*ForSequenceClassification`
+            (so an export is a rename). `"mlp"`: the paper's 2-layer pooling MLP.
+        classifier_dropout (`float`, *optional*, defaults to 0.0):
+            Dropout on the pooled hidden state (and inside the MLP head).
+        cls_weight (`float`, *optional*, defaults to 1.0):
+            Weight of the classification cross-entropy in the joint loss.
+        lm_weight (`float`, *optional*, defaults to 1.0):
+            Weight of the token-level LM loss of the reasoning head. `0.0` is exactly the pooled baseline.
+        reason_marker (`str`, *optional*, defaults to `"\nReasoning:"`):
+            Text placed between the input `x` and the rationale `r` in training sequences.
+        answer_marker (`str`, *optional*, defaults to `"\nAnswer:"`):
+            Text placed between the rationale and the verbalised label.
+        has_reasoning_head (`bool`, *optional*, defaults to `True`):
+            Whether the model carries the reasoning (LM) head. Exported classifiers set it to `False`.
+        lm_loss_chunk_size (`int`, *optional*, defaults to 1024):
+            Number of token positions whose vocabulary logits are materialised at once by the LM loss.
+
+    Example:
+
+    ```python
+    >>> from transformers import LlamaConfig
+    >>> from configuration_dhrd import DHRDConfig
+
+    >>> config = DHRDConfig(text_config=LlamaConfig(), num_labels=3, head="mlp")
+    ```"""
+
+    model_type = "dhrd"
+    sub_configs_defaults: ClassVar[dict[str, SubConfigSpec]] = {
+        "text_config": SubConfigSpec(config_class=AutoConfig, model_type="llama"),
+    }
+
+    text_config: dict | PreTrainedConfig | None = None
+    pooling: Literal["last", "mean"] = "last"
+    head: Literal["linear", "mlp"] = "linear"
+    classifier_dropout: float = 0.0
+    cls_weight: float = 1.0
+    lm_weight: float = 1.0
+    reason_marker: str = "\nReasoning:"
+    answer_marker: str = "\nAnswer:"
+    has_reasoning_head: bool = True
+    lm_loss_chunk_size: int = 1024
+    tie_word_embeddings: bool = False
+
+    def __post_init__(self, **kwargs: Any) -> None:
+        requested_num_labels = kwargs.get("num_labels")
+        if requested_num_labels is not None and self.id2label is not None and requested_num_labels != len(self.id2label):
+            raise ValueError(
+                f"num_labels={requested_num_labels} conflicts with the {len(self.id2label)} labels of id2label "
+                f"({self.id2label}). A checkpoint's head has a fixed label set: to train a new head, build the model "
+                "with `DHRDForSequenceClassification.from_backbone(..., num_labels=...)`."
+            )
+        super().__post_init__(**kwargs)
+        # Tying is decided by the backbone: the reasoning head is the backbone's own LM head.
+        self.tie_word_embeddings = bool(getattr(self.text_config, "tie_word_embeddings", False))
+        self._validate_dhrd_fields()
+        _check_decoder_only(self.text_config)
+
+    def _validate_dhrd_fields(self) -> None:
+        if self.pooling not in POOLING_CHOICES:
+            raise ValueError(f"`pooling` must be one of {POOLING_CHOICES}, got {self.pooling!r}.")
+        if self.head not in HEAD_CHOICES:
+            raise ValueError(f"`head` must be one of {HEAD_CHOICES}, got {self.head!r}.")
+        if not isinstance(self.num_labels, int) or self.num_labels < 1:
+            raise ValueError(f"`num_labels` must be a positive integer, got {self.num_labels!r}.")
+        if not 0.0 <= float(self.classifier_dropout) < 1.0:
+            raise ValueError(f"`classifier_dropout` must be in [0, 1), got {self.classifier_dropout!r}.")
+        for name in ("cls_weight", "lm_weight"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                raise ValueError(f"`{name}` must be a non-negative number, got {value!r}.")
+        if self.cls_weight == 0 and self.lm_weight == 0:
+            raise ValueError("`cls_weight` and `lm_weight` cannot both be 0: there would be nothing to train.")
+        if not isinstance(self.lm_loss_chunk_size, int) or self.lm_loss_chunk_size < 1:
+            raise ValueError(f"`lm_loss_chunk_size` must be a positive integer, got {self.lm_loss_chunk_size!r}.")
+        for name in ("reason_marker", "answer_marker"):
+            if not isinstance(getattr(self, name), str) or not getattr(self, name).strip():
+                raise ValueError(f"`{name}` must be a non-empty string.")
+
+
+def _check_decoder_only(text_config: PreTrainedConfig) -> None:
+    """Refuse backbones whose hidden states are not causal: pooling a prefix is only exact with causal attention."""
+    model_type = getattr(text_config, "model_type", "")
+    if getattr(text_config, "is_encoder_decoder", False):
+        raise ValueError(
+            f"DHRD needs a decoder-only backbone, but `{model_type}` is an encoder-decoder model. "
+            "Pick a causal LM such as Llama, Qwen2, Gemma or GPT-2."
+        )
+    encoder_only = model_type in MODEL_FOR_MASKED_LM_MAPPING_NAMES and not getattr(text_config, "is_decoder", False)
+    if encoder_only or model_type not in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES:
+        raise ValueError(
+            f"DHRD needs a decoder-only (causal LM) backbone, but `{model_type}` is not one: its hidden states are "
+            "not causal, so pooling the input prefix of `input + rationale` would see the rationale. "
+            "Pick a causal LM such as Llama, Qwen2, Gemma or GPT-2."
+        )
+
+
+__all__ = ["DHRDConfig"]

@@ -1,0 +1,51 @@
+"""Atomic writes of whole folders, so that a crash never leaves a half-written checkpoint behind."""
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+
+@contextlib.contextmanager
+def atomic_directory(final_path: str | os.PathLike, overwrite: bool = False) -> Iterator[Path]:
+    """Yield a temporary folder next to `final_path`; on success it is renamed to `final_path`.
+
+    The temporary folder lives in the same parent (same filesystem), so the final `rename` is atomic. On any error,
+    the temporary folder is removed and `final_path` is left as it was.
+    """
+    final_path = Path(final_path)
+    if final_path.exists() and not overwrite:
+        raise FileExistsError(f"{final_path} already exists; pass overwrite=True to replace it.")
+    final_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp_path = Path(tempfile.mkdtemp(prefix=f".{final_path.name}.tmp-", dir=final_path.parent))
+    try:
+        yield tmp_path
+        if final_path.exists():
+            backup = Path(tempfile.mkdtemp(prefix=f".{final_path.name}.old-", dir=final_path.parent))
+            os.replace(final_path, backup / final_path.name)
+            os.replace(tmp_path, final_path)
+            shutil.rmtree(backup, ignore_errors=True)
+        else:
+            os.replace(tmp_path, final_path)
+    finally:
+        if tmp_path.exists():
+            shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    """Write a text file through a temporary file and `os.replace`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise

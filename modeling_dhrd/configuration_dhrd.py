@@ -1,0 +1,1 @@
+../configuration_dhrd/configuration_dhrd.py

@@ -1,0 +1,280 @@
+"""Dual-Head Reasoning Distillation (DHRD, arXiv 2509.21487) for sequence classification.
+
+A decoder-only backbone carries two heads:
+
+- `score`, the pooled classification head, used in training *and* inference;
+- `lm_head`, the reasoning head (the backbone's own LM head), supervised on teacher rationales in training only.
+
+With causal attention the hidden states of the input `x` do not depend on the tokens after it, so one backbone pass
+over `[x, reason marker, rationale, answer marker, label]` serves both heads: the classifier pools at the input
+positions and the reasoning head reads every position. At inference the model runs over `x` alone and never computes
+vocabulary logits, so it costs exactly what a pooled classifier costs.
+
+This file is copied into every saved checkpoint (remote code), so it imports only torch, transformers and its
+siblings.
+"""
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import AutoModel, AutoModelForCausalLM, PreTrainedModel
+from transformers.utils import ModelOutput
+from transformers.utils.generic import can_return_tuple
+
+from .chunked_lm_loss import causal_lm_loss_sum
+from .configuration_dhrd import DHRDConfig
+from .pooling import pool_hidden_states, position_ids_from_attention_mask
+
+
+@dataclass
+class DHRDSequenceClassifierOutput(ModelOutput):
+    """Output of [`DHRDForSequenceClassification`].
+
+    Args:
+        loss: `cls_weight * cls_loss + lm_weight * lm_loss` over the parts that were computed.
+        cls_loss: cross-entropy of the pooled classifier (when `labels` are given).
+        lm_loss: token-level LM loss of the reasoning head (when `lm_labels` are given and `lm_weight > 0`).
+        logits: `[batch, num_labels]` classification scores.
+        hidden_states, attentions: as returned by the backbone when asked for.
+    """
+
+    loss: torch.Tensor | None = None
+    cls_loss: torch.Tensor | None = None
+    lm_loss: torch.Tensor | None = None
+    logits: torch.Tensor | None = None
+    hidden_states: tuple[torch.Tensor, ...] | None = None
+    attentions: tuple[torch.Tensor, ...] | None = None
+
+
+class DHRDMLPHead(nn.Module):
+    """The paper's 2-layer pooling MLP: `out_proj(dropout(gelu(dense(pooled))))`."""
+
+    def __init__(self, hidden_size: int, num_labels: int, dropout: float) -> None:
+        super().__init__()
+        self.dense = nn.Linear(hidden_size, hidden_size)
+        self.act = nn.GELU()
+        self.dropout = nn.Dropout(dropout)
+        self.out_proj = nn.Linear(hidden_size, num_labels)
+
+    def forward(self, pooled: torch.Tensor) -> torch.Tensor:
+        return self.out_proj(self.dropout(self.act(self.dense(pooled))))
+
+
+def build_score_head(config: DHRDConfig) -> nn.Module:
+    """`score` head: a bias-free linear layer named like transformers' native classifiers, or the MLP."""
+    hidden_size = config.text_config.hidden_size
+    if config.head == "mlp":
+        return DHRDMLPHead(hidden_size, config.num_labels, config.classifier_dropout)
+    return nn.Linear(hidden_size, config.num_labels, bias=False)
+
+
+class DHRDPreTrainedModel(PreTrainedModel):
+    config_class = DHRDConfig
+    config: DHRDConfig
+    base_model_prefix = "model"
+    supports_gradient_checkpointing = True
+    _no_split_modules: list[str] = []  # extended with the backbone's own in `post_init`
+    _supports_sdpa = True
+    _supports_flash_attn = True
+    _supports_flex_attn = True
+    _supports_attention_backend = True
+
+
+class DHRDForSequenceClassification(DHRDPreTrainedModel):
+    """Decoder-only classifier with a pooled `score` head and a training-only reasoning head (`lm_head`)."""
+
+    def __init__(
+        self, config: DHRDConfig, backbone: PreTrainedModel | None = None, lm_head: nn.Module | None = None
+    ) -> None:
+        """`backbone` / `lm_head` let `from_backbone` transplant an already loaded causal LM instead of building
+        randomly initialised ones from `config.text_config`."""
+        super().__init__(config)
+        self.num_labels = config.num_labels
+        # Transplanted modules hold pretrained weights: mark them so `post_init` does not re-initialise them.
+        for module in [*(backbone.modules() if backbone is not None else ()), *(lm_head.modules() if lm_head else ())]:
+            module._is_hf_initialized = True
+        if backbone is None:
+            backbone = AutoModel.from_config(config.text_config)
+        self.model = backbone
+        self.dropout = nn.Dropout(config.classifier_dropout)
+        self.score = build_score_head(config)
+        if config.has_reasoning_head:
+            text_config = config.text_config
+            self.lm_head = lm_head or nn.Linear(text_config.hidden_size, text_config.vocab_size, bias=False)
+            self._tied_weights_keys = {"lm_head.weight": f"model.{self._input_embeddings_name()}.weight"}
+        else:
+            self.lm_head = None
+            self._tied_weights_keys = None
+        self.post_init()
+
+    @classmethod
+    def from_backbone(
+        cls,
+        pretrained_model_name_or_path: str,
+        *,
+        num_labels: int | None = None,
+        id2label: dict[int, str] | None = None,
+        label2id: dict[str, int] | None = None,
+        dtype: torch.dtype | str | None = None,
+        gguf_file: str | None = None,
+        backbone_kwargs: dict | None = None,
+        **config_kwargs,
+    ) -> "DHRDForSequenceClassification":
+        """Build a DHRD classifier around a pretrained causal LM, keeping its LM head as the reasoning head.
+
+        Args:
+            pretrained_model_name_or_path: Hub id or local folder of any causal LM (`AutoModelForCausalLM`).
+            num_labels, id2label, label2id: the classification labels (give `num_labels` or `id2label`).
+            dtype: dtype to load the backbone in; the new heads follow it.
+            gguf_file: a GGUF file inside `pretrained_model_name_or_path` (de-quantised to dense weights on load).
+            backbone_kwargs: extra keyword arguments for `AutoModelForCausalLM.from_pretrained` (e.g. `revision`,
+                `attn_implementation`, `trust_remote_code`).
+            config_kwargs: [`DHRDConfig`] fields (`pooling`, `head`, `lm_weight`, ...).
+        """
+        load_kwargs = dict(backbone_kwargs or {})
+        if dtype is not None:
+            load_kwargs["dtype"] = dtype
+        if gguf_file is not None:
+            load_kwargs["gguf_file"] = gguf_file
+        causal_lm = AutoModelForCausalLM.from_pretrained(pretrained_model_name_or_path, **load_kwargs)
+        quantizer = getattr(causal_lm, "hf_quantizer", None)
+        if quantizer is not None:
+            if gguf_file is None:
+                raise NotImplementedError(
+                    f"{pretrained_model_name_or_path} loads quantized ({type(quantizer).__name__}); DHRD needs "
+                    "dense backbone weights. Load it in a float dtype (LoRA adapters train on top of them)."
+                )
+            # GGUF tensors are de-quantized on load; without this the model refuses to save or train.
+            quantizer.remove_quantization_config(causal_lm)
+        for name, value in (("num_labels", num_labels), ("id2label", id2label), ("label2id", label2id)):
+            if value is not None:
+                config_kwargs[name] = value
+        # Keep the attention implementation the backbone was loaded with (the composite config would reset it).
+        config_kwargs.setdefault("attn_implementation", causal_lm.config._attn_implementation)
+        config = cls.config_class(text_config=causal_lm.config, **config_kwargs)
+        config._name_or_path = str(pretrained_model_name_or_path)
+        backbone = getattr(causal_lm, causal_lm.base_model_prefix)
+        model = cls(config, backbone=backbone, lm_head=causal_lm.get_output_embeddings())
+        return model.to(backbone.dtype)
+
+    def _input_embeddings_name(self) -> str:
+        embeddings = self.model.get_input_embeddings()
+        return next(name for name, module in self.model.named_modules() if module is embeddings)
+
+    def get_input_embeddings(self) -> nn.Module:
+        return self.model.get_input_embeddings()
+
+    def set_input_embeddings(self, value: nn.Module) -> None:
+        self.model.set_input_embeddings(value)
+
+    def get_output_embeddings(self) -> nn.Module | None:
+        return self.lm_head
+
+    def set_output_embeddings(self, new_embeddings: nn.Module) -> None:
+        self.lm_head = new_embeddings
+
+    @can_return_tuple
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.LongTensor | None = None,
+        inputs_embeds: torch.FloatTensor | None = None,
+        labels: torch.LongTensor | None = None,
+        pooling_mask: torch.Tensor | None = None,
+        lm_labels: torch.LongTensor | None = None,
+        num_examples: int | torch.Tensor | None = None,
+        num_lm_tokens: int | torch.Tensor | None = None,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        **kwargs,
+    ) -> DHRDSequenceClassifierOutput:
+        r"""
+        Args:
+            labels (`torch.LongTensor` of shape `(batch_size,)`, *optional*):
+                Class indices in `[0, num_labels)` for the classification loss.
+            pooling_mask (`torch.Tensor` of shape `(batch_size, sequence_length)`, *optional*):
+                1 on the tokens of the classifier input `x`, 0 elsewhere (rationale, markers, label, padding). The
+                classifier pools over these positions. Defaults to `attention_mask` (the sequence *is* the input, as
+                at inference). Required whenever `lm_labels` is given.
+            lm_labels (`torch.LongTensor` of shape `(batch_size, sequence_length)`, *optional*):
+                Targets of the reasoning head: the token ids themselves, `-100` where no LM loss is wanted. Position
+                `t` predicts `lm_labels[t + 1]`.
+            num_examples (`int`, *optional*):
+                Divisor of the summed classification loss; pass the number of examples in the whole gradient
+                accumulation window (across processes) to make accumulation exact. Defaults to this batch's size.
+            num_lm_tokens (`int`, *optional*):
+                Divisor of the summed LM loss, likewise over the accumulation window. Defaults to this batch's count.
+        """
+        if lm_labels is not None and pooling_mask is None:
+            raise ValueError(
+                "`lm_labels` were given without `pooling_mask`: the classifier would pool at the end of the "
+                "rationale instead of the end of the input. Pass `pooling_mask` marking the input tokens."
+            )
+        if attention_mask is not None and position_ids is None:
+            position_ids = position_ids_from_attention_mask(attention_mask)
+        backbone_kwargs = dict(kwargs)
+        if output_attentions is not None:
+            backbone_kwargs["output_attentions"] = output_attentions
+        if output_hidden_states is not None:
+            backbone_kwargs["output_hidden_states"] = output_hidden_states
+        outputs = self.model(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            position_ids=position_ids,
+            inputs_embeds=inputs_embeds,
+            use_cache=False,
+            **backbone_kwargs,
+        )
+        hidden_states = outputs.last_hidden_state
+        if pooling_mask is None:
+            pooling_mask = attention_mask if attention_mask is not None else torch.ones_like(hidden_states[..., 0])
+        pooled = pool_hidden_states(hidden_states, pooling_mask, self.config.pooling)
+        logits = self.score(self.dropout(pooled))
+
+        cls_loss = None
+        if labels is not None:
+            labels = self._checked_labels(labels)
+            denominator = num_examples if num_examples is not None else labels.numel()
+            cls_loss = F.cross_entropy(logits.float(), labels, reduction="sum") / denominator
+
+        lm_loss = None
+        if lm_labels is not None and self.config.lm_weight > 0:
+            if self.lm_head is None:
+                raise ValueError("`lm_labels` were given but this model has no reasoning head (an exported model?).")
+            lm_sum, lm_count = causal_lm_loss_sum(
+                hidden_states, lm_labels, self.lm_head, self.config.lm_loss_chunk_size
+            )
+            denominator = num_lm_tokens if num_lm_tokens is not None else lm_count.clamp(min=1)
+            lm_loss = lm_sum / denominator
+
+        loss = None
+        if cls_loss is not None:
+            loss = self.config.cls_weight * cls_loss
+        if lm_loss is not None:
+            weighted = self.config.lm_weight * lm_loss
+            loss = weighted if loss is None else loss + weighted
+
+        return DHRDSequenceClassifierOutput(
+            loss=loss,
+            cls_loss=cls_loss,
+            lm_loss=lm_loss,
+            logits=logits,
+            hidden_states=outputs.hidden_states if output_hidden_states else None,
+            attentions=outputs.attentions if output_attentions else None,
+        )
+
+    def _checked_labels(self, labels: torch.Tensor) -> torch.Tensor:
+        if labels.is_floating_point():
+            raise ValueError(f"`labels` must hold class indices (integers), got dtype {labels.dtype}.")
+        labels = labels.view(-1).long()
+        out_of_range = (labels < 0) | (labels >= self.num_labels)
+        if out_of_range.any():
+            bad = labels[out_of_range][0].item()
+            raise ValueError(f"Label {bad} is out of range for a classifier with num_labels={self.num_labels}.")
+        return labels
+
+
+__all__ = ["DHRDForSequenceClassification", "DHRDPreTrainedModel", "DHRDSequenceClassifierOutput", "DHRDMLPHead"]

@@ -1,0 +1,40 @@
+"""transformers-dhrd: Dual-Head Reasoning Distillation (arXiv 2509.21487), Hugging Face native."""
+
+from pathlib import Path
+
+from setuptools import setup
+
+HERE = Path(__file__).parent
+
+# Ranges, not pins: an installed torch that satisfies them is kept (pip never swaps it for another build).
+INSTALL_REQUIRES = [
+    "torch>=2.4",
+    "transformers>=5.20,<6",
+    "datasets>=3.0",
+    "peft>=0.17",
+    "huggingface_hub>=1.0",
+    "safetensors>=0.4",
+    "accelerate>=1.0",
+    "gguf>=0.10",
+    "pyyaml>=6.0",
+    "tqdm>=4.60",
+]
+
+setup(
+    name="transformers-dhrd",
+    version="0.1.0",
+    description="Dual-Head Reasoning Distillation: CoT-trained classifiers at pooled-classifier speed",
+    long_description=(HERE / "README.md").read_text(encoding="utf-8") if (HERE / "README.md").exists() else "",
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    packages=["configuration_dhrd", "modeling_dhrd", "trainer"],
+    install_requires=INSTALL_REQUIRES,
+    extras_require={
+        "dev": ["pytest>=8", "ruff>=0.6", "matplotlib>=3.7"],
+    },
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "Topic :: Scientific/Engineering :: Artificial Intelligence",
+    ],
+)

@@ -1,0 +1,80 @@
+"""Shared fixtures: tiny randomly initialised Llama / Qwen2 / GPT-2 backbones and a byte-level tokenizer, all
+built in code so the unit tests are fast and offline."""
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+from transformers import GPT2Config, LlamaConfig, PreTrainedTokenizerFast, Qwen2Config
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DATA_DIR = Path(os.environ.get("DHRD_DATA_DIR", PROJECT_ROOT.parent / "shared" / "data"))
+ARCHITECTURES = ("llama", "qwen2", "gpt2")
+EOS = "<|endoftext|>"
+
+
+def make_tokenizer() -> PreTrainedTokenizerFast:
+    """Byte-level tokenizer (every text encodes) whose pad token is its eos, like SmolLM2's."""
+    alphabet = pre_tokenizers.ByteLevel.alphabet()
+    vocab = {EOS: 0, **{char: index + 1 for index, char in enumerate(sorted(alphabet))}}
+    backend = Tokenizer(models.BPE(vocab=vocab, merges=[]))
+    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    backend.decoder = decoders.ByteLevel()
+    return PreTrainedTokenizerFast(tokenizer_object=backend, eos_token=EOS, pad_token=EOS)
+
+
+TOKENIZER_SIZE = len(make_tokenizer())
+
+
+def tiny_text_config(architecture: str, vocab_size: int = TOKENIZER_SIZE + 3):
+    common = {"vocab_size": vocab_size, "eos_token_id": 0, "pad_token_id": 0, "bos_token_id": 0}
+    if architecture == "llama":
+        return LlamaConfig(
+            hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+            num_key_value_heads=2, tie_word_embeddings=True, **common,
+        )  # fmt: skip
+    if architecture == "qwen2":
+        return Qwen2Config(
+            hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+            num_key_value_heads=2, tie_word_embeddings=False, **common,
+        )  # fmt: skip
+    if architecture == "gpt2":
+        return GPT2Config(n_embd=32, n_layer=2, n_head=4, n_positions=256, **common)
+    raise ValueError(architecture)
+
+
+def tiny_dhrd(architecture: str = "llama", num_labels: int = 3, seed: int = 0, vocab_size: int | None = None, **kw):
+    from modeling_dhrd import DHRDConfig, DHRDForSequenceClassification
+
+    torch.manual_seed(seed)
+    text_config = tiny_text_config(architecture, **({"vocab_size": vocab_size} if vocab_size else {}))
+    config = DHRDConfig(text_config=text_config, num_labels=num_labels, **kw)
+    return DHRDForSequenceClassification(config).eval()
+
+
+@pytest.fixture
+def tokenizer() -> PreTrainedTokenizerFast:
+    return make_tokenizer()
+
+
+@pytest.fixture(scope="session")
+def smollm2_path() -> Path:
+    from modeling_dhrd import EmbeddedModelUnavailable, embedded_backbone_path
+
+    try:
+        return embedded_backbone_path()
+    except EmbeddedModelUnavailable as error:
+        pytest.skip(f"embedded SmolLM2 unavailable: {error}")
+
+
+def requires_data(*relative: str) -> Path:
+    path = DATA_DIR.joinpath(*relative)
+    if not path.exists():
+        pytest.skip(f"{path} is absent (set DHRD_DATA_DIR)")
+    return path
