@@ -77,13 +77,19 @@ class DHRDConfig(PreTrainedConfig):
 
     def __post_init__(self, **kwargs: Any) -> None:
         requested_num_labels = kwargs.get("num_labels")
-        if requested_num_labels is not None and self.id2label is not None and requested_num_labels != len(self.id2label):
+        if (
+            requested_num_labels is not None
+            and self.id2label is not None
+            and requested_num_labels != len(self.id2label)
+        ):
             raise ValueError(
                 f"num_labels={requested_num_labels} conflicts with the {len(self.id2label)} labels of id2label "
                 f"({self.id2label}). A checkpoint's head has a fixed label set: to train a new head, build the model "
                 "with `DHRDForSequenceClassification.from_backbone(..., num_labels=...)`."
             )
         super().__post_init__(**kwargs)
+        if self.id2label is not None and self.label2id is None:
+            self.label2id = {label: index for index, label in self.id2label.items()}
         # Tying is decided by the backbone: the reasoning head is the backbone's own LM head.
         self.tie_word_embeddings = bool(getattr(self.text_config, "tie_word_embeddings", False))
         self._validate_dhrd_fields()

@@ -113,7 +113,7 @@ def _merged_dhrd_model(model: torch.nn.Module) -> PreTrainedModel:
 def _native_classifier_class(dhrd: PreTrainedModel) -> type[PreTrainedModel] | None:
     if dhrd.config.pooling != "last" or dhrd.config.head != "linear":
         return None
-    return MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING.get(type(dhrd.config.text_config))
+    return MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING.get(type(dhrd.config.text_config), None)
 
 
 def _state_dict_without_reasoning_head(dhrd: PreTrainedModel) -> dict[str, torch.Tensor]:
@@ -139,7 +139,7 @@ def _native_classifier(
     config.label2id = dict(dhrd.config.label2id)
     config.num_labels = dhrd.config.num_labels
     config.problem_type = "single_label_classification"
-    config.pad_token_id = _pad_token_id_that_cannot_end_an_input(tokenizer)
+    pad_token_id = _pad_token_id_that_cannot_end_an_input(tokenizer)
     with init_empty_weights(include_buffers=False):
         exported = native_class(config)
     prefix = exported.base_model_prefix
@@ -151,6 +151,7 @@ def _native_classifier(
     if len(tokenizer) > exported.get_input_embeddings().num_embeddings:
         # The dedicated pad token got a new id past the embedding matrix: give it a row (never attended, never pooled).
         exported.resize_token_embeddings(len(tokenizer), mean_resizing=False)
+    exported.config.pad_token_id = pad_token_id
     exported.config.architectures = [native_class.__name__]
     return exported.eval()
 

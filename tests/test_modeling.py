@@ -190,7 +190,9 @@ def test_auto_classes_resolve_dhrd_and_round_trip_logits(tmp_path):
     assert {"configuration_dhrd.py", "modeling_dhrd.py", "model.safetensors", "config.json"} <= set(saved)
     reloaded = AutoModelForSequenceClassification.from_pretrained(tmp_path)
     assert type(reloaded) is DHRDForSequenceClassification
-    assert reloaded.config.auto_map["AutoModelForSequenceClassification"] == "modeling_dhrd.DHRDForSequenceClassification"
+    assert (
+        reloaded.config.auto_map["AutoModelForSequenceClassification"] == "modeling_dhrd.DHRDForSequenceClassification"
+    )
     ids = _random_ids(2, 6)
     with torch.no_grad():
         torch.testing.assert_close(reloaded(input_ids=ids).logits, model(input_ids=ids).logits, atol=0, rtol=0)
