@@ -1,0 +1,204 @@
+"""Training sequences `[x, reason marker, rationale, answer marker, verbalised label, eos]` and their collator.
+
+`x` is tokenised on its own and the other parts are appended as token ids, so the pooled prefix is token for token
+what the classifier sees at inference (`tokenizer(x, truncation=True, max_length=max_input_length)`). Rows keep the
+segment lengths instead of masks; the collator turns them into the attention mask, the pooling mask and the LM
+labels, never looking at `pad_token_id` (which equals eos for many models).
+"""
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from datasets import Dataset
+from transformers import PreTrainedTokenizerBase
+
+from modeling_dhrd.chunked_lm_loss import IGNORE_INDEX
+
+logger = logging.getLogger(__name__)
+
+PREPARED_COLUMNS = ("input_ids", "num_input_tokens", "num_reasoning_tokens", "labels", "has_rationale")
+
+
+@dataclass
+class PreparationReport:
+    """What preparation did to a dataset; rows are never dropped silently."""
+
+    rows: int
+    with_rationale: int
+    without_rationale: int
+    rationale_truncated: int
+    input_truncated: int
+
+
+@dataclass
+class SequenceBuilder:
+    """Tokenises one row into a DHRD training (or inference) sequence."""
+
+    tokenizer: PreTrainedTokenizerBase
+    id2label: Mapping[int, str]
+    reason_marker: str
+    answer_marker: str
+    text_column: str = "text"
+    label_column: str = "label"
+    rationale_column: str = "rationale"
+    max_input_length: int = 512
+    max_rationale_length: int | None = None
+    max_length: int = 1024
+    include_rationale: bool = True
+    require_rationales: bool = False
+
+    def __post_init__(self) -> None:
+        self.label2id = {str(name): int(index) for index, name in self.id2label.items()}
+        self.eos_ids = [self.tokenizer.eos_token_id] if self.tokenizer.eos_token_id is not None else []
+
+    def check_columns(self, column_names: Sequence[str]) -> None:
+        required = [self.text_column, self.label_column] + ([self.rationale_column] if self.include_rationale else [])
+        missing = [name for name in required if name not in column_names]
+        if missing:
+            raise KeyError(
+                f"Column(s) {missing} not found; the dataset has {list(column_names)}. Set text_column / "
+                "label_column / rationale_column (or use lm_weight=0 to train without rationales)."
+            )
+
+    def label_index(self, value: Any, row: int) -> int:
+        if isinstance(value, str):
+            if value not in self.label2id:
+                raise ValueError(f"Row {row}: label {value!r} is not one of {sorted(self.label2id)}.")
+            return self.label2id[value]
+        if isinstance(value, bool):
+            value = int(value)
+        if not isinstance(value, int) or not 0 <= value < len(self.id2label):
+            raise ValueError(f"Row {row}: label {value!r} is out of range for {len(self.id2label)} labels.")
+        return value
+
+    def __call__(self, example: Mapping[str, Any], row: int) -> dict[str, Any]:
+        text = example[self.text_column]
+        if not isinstance(text, str) or not text.strip():
+            raise ValueError(f"Row {row}: empty input in column {self.text_column!r}.")
+        label = self.label_index(example[self.label_column], row)
+        full_input = self.tokenizer(text)["input_ids"]
+        x_ids = self.tokenizer(text, truncation=True, max_length=self.max_input_length)["input_ids"]
+        rationale = example.get(self.rationale_column) if self.include_rationale else None
+        has_rationale = isinstance(rationale, str) and bool(rationale.strip())
+        if self.include_rationale and not has_rationale and self.require_rationales:
+            raise ValueError(f"Row {row}: no rationale in column {self.rationale_column!r} (require_rationales=True).")
+        result = {
+            "labels": label,
+            "has_rationale": has_rationale,
+            "input_truncated": len(x_ids) < len(full_input),
+            "rationale_truncated": False,
+        }
+        if not has_rationale:
+            return {**result, "input_ids": x_ids, "num_input_tokens": len(x_ids), "num_reasoning_tokens": 0}
+        encode = lambda part: self.tokenizer(part, add_special_tokens=False)["input_ids"]  # noqa: E731
+        reasoning_ids = encode(f"{self.reason_marker} {rationale.strip()}")
+        answer_ids = encode(f"{self.answer_marker} {self.id2label[label]}") + self.eos_ids
+        budget = self.max_length - len(x_ids) - len(answer_ids)
+        if self.max_rationale_length is not None:
+            budget = min(budget, self.max_rationale_length)
+        if budget < 0:
+            raise ValueError(
+                f"Row {row}: the input and the answer alone take {len(x_ids) + len(answer_ids)} tokens > max_length "
+                f"{self.max_length}; raise max_length or lower max_input_length."
+            )
+        result["rationale_truncated"] = len(reasoning_ids) > budget
+        reasoning_ids = reasoning_ids[:budget]
+        return {
+            **result,
+            "input_ids": x_ids + reasoning_ids + answer_ids,
+            "num_input_tokens": len(x_ids),
+            "num_reasoning_tokens": len(reasoning_ids),
+        }
+
+
+def prepare_dhrd_dataset(dataset: Dataset, builder: SequenceBuilder) -> tuple[Dataset, PreparationReport]:
+    """Tokenise `dataset` with `builder`; returns the prepared dataset and a report of what was counted."""
+    builder.check_columns(dataset.column_names)
+    prepared = dataset.map(
+        builder,
+        with_indices=True,
+        remove_columns=dataset.column_names,
+        desc="Preparing DHRD sequences",
+    )
+    with_rationale = sum(prepared["has_rationale"])
+    report = PreparationReport(
+        rows=len(prepared),
+        with_rationale=with_rationale,
+        without_rationale=len(prepared) - with_rationale,
+        rationale_truncated=sum(prepared["rationale_truncated"]),
+        input_truncated=sum(prepared["input_truncated"]),
+    )
+    if builder.include_rationale and report.without_rationale:
+        logger.warning(
+            "%d of %d rows have no rationale: they train the classification loss only.",
+            report.without_rationale,
+            report.rows,
+        )
+    return prepared.remove_columns(["rationale_truncated", "input_truncated"]), report
+
+
+@dataclass
+class DHRDDataCollator:
+    """Pads a batch dynamically (to its longest row) and builds the masks and LM labels from segment lengths.
+
+    `lm_loss_scope`: `"all"` (every real token, as in the paper), `"rationale"` (reason marker + rationale) or
+    `"rationale_answer"` (everything after the input). Rows without a rationale get no LM targets.
+    """
+
+    pad_token_id: int
+    lm_loss_scope: str = "all"
+    pad_to_multiple_of: int | None = None
+
+    def __call__(self, features: list[Mapping[str, Any]]) -> dict[str, torch.Tensor]:
+        lengths = [len(feature["input_ids"]) for feature in features]
+        width = max(lengths)
+        if self.pad_to_multiple_of:
+            width = -(-width // self.pad_to_multiple_of) * self.pad_to_multiple_of
+        batch_size = len(features)
+        input_ids = torch.full((batch_size, width), self.pad_token_id, dtype=torch.long)
+        attention_mask = torch.zeros((batch_size, width), dtype=torch.long)
+        pooling_mask = torch.zeros((batch_size, width), dtype=torch.long)
+        lm_labels = torch.full((batch_size, width), IGNORE_INDEX, dtype=torch.long)
+        any_rationale = False
+        for row, (feature, length) in enumerate(zip(features, lengths)):
+            ids = torch.as_tensor(feature["input_ids"], dtype=torch.long)
+            input_ids[row, :length] = ids
+            attention_mask[row, :length] = 1
+            n_input = int(feature["num_input_tokens"])
+            pooling_mask[row, :n_input] = 1
+            if feature.get("has_rationale", False):
+                any_rationale = True
+                start, end = self._lm_span(n_input, int(feature["num_reasoning_tokens"]), length)
+                lm_labels[row, start:end] = ids[start:end]
+        batch = {
+            "input_ids": input_ids,
+            "attention_mask": attention_mask,
+            "pooling_mask": pooling_mask,
+            "labels": torch.tensor([int(feature["labels"]) for feature in features], dtype=torch.long),
+        }
+        if any_rationale:
+            batch["lm_labels"] = lm_labels
+        return batch
+
+    def _lm_span(self, n_input: int, n_reasoning: int, length: int) -> tuple[int, int]:
+        if self.lm_loss_scope == "all":
+            return 0, length
+        if self.lm_loss_scope == "rationale":
+            return n_input, n_input + n_reasoning
+        if self.lm_loss_scope == "rationale_answer":
+            return n_input, length
+        raise ValueError(f"Unknown lm_loss_scope {self.lm_loss_scope!r}.")
+
+
+def inference_view(batch: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The classifier's inference inputs inside a training batch: the input prefix `x` alone, right-padded.
+
+    Rows are right-padded with `x` first, so cutting at the longest input keeps every `x` whole; the result is what a
+    tokenizer would give for the inputs alone (no rationale, no answer).
+    """
+    pooling_mask = batch["pooling_mask"]
+    width = int(pooling_mask.sum(-1).max())
+    return {"input_ids": batch["input_ids"][:, :width], "attention_mask": pooling_mask[:, :width]}

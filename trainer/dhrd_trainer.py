@@ -1,0 +1,223 @@
+"""`DHRDTrainer`: the HF `Trainer` with DHRD's single-pass joint loss.
+
+- One backbone pass per batch gives both losses (the classifier pools at the input positions).
+- Gradient accumulation is exact: the classification loss is divided by the number of examples and the LM loss by
+  the number of LM target tokens of the whole accumulation window (over all processes), so batch 1 x 4 steps gives
+  the gradients of batch 4.
+- Evaluation and prediction use the inference path: the input alone, no rationale.
+"""
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from datasets import Dataset
+from peft import LoraConfig, PeftConfig, PeftModel, get_peft_model
+from transformers import EvalPrediction, PreTrainedModel, PreTrainedTokenizerBase, Trainer
+
+from .data import (
+    PREPARED_COLUMNS,
+    DHRDDataCollator,
+    PreparationReport,
+    SequenceBuilder,
+    inference_view,
+    prepare_dhrd_dataset,
+)
+from .metrics import compute_classification_metrics
+from .training_args import DHRDTrainingArguments
+
+logger = logging.getLogger(__name__)
+
+PAPER_LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+
+
+def paper_lora_config(r: int = 16, lora_alpha: int = 32, lora_dropout: float = 0.05, **kwargs) -> LoraConfig:
+    """The paper's LoRA: r=16, alpha=32 on q, k, v, o, gate, up, down; the `score` head is trained in full."""
+    kwargs.setdefault("target_modules", list(PAPER_LORA_TARGETS))
+    return LoraConfig(r=r, lora_alpha=lora_alpha, lora_dropout=lora_dropout, modules_to_save=["score"], **kwargs)
+
+
+class DHRDTrainer(Trainer):
+    """Trainer for [`DHRDForSequenceClassification`].
+
+    Datasets may be raw (columns `args.text_column`, `args.label_column`, `args.rationale_column`; they are
+    tokenised with `processing_class`) or already prepared with [`prepare_dhrd_dataset`].
+
+    Args:
+        peft_config: a `peft` config (e.g. [`paper_lora_config`]) to train adapters on the backbone; `score` is
+            trained and saved (`modules_to_save`), the reasoning head stays frozen.
+    """
+
+    def __init__(
+        self,
+        model: PreTrainedModel,
+        args: DHRDTrainingArguments,
+        train_dataset: Dataset | None = None,
+        eval_dataset: Dataset | dict[str, Dataset] | None = None,
+        processing_class: PreTrainedTokenizerBase | None = None,
+        data_collator: Callable | None = None,
+        compute_metrics: Callable[[EvalPrediction], dict] | None = compute_classification_metrics,
+        peft_config: PeftConfig | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if not isinstance(args, DHRDTrainingArguments):
+            raise TypeError(f"DHRDTrainer needs DHRDTrainingArguments, got {type(args).__name__}.")
+        dhrd = model.get_base_model() if isinstance(model, PeftModel) else model
+        if getattr(dhrd.config, "model_type", None) != "dhrd":
+            raise TypeError(f"DHRDTrainer trains DHRDForSequenceClassification, got {type(dhrd).__name__}.")
+        dhrd.config.cls_weight = args.cls_weight
+        dhrd.config.lm_weight = args.lm_weight
+        dhrd.config.lm_loss_chunk_size = args.lm_loss_chunk_size
+        if peft_config is not None:
+            model = _wrap_with_peft(dhrd, peft_config, args.gradient_checkpointing)
+        self.preparation_reports: dict[str, PreparationReport] = {}
+        if processing_class is not None:
+            train_dataset = self._prepared(
+                train_dataset, "train", dhrd, processing_class, args, include_rationale=True
+            )
+            if isinstance(eval_dataset, dict):
+                eval_dataset = {
+                    name: self._prepared(data, f"eval_{name}", dhrd, processing_class, args, include_rationale=False)
+                    for name, data in eval_dataset.items()
+                }
+            else:
+                eval_dataset = self._prepared(eval_dataset, "eval", dhrd, processing_class, args, False)
+        if data_collator is None:
+            data_collator = DHRDDataCollator(_collator_pad_id(processing_class), args.lm_loss_scope)
+        super().__init__(
+            model=model,
+            args=args,
+            train_dataset=train_dataset,
+            eval_dataset=eval_dataset,
+            processing_class=processing_class,
+            data_collator=data_collator,
+            compute_metrics=compute_metrics,
+            **kwargs,
+        )
+        self.loss_is_scaled_for_ga = True  # compute_loss normalises over the whole accumulation window
+        self._metric_sums = torch.zeros(5, dtype=torch.float64)  # cls sum, examples, lm sum, lm tokens, correct
+
+    def _prepared(self, dataset, name, dhrd, tokenizer, args, include_rationale):
+        if dataset is None or "input_ids" in dataset.column_names:
+            return dataset
+        builder = SequenceBuilder(
+            tokenizer=tokenizer,
+            id2label=dhrd.config.id2label,
+            reason_marker=dhrd.config.reason_marker,
+            answer_marker=dhrd.config.answer_marker,
+            text_column=args.text_column,
+            label_column=args.label_column,
+            rationale_column=args.rationale_column,
+            max_input_length=args.max_input_length,
+            max_rationale_length=args.max_rationale_length,
+            max_length=args.max_length,
+            include_rationale=include_rationale and args.lm_weight > 0,
+            require_rationales=args.require_rationales,
+        )
+        prepared, report = prepare_dhrd_dataset(dataset, builder)
+        logger.info("Prepared %s: %s", name, report)
+        self.preparation_reports[name] = report
+        return prepared
+
+    def _set_signature_columns_if_needed(self) -> None:
+        # Segment lengths are not forward arguments but the collator needs them: keep them.
+        if self._signature_columns is None:
+            self._signature_columns = list(PREPARED_COLUMNS)
+
+    def _get_num_items_in_batch(self, batch_samples: list, device: torch.device) -> torch.Tensor | None:
+        """Examples and LM target tokens in the accumulation window, summed over processes: `[examples, tokens]`."""
+        if not batch_samples or "labels" not in batch_samples[0]:
+            return None
+        examples = sum(batch["labels"].numel() for batch in batch_samples)
+        tokens = sum(int((batch["lm_labels"][:, 1:] != -100).sum()) for batch in batch_samples if "lm_labels" in batch)
+        counts = torch.tensor([examples, tokens], dtype=torch.long, device=device)
+        if self.args.world_size > 1:
+            counts = self.accelerator.gather(counts).view(-1, 2).sum(0)
+        return counts
+
+    def compute_loss(
+        self,
+        model: torch.nn.Module,
+        inputs: dict[str, torch.Tensor],
+        return_outputs: bool = False,
+        num_items_in_batch: torch.Tensor | None = None,
+    ):
+        if num_items_in_batch is not None:
+            inputs = {
+                **inputs,
+                "num_examples": num_items_in_batch[0],
+                "num_lm_tokens": num_items_in_batch[1].clamp(min=1),
+            }
+        outputs = model(**inputs)
+        loss = outputs.loss
+        if num_items_in_batch is not None and self.accelerator.num_processes > 1:
+            loss = loss * self.accelerator.num_processes  # DDP averages gradients; counts are already global
+        if model.training:
+            self._track_metrics(outputs, inputs)
+        return (loss, outputs) if return_outputs else loss
+
+    @torch.no_grad()
+    def _track_metrics(self, outputs, inputs) -> None:
+        examples = inputs["labels"].numel()
+        cls_scale = float(inputs.get("num_examples", examples))
+        sums = [0.0, examples, 0.0, 0.0, float((outputs.logits.argmax(-1) == inputs["labels"]).sum())]
+        if outputs.cls_loss is not None:
+            sums[0] = float(outputs.cls_loss) * cls_scale
+        if outputs.lm_loss is not None:
+            tokens = float((inputs["lm_labels"][:, 1:] != -100).sum())
+            lm_scale = float(inputs["num_lm_tokens"]) if "num_lm_tokens" in inputs else tokens
+            sums[2], sums[3] = float(outputs.lm_loss) * lm_scale, tokens
+        self._metric_sums += torch.tensor(sums, dtype=torch.float64)
+
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        if "loss" in logs and self._metric_sums[1] > 0:
+            sums = self._metric_sums.to(self.accelerator.device)
+            if self.accelerator.num_processes > 1:
+                sums = self.accelerator.reduce(sums, reduction="sum")
+            cls_sum, examples, lm_sum, lm_tokens, correct = sums.tolist()
+            logs["cls_loss"] = round(cls_sum / examples, 4)
+            if lm_tokens > 0:
+                logs["lm_loss"] = round(lm_sum / lm_tokens, 4)
+            logs["train_accuracy"] = round(correct / examples, 4)
+            self._metric_sums.zero_()
+        super().log(logs, start_time)
+
+    def prediction_step(
+        self,
+        model: torch.nn.Module,
+        inputs: dict[str, torch.Tensor],
+        prediction_loss_only: bool,
+        ignore_keys: list[str] | None = None,
+    ):
+        """The inference path: the classifier runs over the input alone; the loss is the classification loss."""
+        inputs = self._prepare_inputs(inputs)
+        labels = inputs.get("labels")
+        with torch.no_grad():
+            outputs = model(**inference_view(inputs), labels=labels)
+        loss = outputs.cls_loss.detach() if outputs.cls_loss is not None else None
+        if prediction_loss_only:
+            return loss, None, None
+        return loss, outputs.logits.detach(), labels
+
+
+def _wrap_with_peft(dhrd: PreTrainedModel, peft_config: PeftConfig, gradient_checkpointing: bool) -> PeftModel:
+    modules_to_save = set(getattr(peft_config, "modules_to_save", None) or [])
+    if "score" not in modules_to_save:
+        peft_config.modules_to_save = sorted(modules_to_save | {"score"})
+    if gradient_checkpointing:
+        dhrd.enable_input_require_grads()
+    model = get_peft_model(dhrd, peft_config)
+    if dhrd.lm_head is not None:
+        dhrd.lm_head.requires_grad_(False)  # the reasoning head reads the backbone; it is not an adapter target
+    return model
+
+
+def _collator_pad_id(tokenizer: PreTrainedTokenizerBase | None) -> int:
+    """Any id works (padding is masked); prefer pad, then eos, then 0."""
+    if tokenizer is None:
+        return 0
+    for token_id in (tokenizer.pad_token_id, tokenizer.eos_token_id):
+        if token_id is not None:
+            return token_id
+    return 0

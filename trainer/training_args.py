@@ -1,0 +1,84 @@
+"""`DHRDTrainingArguments`: the Trainer's knobs for the joint DHRD loss, as a TRL-style dataclass."""
+
+from dataclasses import dataclass, field
+
+from transformers import TrainingArguments
+
+LM_LOSS_SCOPES = ("all", "rationale", "rationale_answer")
+
+
+@dataclass
+class DHRDTrainingArguments(TrainingArguments):
+    r"""
+    [`~transformers.TrainingArguments`] plus the DHRD-specific settings. Every field is also a command-line flag
+    through [`~transformers.HfArgumentParser`].
+    """
+
+    cls_weight: float = field(
+        default=1.0,
+        metadata={"help": "Weight (beta) of the classification cross-entropy of the pooled head."},
+    )
+    lm_weight: float = field(
+        default=1.0,
+        metadata={"help": "Weight (alpha) of the reasoning head's token-level LM loss. 0 trains the pooled baseline."},
+    )
+    lm_loss_scope: str = field(
+        default="all",
+        metadata={
+            "help": "Tokens the LM loss covers: 'all' (input + rationale + answer, as in the paper), 'rationale' "
+            "(reason marker + rationale), or 'rationale_answer' (everything after the input).",
+            "choices": list(LM_LOSS_SCOPES),
+        },
+    )
+    max_input_length: int = field(
+        default=512,
+        metadata={
+            "help": "Tokens kept of the classifier input x, cut on the tokenizer's truncation side. Inference must "
+            "apply the same rule: tokenizer(x, truncation=True, max_length=max_input_length)."
+        },
+    )
+    max_rationale_length: int | None = field(
+        default=None,
+        metadata={"help": "Tokens kept of the reason marker + rationale (cut at the end). None: only max_length."},
+    )
+    max_length: int = field(
+        default=1024,
+        metadata={"help": "Tokens of a whole training sequence; the rationale is cut first to fit it."},
+    )
+    lm_loss_chunk_size: int = field(
+        default=1024,
+        metadata={"help": "Token positions projected onto the vocabulary at once by the chunked LM loss."},
+    )
+    text_column: str = field(default="text", metadata={"help": "Column holding the classifier input x."})
+    label_column: str = field(default="label", metadata={"help": "Column holding the label (index or name)."})
+    rationale_column: str = field(default="rationale", metadata={"help": "Column holding the teacher rationale."})
+    require_rationales: bool = field(
+        default=False,
+        metadata={
+            "help": "Raise on training rows without a rationale instead of training them on the classification "
+            "loss only (they are counted and reported either way)."
+        },
+    )
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.lm_loss_scope not in LM_LOSS_SCOPES:
+            raise ValueError(f"lm_loss_scope must be one of {LM_LOSS_SCOPES}, got {self.lm_loss_scope!r}.")
+        for name in ("cls_weight", "lm_weight"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be non-negative, got {getattr(self, name)}.")
+        if self.cls_weight == 0 and self.lm_weight == 0:
+            raise ValueError("cls_weight and lm_weight cannot both be 0: there would be nothing to train.")
+        for name in ("max_input_length", "max_length", "lm_loss_chunk_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)}.")
+        if self.max_input_length >= self.max_length:
+            raise ValueError(
+                f"max_input_length ({self.max_input_length}) must be smaller than max_length ({self.max_length}): "
+                "the training sequence also holds the markers, the rationale and the answer."
+            )
+        if self.max_rationale_length is not None and self.max_rationale_length < 0:
+            raise ValueError(f"max_rationale_length must be >= 0, got {self.max_rationale_length}.")
+        if self.gradient_checkpointing and self.gradient_checkpointing_kwargs is None:
+            # Non-reentrant checkpointing works with frozen embeddings (LoRA) and with the chunked LM loss.
+            self.gradient_checkpointing_kwargs = {"use_reentrant": False}
