@@ -1,0 +1,27 @@
+"""Train a DHRD classifier (or the pooled baseline with --lm_weight 0) from csv/jsonl/parquet files.
+
+Every DHRDTrainingArguments / TrainingArguments field is a flag. The same script scales out unchanged:
+
+    python examples/train_dhrd.py --train_file train.jsonl --output_dir out --max_steps 100
+    torchrun --nproc_per_node 2 examples/train_dhrd.py ...                 # DDP (gloo on CPU, nccl on GPU)
+    accelerate launch --config_file examples/accelerate/fsdp.yaml examples/train_dhrd.py ...
+    accelerate launch --config_file examples/accelerate/deepspeed_zero2.yaml examples/train_dhrd.py ...
+"""
+
+import logging
+
+from transformers import HfArgumentParser
+
+from trainer import DHRDTrainingArguments
+from trainer.run_training import DataArguments, ModelArguments, run_training
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    parser = HfArgumentParser((ModelArguments, DataArguments, DHRDTrainingArguments))
+    model_args, data_args, training_args = parser.parse_args_into_dataclasses()
+    run_training(model_args, data_args, training_args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,57 @@
+"""The training script under `torchrun --nproc_per_node 2` (gloo, CPU) equals one process on the combined batch."""
+
+import json
+import os
+import random
+import subprocess
+import sys
+
+import pytest
+import torch
+from conftest import PROJECT_ROOT, make_tokenizer, tiny_text_config
+from safetensors.torch import load_file
+from transformers import AutoModelForCausalLM
+
+WORDS = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu".split()
+
+
+@pytest.fixture
+def backbone_and_data(tmp_path):
+    torch.manual_seed(0)
+    AutoModelForCausalLM.from_config(tiny_text_config("qwen2")).save_pretrained(tmp_path / "backbone")
+    make_tokenizer().save_pretrained(tmp_path / "backbone")
+    rng = random.Random(0)
+    with open(tmp_path / "train.jsonl", "w") as handle:
+        for _ in range(16):
+            row = {"text": " ".join(rng.choices(WORDS, k=rng.randint(2, 8))), "label": rng.choice(["yes", "no"]),
+                   "rationale": " ".join(rng.choices(WORDS, k=rng.randint(1, 10)))}  # fmt: skip
+            handle.write(json.dumps(row) + "\n")
+    return tmp_path
+
+
+def _train(tmp_path, out: str, launcher: list[str], batch_size: int, extra=()) -> dict[str, torch.Tensor]:
+    command = launcher + [
+        str(PROJECT_ROOT / "examples" / "train_dhrd.py"),
+        "--model_name_or_path", str(tmp_path / "backbone"), "--train_file", str(tmp_path / "train.jsonl"),
+        "--output_dir", str(tmp_path / out), "--per_device_train_batch_size", str(batch_size), "--max_steps", "2",
+        "--learning_rate", "0.05", "--optim", "sgd", "--lr_scheduler_type", "constant", "--use_cpu",
+        "--report_to", "none", "--save_strategy", "no", "--seed", "0",
+        "--max_length", "256", "--max_input_length", "64", "--logging_steps", "1", *extra,
+    ]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    completed = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
+    assert completed.returncode == 0, completed.stderr[-4000:]
+    return load_file(str(tmp_path / out / "model.safetensors"))
+
+
+def test_two_gloo_processes_match_one_process_on_the_combined_batch(backbone_and_data):
+    tmp_path = backbone_and_data
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517"]
+    two = _train(tmp_path, "two", torchrun, batch_size=2, extra=["--ddp_backend", "gloo"])
+    one = _train(tmp_path, "one", [sys.executable], batch_size=4)
+    initial = AutoModelForCausalLM.from_pretrained(tmp_path / "backbone").state_dict()
+    moved = (one["model.layers.0.mlp.up_proj.weight"] - initial["model.layers.0.mlp.up_proj.weight"]).abs().max()
+    assert moved > 1e-4
+    assert one.keys() == two.keys()
+    for name in one:
+        torch.testing.assert_close(two[name], one[name], atol=2e-6, rtol=1e-5, msg=name)
