@@ -46,7 +46,7 @@ class DHRDConfig(PreTrainedConfig):
             Text placed between the rationale and the verbalised label.
         has_reasoning_head (`bool`, *optional*, defaults to `True`):
             Whether the model carries the reasoning (LM) head. Exported classifiers set it to `False`.
-        lm_loss_chunk_size (`int`, *optional*, defaults to 1024):
+        lm_loss_chunk_size (`int`, *optional*, defaults to 256):
             Number of token positions whose vocabulary logits are materialised at once by the LM loss.
 
     Example:
@@ -72,7 +72,7 @@ class DHRDConfig(PreTrainedConfig):
     reason_marker: str = "\nReasoning:"
     answer_marker: str = "\nAnswer:"
     has_reasoning_head: bool = True
-    lm_loss_chunk_size: int = 1024
+    lm_loss_chunk_size: int = 256
     tie_word_embeddings: bool = False
 
     def __post_init__(self, **kwargs: Any) -> None:

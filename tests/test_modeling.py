@@ -80,38 +80,70 @@ def test_joint_loss_is_weighted_sum_of_independently_computed_parts(architecture
     torch.testing.assert_close(out.loss, 0.7 * out.cls_loss + 0.3 * out.lm_loss)
 
 
+@pytest.mark.parametrize("architecture", ["llama", "qwen2"])  # tied and untied reasoning heads
 @pytest.mark.parametrize("chunk_size", [1, 7, 4096])
-def test_chunked_lm_loss_matches_unchunked_loss_and_gradients(chunk_size):
+def test_chunked_lm_loss_matches_unchunked_loss_and_gradients(architecture, chunk_size):
+    """The fused chunked loss against plain autograd through full `[batch, seq, vocab]` logits."""
     input_ids, attention_mask, pooling_mask, lm_labels, labels = _training_batch()
-    losses, grads = [], []
-    for size in (chunk_size, 10**9):
-        model = tiny_dhrd("qwen2", lm_loss_chunk_size=size).train()
-        out = model(
-            input_ids=input_ids, attention_mask=attention_mask, pooling_mask=pooling_mask,
-            lm_labels=lm_labels, labels=labels,
-        )  # fmt: skip
-        out.loss.backward()
-        losses.append(out.lm_loss.detach())
-        grads.append({name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None})
-    torch.testing.assert_close(losses[0], losses[1], atol=1e-5, rtol=0)
-    assert grads[0].keys() == grads[1].keys() and "lm_head.weight" in grads[0]
-    for name in grads[0]:
-        torch.testing.assert_close(grads[0][name], grads[1][name], atol=1e-5, rtol=1e-4, msg=name)
+    results = []
+    for fused in (True, False):
+        model = tiny_dhrd(architecture, lm_loss_chunk_size=chunk_size).train()
+        if fused:
+            out = model(
+                input_ids=input_ids, attention_mask=attention_mask, pooling_mask=pooling_mask,
+                lm_labels=lm_labels, labels=labels,
+            )  # fmt: skip
+            loss, lm_loss = out.loss, out.lm_loss
+        else:
+            hidden = model.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+            logits = model.lm_head(hidden)
+            lm_loss = F.cross_entropy(logits[:, :-1].flatten(0, 1), lm_labels[:, 1:].flatten(), ignore_index=-100)
+            loss = F.cross_entropy(model.score(hidden[:, 4]), labels) + lm_loss
+        loss.backward()
+        grads = {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
+        results.append((lm_loss.detach(), grads))
+    (fused_loss, fused_grads), (plain_loss, plain_grads) = results
+    torch.testing.assert_close(fused_loss, plain_loss, atol=1e-5, rtol=0)
+    assert fused_grads.keys() == plain_grads.keys()
+    for name in plain_grads:
+        torch.testing.assert_close(fused_grads[name], plain_grads[name], atol=1e-5, rtol=1e-4, msg=name)
 
 
-def test_lm_head_projects_at_most_one_chunk_at_a_time_and_never_at_inference():
+def test_vocabulary_projection_is_one_chunk_at_a_time_and_never_at_inference(monkeypatch):
     model = tiny_dhrd("llama", lm_loss_chunk_size=5).train()
-    rows_seen = []
-    model.lm_head.register_forward_hook(lambda module, args, output: rows_seen.append(args[0].shape[0]))
+    vocab = model.config.text_config.vocab_size
+    projected_rows = []
+    linear = F.linear
+
+    def recording_linear(input, weight, bias=None):
+        output = linear(input, weight, bias)
+        if output.shape[-1] == vocab:
+            projected_rows.append(output.numel() // vocab)
+        return output
+
+    monkeypatch.setattr(F, "linear", recording_linear)
     with torch.no_grad():
         model(input_ids=_random_ids(4, 12))
-    assert rows_seen == []  # inference: no vocabulary logits at all
+    assert projected_rows == []  # inference: no vocabulary logits at all
     input_ids, attention_mask, pooling_mask, lm_labels, labels = _training_batch()
     out = model(input_ids=input_ids, attention_mask=attention_mask, pooling_mask=pooling_mask, lm_labels=lm_labels)
     out.loss.backward()
     n_targets = int((lm_labels[:, 1:] != -100).sum())
-    assert max(rows_seen) <= 5
-    assert sum(rows_seen) == 2 * n_targets  # forward + recomputation in backward, targets only
+    assert max(projected_rows) <= 5
+    assert sum(projected_rows) == n_targets  # targets only, each projected once (no recomputation)
+
+
+def test_non_linear_reasoning_head_falls_back_to_checkpointed_chunks():
+    input_ids, attention_mask, pooling_mask, lm_labels, labels = _training_batch()
+    grads = []
+    for chunk_size in (3, 10**9):
+        model = tiny_dhrd("qwen2", lm_loss_chunk_size=chunk_size).train()
+        model.lm_head = torch.nn.Sequential(model.lm_head)  # not an nn.Linear: no fused path
+        out = model(input_ids=input_ids, attention_mask=attention_mask, pooling_mask=pooling_mask, lm_labels=lm_labels)
+        out.loss.backward()
+        grads.append((out.loss.detach(), model.lm_head[0].weight.grad.clone()))
+    torch.testing.assert_close(grads[0][0], grads[1][0], atol=1e-5, rtol=0)
+    torch.testing.assert_close(grads[0][1], grads[1][1], atol=1e-6, rtol=1e-4)
 
 
 def test_lm_weight_zero_skips_the_reasoning_head():

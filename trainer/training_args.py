@@ -46,7 +46,7 @@ class DHRDTrainingArguments(TrainingArguments):
         metadata={"help": "Tokens of a whole training sequence; the rationale is cut first to fit it."},
     )
     lm_loss_chunk_size: int = field(
-        default=1024,
+        default=256,
         metadata={"help": "Token positions projected onto the vocabulary at once by the chunked LM loss."},
     )
     text_column: str = field(default="text", metadata={"help": "Column holding the classifier input x."})
