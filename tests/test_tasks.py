@@ -69,8 +69,8 @@ def test_hub_layouts_are_read_too():
     assert "pronoun 'He' refer to 'Tom'" in wsc["text"]
     (cb,) = get_task("cb").to_rows({"premise": "p", "hypothesis": "h", "label": 2, "idx": 0})
     assert cb["label"] == 2
-    (cqa,) = get_task("commonsense_qa").to_rows({"id": "x", "question": "Q?", "answerKey": "B",
-                                                 "choices": {"label": list("ABCDE"), "text": list("vwxyz")}})  # fmt: skip
+    choices = {"label": list("ABCDE"), "text": list("vwxyz")}
+    (cqa,) = get_task("commonsense_qa").to_rows({"id": "x", "question": "Q?", "answerKey": "B", "choices": choices})
     assert cqa["label"] == 1 and "(b) w" in cqa["text"]
 
 
