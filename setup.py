@@ -28,7 +28,7 @@ setup(
     long_description_content_type="text/markdown",
     license="Apache-2.0",
     python_requires=">=3.10",
-    packages=["configuration_dhrd", "modeling_dhrd", "trainer"],
+    packages=["configuration_dhrd", "modeling_dhrd", "trainer", "trainer.tasks", "trainer.teachers"],
     install_requires=INSTALL_REQUIRES,
     extras_require={
         "dev": ["pytest>=8", "ruff>=0.6", "matplotlib>=3.7"],

@@ -1,0 +1,183 @@
+"""Resumable, exactly-once teacher rationale generation.
+
+Every finished example is appended as one JSON line (flushed and fsynced) to a shard that belongs to the current
+run; a rerun reads all shards, skips the ids already there and appends to a new shard. A crash or Ctrl-C therefore
+loses at most the requests in flight: a line cut short by a kill has no newline and is ignored on load (that id is
+generated again), and no id is ever written twice. A lock file keeps two runs off the same folder.
+"""
+
+import fcntl
+import json
+import logging
+import os
+import re
+import time
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from datasets import Dataset
+from tqdm.auto import tqdm
+
+from modeling_dhrd.atomic import atomic_write_text
+
+from ..tasks import Task
+from .prompts import SENTINEL, build_messages, template_for
+
+logger = logging.getLogger(__name__)
+
+FILTER_REASONS = ("empty", "missing_sentinel", "too_long", "label_restated")
+
+
+@dataclass
+class GenerationSummary:
+    rows: int
+    already_done: int
+    generated: int
+    kept: int
+    filtered: dict[str, int] = field(default_factory=dict)
+    completion_tokens: int = 0
+    seconds: float = 0.0
+    teacher: str = ""
+
+
+def clean_rationale(
+    text: str, label_name: str, sentinel: str = SENTINEL, max_words: int = 150, finished: bool = False
+) -> tuple[str, str]:
+    """(rationale, status): the text before the sentinel, or the reason it is filtered out.
+
+    `missing_sentinel`: no sentinel and the output hit the token cap (truncated). An output without the sentinel
+    that ended by itself (eos) is complete and kept: small teachers often drop the sentinel.
+    `label_restated`: the label appears verbatim ("the answer is yes"; for labels of 4+ characters anywhere as a
+    phrase, e.g. "Option 2", "entailment"), which would let the student copy the label instead of the reasoning.
+    """
+    stripped = text.strip()
+    if not stripped or stripped.startswith(sentinel):
+        return "", "empty"
+    if sentinel not in stripped and not finished:
+        return stripped, "missing_sentinel"
+    rationale = stripped.split(sentinel, 1)[0].strip()
+    if not rationale:
+        return "", "empty"
+    if len(rationale.split()) > max_words:
+        return rationale, "too_long"
+    phrase = re.escape(label_name.strip().lower())
+    pattern = rf"\b{phrase}\b" if len(label_name.strip()) >= 4 else rf"\banswer is:?\W*{phrase}\b"
+    if re.search(pattern, rationale.lower()):
+        return rationale, "label_restated"
+    return rationale, "kept"
+
+
+def load_results(output_dir: Path) -> dict[str, dict]:
+    """Finished records by id, from every shard; lines cut short by a crash are ignored."""
+    results: dict[str, dict] = {}
+    for shard in sorted(output_dir.glob("shard-*.jsonl")):
+        with open(shard, encoding="utf-8") as handle:
+            for line in handle:
+                if not line.endswith("\n"):
+                    continue  # the last write of a killed run
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+                results.setdefault(str(record["id"]), record)
+    return results
+
+
+@contextmanager
+def _exclusive(output_dir: Path) -> Iterator[None]:
+    with open(output_dir / ".lock", "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RuntimeError(f"Another generation run is writing to {output_dir}.") from None
+        yield
+
+
+def _next_shard(output_dir: Path) -> Path:
+    numbers = [int(p.stem.split("-")[1]) for p in output_dir.glob("shard-*.jsonl")]
+    return output_dir / f"shard-{max(numbers, default=-1) + 1:05d}.jsonl"
+
+
+def generate_rationales(
+    dataset: Dataset,
+    task: Task,
+    teacher,
+    output_dir: str | os.PathLike,
+    *,
+    prompt_template: str | None = None,
+    sentinel: str = SENTINEL,
+    max_words: int = 150,
+    id_column: str = "idx",
+    chunk_size: int = 32,
+    progress: bool = True,
+) -> tuple[Dataset, GenerationSummary]:
+    """Label-aware rationales for every row of `dataset` (columns `text`, `label`, `id_column`).
+
+    Returns the rows with `rationale` (None where filtered) and `rationale_status` columns, and a summary. Filtered
+    rows are also listed in `output_dir/filtered.jsonl`; `output_dir/summary.json` holds the summary.
+    """
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    ids = [str(value) for value in dataset[id_column]]
+    duplicates = [key for key, count in Counter(ids).items() if count > 1]
+    if duplicates:
+        raise ValueError(f"Column {id_column!r} must identify rows uniquely; repeated ids: {duplicates[:5]}.")
+    template = template_for(task.name, prompt_template)
+    start = time.monotonic()
+    with _exclusive(output_dir):
+        done = load_results(output_dir)
+        pending = [i for i, key in enumerate(ids) if key not in done]
+        generated, tokens = 0, 0
+        with open(_next_shard(output_dir), "a", encoding="utf-8") as shard, tqdm(
+            total=len(ids), initial=len(ids) - len(pending), disable=not progress, desc="Teacher rationales",
+            unit="row", dynamic_ncols=True,
+        ) as bar:  # fmt: skip
+            for offset in range(0, len(pending), chunk_size):
+                indices = pending[offset : offset + chunk_size]
+                rows = [dataset[i] for i in indices]
+                labels = [task.label_names[row["label"]] for row in rows]
+                chats = [build_messages(template, task, row, sentinel) for row in rows]
+                for position, completion in _completions(teacher, chats):
+                    rationale, status = clean_rationale(
+                        completion.text, labels[position], sentinel, max_words, completion.finished
+                    )
+                    record = {"id": ids[indices[position]], "rationale": rationale, "status": status,
+                              "raw": completion.text, "completion_tokens": completion.completion_tokens}  # fmt: skip
+                    shard.write(json.dumps(record) + "\n")
+                    shard.flush()
+                    os.fsync(shard.fileno())
+                    done[record["id"]] = record
+                    generated += 1
+                    tokens += completion.completion_tokens
+                    bar.update(1)
+        results = [done[key] for key in ids]
+    statuses = Counter(record["status"] for record in results)
+    summary = GenerationSummary(
+        rows=len(ids), already_done=len(ids) - len(pending), generated=generated, kept=statuses.pop("kept", 0),
+        filtered=dict(statuses), completion_tokens=tokens, seconds=round(time.monotonic() - start, 2),
+        teacher=getattr(teacher, "name", type(teacher).__name__),
+    )  # fmt: skip
+    filtered = [record for record in results if record["status"] != "kept"]
+    atomic_write_text(output_dir / "filtered.jsonl", "".join(json.dumps(r) + "\n" for r in filtered))
+    atomic_write_text(output_dir / "summary.json", json.dumps(asdict(summary), indent=2) + "\n")
+    logger.info("Teacher rationales: %s", summary)
+    joined = dataset.add_column("rationale", [r["rationale"] if r["status"] == "kept" else None for r in results])
+    return joined.add_column("rationale_status", [r["status"] for r in results]), summary
+
+
+def _completions(teacher, chats: list[list[dict]]) -> Iterator[tuple[int, object]]:
+    """(position, completion) pairs: as they finish for a concurrent backend, else in order."""
+    if hasattr(teacher, "complete_iter"):
+        yield from teacher.complete_iter(chats)
+    else:
+        yield from enumerate(teacher.complete(chats))
+
+
+def summary_line(summary: GenerationSummary | Mapping) -> str:
+    data = asdict(summary) if isinstance(summary, GenerationSummary) else dict(summary)
+    filtered = ", ".join(f"{k} {v}" for k, v in data["filtered"].items()) or "none"
+    return (f"{data['rows']} rows: {data['kept']} kept, filtered: {filtered}; {data['generated']} generated now, "
+            f"{data['already_done']} already done; {data['completion_tokens']} tokens in {data['seconds']} s")  # fmt: skip
