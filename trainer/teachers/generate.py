@@ -179,5 +179,7 @@ def _completions(teacher, chats: list[list[dict]]) -> Iterator[tuple[int, object
 def summary_line(summary: GenerationSummary | Mapping) -> str:
     data = asdict(summary) if isinstance(summary, GenerationSummary) else dict(summary)
     filtered = ", ".join(f"{k} {v}" for k, v in data["filtered"].items()) or "none"
-    return (f"{data['rows']} rows: {data['kept']} kept, filtered: {filtered}; {data['generated']} generated now, "
-            f"{data['already_done']} already done; {data['completion_tokens']} tokens in {data['seconds']} s")  # fmt: skip
+    return (
+        f"{data['rows']} rows: {data['kept']} kept, filtered: {filtered}; {data['generated']} generated now, "
+        f"{data['already_done']} already done; {data['completion_tokens']} tokens in {data['seconds']} s"
+    )

@@ -1,0 +1,63 @@
+"""`dhrd export`: `export_classifier` to a folder with a model card, optionally uploaded to the Hub."""
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+from modeling_dhrd import export_classifier
+from modeling_dhrd.atomic import atomic_write_text
+
+from .model_card import render_model_card
+
+TRAINING_RECORD = "dhrd_training.json"
+
+
+@dataclass
+class ExportArguments:
+    model: str = field(metadata={"help": "A DHRD checkpoint folder (as written by `dhrd train`)."})
+    output_dir: str = field(metadata={"help": "Where the exported classifier goes (written atomically)."})
+    overwrite: bool = field(default=False, metadata={"help": "Replace an existing output_dir."})
+    push_to_hub: str | None = field(default=None, metadata={"help": "Upload the export to this Hub repo id."})
+    private: bool = field(default=False, metadata={"help": "Create the Hub repo as private."})
+    token_env: str = field(default="HF_TOKEN", metadata={"help": "Env variable holding the Hub token."})
+
+
+def push_folder_to_hub(folder: str | os.PathLike, repo_id: str, token: str | None = None, private: bool = False):
+    """Create (if needed) the model repo and upload the exported folder in one commit."""
+    from huggingface_hub import HfApi
+
+    api = HfApi(token=token)
+    api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
+    return api.upload_folder(folder_path=str(folder), repo_id=repo_id, repo_type="model",
+                             commit_message="Upload DHRD classifier (reasoning head dropped)")  # fmt: skip
+
+
+def run_export(args: ExportArguments) -> str:
+    source = Path(args.model)
+    if not (source / "config.json").is_file():
+        raise FileNotFoundError(f"{source} is not a model folder (no config.json).")
+    model = AutoModelForSequenceClassification.from_pretrained(source)
+    if getattr(model.config, "model_type", None) != "dhrd":
+        raise ValueError(f"{source} holds a {model.config.model_type!r} model, not a DHRD checkpoint.")
+    tokenizer = AutoTokenizer.from_pretrained(source)
+    result = export_classifier(model, args.output_dir, tokenizer, overwrite=args.overwrite)
+    record = json.loads((source / TRAINING_RECORD).read_text()) if (source / TRAINING_RECORD).is_file() else {}
+    config = model.config
+    card = render_model_card(
+        repo_id=args.push_to_hub or Path(args.output_dir).name,
+        base_model=record.get("base_model") or config.name_or_path or None,
+        architecture=result.architecture, native=result.native,
+        label_names=[config.id2label[i] for i in range(config.num_labels)],
+        dhrd={"pooling": config.pooling, "head": config.head, "cls_weight": config.cls_weight,
+              "lm_weight": config.lm_weight},
+        training=record.get("training"), metrics=record.get("eval_metrics"), datasets=record.get("datasets", []),
+    )  # fmt: skip
+    atomic_write_text(Path(args.output_dir) / "README.md", card)
+    line = f"exported {result.architecture} to {args.output_dir} (max logit diff {result.max_abs_diff:.2e})"
+    if args.push_to_hub:
+        commit = push_folder_to_hub(args.output_dir, args.push_to_hub, os.environ.get(args.token_env), args.private)
+        line += f"\npushed to {getattr(commit, 'commit_url', args.push_to_hub)}"
+    return line
