@@ -3,8 +3,9 @@
 from .base import Task, TaskDataError, exact_match
 from .reasoning import COMMONSENSE_QA, COPA_SSE, ESNLI
 from .superglue import BOOLQ, CB, COPA, MULTIRC, RTE, SUPERGLUE_TASKS, WIC, WSC
+from .synthetic import SYNTHETIC, synthetic_rows
 
-TASKS: dict[str, Task] = {task.name: task for task in (*SUPERGLUE_TASKS, COMMONSENSE_QA, ESNLI, COPA_SSE)}
+TASKS: dict[str, Task] = {task.name: task for task in (*SUPERGLUE_TASKS, COMMONSENSE_QA, ESNLI, COPA_SSE, SYNTHETIC)}
 
 
 def get_task(name: str) -> Task:
@@ -15,6 +16,6 @@ def get_task(name: str) -> Task:
 
 
 __all__ = [
-    "BOOLQ", "CB", "COMMONSENSE_QA", "COPA", "COPA_SSE", "ESNLI", "MULTIRC", "RTE", "SUPERGLUE_TASKS", "TASKS",
-    "WIC", "WSC", "Task", "TaskDataError", "exact_match", "get_task",
+    "BOOLQ", "CB", "COMMONSENSE_QA", "COPA", "COPA_SSE", "ESNLI", "MULTIRC", "RTE", "SUPERGLUE_TASKS", "SYNTHETIC", "TASKS",
+    "WIC", "WSC", "Task", "TaskDataError", "exact_match", "get_task", "synthetic_rows",
 ]  # fmt: skip
