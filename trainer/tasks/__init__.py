@@ -16,6 +16,22 @@ def get_task(name: str) -> Task:
 
 
 __all__ = [
-    "BOOLQ", "CB", "COMMONSENSE_QA", "COPA", "COPA_SSE", "ESNLI", "MULTIRC", "RTE", "SUPERGLUE_TASKS", "SYNTHETIC", "TASKS",
-    "WIC", "WSC", "Task", "TaskDataError", "exact_match", "get_task", "synthetic_rows",
-]  # fmt: skip
+    "BOOLQ",
+    "CB",
+    "COMMONSENSE_QA",
+    "COPA",
+    "COPA_SSE",
+    "ESNLI",
+    "MULTIRC",
+    "RTE",
+    "SUPERGLUE_TASKS",
+    "SYNTHETIC",
+    "TASKS",
+    "WIC",
+    "WSC",
+    "Task",
+    "TaskDataError",
+    "exact_match",
+    "get_task",
+    "synthetic_rows",
+]
