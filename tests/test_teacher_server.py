@@ -1,0 +1,91 @@
+"""The server teacher against a real OpenAI-compatible server on loopback: vLLM serving the embedded SmolLM2.
+
+A client killed mid-run and rerun, and a server killed mid-run and restarted, both end with every id exactly once.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import DATA_DIR, requires_data
+from serving import VllmServer
+
+pytestmark = pytest.mark.serving
+
+ROWS = 20
+
+
+@pytest.fixture(scope="module")
+def teacher_server(smollm2_path, tmp_path_factory):
+    server = VllmServer(smollm2_path, tmp_path_factory.mktemp("vllm-teacher"), "smollm2", ("--dtype", "bfloat16"))
+    server.start()
+    yield server
+    server.kill()
+
+
+def _client(server: VllmServer, output_dir: Path, concurrency: int = 1) -> subprocess.Popen:
+    """`dhrd rationales` as a separate process (HF_HUB_OFFLINE unset: huggingface_hub would block even loopback)."""
+    env = {k: v for k, v in os.environ.items() if k != "HF_HUB_OFFLINE"}
+    command = [sys.executable, "-m", "trainer.cli", "rationales", "--task", "copa", "--split", "train",
+               "--data_dir", str(DATA_DIR), "--limit", str(ROWS), "--server_url", f"{server.base_url}/v1",
+               "--server_model", "smollm2", "--output_dir", str(output_dir), "--concurrency", str(concurrency),
+               "--max_new_tokens", "96", "--timeout", "30", "--retries", "10"]  # fmt: skip
+    return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _complete_lines(output_dir: Path) -> list[dict]:
+    lines = []
+    for shard in sorted(output_dir.glob("shard-*.jsonl")):
+        lines += [json.loads(line) for line in shard.read_text().splitlines(keepends=True) if line.endswith("\n")]
+    return lines
+
+
+def _wait_for_lines(output_dir: Path, count: int, process: subprocess.Popen, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while len(_complete_lines(output_dir)) < count:
+        assert process.poll() is None, process.communicate()[1][-3000:]
+        assert time.monotonic() < deadline, "the client produced too few rows"
+        time.sleep(0.05)
+
+
+def _assert_every_id_once(output_dir: Path) -> None:
+    ids = [record["id"] for record in _complete_lines(output_dir)]
+    assert sorted(ids, key=int) == [str(i) for i in range(ROWS)], ids  # exactly once each, none missing
+    final = [json.loads(line) for line in (output_dir / "rationales.jsonl").read_text().splitlines()]
+    assert [row["idx"] for row in final] == list(range(ROWS))
+    summary = json.loads((output_dir / "summary.json").read_text())
+    assert summary["rows"] == ROWS and summary["kept"] + sum(summary["filtered"].values()) == ROWS
+
+
+def test_client_killed_mid_run_resumes_with_every_id_exactly_once(teacher_server, tmp_path):
+    requires_data("superglue", "COPA")
+    first = _client(teacher_server, tmp_path)
+    _wait_for_lines(tmp_path, 5, first)
+    first.kill()
+    first.wait()
+    done_before = len(_complete_lines(tmp_path))
+    assert 5 <= done_before < ROWS
+    second = _client(teacher_server, tmp_path)
+    stdout, stderr = second.communicate(timeout=300)
+    assert second.returncode == 0, stderr[-3000:]
+    assert f"{ROWS - done_before} generated now, {done_before} already done" in stdout
+    _assert_every_id_once(tmp_path)
+    assert len(list(tmp_path.glob("shard-*.jsonl"))) == 2  # the rerun appended to a shard of its own
+
+
+def test_server_killed_mid_run_is_retried_until_the_job_completes(teacher_server, tmp_path):
+    requires_data("superglue", "COPA")
+    client = _client(teacher_server, tmp_path)
+    _wait_for_lines(tmp_path, 3, client)
+    teacher_server.kill()
+    time.sleep(2)
+    assert client.poll() is None  # the client waits and retries instead of failing
+    teacher_server.start()
+    _, stderr = client.communicate(timeout=400)
+    assert client.returncode == 0, stderr[-3000:]
+    assert "retry" in stderr  # it did have to retry
+    _assert_every_id_once(tmp_path)
