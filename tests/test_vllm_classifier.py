@@ -1,0 +1,84 @@
+"""An exported DHRD classifier (real SmolLM2 backbone) served by vLLM's pooling runner gives transformers' answers."""
+
+import json
+import subprocess
+import urllib.request
+
+import pytest
+import torch
+from conftest import DATA_DIR, PROJECT_ROOT, requires_data
+from serving import VllmServer, serving_env, serving_python
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+from modeling_dhrd import DHRDForSequenceClassification, export_classifier
+from trainer.tasks import get_task
+
+pytestmark = pytest.mark.serving
+
+N_TEXTS = 64
+
+
+@pytest.fixture(scope="module")
+def exported(smollm2_path, tmp_path_factory):
+    requires_data("superglue", "RTE")
+    folder = tmp_path_factory.mktemp("vllm-export")
+    torch.manual_seed(0)
+    model = DHRDForSequenceClassification.from_backbone(str(smollm2_path), id2label=get_task("rte").id2label)
+    export_classifier(model, folder / "rte-classifier", AutoTokenizer.from_pretrained(smollm2_path))
+    texts = get_task("rte").load("val", DATA_DIR)["text"][:N_TEXTS]
+    (folder / "texts.json").write_text(json.dumps(texts))
+    return folder, texts
+
+
+def _transformers_probs(folder, texts, dtype=torch.float32) -> torch.Tensor:
+    model = AutoModelForSequenceClassification.from_pretrained(folder, dtype=dtype).eval()
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    with torch.no_grad():
+        return torch.cat([model(**tokenizer(texts[i : i + 16], padding=True, return_tensors="pt")).logits.float()
+                          for i in range(0, len(texts), 16)]).softmax(-1)  # fmt: skip
+
+
+def _vllm_probs(folder, dtype: str) -> torch.Tensor:
+    command = [serving_python(), str(PROJECT_ROOT / "examples" / "serving" / "vllm_classify.py"),
+               str(folder / "rte-classifier"), str(folder / "texts.json"), "--dtype", dtype,
+               "--output", str(folder / f"probs-{dtype}.json")]  # fmt: skip
+    completed = subprocess.run(command, capture_output=True, text=True, env=serving_env(folder), cwd=folder,
+                               timeout=600)  # fmt: skip
+    assert completed.returncode == 0, completed.stderr[-4000:]
+    return torch.tensor(json.loads((folder / f"probs-{dtype}.json").read_text())["probs"])
+
+
+def test_vllm_pooling_runner_matches_transformers_in_fp32(exported):
+    folder, texts = exported
+    expected = _transformers_probs(folder / "rte-classifier", texts)
+    served = _vllm_probs(folder, "float32")
+    assert served.shape == (N_TEXTS, 2)
+    assert (served - expected).abs().max().item() <= 1e-3
+
+
+def test_vllm_bf16_agrees_on_the_top_label(exported):
+    folder, texts = exported
+    expected = _transformers_probs(folder / "rte-classifier", texts)
+    served = _vllm_probs(folder, "bfloat16")
+    agreement = (served.argmax(-1) == expected.argmax(-1)).float().mean().item()
+    print(f"bf16 top-label agreement with transformers fp32: {agreement:.3f}")
+    assert agreement >= 0.9
+
+
+def test_vllm_server_classify_endpoint_over_http(exported):
+    folder, texts = exported
+    server = VllmServer(folder / "rte-classifier", folder, "rte-classifier", ("--runner", "pooling", "--dtype",
+                        "float32")).start()  # fmt: skip
+    try:
+        body = json.dumps({"model": "rte-classifier", "input": texts[:16]}).encode()
+        request = urllib.request.Request(f"{server.base_url}/classify", data=body,
+                                         headers={"Content-Type": "application/json"})  # fmt: skip
+        with urllib.request.urlopen(request, timeout=120) as response:
+            payload = json.loads(response.read())
+    finally:
+        server.kill()
+    served = torch.tensor([item["probs"] for item in payload["data"]])
+    expected = _transformers_probs(folder / "rte-classifier", texts[:16])
+    assert (served - expected).abs().max().item() <= 1e-3
+    assert [item["label"] for item in payload["data"]] == [["entailment", "not_entailment"][i]
+                                                           for i in expected.argmax(-1).tolist()]  # fmt: skip
