@@ -46,3 +46,33 @@ def test_smollm2_builds_classifies_and_exports_natively(tmp_path, smollm2_path):
         by_label = {item["label"]: item["score"] for item in row}
         got = torch.tensor([by_label["option 1"], by_label["option 2"]])
         torch.testing.assert_close(got, logits, atol=1e-4, rtol=0)
+
+
+def test_short_dhrd_run_on_copa_with_copa_sse_explanations(tmp_path, smollm2_path):
+    from conftest import DATA_DIR, requires_data
+
+    from trainer import DHRDTrainer, DHRDTrainingArguments, paper_lora_config
+    from trainer.tasks import get_task
+    from trainer.tasks.rationale_sets import join_copa_sse
+
+    requires_data("rationales", "copa_sse")
+    task = get_task("copa")
+    train, report = join_copa_sse(task.load("train", DATA_DIR).select(range(8)), "train",
+                                  DATA_DIR / "rationales" / "copa_sse")  # fmt: skip
+    assert report.matched == 8
+    tokenizer = AutoTokenizer.from_pretrained(smollm2_path)
+    model = DHRDForSequenceClassification.from_backbone(str(smollm2_path), id2label=task.id2label)
+    args = DHRDTrainingArguments(
+        output_dir=str(tmp_path), max_steps=2, per_device_train_batch_size=4, learning_rate=2e-4, logging_steps=1,
+        save_strategy="no", report_to=[], use_cpu=True, seed=0, max_input_length=128, max_length=256,
+    )  # fmt: skip
+    trainer = DHRDTrainer(model=model, args=args, train_dataset=train, eval_dataset=task.load("val", DATA_DIR,
+                          limit=8), processing_class=tokenizer, peft_config=paper_lora_config())  # fmt: skip
+    lora_before = {n: p.detach().clone() for n, p in trainer.model.named_parameters() if "lora_B" in n}
+    trainer.train()
+    logs = [log for log in trainer.state.log_history if "loss" in log]
+    assert len(logs) == 2 and all(0 < log["lm_loss"] < 10 and 0 < log["cls_loss"] < 10 for log in logs)
+    moved = [n for n, p in trainer.model.named_parameters() if "lora_B" in n and not torch.equal(p, lora_before[n])]
+    assert len(moved) == len(lora_before) == 30 * 7  # every LoRA target of every layer trained
+    metrics = trainer.evaluate()
+    assert 0.0 <= metrics["eval_accuracy"] <= 1.0 and metrics["epoch"] > 0

@@ -1,0 +1,86 @@
+"""Teacher rationales with the embedded SmolLM2 as a local teacher: prompts, filters, resumability."""
+
+import json
+
+import pytest
+from conftest import DATA_DIR, requires_data
+
+from trainer.tasks import get_task
+from trainer.teachers import (
+    SENTINEL,
+    LocalTeacher,
+    answer_text,
+    build_messages,
+    clean_rationale,
+    generate_rationales,
+    load_results,
+    template_for,
+)
+
+
+@pytest.mark.parametrize(
+    "text, label, finished, expected",
+    [
+        ("Because water flows from a tap. [END]", "Option 2", False, ("Because water flows from a tap.", "kept")),
+        ("   ", "yes", True, ("", "empty")),
+        ("[END] trailing", "yes", True, ("", "empty")),
+        ("Because it keeps going and going", "yes", False, ("Because it keeps going and going", "missing_sentinel")),
+        ("It stopped by itself without a sentinel.", "yes", True, ("It stopped by itself without a sentinel.", "kept")),
+        ("So Option 2 is right. [END]", "Option 2", False, ("So Option 2 is right.", "label_restated")),
+        ("Clearly the answer is yes. [END]", "yes", False, ("Clearly the answer is yes.", "label_restated")),
+        ("There is no water here. [END]", "no", False, ("There is no water here.", "kept")),  # 'no' as a word is fine
+        ("word " * 200 + "[END]", "yes", False, (("word " * 200).strip(), "too_long")),
+    ],
+)
+def test_rationale_filters(text, label, finished, expected):
+    assert clean_rationale(text, label, SENTINEL, max_words=150, finished=finished) == expected
+
+
+def test_prompts_are_label_aware_and_overridable():
+    requires_data("superglue", "COPA")
+    task = get_task("copa")
+    row = task.load("val", DATA_DIR)[0]  # faucet -> "Water flowed from the spout." (Option 2)
+    assert answer_text(task, row) == "Water flowed from the spout."
+    messages = build_messages(template_for("copa"), task, row)
+    assert 'The more plausible option is: "Water flowed from the spout."' in messages[-1]["content"]
+    assert SENTINEL in messages[-1]["content"]
+    rte = get_task("rte")
+    custom = "Input: {input}\nGold: {answer}\nWhy? Finish with {sentinel}"
+    rte_row = rte.load("val", DATA_DIR)[0]
+    assert build_messages(template_for("rte", custom), rte, rte_row)[-1]["content"].startswith("Input: Premise:")
+    with pytest.raises(ValueError, match="must contain {answer}"):
+        template_for("rte", "no answer field {input} {sentinel}")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("task_name", ["copa", "rte"])
+def test_embedded_teacher_produces_rationales_and_resumes_exactly_once(tmp_path, smollm2_path, task_name):
+    requires_data("superglue")
+    task = get_task(task_name)
+    rows = task.load("val", DATA_DIR, limit=4)
+    teacher = LocalTeacher(str(smollm2_path), batch_size=4, max_new_tokens=48)
+    result, summary = generate_rationales(rows, task, teacher, tmp_path, progress=False)
+    assert summary.rows == 4 and summary.generated == 4 and summary.completion_tokens > 0
+    assert summary.kept + sum(summary.filtered.values()) == 4
+    assert result.column_names[-2:] == ["rationale", "rationale_status"]
+    kept = [r for r in result if r["rationale_status"] == "kept"]
+    assert all(r["rationale"] and SENTINEL not in r["rationale"] for r in kept)
+    filtered = [json.loads(line) for line in (tmp_path / "filtered.jsonl").read_text().splitlines()]
+    assert len(filtered) == sum(summary.filtered.values())  # nothing dropped silently
+
+    # a crash mid-write leaves a line without newline: it is ignored and that id alone is generated again
+    shard = next(tmp_path.glob("shard-*.jsonl"))
+    lines = shard.read_text().splitlines(keepends=True)
+    shard.write_text("".join(lines[:3]) + lines[3].rstrip("\n")[:20])
+    assert len(load_results(tmp_path)) == 3
+    _, rerun = generate_rationales(rows, task, teacher, tmp_path, progress=False)
+    assert (rerun.already_done, rerun.generated) == (3, 1)
+    assert sorted(load_results(tmp_path)) == sorted(str(i) for i in rows["idx"])
+
+
+def test_duplicate_ids_are_refused(tmp_path):
+    from datasets import Dataset
+
+    rows = Dataset.from_list([{"idx": 1, "text": "a", "label": 0}, {"idx": 1, "text": "b", "label": 1}])
+    with pytest.raises(ValueError, match="repeated ids"):
+        generate_rationales(rows, get_task("rte"), teacher=None, output_dir=tmp_path, progress=False)
