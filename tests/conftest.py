@@ -73,6 +73,17 @@ def smollm2_path() -> Path:
         pytest.skip(f"embedded SmolLM2 unavailable: {error}")
 
 
+@pytest.fixture
+def tiny_backbone_dir(tmp_path) -> Path:
+    """A local folder holding a tiny random Qwen2 causal LM and the byte-level tokenizer (like a Hub checkpoint)."""
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(0)
+    AutoModelForCausalLM.from_config(tiny_text_config("qwen2")).save_pretrained(tmp_path / "backbone")
+    make_tokenizer().save_pretrained(tmp_path / "backbone")
+    return tmp_path / "backbone"
+
+
 def requires_data(*relative: str) -> Path:
     path = DATA_DIR.joinpath(*relative)
     if not path.exists():

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 import torch
-from conftest import PROJECT_ROOT, make_tokenizer, tiny_text_config
+from conftest import PROJECT_ROOT
 from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM
 
@@ -16,10 +16,7 @@ WORDS = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu".spl
 
 
 @pytest.fixture
-def backbone_and_data(tmp_path):
-    torch.manual_seed(0)
-    AutoModelForCausalLM.from_config(tiny_text_config("qwen2")).save_pretrained(tmp_path / "backbone")
-    make_tokenizer().save_pretrained(tmp_path / "backbone")
+def backbone_and_data(tmp_path, tiny_backbone_dir):
     rng = random.Random(0)
     with open(tmp_path / "train.jsonl", "w") as handle:
         for _ in range(16):

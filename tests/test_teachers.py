@@ -25,7 +25,7 @@ from trainer.teachers import (
         ("   ", "yes", True, ("", "empty")),
         ("[END] trailing", "yes", True, ("", "empty")),
         ("Because it keeps going and going", "yes", False, ("Because it keeps going and going", "missing_sentinel")),
-        ("It stopped by itself without a sentinel.", "yes", True, ("It stopped by itself without a sentinel.", "kept")),
+        ("It ended by itself, no sentinel.", "yes", True, ("It ended by itself, no sentinel.", "kept")),
         ("So Option 2 is right. [END]", "Option 2", False, ("So Option 2 is right.", "label_restated")),
         ("Clearly the answer is yes. [END]", "yes", False, ("Clearly the answer is yes.", "label_restated")),
         ("There is no water here. [END]", "no", False, ("There is no water here.", "kept")),  # 'no' as a word is fine

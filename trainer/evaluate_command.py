@@ -1,6 +1,7 @@
 """`dhrd evaluate`: task metrics of a DHRD checkpoint or an exported classifier, or of CoT decoding with a backbone."""
 
 import json
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,11 +14,15 @@ from transformers import AutoModelForCausalLM, AutoModelForSequenceClassificatio
 from .run_training import load_table
 from .tasks import Task, get_task
 
+HUB_ID = re.compile(r"[\w.-]+/[\w.-]+")
+
 
 @dataclass
 class EvaluateArguments:
     model: str = field(metadata={"help": "DHRD checkpoint, exported classifier, or (with --method cot) a causal LM."})
-    task: str = field(metadata={"help": "Task whose labels and metric apply."})
+    task: str | None = field(
+        default=None, metadata={"help": "Task whose labels and metric apply (else the model's labels, accuracy/F1)."}
+    )
     split: str = field(default="val", metadata={"help": "Task split (ignored with --eval_file)."})
     data_dir: str | None = field(default=None, metadata={"help": "Local task data folder (else $DHRD_DATA_DIR)."})
     eval_file: str | None = field(default=None, metadata={"help": "Rows with text/label columns instead of a split."})
@@ -44,16 +49,29 @@ def classify(model, tokenizer, texts: list[str], batch_size: int, max_input_leng
     return torch.stack(logits)
 
 
+def _task_from_model(model: str) -> Task:
+    """An ad-hoc task with the model's own labels (for user files): accuracy and macro-F1."""
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(model)
+    names = tuple(config.id2label[i] for i in range(config.num_labels))
+    return Task("files", names, lambda record: [record], metric="accuracy_macro_f1")
+
+
 def evaluation_rows(args: EvaluateArguments, task: Task) -> Dataset:
     rows = load_table(args.eval_file) if args.eval_file else task.load(args.split, args.data_dir)
+    if args.eval_file and rows.features.get("label") is not None and rows.features["label"].dtype == "string":
+        rows = rows.map(lambda row: {"label": task.label_index(row["label"])})
     return rows.select(range(min(args.limit, len(rows)))) if args.limit else rows
 
 
 def run_evaluate(args: EvaluateArguments) -> str:
-    task = get_task(args.task)
-    rows = evaluation_rows(args, task)
-    if not Path(args.model).exists() and "/" not in args.model:
+    if not Path(args.model).exists() and not HUB_ID.fullmatch(args.model):
         raise FileNotFoundError(f"No such model folder: {args.model}")
+    if args.task is None and args.eval_file is None:
+        raise ValueError("Give --task or --eval_file.")
+    task = get_task(args.task) if args.task else _task_from_model(args.model)
+    rows = evaluation_rows(args, task)
     tokenizer = AutoTokenizer.from_pretrained(args.model)
     start = time.perf_counter()
     if args.method == "classifier":

@@ -1,6 +1,7 @@
 """`dhrd rationales`: generate label-aware teacher rationales for a task, or join an existing rationale set."""
 
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,11 +42,16 @@ class RationaleArguments:
 def run_rationales(args: RationaleArguments) -> str:
     """Write `output_dir/rationales.jsonl` (the task rows with a `rationale` column); return a summary line."""
     task = get_task(args.task)
-    rows = task.load(args.split, args.data_dir, limit=args.limit)
+    data_dir = args.data_dir or os.environ.get("DHRD_DATA_DIR")
+    if args.join and args.join not in JOINERS:
+        raise ValueError(f"Unknown --join {args.join!r}; choose from {JOINERS}.")
+    if args.join and data_dir is None:
+        raise ValueError("--join reads the rationale files from --data_dir (or $DHRD_DATA_DIR).")
+    rows = task.load(args.split, data_dir, limit=args.limit)
     output_dir = Path(args.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     if args.join:
-        joined, report = _join(args, rows)
+        joined, report = _join(args, rows, Path(data_dir) / "rationales")
         line = f"{report.source}: {report.matched}/{report.rows} rows matched {report.extra or ''}".strip()
     else:
         from .teachers import generate_rationales, summary_line
@@ -72,12 +78,7 @@ def _teacher(args: RationaleArguments):
                         dtype=args.dtype)  # fmt: skip
 
 
-def _join(args: RationaleArguments, rows: Dataset):
-    if args.join not in JOINERS:
-        raise ValueError(f"Unknown --join {args.join!r}; choose from {JOINERS}.")
-    if args.data_dir is None:
-        raise ValueError("--join reads the rationale files from --data_dir.")
-    root = Path(args.data_dir) / "rationales"
+def _join(args: RationaleArguments, rows: Dataset, root: Path):
     if args.join.startswith("copa_sse"):
         return joins.join_copa_sse(rows, args.split, root / "copa_sse", all_explanations=args.join == "copa_sse_all")
     if args.join == "winowhy":
