@@ -49,8 +49,14 @@ def _build_model(args):
     dtype = getattr(torch, args.dtype)
     torch.manual_seed(0)
     if args.smoke:
-        text_config = LlamaConfig(vocab_size=512, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                                  num_attention_heads=4, num_key_value_heads=2)  # fmt: skip
+        text_config = LlamaConfig(
+            vocab_size=512,
+            hidden_size=64,
+            intermediate_size=128,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+        )
         return DHRDForSequenceClassification(DHRDConfig(text_config=text_config, num_labels=2)).to(dtype)
     path = args.model or str(embedded_backbone_path())
     return DHRDForSequenceClassification.from_backbone(path, num_labels=2, dtype=dtype)
@@ -73,8 +79,9 @@ def _step(config: str, model, ids, pooling_mask, n_input, labels) -> None:
     elif config == "lm_only":
         loss = model(input_ids=ids, attention_mask=full_mask, pooling_mask=pooling_mask, lm_labels=ids).loss
     elif config == "dhrd_single_pass":
-        loss = model(input_ids=ids, attention_mask=full_mask, pooling_mask=pooling_mask, lm_labels=ids,
-                     labels=labels).loss  # fmt: skip
+        loss = model(
+            input_ids=ids, attention_mask=full_mask, pooling_mask=pooling_mask, lm_labels=ids, labels=labels
+        ).loss
     elif config == "dhrd_two_passes":
         cls_loss = model(input_ids=ids[:, :n_input], labels=labels).loss
         lm_loss = model(input_ids=ids, attention_mask=full_mask, pooling_mask=pooling_mask, lm_labels=ids).loss
@@ -162,13 +169,17 @@ def main() -> None:
         ratios["single_pass_peak_increase_over_unchunked"] = by_name["dhrd_single_pass"]["peak_increase_mib"] / max(
             by_name["dhrd_unchunked"]["peak_increase_mib"], 1e-9
         )
-    setting = {k: getattr(args, k) for k in ("model", "seq_len", "batch_size", "input_fraction", "dtype", "steps",
-                                             "threads", "smoke")}  # fmt: skip
+    setting = {
+        k: getattr(args, k)
+        for k in ("model", "seq_len", "batch_size", "input_fraction", "dtype", "steps", "threads", "smoke")
+    }
     report = {"setting": setting, "results": results, "ratios": ratios}
     table = ["| config | step (s) | tokens/s | peak RSS (MiB) | peak increase (MiB) |", "|---|---|---|---|---|"]
     for row in results:
-        table.append(f"| {row['config']} | {row['step_s']:.3f} | {row['tokens_per_s']:.0f} | "
-                     f"{row['peak_rss_mib']:.0f} | {row['peak_increase_mib']:.0f} |")  # fmt: skip
+        table.append(
+            f"| {row['config']} | {row['step_s']:.3f} | {row['tokens_per_s']:.0f} | "
+            f"{row['peak_rss_mib']:.0f} | {row['peak_increase_mib']:.0f} |"
+        )
     table += ["", *(f"- {name}: {value:.3f}" for name, value in ratios.items())]
     print(json.dumps(report, indent=2))
     print("\n".join(table))

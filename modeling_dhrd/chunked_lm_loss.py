@@ -81,8 +81,9 @@ def causal_lm_loss_sum(
     if not torch.is_grad_enabled():
         total = hidden_states.new_zeros((), dtype=torch.float32)
         for start in range(0, targets.numel(), chunk_size):
-            total = total + _chunk_loss_sum(hidden[start : start + chunk_size], targets[start : start + chunk_size],
-                                            lm_head)  # fmt: skip
+            total = total + _chunk_loss_sum(
+                hidden[start : start + chunk_size], targets[start : start + chunk_size], lm_head
+            )
         return total, count
     if isinstance(lm_head, torch.nn.Linear):
         return _FusedLinearCrossEntropy.apply(hidden, lm_head.weight, lm_head.bias, targets, chunk_size), count

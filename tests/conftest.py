@@ -36,14 +36,24 @@ def tiny_text_config(architecture: str, vocab_size: int = TOKENIZER_SIZE + 3):
     common = {"vocab_size": vocab_size, "eos_token_id": 0, "pad_token_id": 0, "bos_token_id": 0}
     if architecture == "llama":
         return LlamaConfig(
-            hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
-            num_key_value_heads=2, tie_word_embeddings=True, **common,
-        )  # fmt: skip
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            tie_word_embeddings=True,
+            **common,
+        )
     if architecture == "qwen2":
         return Qwen2Config(
-            hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
-            num_key_value_heads=2, tie_word_embeddings=False, **common,
-        )  # fmt: skip
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            tie_word_embeddings=False,
+            **common,
+        )
     if architecture == "gpt2":
         return GPT2Config(n_embd=32, n_layer=2, n_head=4, n_positions=256, **common)
     raise ValueError(architecture)

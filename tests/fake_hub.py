@@ -39,8 +39,10 @@ def make_handler(record_dir: Path, port: int):
                 self._reply(200, {})
             elif "/preupload/" in path:
                 files = json.loads(body)["files"]
-                self._reply(200, {"files": [{"path": f["path"], "uploadMode": "regular", "shouldIgnore": False}
-                                            for f in files]})  # fmt: skip
+                self._reply(
+                    200,
+                    {"files": [{"path": f["path"], "uploadMode": "regular", "shouldIgnore": False} for f in files]},
+                )
             elif "/commit/" in path:
                 for line in body.decode().splitlines():
                     item = json.loads(line)
@@ -51,8 +53,14 @@ def make_handler(record_dir: Path, port: int):
                     elif item["key"] == "header":
                         (record_dir / "commit_message.txt").write_text(item["value"]["summary"])
                 repo = path.split("/api/models/")[1].split("/commit/")[0]
-                self._reply(200, {"commitUrl": f"http://127.0.0.1:{port}/{repo}/commit/{'0' * 40}",
-                                  "commitOid": "0" * 40, "pullRequestUrl": None})  # fmt: skip
+                self._reply(
+                    200,
+                    {
+                        "commitUrl": f"http://127.0.0.1:{port}/{repo}/commit/{'0' * 40}",
+                        "commitOid": "0" * 40,
+                        "pullRequestUrl": None,
+                    },
+                )
             else:
                 self._reply(404, {"error": f"fake hub: no route for POST {path}"})
 

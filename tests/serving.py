@@ -30,9 +30,12 @@ def serving_env(cache_dir: Path) -> dict[str, str]:
     """vLLM's caches in a folder we own, a bounded CPU KV cache, and no Hub access."""
     env = {key: value for key, value in os.environ.items() if not key.startswith(("VLLM_", "PYTEST"))}
     env.update(
-        VLLM_CPU_KVCACHE_SPACE="1", VLLM_CACHE_ROOT=str(cache_dir / "vllm"),
-        TORCHINDUCTOR_CACHE_DIR=str(cache_dir / "inductor"), HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false",
-    )  # fmt: skip
+        VLLM_CPU_KVCACHE_SPACE="1",
+        VLLM_CACHE_ROOT=str(cache_dir / "vllm"),
+        TORCHINDUCTOR_CACHE_DIR=str(cache_dir / "inductor"),
+        HF_HUB_OFFLINE="1",
+        TOKENIZERS_PARALLELISM="false",
+    )
     return env
 
 
@@ -53,11 +56,31 @@ class VllmServer:
     def start(self, timeout: float = 300.0) -> "VllmServer":
         self.starts += 1
         log = open(self.log_dir / f"vllm-{self.name}-{self.starts}.log", "w")
-        command = [self.python, "-m", "vllm.entrypoints.openai.api_server", "--model", str(self.model_dir),
-                   "--served-model-name", self.name, "--host", "127.0.0.1", "--port", str(self.port),
-                   "--max-model-len", "2048", "--enforce-eager", *self.extra_args]  # fmt: skip
-        self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=serving_env(self.log_dir),
-                                        cwd=self.log_dir, start_new_session=True)  # fmt: skip
+        command = [
+            self.python,
+            "-m",
+            "vllm.entrypoints.openai.api_server",
+            "--model",
+            str(self.model_dir),
+            "--served-model-name",
+            self.name,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--max-model-len",
+            "2048",
+            "--enforce-eager",
+            *self.extra_args,
+        ]
+        self.process = subprocess.Popen(
+            command,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=serving_env(self.log_dir),
+            cwd=self.log_dir,
+            start_new_session=True,
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

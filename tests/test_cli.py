@@ -20,8 +20,14 @@ WORDS = "sun rain wind snow cloud storm fog hail frost heat".split()
 def dhrd(*args: str, env_extra: dict | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", **(env_extra or {})}
     env = {k: v for k, v in env.items() if v is not None}
-    return subprocess.run([sys.executable, "-m", "trainer.cli", *args], capture_output=True, text=True, env=env,
-                          timeout=timeout, cwd=PROJECT_ROOT)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "trainer.cli", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+        cwd=PROJECT_ROOT,
+    )
 
 
 @pytest.fixture
@@ -30,18 +36,43 @@ def files(tmp_path):
     for name, n in (("train", 16), ("eval", 8)):
         with open(tmp_path / f"{name}.jsonl", "w") as handle:
             for _ in range(n):
-                row = {"text": " ".join(rng.choices(WORDS, k=rng.randint(2, 7))), "label": rng.choice(["wet", "dry"]),
-                       "rationale": " ".join(rng.choices(WORDS, k=rng.randint(1, 8)))}  # fmt: skip
+                row = {
+                    "text": " ".join(rng.choices(WORDS, k=rng.randint(2, 7))),
+                    "label": rng.choice(["wet", "dry"]),
+                    "rationale": " ".join(rng.choices(WORDS, k=rng.randint(1, 8))),
+                }
                 handle.write(json.dumps(row) + "\n")
     return tmp_path
 
 
 def test_train_export_evaluate_from_the_shell(files, tiny_backbone_dir):
     run, exported = files / "run", files / "exported"
-    trained = dhrd("train", "--model_name_or_path", str(tiny_backbone_dir), "--train_file", str(files / "train.jsonl"),
-                   "--eval_file", str(files / "eval.jsonl"), "--output_dir", str(run), "--max-steps", "2",
-                   "--per_device_train_batch_size", "4", "--lm-weight", "0.5", "--use_cpu", "--report_to", "none",
-                   "--max_length", "256", "--max_input_length", "64", "--save_strategy", "no")  # fmt: skip
+    trained = dhrd(
+        "train",
+        "--model_name_or_path",
+        str(tiny_backbone_dir),
+        "--train_file",
+        str(files / "train.jsonl"),
+        "--eval_file",
+        str(files / "eval.jsonl"),
+        "--output_dir",
+        str(run),
+        "--max-steps",
+        "2",
+        "--per_device_train_batch_size",
+        "4",
+        "--lm-weight",
+        "0.5",
+        "--use_cpu",
+        "--report_to",
+        "none",
+        "--max_length",
+        "256",
+        "--max_input_length",
+        "64",
+        "--save_strategy",
+        "no",
+    )
     assert trained.returncode == 0, trained.stderr[-3000:]
     assert "saved" in trained.stdout and (run / "model.safetensors").is_file()
     record = json.loads((run / "dhrd_training.json").read_text())
@@ -61,15 +92,39 @@ def test_train_export_evaluate_from_the_shell(files, tiny_backbone_dir):
         scores.append(json.loads(evaluated.stdout.strip().splitlines()[-1]))
     assert scores[0]["accuracy"] == scores[1]["accuracy"] and scores[0]["rows"] == 8
 
-    mismatch = dhrd("evaluate", "--model", str(tiny_backbone_dir), "--eval_file", str(files / "eval.jsonl"),
-                    "--method", "cot", "--task", "rte")  # fmt: skip
+    mismatch = dhrd(
+        "evaluate",
+        "--model",
+        str(tiny_backbone_dir),
+        "--eval_file",
+        str(files / "eval.jsonl"),
+        "--method",
+        "cot",
+        "--task",
+        "rte",
+    )
     assert mismatch.returncode == 1 and "is not one of ('entailment', 'not_entailment')" in mismatch.stderr
 
 
 def test_cot_decoding_evaluation_reports_generation_stats(tiny_backbone_dir):
     requires_data("superglue", "RTE")
-    cot = dhrd("evaluate", "--model", str(tiny_backbone_dir), "--method", "cot", "--task", "rte", "--data_dir",
-               str(DATA_DIR), "--limit", "3", "--max_new_tokens", "6", "--batch_size", "3")  # fmt: skip
+    cot = dhrd(
+        "evaluate",
+        "--model",
+        str(tiny_backbone_dir),
+        "--method",
+        "cot",
+        "--task",
+        "rte",
+        "--data_dir",
+        str(DATA_DIR),
+        "--limit",
+        "3",
+        "--max_new_tokens",
+        "6",
+        "--batch_size",
+        "3",
+    )
     assert cot.returncode == 0, cot.stderr[-3000:]
     report = json.loads(cot.stdout.strip().splitlines()[-1])
     assert report["method"] == "cot" and report["rows"] == 3 and 0 < report["mean_generated_tokens"] <= 6
@@ -79,15 +134,17 @@ def test_cot_decoding_evaluation_reports_generation_stats(tiny_backbone_dir):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["train", "--train_file", "/nope.jsonl", "--output_dir", "/tmp/x", "--report_to", "none"],
-         "No such data file: /nope.jsonl"),
+        (
+            ["train", "--train_file", "/nope.jsonl", "--output_dir", "/tmp/x", "--report_to", "none"],
+            "No such data file: /nope.jsonl",
+        ),
         (["train", "--task", "copaa", "--output_dir", "/tmp/x", "--report_to", "none"], "Unknown task 'copaa'"),
         (["evaluate", "--model", "/no/such/folder", "--task", "rte"], "No such model folder"),
         (["export", "--model", "/tmp", "--output_dir", "/tmp/y"], "/tmp is not a model folder"),
         (["rationales", "--task", "rte", "--output_dir", "/tmp/r", "--join", "nope"], "Unknown --join 'nope'"),
         (["frobnicate"], "unknown command 'frobnicate'"),
     ],
-)  # fmt: skip
+)
 def test_bad_input_gives_one_line_and_a_nonzero_exit(args, message, tmp_path):
     completed = dhrd(*args, env_extra={"DHRD_DATA_DIR": str(tmp_path)})
     assert completed.returncode != 0
@@ -96,60 +153,115 @@ def test_bad_input_gives_one_line_and_a_nonzero_exit(args, message, tmp_path):
 
 
 def test_wrong_column_names_are_named(files, tiny_backbone_dir):
-    completed = dhrd("train", "--model_name_or_path", str(tiny_backbone_dir), "--train_file",
-                     str(files / "train.jsonl"), "--text_column", "sentence", "--output_dir", str(files / "r"),
-                     "--report_to", "none", "--use_cpu")  # fmt: skip
+    completed = dhrd(
+        "train",
+        "--model_name_or_path",
+        str(tiny_backbone_dir),
+        "--train_file",
+        str(files / "train.jsonl"),
+        "--text_column",
+        "sentence",
+        "--output_dir",
+        str(files / "r"),
+        "--report_to",
+        "none",
+        "--use_cpu",
+    )
     assert completed.returncode == 1 and "Column(s) ['sentence'] not found" in completed.stderr
     assert "Traceback" not in completed.stderr
 
 
 def test_config_file_drives_a_subcommand(tmp_path):
-    (tmp_path / "rationales.yaml").write_text(f"task: rte\noutput_dir: {tmp_path / 'r'}\njoin: nope\n"
-                                              f"data_dir: {tmp_path}\n")  # fmt: skip
+    (tmp_path / "rationales.yaml").write_text(
+        f"task: rte\noutput_dir: {tmp_path / 'r'}\njoin: nope\ndata_dir: {tmp_path}\n"
+    )
     completed = dhrd("rationales", str(tmp_path / "rationales.yaml"))
     assert completed.returncode == 1 and "Unknown --join 'nope'" in completed.stderr
 
 
 def test_model_card_renders_with_hub_metadata():
     card = render_model_card(
-        repo_id="me/copa-dhrd", base_model="HuggingFaceTB/SmolLM2-135M-Instruct", architecture="LlamaForSequenceClassification",
-        native=True, label_names=["Option 1", "Option 2"], dhrd={"pooling": "last", "head": "linear", "lm_weight": 1.0},
-        training={"lora_r": 16, "max_input_length": 256}, metrics={"accuracy": 0.61}, datasets=["super_glue/copa"],
-    )  # fmt: skip
+        repo_id="me/copa-dhrd",
+        base_model="HuggingFaceTB/SmolLM2-135M-Instruct",
+        architecture="LlamaForSequenceClassification",
+        native=True,
+        label_names=["Option 1", "Option 2"],
+        dhrd={"pooling": "last", "head": "linear", "lm_weight": 1.0},
+        training={"lora_r": 16, "max_input_length": 256},
+        metrics={"accuracy": 0.61},
+        datasets=["super_glue/copa"],
+    )
     metadata = parse_front_matter(card)
-    assert metadata == {"library_name": "transformers", "pipeline_tag": "text-classification",
-                        "tags": ["dhrd", "text-classification", "reasoning-distillation"],
-                        "base_model": "HuggingFaceTB/SmolLM2-135M-Instruct", "datasets": ["super_glue/copa"]}  # fmt: skip
+    assert metadata == {
+        "library_name": "transformers",
+        "pipeline_tag": "text-classification",
+        "tags": ["dhrd", "text-classification", "reasoning-distillation"],
+        "base_model": "HuggingFaceTB/SmolLM2-135M-Instruct",
+        "datasets": ["super_glue/copa"],
+    }
     assert 'pipeline("text-classification", model="me/copa-dhrd")' in card
     assert "| accuracy | 0.6100 |" in card and "arXiv:2509.21487" in card and "`Option 2`" in card
-    remote = render_model_card(repo_id="me/x", base_model=None, architecture="DHRDForSequenceClassification",
-                               native=False, label_names=["a"], dhrd={"pooling": "mean", "head": "mlp"})  # fmt: skip
+    remote = render_model_card(
+        repo_id="me/x",
+        base_model=None,
+        architecture="DHRDForSequenceClassification",
+        native=False,
+        label_names=["a"],
+        dhrd={"pooling": "mean", "head": "mlp"},
+    )
     assert "trust_remote_code=True" in remote and "base_model" not in parse_front_matter(remote)
 
 
 def test_push_to_hub_uploads_the_exported_folder(files, tiny_backbone_dir, tmp_path):
     run = files / "run"
-    trained = dhrd("train", "--model_name_or_path", str(tiny_backbone_dir), "--train_file", str(files / "train.jsonl"),
-                   "--output_dir", str(run), "--max-steps", "1", "--use_cpu", "--report_to", "none",
-                   "--save_strategy", "no")  # fmt: skip
+    trained = dhrd(
+        "train",
+        "--model_name_or_path",
+        str(tiny_backbone_dir),
+        "--train_file",
+        str(files / "train.jsonl"),
+        "--output_dir",
+        str(run),
+        "--max-steps",
+        "1",
+        "--use_cpu",
+        "--report_to",
+        "none",
+        "--save_strategy",
+        "no",
+    )
     assert trained.returncode == 0, trained.stderr[-2000:]
     port = free_port()
-    hub = subprocess.Popen([sys.executable, str(PROJECT_ROOT / "tests" / "fake_hub.py"), str(port),
-                            str(tmp_path / "hub")], stdout=subprocess.PIPE, text=True)  # fmt: skip
+    hub = subprocess.Popen(
+        [sys.executable, str(PROJECT_ROOT / "tests" / "fake_hub.py"), str(port), str(tmp_path / "hub")],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert hub.stdout.readline().strip() == "ready"
-        pushed = dhrd("export", "--model", str(run), "--output_dir", str(tmp_path / "exported"), "--push_to_hub",
-                      "me/tiny-dhrd", env_extra={"HF_HUB_OFFLINE": None, "HF_ENDPOINT": f"http://127.0.0.1:{port}",
-                                                 "HF_TOKEN": "hf_fake_token"})  # fmt: skip
+        pushed = dhrd(
+            "export",
+            "--model",
+            str(run),
+            "--output_dir",
+            str(tmp_path / "exported"),
+            "--push_to_hub",
+            "me/tiny-dhrd",
+            env_extra={"HF_HUB_OFFLINE": None, "HF_ENDPOINT": f"http://127.0.0.1:{port}", "HF_TOKEN": "hf_fake_token"},
+        )
     finally:
         hub.kill()
         time.sleep(0.1)
     assert pushed.returncode == 0, pushed.stderr[-3000:]
     assert "pushed to" in pushed.stdout
-    uploaded = {p.relative_to(tmp_path / "hub" / "files"): p.read_bytes()
-                for p in (tmp_path / "hub" / "files").rglob("*") if p.is_file()}  # fmt: skip
-    local = {p.relative_to(tmp_path / "exported"): p.read_bytes()
-             for p in (tmp_path / "exported").rglob("*") if p.is_file()}  # fmt: skip
+    uploaded = {
+        p.relative_to(tmp_path / "hub" / "files"): p.read_bytes()
+        for p in (tmp_path / "hub" / "files").rglob("*")
+        if p.is_file()
+    }
+    local = {
+        p.relative_to(tmp_path / "exported"): p.read_bytes() for p in (tmp_path / "exported").rglob("*") if p.is_file()
+    }
     assert uploaded == local and any(str(p) == "model.safetensors" for p in uploaded)
     log = (tmp_path / "hub" / "requests.log").read_text()
     assert "POST /api/repos/create auth=True" in log and "/api/models/me/tiny-dhrd/commit/main" in log

@@ -57,17 +57,33 @@ def test_short_dhrd_run_on_copa_with_copa_sse_explanations(tmp_path, smollm2_pat
 
     requires_data("rationales", "copa_sse")
     task = get_task("copa")
-    train, report = join_copa_sse(task.load("train", DATA_DIR).select(range(8)), "train",
-                                  DATA_DIR / "rationales" / "copa_sse")  # fmt: skip
+    train, report = join_copa_sse(
+        task.load("train", DATA_DIR).select(range(8)), "train", DATA_DIR / "rationales" / "copa_sse"
+    )
     assert report.matched == 8
     tokenizer = AutoTokenizer.from_pretrained(smollm2_path)
     model = DHRDForSequenceClassification.from_backbone(str(smollm2_path), id2label=task.id2label)
     args = DHRDTrainingArguments(
-        output_dir=str(tmp_path), max_steps=2, per_device_train_batch_size=4, learning_rate=2e-4, logging_steps=1,
-        save_strategy="no", report_to=[], use_cpu=True, seed=0, max_input_length=128, max_length=256,
-    )  # fmt: skip
-    trainer = DHRDTrainer(model=model, args=args, train_dataset=train, eval_dataset=task.load("val", DATA_DIR,
-                          limit=8), processing_class=tokenizer, peft_config=paper_lora_config())  # fmt: skip
+        output_dir=str(tmp_path),
+        max_steps=2,
+        per_device_train_batch_size=4,
+        learning_rate=2e-4,
+        logging_steps=1,
+        save_strategy="no",
+        report_to=[],
+        use_cpu=True,
+        seed=0,
+        max_input_length=128,
+        max_length=256,
+    )
+    trainer = DHRDTrainer(
+        model=model,
+        args=args,
+        train_dataset=train,
+        eval_dataset=task.load("val", DATA_DIR, limit=8),
+        processing_class=tokenizer,
+        peft_config=paper_lora_config(),
+    )
     lora_before = {n: p.detach().clone() for n, p in trainer.model.named_parameters() if "lora_B" in n}
     trainer.train()
     logs = [log for log in trainer.state.log_history if "loss" in log]

@@ -39,8 +39,11 @@ def test_native_export_loads_without_remote_code_and_in_pipeline(tmp_path, token
     result = export_classifier(model, tmp_path / "out", tokenizer)
     assert result.native and result.max_abs_diff <= 1e-4
     config = json.loads((tmp_path / "out" / "config.json").read_text())
-    native_name = {"llama": "LlamaForSequenceClassification", "qwen2": "Qwen2ForSequenceClassification",
-                   "gpt2": "GPT2ForSequenceClassification"}[architecture]  # fmt: skip
+    native_name = {
+        "llama": "LlamaForSequenceClassification",
+        "qwen2": "Qwen2ForSequenceClassification",
+        "gpt2": "GPT2ForSequenceClassification",
+    }[architecture]
     assert config["architectures"] == [native_name] and "auto_map" not in config
     assert config["id2label"] == {"0": "yes", "1": "no", "2": "maybe"}
     assert not list((tmp_path / "out").glob("*.py")) and not list((tmp_path / "out").glob("*.bin"))
@@ -171,8 +174,11 @@ def test_saved_dhrd_checkpoint_loads_as_remote_code_in_a_fresh_process(tmp_path,
     model = tiny_dhrd("qwen2", head="mlp")
     model.save_pretrained(tmp_path / "ckpt")
     for code_file in (tmp_path / "ckpt").glob("*.py"):
-        imports = {line.split()[1].split(".")[0] for line in code_file.read_text().splitlines()
-                   if line.startswith(("import ", "from ")) and not line.startswith("from .")}  # fmt: skip
+        imports = {
+            line.split()[1].split(".")[0]
+            for line in code_file.read_text().splitlines()
+            if line.startswith(("import ", "from ")) and not line.startswith("from .")
+        }
         assert imports <= {"torch", "transformers", "dataclasses", "typing"}, (code_file.name, imports)
     ids = torch.randint(1, 200, (2, 9), generator=torch.Generator().manual_seed(0))
     script = f"""

@@ -66,9 +66,12 @@ def test_joint_loss_is_weighted_sum_of_independently_computed_parts(architecture
     input_ids, attention_mask, pooling_mask, lm_labels, labels = _training_batch()
     with torch.no_grad():
         out = model(
-            input_ids=input_ids, attention_mask=attention_mask, pooling_mask=pooling_mask,
-            lm_labels=lm_labels, labels=labels,
-        )  # fmt: skip
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            pooling_mask=pooling_mask,
+            lm_labels=lm_labels,
+            labels=labels,
+        )
         hidden = model.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
         full_logits = model.lm_head(hidden)  # [batch, seq, vocab], all at once
         expected_lm = F.cross_entropy(
@@ -90,9 +93,12 @@ def test_chunked_lm_loss_matches_unchunked_loss_and_gradients(architecture, chun
         model = tiny_dhrd(architecture, lm_loss_chunk_size=chunk_size).train()
         if fused:
             out = model(
-                input_ids=input_ids, attention_mask=attention_mask, pooling_mask=pooling_mask,
-                lm_labels=lm_labels, labels=labels,
-            )  # fmt: skip
+                input_ids=input_ids,
+                attention_mask=attention_mask,
+                pooling_mask=pooling_mask,
+                lm_labels=lm_labels,
+                labels=labels,
+            )
             loss, lm_loss = out.loss, out.lm_loss
         else:
             hidden = model.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
@@ -150,9 +156,12 @@ def test_lm_weight_zero_skips_the_reasoning_head():
     model = tiny_dhrd("llama", lm_weight=0.0)
     input_ids, attention_mask, pooling_mask, lm_labels, labels = _training_batch()
     out = model(
-        input_ids=input_ids, attention_mask=attention_mask, pooling_mask=pooling_mask, lm_labels=lm_labels,
+        input_ids=input_ids,
+        attention_mask=attention_mask,
+        pooling_mask=pooling_mask,
+        lm_labels=lm_labels,
         labels=labels,
-    )  # fmt: skip
+    )
     assert out.lm_loss is None
     torch.testing.assert_close(out.loss, out.cls_loss)
 
@@ -265,9 +274,12 @@ def test_gradient_checkpointing_gives_the_same_gradients():
         if checkpointing:
             model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         out = model(
-            input_ids=input_ids, attention_mask=attention_mask, pooling_mask=pooling_mask, lm_labels=lm_labels,
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            pooling_mask=pooling_mask,
+            lm_labels=lm_labels,
             labels=labels,
-        )  # fmt: skip
+        )
         out.loss.backward()
         grads.append(model.model.layers[0].self_attn.q_proj.weight.grad.clone())
     torch.testing.assert_close(grads[0], grads[1], atol=1e-6, rtol=1e-5)

@@ -20,8 +20,11 @@ def backbone_and_data(tmp_path, tiny_backbone_dir):
     rng = random.Random(0)
     with open(tmp_path / "train.jsonl", "w") as handle:
         for _ in range(16):
-            row = {"text": " ".join(rng.choices(WORDS, k=rng.randint(2, 8))), "label": rng.choice(["yes", "no"]),
-                   "rationale": " ".join(rng.choices(WORDS, k=rng.randint(1, 10)))}  # fmt: skip
+            row = {
+                "text": " ".join(rng.choices(WORDS, k=rng.randint(2, 8))),
+                "label": rng.choice(["yes", "no"]),
+                "rationale": " ".join(rng.choices(WORDS, k=rng.randint(1, 10))),
+            }
             handle.write(json.dumps(row) + "\n")
     return tmp_path
 
@@ -29,12 +32,37 @@ def backbone_and_data(tmp_path, tiny_backbone_dir):
 def _train(tmp_path, out: str, launcher: list[str], batch_size: int, extra=()) -> dict[str, torch.Tensor]:
     command = launcher + [
         str(PROJECT_ROOT / "examples" / "train_dhrd.py"),
-        "--model_name_or_path", str(tmp_path / "backbone"), "--train_file", str(tmp_path / "train.jsonl"),
-        "--output_dir", str(tmp_path / out), "--per_device_train_batch_size", str(batch_size), "--max_steps", "2",
-        "--learning_rate", "0.05", "--optim", "sgd", "--lr_scheduler_type", "constant", "--use_cpu",
-        "--report_to", "none", "--save_strategy", "no", "--seed", "0",
-        "--max_length", "256", "--max_input_length", "64", "--logging_steps", "1", *extra,
-    ]  # fmt: skip
+        "--model_name_or_path",
+        str(tmp_path / "backbone"),
+        "--train_file",
+        str(tmp_path / "train.jsonl"),
+        "--output_dir",
+        str(tmp_path / out),
+        "--per_device_train_batch_size",
+        str(batch_size),
+        "--max_steps",
+        "2",
+        "--learning_rate",
+        "0.05",
+        "--optim",
+        "sgd",
+        "--lr_scheduler_type",
+        "constant",
+        "--use_cpu",
+        "--report_to",
+        "none",
+        "--save_strategy",
+        "no",
+        "--seed",
+        "0",
+        "--max_length",
+        "256",
+        "--max_input_length",
+        "64",
+        "--logging_steps",
+        "1",
+        *extra,
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
     completed = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
     assert completed.returncode == 0, completed.stderr[-4000:]

@@ -7,11 +7,23 @@ from trainer.tasks import TASKS, TaskDataError, get_task
 from trainer.tasks import rationale_sets as joins
 
 EXPECTED_ROWS = {
-    ("boolq", "val"): 3270, ("cb", "train"): 250, ("cb", "val"): 56, ("copa", "train"): 400, ("copa", "val"): 100,
-    ("multirc", "train"): 27243, ("multirc", "val"): 4848, ("rte", "train"): 2490, ("rte", "val"): 277,
-    ("wic", "train"): 5428, ("wic", "val"): 638, ("wsc", "train"): 554, ("wsc", "val"): 104,
-    ("commonsense_qa", "train"): 9741, ("esnli", "val"): 9842, ("copa_sse", "test"): 500,
-}  # fmt: skip
+    ("boolq", "val"): 3270,
+    ("cb", "train"): 250,
+    ("cb", "val"): 56,
+    ("copa", "train"): 400,
+    ("copa", "val"): 100,
+    ("multirc", "train"): 27243,
+    ("multirc", "val"): 4848,
+    ("rte", "train"): 2490,
+    ("rte", "val"): 277,
+    ("wic", "train"): 5428,
+    ("wic", "val"): 638,
+    ("wsc", "train"): 554,
+    ("wsc", "val"): 104,
+    ("commonsense_qa", "train"): 9741,
+    ("esnli", "val"): 9842,
+    ("copa_sse", "test"): 500,
+}
 
 
 @pytest.mark.parametrize("name, split", sorted(EXPECTED_ROWS))
@@ -59,13 +71,23 @@ def test_cb_reports_macro_f1():
 
 def test_hub_layouts_are_read_too():
     multirc = get_task("multirc")
-    hub_record = {"paragraph": "P.", "question": "Q?", "answer": "A", "idx": {"paragraph": 3, "question": 1,
-                  "answer": 7}, "label": 1}  # fmt: skip
+    hub_record = {
+        "paragraph": "P.",
+        "question": "Q?",
+        "answer": "A",
+        "idx": {"paragraph": 3, "question": 1, "answer": 7},
+        "label": 1,
+    }
     (row,) = multirc.to_rows(hub_record)
-    assert row == {"idx": "3-1-7", "text": "Paragraph: P.\nQuestion: Q?\nCandidate answer: A", "label": 1,
-                   "group": "3-1"}  # fmt: skip
-    (wsc,) = get_task("wsc").to_rows({"text": "He ran.", "span1_text": "Tom", "span2_text": "He", "idx": 0,
-                                      "label": 1})  # fmt: skip
+    assert row == {
+        "idx": "3-1-7",
+        "text": "Paragraph: P.\nQuestion: Q?\nCandidate answer: A",
+        "label": 1,
+        "group": "3-1",
+    }
+    (wsc,) = get_task("wsc").to_rows(
+        {"text": "He ran.", "span1_text": "Tom", "span2_text": "He", "idx": 0, "label": 1}
+    )
     assert "pronoun 'He' refer to 'Tom'" in wsc["text"]
     (cb,) = get_task("cb").to_rows({"premise": "p", "hypothesis": "h", "label": 2, "idx": 0})
     assert cb["label"] == 2

@@ -30,10 +30,34 @@ def teacher_server(smollm2_path, tmp_path_factory):
 def _client(server: VllmServer, output_dir: Path, concurrency: int = 1) -> subprocess.Popen:
     """`dhrd rationales` as a separate process (HF_HUB_OFFLINE unset: huggingface_hub would block even loopback)."""
     env = {k: v for k, v in os.environ.items() if k != "HF_HUB_OFFLINE"}
-    command = [sys.executable, "-m", "trainer.cli", "rationales", "--task", "copa", "--split", "train",
-               "--data_dir", str(DATA_DIR), "--limit", str(ROWS), "--server_url", f"{server.base_url}/v1",
-               "--server_model", "smollm2", "--output_dir", str(output_dir), "--concurrency", str(concurrency),
-               "--max_new_tokens", "96", "--timeout", "30", "--retries", "10"]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "trainer.cli",
+        "rationales",
+        "--task",
+        "copa",
+        "--split",
+        "train",
+        "--data_dir",
+        str(DATA_DIR),
+        "--limit",
+        str(ROWS),
+        "--server_url",
+        f"{server.base_url}/v1",
+        "--server_model",
+        "smollm2",
+        "--output_dir",
+        str(output_dir),
+        "--concurrency",
+        str(concurrency),
+        "--max_new_tokens",
+        "96",
+        "--timeout",
+        "30",
+        "--retries",
+        "10",
+    ]
     return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 

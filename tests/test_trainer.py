@@ -34,17 +34,34 @@ def _rows(n: int, seed: int = 0, with_rationale: bool = True) -> list[dict]:
 
 def _args(tmp_path, **overrides) -> DHRDTrainingArguments:
     defaults = dict(
-        output_dir=str(tmp_path / "out"), per_device_train_batch_size=4, learning_rate=0.1, optim="sgd",
-        max_steps=2, lr_scheduler_type="constant", logging_steps=1, save_strategy="no", report_to=[],
-        use_cpu=True, seed=0, data_seed=0, dataloader_num_workers=0, disable_tqdm=True,
-    )  # fmt: skip
+        output_dir=str(tmp_path / "out"),
+        per_device_train_batch_size=4,
+        learning_rate=0.1,
+        optim="sgd",
+        max_steps=2,
+        lr_scheduler_type="constant",
+        logging_steps=1,
+        save_strategy="no",
+        report_to=[],
+        use_cpu=True,
+        seed=0,
+        data_seed=0,
+        dataloader_num_workers=0,
+        disable_tqdm=True,
+    )
     defaults.update(overrides)
     return DHRDTrainingArguments(**defaults)
 
 
 def _builder(tokenizer, **overrides) -> SequenceBuilder:
-    kwargs = dict(tokenizer=tokenizer, id2label={0: "red", 1: "green", 2: "blue"}, reason_marker="\nWhy:",
-                  answer_marker="\nSo:", max_input_length=64, max_length=128)  # fmt: skip
+    kwargs = dict(
+        tokenizer=tokenizer,
+        id2label={0: "red", 1: "green", 2: "blue"},
+        reason_marker="\nWhy:",
+        answer_marker="\nSo:",
+        max_input_length=64,
+        max_length=128,
+    )
     kwargs.update(overrides)
     return SequenceBuilder(**kwargs)
 
@@ -68,13 +85,15 @@ def test_training_sequence_is_input_then_marker_rationale_answer_eos(tokenizer):
 
 def test_rationale_is_cut_before_the_input(tokenizer):
     long_rationale = "because " * 40
-    row = _builder(tokenizer, max_length=60, max_input_length=20)({"text": "short input", "label": 0,
-                                                                    "rationale": long_rationale}, 0)  # fmt: skip
+    row = _builder(tokenizer, max_length=60, max_input_length=20)(
+        {"text": "short input", "label": 0, "rationale": long_rationale}, 0
+    )
     assert len(row["input_ids"]) == 60 and row["rationale_truncated"]
     assert row["input_ids"][: row["num_input_tokens"]] == tokenizer("short input")["input_ids"]
     long_input = "word " * 30
-    row = _builder(tokenizer, max_length=200, max_input_length=20)({"text": long_input, "label": 0,
-                                                                     "rationale": "ok"}, 0)  # fmt: skip
+    row = _builder(tokenizer, max_length=200, max_input_length=20)(
+        {"text": long_input, "label": 0, "rationale": "ok"}, 0
+    )
     assert row["num_input_tokens"] == 20 and row["input_truncated"]
     assert row["input_ids"][:20] == tokenizer(long_input, truncation=True, max_length=20)["input_ids"]
 
@@ -131,8 +150,12 @@ def test_collator_masks_come_from_segment_lengths_not_pad_id(scope, expected):
 
 def _train(tmp_path, tokenizer, rows, model=None, **arg_overrides):
     model = model if model is not None else tiny_dhrd("qwen2", num_labels=3).train()
-    trainer = DHRDTrainer(model=model, args=_args(tmp_path, **arg_overrides), train_dataset=Dataset.from_list(rows),
-                          processing_class=tokenizer)  # fmt: skip
+    trainer = DHRDTrainer(
+        model=model,
+        args=_args(tmp_path, **arg_overrides),
+        train_dataset=Dataset.from_list(rows),
+        processing_class=tokenizer,
+    )
     trainer.train()
     return trainer
 
@@ -140,8 +163,9 @@ def _train(tmp_path, tokenizer, rows, model=None, **arg_overrides):
 def test_gradient_accumulation_matches_the_full_batch(tmp_path, tokenizer):
     rows = _rows(4, seed=3)
     full = _train(tmp_path / "a", tokenizer, rows, per_device_train_batch_size=4, max_steps=1)
-    accumulated = _train(tmp_path / "b", tokenizer, rows, per_device_train_batch_size=1,
-                         gradient_accumulation_steps=4, max_steps=1)  # fmt: skip
+    accumulated = _train(
+        tmp_path / "b", tokenizer, rows, per_device_train_batch_size=1, gradient_accumulation_steps=4, max_steps=1
+    )
     initial = _params(tiny_dhrd("qwen2", num_labels=3))
     full_params, accumulated_params = _params(full.model), _params(accumulated.model)
     moved = max((full_params[name] - initial[name]).abs().max().item() for name in initial)
@@ -164,8 +188,9 @@ def test_lm_weight_zero_trains_exactly_like_the_native_pooled_classifier(tmp_pat
     ours = _args(tmp_path / "native").to_dict()
     shared = {k: v for k, v in ours.items() if k in TrainingArguments.__dataclass_fields__ and not k.startswith("_")}
     baseline_args = TrainingArguments(**shared)
-    baseline = Trainer(model=native, args=baseline_args, train_dataset=dataset,
-                       data_collator=DataCollatorWithPadding(tokenizer))  # fmt: skip
+    baseline = Trainer(
+        model=native, args=baseline_args, train_dataset=dataset, data_collator=DataCollatorWithPadding(tokenizer)
+    )
     baseline.train()
     ours = _params(trained.model)
     for name, value in _params(native).items():
@@ -185,8 +210,12 @@ def test_logs_report_cls_loss_lm_loss_and_train_accuracy(tmp_path, tokenizer):
 def test_evaluation_and_prediction_use_the_input_alone(tmp_path, tokenizer):
     rows = _rows(6, seed=6)
     model = tiny_dhrd("gpt2", num_labels=3)
-    trainer = DHRDTrainer(model=model, args=_args(tmp_path, per_device_eval_batch_size=4),
-                          eval_dataset=Dataset.from_list(rows), processing_class=tokenizer)  # fmt: skip
+    trainer = DHRDTrainer(
+        model=model,
+        args=_args(tmp_path, per_device_eval_batch_size=4),
+        eval_dataset=Dataset.from_list(rows),
+        processing_class=tokenizer,
+    )
     prediction = trainer.predict(trainer.eval_dataset)
     tokenizer.padding_side = "right"
     with torch.no_grad():
@@ -201,8 +230,16 @@ def test_evaluation_and_prediction_use_the_input_alone(tmp_path, tokenizer):
 def test_resume_from_checkpoint_reaches_the_same_weights(tmp_path, tokenizer):
     rows = _rows(16, seed=7)
     straight = _train(tmp_path / "straight", tokenizer, rows, max_steps=4, optim="adamw_torch", learning_rate=1e-2)
-    _train(tmp_path / "resumed", tokenizer, rows, max_steps=2, save_strategy="steps", save_steps=2,
-           optim="adamw_torch", learning_rate=1e-2)  # fmt: skip
+    _train(
+        tmp_path / "resumed",
+        tokenizer,
+        rows,
+        max_steps=2,
+        save_strategy="steps",
+        save_steps=2,
+        optim="adamw_torch",
+        learning_rate=1e-2,
+    )
     model = tiny_dhrd("qwen2", num_labels=3).train()
     args = _args(tmp_path / "resumed", max_steps=4, optim="adamw_torch", learning_rate=1e-2)
     resumed = DHRDTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tokenizer)
@@ -215,9 +252,13 @@ def test_resume_from_checkpoint_reaches_the_same_weights(tmp_path, tokenizer):
 def test_lora_trains_adapters_and_score_only_and_saves_score(tmp_path, tokenizer):
     model = tiny_dhrd("qwen2", num_labels=3).train()  # untied: the reasoning head is its own matrix
     before = _params(model)
-    trainer = DHRDTrainer(model=model, args=_args(tmp_path, gradient_checkpointing=True),
-                          train_dataset=Dataset.from_list(_rows(8)), processing_class=tokenizer,
-                          peft_config=paper_lora_config(r=4, lora_alpha=8))  # fmt: skip
+    trainer = DHRDTrainer(
+        model=model,
+        args=_args(tmp_path, gradient_checkpointing=True),
+        train_dataset=Dataset.from_list(_rows(8)),
+        processing_class=tokenizer,
+        peft_config=paper_lora_config(r=4, lora_alpha=8),
+    )
     trainer.train()
     peft_model = trainer.model
     assert isinstance(peft_model, PeftModel)
@@ -226,8 +267,9 @@ def test_lora_trains_adapters_and_score_only_and_saves_score(tmp_path, tokenizer
     base = peft_model.get_base_model()
     assert torch.equal(base.model.embed_tokens.weight, before["model.embed_tokens.weight"])
     assert torch.equal(base.lm_head.weight, before["lm_head.weight"])
-    assert torch.equal(base.model.layers[0].self_attn.q_proj.base_layer.weight,
-                       before["model.layers.0.self_attn.q_proj.weight"])  # fmt: skip
+    assert torch.equal(
+        base.model.layers[0].self_attn.q_proj.base_layer.weight, before["model.layers.0.self_attn.q_proj.weight"]
+    )
     score_now = base.score.modules_to_save["default"].weight.detach().clone()
     assert not torch.equal(score_now, before["score.weight"])
     trainer.save_model(str(tmp_path / "adapter"))

@@ -34,16 +34,28 @@ def _transformers_probs(folder, texts, dtype=torch.float32) -> torch.Tensor:
     model = AutoModelForSequenceClassification.from_pretrained(folder, dtype=dtype).eval()
     tokenizer = AutoTokenizer.from_pretrained(folder)
     with torch.no_grad():
-        return torch.cat([model(**tokenizer(texts[i : i + 16], padding=True, return_tensors="pt")).logits.float()
-                          for i in range(0, len(texts), 16)]).softmax(-1)  # fmt: skip
+        return torch.cat(
+            [
+                model(**tokenizer(texts[i : i + 16], padding=True, return_tensors="pt")).logits.float()
+                for i in range(0, len(texts), 16)
+            ]
+        ).softmax(-1)
 
 
 def _vllm_probs(folder, dtype: str) -> torch.Tensor:
-    command = [serving_python(), str(PROJECT_ROOT / "examples" / "serving" / "vllm_classify.py"),
-               str(folder / "rte-classifier"), str(folder / "texts.json"), "--dtype", dtype,
-               "--output", str(folder / f"probs-{dtype}.json")]  # fmt: skip
-    completed = subprocess.run(command, capture_output=True, text=True, env=serving_env(folder), cwd=folder,
-                               timeout=600)  # fmt: skip
+    command = [
+        serving_python(),
+        str(PROJECT_ROOT / "examples" / "serving" / "vllm_classify.py"),
+        str(folder / "rte-classifier"),
+        str(folder / "texts.json"),
+        "--dtype",
+        dtype,
+        "--output",
+        str(folder / f"probs-{dtype}.json"),
+    ]
+    completed = subprocess.run(
+        command, capture_output=True, text=True, env=serving_env(folder), cwd=folder, timeout=600
+    )
     assert completed.returncode == 0, completed.stderr[-4000:]
     return torch.tensor(json.loads((folder / f"probs-{dtype}.json").read_text())["probs"])
 
@@ -67,12 +79,14 @@ def test_vllm_bf16_agrees_on_the_top_label(exported):
 
 def test_vllm_server_classify_endpoint_over_http(exported):
     folder, texts = exported
-    server = VllmServer(folder / "rte-classifier", folder, "rte-classifier", ("--runner", "pooling", "--dtype",
-                        "float32")).start()  # fmt: skip
+    server = VllmServer(
+        folder / "rte-classifier", folder, "rte-classifier", ("--runner", "pooling", "--dtype", "float32")
+    ).start()
     try:
         body = json.dumps({"model": "rte-classifier", "input": texts[:16]}).encode()
-        request = urllib.request.Request(f"{server.base_url}/classify", data=body,
-                                         headers={"Content-Type": "application/json"})  # fmt: skip
+        request = urllib.request.Request(
+            f"{server.base_url}/classify", data=body, headers={"Content-Type": "application/json"}
+        )
         with urllib.request.urlopen(request, timeout=120) as response:
             payload = json.loads(response.read())
     finally:
@@ -80,5 +94,6 @@ def test_vllm_server_classify_endpoint_over_http(exported):
     served = torch.tensor([item["probs"] for item in payload["data"]])
     expected = _transformers_probs(folder / "rte-classifier", texts[:16])
     assert (served - expected).abs().max().item() <= 1e-3
-    assert [item["label"] for item in payload["data"]] == [["entailment", "not_entailment"][i]
-                                                           for i in expected.argmax(-1).tolist()]  # fmt: skip
+    assert [item["label"] for item in payload["data"]] == [
+        ["entailment", "not_entailment"][i] for i in expected.argmax(-1).tolist()
+    ]

@@ -39,8 +39,9 @@ def cmd_train(argv: Sequence[str]) -> str:
     from .run_training import DataArguments, ModelArguments, run_training
     from .training_args import DHRDTrainingArguments
 
-    model_args, data_args, training_args = _parse((ModelArguments, DataArguments, DHRDTrainingArguments), argv,
-                                                  "dhrd train")  # fmt: skip
+    model_args, data_args, training_args = _parse(
+        (ModelArguments, DataArguments, DHRDTrainingArguments), argv, "dhrd train"
+    )
     trainer = run_training(model_args, data_args, training_args)
     return f"saved {training_args.output_dir} ({trainer.state.global_step} steps)"
 

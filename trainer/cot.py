@@ -71,9 +71,13 @@ def cot_decode(
         prompts = cot_prompts(tokenizer, texts[start : start + batch_size], label_names)
         batch = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
         generated = model.generate(
-            **batch, max_new_tokens=max_new_tokens, min_new_tokens=min_new_tokens, do_sample=False,
-            pad_token_id=pad_id, use_cache=True,
-        )  # fmt: skip
+            **batch,
+            max_new_tokens=max_new_tokens,
+            min_new_tokens=min_new_tokens,
+            do_sample=False,
+            pad_token_id=pad_id,
+            use_cache=True,
+        )
         for row in generated[:, batch["input_ids"].shape[1] :]:
             ids = [token for token in row.tolist() if token != pad_id]
             text = tokenizer.decode(ids, skip_special_tokens=True)

@@ -74,21 +74,36 @@ def train_one(args: DemoArguments, backbone: str, tokenizer, task: Task, train, 
     set_seed(args.seed)
     model = DHRDForSequenceClassification.from_backbone(backbone, id2label=task.id2label)
     training_args = DHRDTrainingArguments(
-        output_dir=str(Path(args.output_dir) / f"run-lm{lm_weight:g}"), max_steps=args.steps,
-        per_device_train_batch_size=args.batch_size, per_device_eval_batch_size=32,
-        learning_rate=args.learning_rate, lr_scheduler_type="linear", warmup_steps=max(1, args.steps // 10),
-        weight_decay=0.0, lm_weight=lm_weight, logging_steps=max(1, args.steps // 6), save_strategy="no",
-        report_to=[], use_cpu=True, seed=args.seed, max_input_length=256, max_length=512,
+        output_dir=str(Path(args.output_dir) / f"run-lm{lm_weight:g}"),
+        max_steps=args.steps,
+        per_device_train_batch_size=args.batch_size,
+        per_device_eval_batch_size=32,
+        learning_rate=args.learning_rate,
+        lr_scheduler_type="linear",
+        warmup_steps=max(1, args.steps // 10),
+        weight_decay=0.0,
+        lm_weight=lm_weight,
+        logging_steps=max(1, args.steps // 6),
+        save_strategy="no",
+        report_to=[],
+        use_cpu=True,
+        seed=args.seed,
+        max_input_length=256,
+        max_length=512,
         dataloader_num_workers=0,
-    )  # fmt: skip
-    trainer = DHRDTrainer(model=model, args=training_args, train_dataset=train, eval_dataset=evaluation,
-                          processing_class=tokenizer)  # fmt: skip
+    )
+    trainer = DHRDTrainer(
+        model=model, args=training_args, train_dataset=train, eval_dataset=evaluation, processing_class=tokenizer
+    )
     start = time.perf_counter()
     trainer.train()
     train_seconds = time.perf_counter() - start
     metrics = trainer.evaluate()
-    return trainer.model, {"accuracy": metrics["eval_accuracy"], "macro_f1": metrics["eval_macro_f1"],
-                           "train_seconds": round(train_seconds, 1)}  # fmt: skip
+    return trainer.model, {
+        "accuracy": metrics["eval_accuracy"],
+        "macro_f1": metrics["eval_macro_f1"],
+        "train_seconds": round(train_seconds, 1),
+    }
 
 
 def measure_qps(exported_dir: Path, backbone: str, texts: list[str], cot_texts: list[str], task: Task, args) -> dict:
@@ -104,12 +119,23 @@ def measure_qps(exported_dir: Path, backbone: str, texts: list[str], cot_texts: 
     lm = AutoModelForCausalLM.from_pretrained(backbone).eval()
     lm_tokenizer = AutoTokenizer.from_pretrained(backbone)
     start = time.perf_counter()
-    cot = cot_decode(lm, lm_tokenizer, cot_texts, task.label_names, batch_size=len(cot_texts),
-                     max_new_tokens=args.cot_new_tokens, min_new_tokens=args.cot_new_tokens)  # fmt: skip
+    cot = cot_decode(
+        lm,
+        lm_tokenizer,
+        cot_texts,
+        task.label_names,
+        batch_size=len(cot_texts),
+        max_new_tokens=args.cot_new_tokens,
+        min_new_tokens=args.cot_new_tokens,
+    )
     cot_qps = len(cot_texts) / (time.perf_counter() - start)
-    return {"classifier_qps": round(classifier_qps, 2), "cot_qps": round(cot_qps, 3),
-            "speedup_vs_cot": round(classifier_qps / cot_qps, 1), "cot_new_tokens": args.cot_new_tokens,
-            "cot_mean_generated_tokens": sum(cot.generated_tokens) / len(cot.generated_tokens)}  # fmt: skip
+    return {
+        "classifier_qps": round(classifier_qps, 2),
+        "cot_qps": round(cot_qps, 3),
+        "speedup_vs_cot": round(classifier_qps / cot_qps, 1),
+        "cot_new_tokens": args.cot_new_tokens,
+        "cot_mean_generated_tokens": sum(cot.generated_tokens) / len(cot.generated_tokens),
+    }
 
 
 RELOAD_SCRIPT = """
@@ -126,8 +152,9 @@ print(json.dumps({"architecture": type(model).__name__, "logits": logits.tolist(
 
 def reload_in_fresh_process(exported_dir: Path, texts: list[str], expected: torch.Tensor) -> dict:
     """Plain transformers in a new interpreter (the project is not imported there)."""
-    completed = subprocess.run([sys.executable, "-c", RELOAD_SCRIPT, str(exported_dir), json.dumps(texts)],
-                               capture_output=True, text=True)  # fmt: skip
+    completed = subprocess.run(
+        [sys.executable, "-c", RELOAD_SCRIPT, str(exported_dir), json.dumps(texts)], capture_output=True, text=True
+    )
     if completed.returncode != 0:
         raise RuntimeError(f"Reloading the export failed:\n{completed.stderr[-2000:]}")
     reloaded = json.loads(completed.stdout.strip().splitlines()[-1])
@@ -149,8 +176,9 @@ def plot(results: dict, path: Path) -> bool:
     left.set_ylim(0, 1)
     left.set_title(f"Accuracy ({results['task']})")
     speed = results["speed"]
-    right.bar(["DHRD classifier", "CoT decoding"], [speed["classifier_qps"], speed["cot_qps"]],
-              color=["#d9822b", "#4a7ab5"])  # fmt: skip
+    right.bar(
+        ["DHRD classifier", "CoT decoding"], [speed["classifier_qps"], speed["cot_qps"]], color=["#d9822b", "#4a7ab5"]
+    )
     right.set_yscale("log")
     right.set_title(f"Inference QPS ({speed['speedup_vs_cot']}x)")
     figure.tight_layout()
@@ -166,8 +194,13 @@ def run_demo(args: DemoArguments) -> str:
     backbone = args.model or str(embedded_backbone_path())
     tokenizer = AutoTokenizer.from_pretrained(backbone)
     task, train, evaluation = demo_data(args)
-    results: dict = {"task": task.name, "backbone": args.model or "SmolLM2-135M-Instruct (embedded)",
-                     "settings": asdict(args), "train_rows": len(train), "eval_rows": len(evaluation)}  # fmt: skip
+    results: dict = {
+        "task": task.name,
+        "backbone": args.model or "SmolLM2-135M-Instruct (embedded)",
+        "settings": asdict(args),
+        "train_rows": len(train),
+        "eval_rows": len(evaluation),
+    }
     _, results["pooled"] = train_one(args, backbone, tokenizer, task, train, evaluation, lm_weight=0.0)
     dhrd_model, results["dhrd"] = train_one(args, backbone, tokenizer, task, train, evaluation, args.lm_weight)
 
@@ -177,8 +210,11 @@ def run_demo(args: DemoArguments) -> str:
     with torch.no_grad():
         tokenizer.padding_side = "right"
         expected = dhrd_model(**tokenizer(texts[:4], padding=True, return_tensors="pt")).logits.float()
-    results["export"] = {"architecture": export.architecture, "native": export.native,
-                         "fresh_process_reload": reload_in_fresh_process(exported, texts[:4], expected)}  # fmt: skip
+    results["export"] = {
+        "architecture": export.architecture,
+        "native": export.native,
+        "fresh_process_reload": reload_in_fresh_process(exported, texts[:4], expected),
+    }
     qps_texts = (texts * (args.qps_rows // max(1, len(texts)) + 1))[: args.qps_rows]
     results["speed"] = measure_qps(exported, backbone, qps_texts, texts[: args.cot_rows], task, args)
     results["total_seconds"] = round(time.perf_counter() - start, 1)

@@ -42,8 +42,13 @@ def classify(model, tokenizer, texts: list[str], batch_size: int, max_input_leng
     with torch.no_grad():
         for start in tqdm(range(0, len(texts), batch_size), desc="Classifying", unit="batch"):
             chunk = order[start : start + batch_size]
-            batch = tokenizer([texts[i] for i in chunk], padding=True, truncation=True,
-                              max_length=max_input_length, return_tensors="pt").to(model.device)  # fmt: skip
+            batch = tokenizer(
+                [texts[i] for i in chunk],
+                padding=True,
+                truncation=True,
+                max_length=max_input_length,
+                return_tensors="pt",
+            ).to(model.device)
             for i, row in zip(chunk, model(**batch).logits.float()):
                 logits[i] = row
     return torch.stack(logits)
@@ -97,8 +102,16 @@ def run_evaluate(args: EvaluateArguments) -> str:
         raise ValueError(f"--method must be 'classifier' or 'cot', got {args.method!r}.")
     seconds = time.perf_counter() - start
     scores = task.score(predictions.tolist(), rows["label"], rows["group"] if "group" in rows.column_names else None)
-    report = {"task": task.name, "model": args.model, "method": args.method, "rows": len(rows), **scores, **extra,
-              "seconds": round(seconds, 2), "qps": round(len(rows) / seconds, 2)}  # fmt: skip
+    report = {
+        "task": task.name,
+        "model": args.model,
+        "method": args.method,
+        "rows": len(rows),
+        **scores,
+        **extra,
+        "seconds": round(seconds, 2),
+        "qps": round(len(rows) / seconds, 2),
+    }
     if args.output_file:
         Path(args.output_file).write_text(json.dumps(report, indent=2) + "\n")
     return json.dumps(report)

@@ -31,8 +31,12 @@ def push_folder_to_hub(folder: str | os.PathLike, repo_id: str, token: str | Non
 
     api = HfApi(token=token)
     api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
-    return api.upload_folder(folder_path=str(folder), repo_id=repo_id, repo_type="model",
-                             commit_message="Upload DHRD classifier (reasoning head dropped)")  # fmt: skip
+    return api.upload_folder(
+        folder_path=str(folder),
+        repo_id=repo_id,
+        repo_type="model",
+        commit_message="Upload DHRD classifier (reasoning head dropped)",
+    )
 
 
 def run_export(args: ExportArguments) -> str:
@@ -49,12 +53,19 @@ def run_export(args: ExportArguments) -> str:
     card = render_model_card(
         repo_id=args.push_to_hub or Path(args.output_dir).name,
         base_model=record.get("base_model") or config.name_or_path or None,
-        architecture=result.architecture, native=result.native,
+        architecture=result.architecture,
+        native=result.native,
         label_names=[config.id2label[i] for i in range(config.num_labels)],
-        dhrd={"pooling": config.pooling, "head": config.head, "cls_weight": config.cls_weight,
-              "lm_weight": config.lm_weight},
-        training=record.get("training"), metrics=record.get("eval_metrics"), datasets=record.get("datasets", []),
-    )  # fmt: skip
+        dhrd={
+            "pooling": config.pooling,
+            "head": config.head,
+            "cls_weight": config.cls_weight,
+            "lm_weight": config.lm_weight,
+        },
+        training=record.get("training"),
+        metrics=record.get("eval_metrics"),
+        datasets=record.get("datasets", []),
+    )
     atomic_write_text(Path(args.output_dir) / "README.md", card)
     line = f"exported {result.architecture} to {args.output_dir} (max logit diff {result.max_abs_diff:.2e})"
     if args.push_to_hub:

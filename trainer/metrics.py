@@ -23,8 +23,11 @@ def f1_per_class(predictions: np.ndarray, labels: np.ndarray, classes: list[int]
 
 def macro_f1(predictions: np.ndarray, labels: np.ndarray, num_labels: int | None = None) -> float:
     """Mean F1 over classes; with `num_labels`, over all classes, else over those present in labels or predictions."""
-    classes = list(range(num_labels)) if num_labels else sorted(set(np.asarray(labels).tolist()) | set(
-        np.asarray(predictions).tolist()))  # fmt: skip
+    classes = (
+        list(range(num_labels))
+        if num_labels
+        else sorted(set(np.asarray(labels).tolist()) | set(np.asarray(predictions).tolist()))
+    )
     return float(np.mean(f1_per_class(predictions, labels, classes))) if classes else 0.0
 
 

@@ -49,17 +49,24 @@ def render_model_card(
     example: str = "Premise: A man plays a guitar. Hypothesis: A person makes music.",
 ) -> str:
     """Markdown with YAML front matter (`library_name`, `pipeline_tag`, `base_model`, `datasets`, `tags`)."""
-    metadata: dict[str, Any] = {"library_name": "transformers", "pipeline_tag": "text-classification",
-                                "tags": ["dhrd", "text-classification", "reasoning-distillation"]}  # fmt: skip
+    metadata: dict[str, Any] = {
+        "library_name": "transformers",
+        "pipeline_tag": "text-classification",
+        "tags": ["dhrd", "text-classification", "reasoning-distillation"],
+    }
     if base_model:
         metadata["base_model"] = base_model
     if datasets:
         metadata["datasets"] = list(datasets)
     training = dict(training or {})
     usage = (NATIVE_USAGE if native else REMOTE_USAGE).format(
-        repo=repo_id, example=example.replace('"', "'"), architecture=architecture,
-        max_input_length=training.get("max_input_length", 512), pooling=dhrd.get("pooling"), head=dhrd.get("head"),
-    )  # fmt: skip
+        repo=repo_id,
+        example=example.replace('"', "'"),
+        architecture=architecture,
+        max_input_length=training.get("max_input_length", 512),
+        pooling=dhrd.get("pooling"),
+        head=dhrd.get("head"),
+    )
     settings = "\n".join(f"| {key} | {value} |" for key, value in {**dhrd, **training}.items())
     scores = "\n".join(f"| {key} | {value:.4f} |" for key, value in (metrics or {}).items()) or "| (not evaluated) | |"
     labels = ", ".join(f"`{name}`" for name in label_names)

@@ -71,11 +71,18 @@ def _teacher(args: RationaleArguments):
     if args.server_url:
         if not args.server_model:
             raise ValueError("--server_model is required with --server_url (the name the server serves).")
-        return ServerTeacher(args.server_url, args.server_model, api_key_env=args.api_key_env,
-                             max_concurrency=args.concurrency, timeout=args.timeout, max_retries=args.retries,
-                             max_new_tokens=args.max_new_tokens)  # fmt: skip
-    return LocalTeacher(args.teacher_model, batch_size=args.batch_size, max_new_tokens=args.max_new_tokens,
-                        dtype=args.dtype)  # fmt: skip
+        return ServerTeacher(
+            args.server_url,
+            args.server_model,
+            api_key_env=args.api_key_env,
+            max_concurrency=args.concurrency,
+            timeout=args.timeout,
+            max_retries=args.retries,
+            max_new_tokens=args.max_new_tokens,
+        )
+    return LocalTeacher(
+        args.teacher_model, batch_size=args.batch_size, max_new_tokens=args.max_new_tokens, dtype=args.dtype
+    )
 
 
 def _join(args: RationaleArguments, rows: Dataset, root: Path):

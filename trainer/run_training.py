@@ -129,14 +129,21 @@ def run_training(model_args: ModelArguments, data_args: DataArguments, args: DHR
             "task": data_args.task,
             "datasets": [f"super_glue/{data_args.task}"] if data_args.task else [],
             "train_file": data_args.train_file,
-            "training": {"lora_r": model_args.lora_r, "lm_loss_scope": args.lm_loss_scope,
-                         "max_input_length": args.max_input_length, "learning_rate": args.learning_rate,
-                         "steps": trainer.state.global_step, "seed": args.seed},
+            "training": {
+                "lora_r": model_args.lora_r,
+                "lm_loss_scope": args.lm_loss_scope,
+                "max_input_length": args.max_input_length,
+                "learning_rate": args.learning_rate,
+                "steps": trainer.state.global_step,
+                "seed": args.seed,
+            },
             "preparation": {name: asdict(report) for name, report in trainer.preparation_reports.items()},
-            "eval_metrics": {k.removeprefix("eval_"): v for k, v in metrics.items()
-                             if k.startswith("eval_") and isinstance(v, float) and "runtime" not in k
-                             and "per_second" not in k},
-        }  # fmt: skip
+            "eval_metrics": {
+                k.removeprefix("eval_"): v
+                for k, v in metrics.items()
+                if k.startswith("eval_") and isinstance(v, float) and "runtime" not in k and "per_second" not in k
+            },
+        }
         atomic_write_text(Path(args.output_dir) / "dhrd_training.json", json.dumps(record, indent=2) + "\n")
     return trainer
 

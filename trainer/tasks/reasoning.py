@@ -49,18 +49,26 @@ def copa_sse_rows(record: Mapping[str, Any]) -> Iterable[dict]:
 
 
 COMMONSENSE_QA = Task(
-    "commonsense_qa", CQA_LETTERS, cqa_rows,
+    "commonsense_qa",
+    CQA_LETTERS,
+    cqa_rows,
     local_files={"train": "rationales/palm_cqa/cqa_train.json", "test": "rationales/palm_cqa/cqa_test.json"},
-    hub=("tau/commonsense_qa", None), description="a multiple-choice commonsense question",
-)  # fmt: skip
+    hub=("tau/commonsense_qa", None),
+    description="a multiple-choice commonsense question",
+)
 COPA_SSE = Task(
-    "copa_sse", ("Option 1", "Option 2"), copa_sse_rows,
+    "copa_sse",
+    ("Option 1", "Option 2"),
+    copa_sse_rows,
     local_files={"dev": "rationales/copa_sse/dev-explained.jsonl", "test": "rationales/copa_sse/test-explained.jsonl"},
     description="a choice of plausible alternatives (which option is the more plausible cause or effect?)",
-)  # fmt: skip
+)
 
 ESNLI = Task(
-    "esnli", ESNLI_LABELS, esnli_rows, metric="accuracy_macro_f1",
+    "esnli",
+    ESNLI_LABELS,
+    esnli_rows,
+    metric="accuracy_macro_f1",
     local_files={"val": "rationales/palm_esnli/esnli_valid.json"},
     description="a premise and a hypothesis (entailment, neutral or contradiction?)",
-)  # fmt: skip
+)

@@ -81,33 +81,62 @@ def _local(folder: str) -> dict[str, str]:
 
 
 BOOLQ = Task(
-    "boolq", BOOL_LABELS, boolq_rows, local_files={"val": "superglue/BoolQ/val.jsonl",
-    "train_fewglue32": "superglue/BoolQ/train_fewglue32.jsonl"}, hub=("aps/super_glue", "boolq"),
+    "boolq",
+    BOOL_LABELS,
+    boolq_rows,
+    local_files={"val": "superglue/BoolQ/val.jsonl", "train_fewglue32": "superglue/BoolQ/train_fewglue32.jsonl"},
+    hub=("aps/super_glue", "boolq"),
     description="a yes/no question about a passage",
-)  # fmt: skip
+)
 CB = Task(
-    "cb", ("entailment", "contradiction", "neutral"), cb_rows, metric="accuracy_macro_f1", local_files=_local("CB"),
-    hub=("aps/super_glue", "cb"), description="a premise and a hypothesis (does the premise entail the hypothesis?)",
-)  # fmt: skip
-COPA = Task(
-    "copa", ("Option 1", "Option 2"), copa_rows, local_files=_local("COPA"), hub=("aps/super_glue", "copa"),
-    description="a choice of plausible alternatives (which option is the more plausible cause or effect?)",
-)  # fmt: skip
-MULTIRC = Task(
-    "multirc", ("false", "true"), multirc_rows, metric="multirc", local_files=_local("MultiRC"),
-    hub=("aps/super_glue", "multirc"), description="a candidate answer to a question about a paragraph (is it true?)",
-)  # fmt: skip
-RTE = Task(
-    "rte", ("entailment", "not_entailment"), rte_rows, local_files=_local("RTE"), hub=("aps/super_glue", "rte"),
+    "cb",
+    ("entailment", "contradiction", "neutral"),
+    cb_rows,
+    metric="accuracy_macro_f1",
+    local_files=_local("CB"),
+    hub=("aps/super_glue", "cb"),
     description="a premise and a hypothesis (does the premise entail the hypothesis?)",
-)  # fmt: skip
+)
+COPA = Task(
+    "copa",
+    ("Option 1", "Option 2"),
+    copa_rows,
+    local_files=_local("COPA"),
+    hub=("aps/super_glue", "copa"),
+    description="a choice of plausible alternatives (which option is the more plausible cause or effect?)",
+)
+MULTIRC = Task(
+    "multirc",
+    ("false", "true"),
+    multirc_rows,
+    metric="multirc",
+    local_files=_local("MultiRC"),
+    hub=("aps/super_glue", "multirc"),
+    description="a candidate answer to a question about a paragraph (is it true?)",
+)
+RTE = Task(
+    "rte",
+    ("entailment", "not_entailment"),
+    rte_rows,
+    local_files=_local("RTE"),
+    hub=("aps/super_glue", "rte"),
+    description="a premise and a hypothesis (does the premise entail the hypothesis?)",
+)
 WIC = Task(
-    "wic", BOOL_LABELS, wic_rows, local_files=_local("WiC"), hub=("aps/super_glue", "wic"),
+    "wic",
+    BOOL_LABELS,
+    wic_rows,
+    local_files=_local("WiC"),
+    hub=("aps/super_glue", "wic"),
     description="a word in two sentences (is it used with the same meaning in both?)",
-)  # fmt: skip
+)
 WSC = Task(
-    "wsc", BOOL_LABELS, wsc_rows, local_files=_local("WSC"), hub=("aps/super_glue", "wsc.fixed"),
+    "wsc",
+    BOOL_LABELS,
+    wsc_rows,
+    local_files=_local("WSC"),
+    hub=("aps/super_glue", "wsc.fixed"),
     description="a pronoun in a passage (does it refer to the given noun phrase?)",
-)  # fmt: skip
+)
 
 SUPERGLUE_TASKS = (BOOLQ, CB, COPA, MULTIRC, RTE, WIC, WSC)

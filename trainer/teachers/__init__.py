@@ -5,7 +5,18 @@ from .generate import GenerationSummary, clean_rationale, generate_rationales, l
 from .prompts import DEFAULT_TEMPLATE, SENTINEL, TASK_TEMPLATES, answer_text, build_messages, template_for
 
 __all__ = [
-    "DEFAULT_TEMPLATE", "SENTINEL", "TASK_TEMPLATES", "Completion", "answer_text", "GenerationSummary", "LocalTeacher",
-    "ServerTeacher", "build_messages", "clean_rationale", "generate_rationales", "load_results", "summary_line",
+    "DEFAULT_TEMPLATE",
+    "SENTINEL",
+    "TASK_TEMPLATES",
+    "Completion",
+    "answer_text",
+    "GenerationSummary",
+    "LocalTeacher",
+    "ServerTeacher",
+    "build_messages",
+    "clean_rationale",
+    "generate_rationales",
+    "load_results",
+    "summary_line",
     "template_for",
-]  # fmt: skip
+]

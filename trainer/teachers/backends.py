@@ -141,8 +141,9 @@ class ServerTeacher:
             except Exception as error:  # connection refused, timeouts, HTTP 429/5xx: all worth a retry
                 if attempt == self.max_retries or not _retryable(error):
                     raise
-                logger.warning("Teacher request failed (%s); retry %d in %.1f s", type(error).__name__, attempt + 1,
-                               delay)  # fmt: skip
+                logger.warning(
+                    "Teacher request failed (%s); retry %d in %.1f s", type(error).__name__, attempt + 1, delay
+                )
                 time.sleep(delay)
                 delay = min(delay * 2, 30.0)
         raise AssertionError("unreachable")

@@ -131,10 +131,17 @@ def generate_rationales(
         done = load_results(output_dir)
         pending = [i for i, key in enumerate(ids) if key not in done]
         generated, tokens = 0, 0
-        with open(_next_shard(output_dir), "a", encoding="utf-8") as shard, tqdm(
-            total=len(ids), initial=len(ids) - len(pending), disable=not progress, desc="Teacher rationales",
-            unit="row", dynamic_ncols=True,
-        ) as bar:  # fmt: skip
+        with (
+            open(_next_shard(output_dir), "a", encoding="utf-8") as shard,
+            tqdm(
+                total=len(ids),
+                initial=len(ids) - len(pending),
+                disable=not progress,
+                desc="Teacher rationales",
+                unit="row",
+                dynamic_ncols=True,
+            ) as bar,
+        ):
             for offset in range(0, len(pending), chunk_size):
                 indices = pending[offset : offset + chunk_size]
                 rows = [dataset[i] for i in indices]
@@ -144,8 +151,13 @@ def generate_rationales(
                     rationale, status = clean_rationale(
                         completion.text, labels[position], sentinel, max_words, completion.finished
                     )
-                    record = {"id": ids[indices[position]], "rationale": rationale, "status": status,
-                              "raw": completion.text, "completion_tokens": completion.completion_tokens}  # fmt: skip
+                    record = {
+                        "id": ids[indices[position]],
+                        "rationale": rationale,
+                        "status": status,
+                        "raw": completion.text,
+                        "completion_tokens": completion.completion_tokens,
+                    }
                     shard.write(json.dumps(record) + "\n")
                     shard.flush()
                     os.fsync(shard.fileno())
@@ -156,10 +168,15 @@ def generate_rationales(
         results = [done[key] for key in ids]
     statuses = Counter(record["status"] for record in results)
     summary = GenerationSummary(
-        rows=len(ids), already_done=len(ids) - len(pending), generated=generated, kept=statuses.pop("kept", 0),
-        filtered=dict(statuses), completion_tokens=tokens, seconds=round(time.monotonic() - start, 2),
+        rows=len(ids),
+        already_done=len(ids) - len(pending),
+        generated=generated,
+        kept=statuses.pop("kept", 0),
+        filtered=dict(statuses),
+        completion_tokens=tokens,
+        seconds=round(time.monotonic() - start, 2),
         teacher=getattr(teacher, "name", type(teacher).__name__),
-    )  # fmt: skip
+    )
     filtered = [record for record in results if record["status"] != "kept"]
     atomic_write_text(output_dir / "filtered.jsonl", "".join(json.dumps(r) + "\n" for r in filtered))
     atomic_write_text(output_dir / "summary.json", json.dumps(asdict(summary), indent=2) + "\n")

@@ -54,7 +54,9 @@ def answer_text(task, row: dict) -> str:
 def build_messages(template: str, task, row: dict, sentinel: str = SENTINEL) -> list[dict]:
     """Chat messages for one example (`row` has `text` and `label`)."""
     user = template.format(
-        description=task.description or "an example", input=row["text"], answer=answer_text(task, row),
+        description=task.description or "an example",
+        input=row["text"],
+        answer=answer_text(task, row),
         sentinel=sentinel,
-    )  # fmt: skip
+    )
     return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}]
