@@ -57,7 +57,7 @@ lint: venv
 	$(PY) -m ruff check . && $(PY) -m ruff format --check .
 
 demo: venv
-	@echo "The embedded demo lands with the CLI issue; not yet."
+	$(VENV)/bin/dhrd demo --output_dir outputs/demo
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

@@ -1,0 +1,220 @@
+"""Accuracy study: pooled baseline (lm_weight=0) against DHRD, same backbone, budget and seeds, on real rationales.
+
+One command per table; every condition of a study runs for every seed with the same steps, learning rate and data
+order, and the table reports mean ± std over seeds:
+
+    python examples/accuracy_study.py --study synthetic --seeds 0,1,2   # mechanism check (programmatic teacher)
+    python examples/accuracy_study.py --study esnli --seeds 0,1,2       # PaLM-540B CoT and human explanations
+    python examples/accuracy_study.py --study copa --seeds 0,1,2        # COPA-SSE; COPA val + 500 COPA-SSE test items
+    python examples/accuracy_study.py --study cqa --seeds 0,1,2         # CommonsenseQA with PaLM-540B CoT
+    python examples/accuracy_study.py --study rte --seeds 0,1,2         # embedded-teacher rationales (cached)
+    python examples/accuracy_study.py --study cb --seeds 0,1,2
+
+Conditions: `pooled` (lm_weight 0), `dhrd` (lm_weight 1, the paper's weight), `dhrd_a0.3` (an alpha ablation),
+`dhrd_shuffled` (rationales permuted across rows: the paper's control, should not help), and per study the other
+rationale source where there is one (`dhrd_human` for e-SNLI, `dhrd_cos_e` for CommonsenseQA).
+Results go to `--output-dir` as `<study>.json` and `<study>.md`.
+"""
+
+import argparse
+import json
+import random
+import statistics
+import time
+from pathlib import Path
+
+import torch
+from datasets import Dataset
+from transformers import AutoTokenizer, set_seed
+
+from modeling_dhrd import DHRDForSequenceClassification, embedded_backbone_path
+from trainer import DHRDTrainer, DHRDTrainingArguments, paper_lora_config
+from trainer.tasks import get_task
+from trainer.tasks import rationale_sets as joins
+
+
+def _rationale_root(args) -> Path:
+    return Path(args.data_dir) / "rationales"
+
+
+def study_data(args) -> tuple[object, Dataset, dict[str, Dataset], dict[str, Dataset]]:
+    """(task, train rows without rationale, {source: train rows with rationale}, {eval name: rows})."""
+    n = args.train_rows
+    if args.study == "synthetic":
+        task = get_task("synthetic")
+        train = task.load("train", limit=n)
+        return task, train.remove_columns("rationale"), {"programmatic": train}, {"val": task.load("val", limit=500)}
+    if args.study == "esnli":
+        task = get_task("esnli")
+        rows = task.load("val", args.data_dir)
+        evaluation = rows.select(range(len(rows) - args.eval_rows, len(rows)))  # a fixed held-out tail
+        train = rows.select(range(n))
+        palm, _ = joins.join_palm_esnli(train, _rationale_root(args) / "palm_esnli")
+        human, _ = joins.join_palm_esnli(train, _rationale_root(args) / "palm_esnli", source="human")
+        return task, train, {"palm": palm, "human": human}, {"heldout": evaluation}
+    if args.study == "copa":
+        task = get_task("copa")
+        train = task.load("train", args.data_dir)
+        sse, _ = joins.join_copa_sse(train, "train", _rationale_root(args) / "copa_sse")
+        evaluations = {
+            "val": task.load("val", args.data_dir),
+            "sse_test": get_task("copa_sse").load("test", args.data_dir),
+        }
+        return task, train, {"copa_sse": sse}, evaluations
+    if args.study == "cqa":
+        task = get_task("commonsense_qa")
+        full = task.load("train", args.data_dir)
+        palm_full, _ = joins.join_palm_cqa(full, "train", _rationale_root(args) / "palm_cqa")
+        subset = sorted(random.Random(0).sample(range(len(full)), n))  # a fixed random subsample of train
+        cos_e, _ = joins.join_cos_e(full.select(subset), "train", _rationale_root(args) / "cos_e_v1.11")
+        evaluation = task.load("test", args.data_dir)
+        evaluation = evaluation.select(range(min(args.eval_rows, len(evaluation))))
+        return task, full.select(subset), {"palm": palm_full.select(subset), "cos_e": cos_e}, {"test": evaluation}
+    if args.study in ("rte", "cb"):
+        from trainer.teachers import LocalTeacher, generate_rationales
+
+        task = get_task(args.study)
+        train = task.load("train", args.data_dir)
+        train = train.select(sorted(random.Random(0).sample(range(len(train)), min(n, len(train)))))
+        teacher = LocalTeacher(batch_size=8, max_new_tokens=96)
+        cache = Path(args.output_dir) / f"teacher-{args.study}"
+        generated, summary = generate_rationales(train, task, teacher, cache)
+        print(f"teacher: {summary}")
+        return task, train, {"smollm2_teacher": generated}, {"val": task.load("val", args.data_dir)}
+    raise ValueError(f"unknown study {args.study!r}")
+
+
+def shuffled(rows: Dataset, seed: int) -> Dataset:
+    """The paper's control: the same rationales, permuted across rows (rows without one keep none)."""
+    rationales = list(rows["rationale"])
+    random.Random(1000 + seed).shuffle(rationales)
+    return rows.remove_columns("rationale").add_column("rationale", rationales)
+
+
+def conditions(args, sources: dict[str, Dataset]) -> list[tuple[str, float, str | None, bool]]:
+    """(name, lm_weight, rationale source, shuffled)."""
+    main = next(iter(sources))
+    result = [("pooled", 0.0, None, False), ("dhrd", 1.0, main, False), ("dhrd_a0.3", 0.3, main, False)]
+    result += [(f"dhrd_{name}", 1.0, name, False) for name in list(sources)[1:]]
+    if args.shuffled:
+        result.append(("dhrd_shuffled", 1.0, main, True))
+    return [c for c in result if not args.only or c[0] in args.only.split(",")]
+
+
+def run_one(args, task, train: Dataset, evaluations: dict, lm_weight: float, seed: int, backbone: str, tokenizer):
+    set_seed(seed)
+    model = DHRDForSequenceClassification.from_backbone(backbone, id2label=task.id2label)
+    training_args = DHRDTrainingArguments(
+        output_dir=str(Path(args.output_dir) / "runs"),
+        num_train_epochs=args.epochs,
+        max_steps=args.steps,
+        per_device_train_batch_size=args.batch_size,
+        per_device_eval_batch_size=32,
+        learning_rate=args.lr,
+        lr_scheduler_type="linear",
+        warmup_ratio=0.1,
+        weight_decay=0.0,
+        lm_weight=lm_weight,
+        lm_loss_scope=args.lm_loss_scope,
+        logging_steps=25,
+        save_strategy="no",
+        report_to=[],
+        use_cpu=True,
+        seed=seed,
+        data_seed=seed,
+        max_input_length=args.max_input_length,
+        max_length=args.max_length,
+        bf16=args.bf16,
+        disable_tqdm=True,
+    )
+    trainer = DHRDTrainer(
+        model=model,
+        args=training_args,
+        train_dataset=train,
+        processing_class=tokenizer,
+        peft_config=paper_lora_config() if args.lora else None,
+    )
+    trainer.train()
+    scores = {}
+    for name, rows in evaluations.items():
+        prediction = trainer.predict(trainer._prepared(rows, name, model, tokenizer, training_args, False))
+        predicted = prediction.predictions.argmax(-1).tolist()
+        groups = rows["group"] if "group" in rows.column_names else None
+        scores[name] = task.score(predicted, rows["label"], groups)
+    return scores
+
+
+def summarise(runs: list[dict]) -> dict:
+    table = {}
+    for run in runs:
+        for evaluation, scores in run["scores"].items():
+            for metric, value in scores.items():
+                table.setdefault(run["condition"], {}).setdefault(f"{evaluation}/{metric}", []).append(value)
+    return {
+        condition: {
+            key: {"mean": statistics.mean(v), "std": statistics.stdev(v) if len(v) > 1 else 0.0, "n": len(v)}
+            for key, v in metrics.items()
+        }
+        for condition, metrics in table.items()
+    }
+
+
+def markdown(summary: dict) -> str:
+    columns = sorted({key for metrics in summary.values() for key in metrics})
+    lines = ["| condition | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
+    for condition, metrics in summary.items():
+        cells = [f"{metrics[c]['mean']:.3f} ± {metrics[c]['std']:.3f} (n={metrics[c]['n']})" for c in columns]
+        lines.append(f"| {condition} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--study", required=True, choices=["synthetic", "esnli", "copa", "cqa", "rte", "cb"])
+    parser.add_argument("--data-dir", default=str(Path(__file__).resolve().parents[2] / "shared" / "data"))
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--only", default=None, help="comma-separated conditions to run")
+    parser.add_argument("--shuffled", action="store_true", help="add the shuffled-rationale control")
+    parser.add_argument("--train-rows", type=int, default=1000)
+    parser.add_argument("--eval-rows", type=int, default=1000)
+    parser.add_argument("--steps", type=int, default=-1, help="optimizer steps (-1: use --epochs)")
+    parser.add_argument("--epochs", type=float, default=1.0)
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--lr", type=float, default=1e-4)
+    parser.add_argument("--lora", action="store_true", help="LoRA r=16 alpha=32 (paper) instead of full fine-tuning")
+    parser.add_argument("--lm-loss-scope", default="all")
+    parser.add_argument("--max-input-length", type=int, default=256)
+    parser.add_argument("--max-length", type=int, default=512)
+    parser.add_argument("--bf16", action="store_true")
+    parser.add_argument("--model", default=None, help="backbone (default: embedded SmolLM2-135M-Instruct)")
+    parser.add_argument("--output-dir", default="docs/results")
+    args = parser.parse_args()
+    torch.set_num_threads(torch.get_num_threads())
+    Path(args.output_dir).mkdir(parents=True, exist_ok=True)
+    backbone = args.model or str(embedded_backbone_path())
+    tokenizer = AutoTokenizer.from_pretrained(backbone)
+    task, plain, sources, evaluations = study_data(args)
+    runs, start = [], time.time()
+    for seed in [int(s) for s in args.seeds.split(",")]:
+        for name, lm_weight, source, shuffle in conditions(args, sources):
+            train = plain if source is None else (shuffled(sources[source], seed) if shuffle else sources[source])
+            scores = run_one(args, task, train, evaluations, lm_weight, seed, backbone, tokenizer)
+            runs.append({"condition": name, "seed": seed, "lm_weight": lm_weight, "source": source, "scores": scores})
+            print(json.dumps(runs[-1]), flush=True)
+    summary = summarise(runs)
+    report = {
+        "study": args.study,
+        "settings": vars(args),
+        "train_rows": len(plain),
+        "eval_rows": {k: len(v) for k, v in evaluations.items()},
+        "cpu_seconds": round(time.time() - start),
+        "runs": runs,
+        "summary": summary,
+    }
+    (Path(args.output_dir) / f"{args.study}.json").write_text(json.dumps(report, indent=2) + "\n")
+    (Path(args.output_dir) / f"{args.study}.md").write_text(markdown(summary) + "\n")
+    print(markdown(summary))
+
+
+if __name__ == "__main__":
+    main()
