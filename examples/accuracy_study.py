@@ -43,7 +43,8 @@ def study_data(args) -> tuple[object, Dataset, dict[str, Dataset], dict[str, Dat
     if args.study == "synthetic":
         task = get_task("synthetic")
         train = task.load("train", limit=n)
-        return task, train.remove_columns("rationale"), {"programmatic": train}, {"val": task.load("val", limit=500)}
+        evaluation = task.load("val", limit=min(args.eval_rows, 500))
+        return task, train.remove_columns("rationale"), {"programmatic": train}, {"val": evaluation}
     if args.study == "esnli":
         task = get_task("esnli")
         rows = task.load("val", args.data_dir)
@@ -112,7 +113,7 @@ def run_one(args, task, train: Dataset, evaluations: dict, lm_weight: float, see
         per_device_eval_batch_size=32,
         learning_rate=args.lr,
         lr_scheduler_type="linear",
-        warmup_ratio=0.1,
+        warmup_steps=0.1,
         weight_decay=0.0,
         lm_weight=lm_weight,
         lm_loss_scope=args.lm_loss_scope,
@@ -170,7 +171,7 @@ def markdown(summary: dict) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--study", required=True, choices=["synthetic", "esnli", "copa", "cqa", "rte", "cb"])
+    parser.add_argument("--study", default="synthetic", choices=["synthetic", "esnli", "copa", "cqa", "rte", "cb"])
     parser.add_argument("--data-dir", default=str(Path(__file__).resolve().parents[2] / "shared" / "data"))
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--only", default=None, help="comma-separated conditions to run")
@@ -188,7 +189,17 @@ def main() -> None:
     parser.add_argument("--bf16", action="store_true")
     parser.add_argument("--model", default=None, help="backbone (default: embedded SmolLM2-135M-Instruct)")
     parser.add_argument("--output-dir", default="docs/results")
+    parser.add_argument("--smoke", action="store_true", help="synthetic, 2 steps, 1 seed (CI, under a minute)")
     args = parser.parse_args()
+    if args.smoke:
+        args.study, args.seeds, args.only, args.steps, args.train_rows, args.eval_rows = (
+            "synthetic",
+            "0",
+            "pooled,dhrd",
+            2,
+            16,
+            16,
+        )
     torch.set_num_threads(torch.get_num_threads())
     Path(args.output_dir).mkdir(parents=True, exist_ok=True)
     backbone = args.model or str(embedded_backbone_path())

@@ -1,0 +1,55 @@
+"""The benchmark and study scripts in their `--smoke` modes, so they cannot rot."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+from conftest import PROJECT_ROOT
+
+pytestmark = pytest.mark.slow
+
+
+def _run(script: str, *args: str, cwd) -> subprocess.CompletedProcess:
+    completed = subprocess.run(
+        [sys.executable, str(PROJECT_ROOT / "examples" / script), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    return completed
+
+
+def test_training_benchmark_smoke(tmp_path, smollm2_path):
+    _run("benchmark_training.py", "--smoke", "--output-dir", str(tmp_path), cwd=tmp_path)
+    report = json.loads((tmp_path / "training.json").read_text())
+    assert [row["config"] for row in report["results"]] == [
+        "pooled_only",
+        "lm_only",
+        "dhrd_single_pass",
+        "dhrd_two_passes",
+        "dhrd_unchunked",
+    ]
+    assert all(row["step_s"] > 0 and row["peak_rss_mib"] > 0 for row in report["results"])
+    assert {"single_pass_step_over_lm_only_step", "two_passes_step_over_single_pass_step"} <= report["ratios"].keys()
+
+
+def test_inference_benchmark_smoke(tmp_path, smollm2_path):
+    _run("benchmark_inference.py", "--smoke", "--output-dir", str(tmp_path), cwd=tmp_path)
+    report = json.loads((tmp_path / "inference_smoke.json").read_text())
+    assert [row["batch_size"] for row in report["results"]] == [1, 4]
+    for row in report["results"]:
+        assert row["dhrd_exported_qps"] > 0 and row["native_pooled_qps"] > 0 and row["cot_fixed_qps"] > 0
+        assert 0 <= row["padding_fraction"] < 1
+    assert "cot_eos_mean_tokens" in report["results"][1]
+    assert (tmp_path / "inference_smoke.png").is_file() and (tmp_path / "inference_smoke.md").is_file()
+
+
+def test_accuracy_study_smoke(tmp_path, smollm2_path):
+    _run("accuracy_study.py", "--smoke", "--output-dir", str(tmp_path), cwd=tmp_path)
+    report = json.loads((tmp_path / "synthetic.json").read_text())
+    assert [run["condition"] for run in report["runs"]] == ["pooled", "dhrd"]
+    assert set(report["summary"]) == {"pooled", "dhrd"}
+    assert 0 <= report["summary"]["dhrd"]["val/accuracy"]["mean"] <= 1
