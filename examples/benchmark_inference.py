@@ -227,19 +227,26 @@ def run(args) -> dict:
         backbone, tokenizer, dhrd, exported = build_models(args, label_names, Path(tmp))
         dtype = getattr(torch, args.dtype)
         exported_model = AutoModelForSequenceClassification.from_pretrained(exported, dtype=dtype).to(args.device)
-        native = AutoModelForSequenceClassification.from_pretrained(
-            backbone, num_labels=len(label_names), dtype=dtype, pad_token_id=exported_model.config.pad_token_id
-        ).to(args.device)
-        if native.get_input_embeddings().num_embeddings < len(AutoTokenizer.from_pretrained(exported)):
-            native.resize_token_embeddings(len(AutoTokenizer.from_pretrained(exported)), mean_resizing=False)
         export_tokenizer = AutoTokenizer.from_pretrained(exported)
-        classifiers = {"dhrd_exported": exported_model.eval(), "dhrd_model": dhrd, "native_pooled": native.eval()}
+        # transformers' own pooled classifier on the same backbone, with the export's pad token (its own row)
+        native = AutoModelForSequenceClassification.from_pretrained(backbone, num_labels=len(label_names), dtype=dtype)
+        if native.get_input_embeddings().num_embeddings < len(export_tokenizer):
+            native.resize_token_embeddings(len(export_tokenizer), mean_resizing=False)
+        native.config.pad_token_id = exported_model.config.pad_token_id
+        native.to(args.device)
+        # DHRD pools by the attention mask, so it takes the backbone's tokenizer (pad = eos); the native classifiers
+        # pool at the last non-pad token and take the export's tokenizer (a pad token that cannot end an input).
+        classifiers = {
+            "dhrd_exported": (exported_model.eval(), export_tokenizer),
+            "dhrd_model": (dhrd, tokenizer),
+            "native_pooled": (native.eval(), export_tokenizer),
+        }
         lm = AutoModelForCausalLM.from_pretrained(backbone, dtype=dtype).to(args.device).eval()
         lm_tokenizer = AutoTokenizer.from_pretrained(backbone)
         for batch_size in args.batch_sizes:
             row = {"dtype": args.dtype, "batch_size": batch_size}
-            for name, model in classifiers.items():
-                timing = time_classifier(model, export_tokenizer, texts, batch_size, args)
+            for name, (model, model_tokenizer) in classifiers.items():
+                timing = time_classifier(model, model_tokenizer, texts, batch_size, args)
                 row[f"{name}_qps"] = timing["qps"]
                 row["padding_fraction"] = timing["padding_fraction"]
             cot_fixed = time_cot(lm, lm_tokenizer, texts, label_names, batch_size, args.cot_fixed_tokens, True, args)

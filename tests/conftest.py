@@ -94,6 +94,24 @@ def tiny_backbone_dir(tmp_path) -> Path:
     return tmp_path / "backbone"
 
 
+def write_rows(path: Path, n: int, labels: tuple[str, ...], seed: int = 0) -> Path:
+    """`n` jsonl rows of random words with `text`, a string `label` and a `rationale`, like a user's file."""
+    import json
+    import random
+
+    words = "sun rain wind snow cloud storm fog hail frost heat".split()
+    rng = random.Random(seed)
+    with open(path, "w") as handle:
+        for _ in range(n):
+            row = {
+                "text": " ".join(rng.choices(words, k=rng.randint(2, 8))),
+                "label": rng.choice(labels),
+                "rationale": " ".join(rng.choices(words, k=rng.randint(1, 10))),
+            }
+            handle.write(json.dumps(row) + "\n")
+    return path
+
+
 def requires_data(*relative: str) -> Path:
     path = DATA_DIR.joinpath(*relative)
     if not path.exists():

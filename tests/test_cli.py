@@ -3,18 +3,15 @@ Hub upload (against a Hub stand-in on loopback)."""
 
 import json
 import os
-import random
 import subprocess
 import sys
 import time
 
 import pytest
-from conftest import DATA_DIR, PROJECT_ROOT, requires_data
+from conftest import DATA_DIR, PROJECT_ROOT, requires_data, write_rows
 from serving import free_port
 
 from trainer.model_card import parse_front_matter, render_model_card
-
-WORDS = "sun rain wind snow cloud storm fog hail frost heat".split()
 
 
 def dhrd(*args: str, env_extra: dict | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
@@ -32,16 +29,8 @@ def dhrd(*args: str, env_extra: dict | None = None, timeout: int = 600) -> subpr
 
 @pytest.fixture
 def files(tmp_path):
-    rng = random.Random(0)
-    for name, n in (("train", 16), ("eval", 8)):
-        with open(tmp_path / f"{name}.jsonl", "w") as handle:
-            for _ in range(n):
-                row = {
-                    "text": " ".join(rng.choices(WORDS, k=rng.randint(2, 7))),
-                    "label": rng.choice(["wet", "dry"]),
-                    "rationale": " ".join(rng.choices(WORDS, k=rng.randint(1, 8))),
-                }
-                handle.write(json.dumps(row) + "\n")
+    write_rows(tmp_path / "train.jsonl", 16, ("wet", "dry"))
+    write_rows(tmp_path / "eval.jsonl", 8, ("wet", "dry"), seed=1)
     return tmp_path
 
 

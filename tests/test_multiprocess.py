@@ -1,31 +1,19 @@
 """The training script under `torchrun --nproc_per_node 2` (gloo, CPU) equals one process on the combined batch."""
 
-import json
 import os
-import random
 import subprocess
 import sys
 
 import pytest
 import torch
-from conftest import PROJECT_ROOT
+from conftest import PROJECT_ROOT, write_rows
 from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM
-
-WORDS = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu".split()
 
 
 @pytest.fixture
 def backbone_and_data(tmp_path, tiny_backbone_dir):
-    rng = random.Random(0)
-    with open(tmp_path / "train.jsonl", "w") as handle:
-        for _ in range(16):
-            row = {
-                "text": " ".join(rng.choices(WORDS, k=rng.randint(2, 8))),
-                "label": rng.choice(["yes", "no"]),
-                "rationale": " ".join(rng.choices(WORDS, k=rng.randint(1, 10))),
-            }
-            handle.write(json.dumps(row) + "\n")
+    write_rows(tmp_path / "train.jsonl", 16, ("yes", "no"))
     return tmp_path
 
 
