@@ -116,27 +116,32 @@ def _sync(device: str) -> None:
 
 
 @torch.no_grad()
-def time_classifier(model, tokenizer, texts, batch_size, args) -> dict:
-    tokenizer.padding_side = "right"
+def time_classifiers(classifiers: dict, texts, batch_size, args) -> dict[str, dict]:
+    """QPS of each (model, tokenizer), best of `--repeats` passes over all inputs, the models interleaved in every
+    repeat so that drifts of the machine (clock, other load) hit them alike."""
     order = sorted(texts, key=len, reverse=True)  # length-sorted batches: little padding
-    batches = [
-        tokenizer(order[i : i + batch_size], padding=True, truncation=True, max_length=512, return_tensors="pt").to(
-            args.device
-        )
-        for i in range(0, len(order), batch_size)
-    ]
-    real = sum(int(b["attention_mask"].sum()) for b in batches)
-    padded = sum(b["attention_mask"].numel() for b in batches)
-    model(**batches[0])  # warm-up
-    _sync(args.device)
-    best = float("inf")
+    prepared = {}
+    for name, (model, tokenizer) in classifiers.items():
+        tokenizer.padding_side = "right"
+        batches = [
+            tokenizer(
+                order[i : i + batch_size], padding=True, truncation=True, max_length=512, return_tensors="pt"
+            ).to(args.device)
+            for i in range(0, len(order), batch_size)
+        ]
+        model(**batches[0])  # warm-up
+        real = sum(int(b["attention_mask"].sum()) for b in batches)
+        prepared[name] = (model, batches, 1 - real / sum(b["attention_mask"].numel() for b in batches))
+    best = dict.fromkeys(classifiers, float("inf"))
     for _ in range(args.repeats):
-        start = time.perf_counter()
-        for batch in batches:
-            model(**batch)
-        _sync(args.device)
-        best = min(best, time.perf_counter() - start)
-    return {"qps": len(texts) / best, "padding_fraction": 1 - real / padded}
+        for name, (model, batches, _) in prepared.items():
+            _sync(args.device)
+            start = time.perf_counter()
+            for batch in batches:
+                model(**batch)
+            _sync(args.device)
+            best[name] = min(best[name], time.perf_counter() - start)
+    return {name: {"qps": len(texts) / best[name], "padding_fraction": prepared[name][2]} for name in classifiers}
 
 
 @torch.no_grad()
@@ -245,8 +250,7 @@ def run(args) -> dict:
         lm_tokenizer = AutoTokenizer.from_pretrained(backbone)
         for batch_size in args.batch_sizes:
             row = {"dtype": args.dtype, "batch_size": batch_size}
-            for name, (model, model_tokenizer) in classifiers.items():
-                timing = time_classifier(model, model_tokenizer, texts, batch_size, args)
+            for name, timing in time_classifiers(classifiers, texts, batch_size, args).items():
                 row[f"{name}_qps"] = timing["qps"]
                 row["padding_fraction"] = timing["padding_fraction"]
             cot_fixed = time_cot(lm, lm_tokenizer, texts, label_names, batch_size, args.cot_fixed_tokens, True, args)
@@ -352,7 +356,7 @@ def main() -> None:
     parser.add_argument("--cot-max-tokens", type=int, default=500)
     parser.add_argument("--cot-eos-batch-sizes", default="8", help="batch sizes that also run CoT to eos")
     parser.add_argument("--cot-min-inputs", type=int, default=4)
-    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--random-weights", action="store_true", help="build --config's architecture, random weights")
     parser.add_argument("--config", default="llama-3.1-8b", choices=sorted(RANDOM_CONFIGS))

@@ -27,7 +27,7 @@ def teacher_server(smollm2_path, tmp_path_factory):
     server.kill()
 
 
-def _client(server: VllmServer, output_dir: Path, concurrency: int = 1) -> subprocess.Popen:
+def _client(server: VllmServer, output_dir: Path, concurrency: int = 1, task: str = "copa") -> subprocess.Popen:
     """`dhrd rationales` as a separate process (HF_HUB_OFFLINE unset: huggingface_hub would block even loopback)."""
     env = {k: v for k, v in os.environ.items() if k != "HF_HUB_OFFLINE"}
     command = [
@@ -113,3 +113,15 @@ def test_server_killed_mid_run_is_retried_until_the_job_completes(teacher_server
     assert client.returncode == 0, stderr[-3000:]
     assert "retry" in stderr  # it did have to retry
     _assert_every_id_once(tmp_path)
+
+
+def test_rte_rationales_from_the_server(teacher_server, tmp_path):
+    requires_data("superglue", "RTE")
+    client = _client(teacher_server, tmp_path, concurrency=4, task="rte")
+    stdout, stderr = client.communicate(timeout=300)
+    assert client.returncode == 0, stderr[-3000:]
+    rows = [json.loads(line) for line in (tmp_path / "rationales.jsonl").read_text().splitlines()]
+    assert len(rows) == ROWS and all(
+        row["rationale_status"] in ("kept", "empty", "missing_sentinel", "too_long", "label_restated") for row in rows
+    )
+    assert sum(row["rationale"] is not None for row in rows) >= ROWS // 2  # most rows get a usable rationale
