@@ -316,7 +316,8 @@ def markdown(report: dict) -> str:
             f"| {r['dhrd_model_qps']:.1f} | {r['native_pooled_qps']:.1f} | {r['cot_fixed_qps']:.3f} | {eos} "
             f"| {r['dhrd_over_pooled']:.2f} | {r['dhrd_over_cot_fixed']:.0f}x | {ratio_eos} |"
         )
-    return "\n".join(lines) + serving_markdown(report)
+    serving = serving_markdown(report)
+    return "\n".join(lines) + ("\n" + serving if serving else "")
 
 
 def plot(report: dict, path: Path) -> None:
