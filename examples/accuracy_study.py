@@ -23,7 +23,6 @@ import statistics
 import time
 from pathlib import Path
 
-import torch
 from datasets import Dataset
 from transformers import AutoTokenizer, set_seed
 
@@ -138,7 +137,7 @@ def run_one(args, task, train: Dataset, evaluations: dict, lm_weight: float, see
     trainer.train()
     scores = {}
     for name, rows in evaluations.items():
-        prediction = trainer.predict(trainer._prepared(rows, name, model, tokenizer, training_args, False))
+        prediction = trainer.predict(rows, metric_key_prefix=name)
         predicted = prediction.predictions.argmax(-1).tolist()
         groups = rows["group"] if "group" in rows.column_names else None
         scores[name] = task.score(predicted, rows["label"], groups)
@@ -200,7 +199,6 @@ def main() -> None:
             16,
             16,
         )
-    torch.set_num_threads(torch.get_num_threads())
     Path(args.output_dir).mkdir(parents=True, exist_ok=True)
     backbone = args.model or str(embedded_backbone_path())
     tokenizer = AutoTokenizer.from_pretrained(backbone)

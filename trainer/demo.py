@@ -196,7 +196,6 @@ def plot(results: dict, path: Path) -> bool:
 
 
 def run_demo(args: DemoArguments) -> str:
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     start = time.perf_counter()
     output_dir = Path(args.output_dir)
     backbone = args.model or str(embedded_backbone_path())

@@ -72,17 +72,16 @@ class DHRDTrainer(Trainer):
         if peft_config is not None:
             model = _wrap_with_peft(dhrd, peft_config, args.gradient_checkpointing)
         self.preparation_reports: dict[str, PreparationReport] = {}
+        self._dhrd_config = dhrd.config
         if processing_class is not None:
-            train_dataset = self._prepared(
-                train_dataset, "train", dhrd, processing_class, args, include_rationale=True
-            )
+            train_dataset = self._prepare(train_dataset, "train", processing_class, args, include_rationale=True)
             if isinstance(eval_dataset, dict):
                 eval_dataset = {
-                    name: self._prepared(data, f"eval_{name}", dhrd, processing_class, args, include_rationale=False)
+                    name: self._prepare(data, f"eval_{name}", processing_class, args, include_rationale=False)
                     for name, data in eval_dataset.items()
                 }
             else:
-                eval_dataset = self._prepared(eval_dataset, "eval", dhrd, processing_class, args, False)
+                eval_dataset = self._prepare(eval_dataset, "eval", processing_class, args, include_rationale=False)
         if data_collator is None:
             data_collator = DHRDDataCollator(_collator_pad_id(processing_class), args.lm_loss_scope)
         super().__init__(
@@ -98,14 +97,16 @@ class DHRDTrainer(Trainer):
         self.loss_is_scaled_for_ga = True  # compute_loss normalises over the whole accumulation window
         self._metric_sums = torch.zeros(5, dtype=torch.float64)  # cls sum, examples, lm sum, lm tokens, correct
 
-    def _prepared(self, dataset, name, dhrd, tokenizer, args, include_rationale):
-        if dataset is None or "input_ids" in dataset.column_names:
+    def _prepare(self, dataset, name, tokenizer, args, include_rationale):
+        """Tokenise a raw dataset (one without `input_ids`) into DHRD sequences; prepared ones pass through."""
+        if dataset is None or "input_ids" in dataset.column_names or tokenizer is None:
             return dataset
+        config = self._dhrd_config
         builder = SequenceBuilder(
             tokenizer=tokenizer,
-            id2label=dhrd.config.id2label,
-            reason_marker=dhrd.config.reason_marker,
-            answer_marker=dhrd.config.answer_marker,
+            id2label=config.id2label,
+            reason_marker=config.reason_marker,
+            answer_marker=config.answer_marker,
             text_column=args.text_column,
             label_column=args.label_column,
             rationale_column=args.rationale_column,
@@ -119,6 +120,16 @@ class DHRDTrainer(Trainer):
         logger.info("Prepared %s: %s", name, report)
         self.preparation_reports[name] = report
         return prepared
+
+    def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval"):
+        """As `Trainer.evaluate`; a raw dataset (text / label columns) is prepared first."""
+        eval_dataset = self._prepare(eval_dataset, metric_key_prefix, self.processing_class, self.args, False)
+        return super().evaluate(eval_dataset, ignore_keys, metric_key_prefix)
+
+    def predict(self, test_dataset, ignore_keys=None, metric_key_prefix: str = "test"):
+        """As `Trainer.predict`; a raw dataset (text / label columns) is prepared first."""
+        test_dataset = self._prepare(test_dataset, metric_key_prefix, self.processing_class, self.args, False)
+        return super().predict(test_dataset, ignore_keys, metric_key_prefix)
 
     def _set_signature_columns_if_needed(self) -> None:
         # Segment lengths are not forward arguments but the collator needs them: keep them.
