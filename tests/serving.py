@@ -5,6 +5,7 @@ import signal
 import socket
 import subprocess
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -99,3 +100,80 @@ class VllmServer:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(timeout=30)
         self.process = None
+
+
+class RequestGate:
+    """A loopback HTTP proxy in front of a server that lets the first `allow` POSTs through and holds the rest.
+
+    Tests that kill a process "mid-run" need the run to be mid-way when the kill lands, however fast the machine
+    or however starved of CPU the test process is: the gate stops the client after exactly `allow` requests,
+    until `open()`. Everything is forwarded unchanged; when the upstream server is down, the proxy drops the
+    connection without an answer, as the dead server itself would.
+    """
+
+    def __init__(self, upstream: str, allow: int) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        gate = self
+        self.upstream, self.allow = upstream, allow
+        self.passed, self.held = 0, 0
+        self._lock, self._opened = threading.Lock(), threading.Event()
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args) -> None:  # keep the test output quiet
+                pass
+
+            def do_GET(self) -> None:
+                self._forward(None)
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                with gate._lock:
+                    admitted = gate.passed < gate.allow or gate._opened.is_set()
+                    gate.passed += admitted
+                    gate.held += not admitted
+                if not admitted:
+                    gate._opened.wait()
+                self._forward(body)
+
+            def _forward(self, body: bytes | None) -> None:
+                headers = {k: v for k, v in self.headers.items() if k.lower() in ("content-type", "authorization")}
+                request = urllib.request.Request(gate.upstream + self.path, data=body, headers=headers)
+                try:
+                    with urllib.request.urlopen(request, timeout=300) as response:
+                        status, payload = response.status, response.read()
+                        content_type = response.headers["Content-Type"]
+                except urllib.error.HTTPError as error:
+                    status, content_type, payload = error.code, error.headers["Content-Type"], error.read()
+                except OSError:
+                    self.close_connection = True  # upstream down: answer nothing, like the dead server
+                    return
+                self.send_response(status)
+                self.send_header("Content-Type", content_type or "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def wait_until_holding(self, timeout: float = 300.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not self.held:
+            assert time.monotonic() < deadline, f"no request reached the gate after the first {self.allow}"
+            time.sleep(0.05)
+
+    def open(self) -> None:
+        self._opened.set()
+
+    def close(self) -> None:
+        self._opened.set()
+        self.server.shutdown()
+        self.server.server_close()

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from conftest import DATA_DIR, requires_data
-from serving import VllmServer
+from serving import RequestGate, VllmServer
 
 pytestmark = pytest.mark.serving
 
@@ -27,7 +27,7 @@ def teacher_server(smollm2_path, tmp_path_factory):
     server.kill()
 
 
-def _client(server: VllmServer, output_dir: Path, concurrency: int = 1, task: str = "copa") -> subprocess.Popen:
+def _client(base_url: str, output_dir: Path, concurrency: int = 1, task: str = "copa") -> subprocess.Popen:
     """`dhrd rationales` as a separate process (HF_HUB_OFFLINE unset: huggingface_hub would block even loopback)."""
     env = {k: v for k, v in os.environ.items() if k != "HF_HUB_OFFLINE"}
     command = [
@@ -36,7 +36,7 @@ def _client(server: VllmServer, output_dir: Path, concurrency: int = 1, task: st
         "trainer.cli",
         "rationales",
         "--task",
-        "copa",
+        task,
         "--split",
         "train",
         "--data_dir",
@@ -44,7 +44,7 @@ def _client(server: VllmServer, output_dir: Path, concurrency: int = 1, task: st
         "--limit",
         str(ROWS),
         "--server_url",
-        f"{server.base_url}/v1",
+        f"{base_url}/v1",
         "--server_model",
         "smollm2",
         "--output_dir",
@@ -85,27 +85,45 @@ def _assert_every_id_once(output_dir: Path) -> None:
     assert summary["rows"] == ROWS and summary["kept"] + sum(summary["filtered"].values()) == ROWS
 
 
-def test_client_killed_mid_run_resumes_with_every_id_exactly_once(teacher_server, tmp_path):
+@pytest.fixture
+def gate(teacher_server):
+    """Lets the client's first requests through to the server, then holds it: 'mid-run' is exact, not a race."""
+    gates = []
+
+    def make(allow: int) -> RequestGate:
+        gates.append(RequestGate(teacher_server.base_url, allow))
+        return gates[-1]
+
+    yield make
+    for each in gates:
+        each.close()
+
+
+def test_client_killed_mid_run_resumes_with_every_id_exactly_once(teacher_server, gate, tmp_path):
     requires_data("superglue", "COPA")
-    first = _client(teacher_server, tmp_path)
+    first_gate = gate(allow=5)
+    first = _client(first_gate.base_url, tmp_path)
+    first_gate.wait_until_holding()
     _wait_for_lines(tmp_path, 5, first)
     first.kill()
     first.wait()
-    done_before = len(_complete_lines(tmp_path))
-    assert 5 <= done_before < ROWS
-    second = _client(teacher_server, tmp_path)
+    assert len(_complete_lines(tmp_path)) == 5
+    second = _client(teacher_server.base_url, tmp_path)
     stdout, stderr = second.communicate(timeout=300)
     assert second.returncode == 0, stderr[-3000:]
-    assert f"{ROWS - done_before} generated now, {done_before} already done" in stdout
+    assert f"{ROWS - 5} generated now, 5 already done" in stdout
     _assert_every_id_once(tmp_path)
     assert len(list(tmp_path.glob("shard-*.jsonl"))) == 2  # the rerun appended to a shard of its own
 
 
-def test_server_killed_mid_run_is_retried_until_the_job_completes(teacher_server, tmp_path):
+def test_server_killed_mid_run_is_retried_until_the_job_completes(teacher_server, gate, tmp_path):
     requires_data("superglue", "COPA")
-    client = _client(teacher_server, tmp_path)
+    proxy = gate(allow=3)
+    client = _client(proxy.base_url, tmp_path)
+    proxy.wait_until_holding()
     _wait_for_lines(tmp_path, 3, client)
     teacher_server.kill()
+    proxy.open()  # the held request now meets a dead server
     time.sleep(2)
     assert client.poll() is None  # the client waits and retries instead of failing
     teacher_server.start()
@@ -117,7 +135,7 @@ def test_server_killed_mid_run_is_retried_until_the_job_completes(teacher_server
 
 def test_rte_rationales_from_the_server(teacher_server, tmp_path):
     requires_data("superglue", "RTE")
-    client = _client(teacher_server, tmp_path, concurrency=4, task="rte")
+    client = _client(teacher_server.base_url, tmp_path, concurrency=4, task="rte")
     stdout, stderr = client.communicate(timeout=300)
     assert client.returncode == 0, stderr[-3000:]
     rows = [json.loads(line) for line in (tmp_path / "rationales.jsonl").read_text().splitlines()]
