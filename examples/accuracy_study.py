@@ -13,7 +13,10 @@ order, and the table reports mean ± std over seeds:
 Conditions: `pooled` (lm_weight 0), `dhrd` (lm_weight 1, the paper's weight), `dhrd_a0.3` (an alpha ablation),
 `dhrd_shuffled` (rationales permuted across rows: the paper's control, should not help), and per study the other
 rationale source where there is one (`dhrd_human` for e-SNLI, `dhrd_cos_e` for CommonsenseQA).
-Results go to `--output-dir` as `<study>.json` and `<study>.md`.
+Results go to `--output-dir` as `<name>.json` and `<name>.md` (`--name`, default the study), rewritten after every
+run so an interrupted study keeps what it finished. `--cot-eval N` also decodes N evaluation rows with each DHRD
+run's trained reasoning head (`[x, reason marker]` -> rationale -> answer): the CoT accuracy of the same
+fine-tuned backbone, at the cost DHRD avoids.
 """
 
 import argparse
@@ -27,7 +30,9 @@ from datasets import Dataset
 from transformers import AutoTokenizer, set_seed
 
 from modeling_dhrd import DHRDForSequenceClassification, embedded_backbone_path
+from modeling_dhrd.atomic import atomic_write_text
 from trainer import DHRDTrainer, DHRDTrainingArguments, paper_lora_config
+from trainer.reasoning_decode import reasoning_head_decode
 from trainer.tasks import get_task
 from trainer.tasks import rationale_sets as joins
 
@@ -141,6 +146,17 @@ def run_one(args, task, train: Dataset, evaluations: dict, lm_weight: float, see
         predicted = prediction.predictions.argmax(-1).tolist()
         groups = rows["group"] if "group" in rows.column_names else None
         scores[name] = task.score(predicted, rows["label"], groups)
+    if args.cot_eval and lm_weight > 0:
+        name, rows = next(iter(evaluations.items()))
+        rows = rows.select(range(min(args.cot_eval, len(rows))))
+        decoded = reasoning_head_decode(
+            trainer.model, tokenizer, rows["text"], task.id2label, batch_size=16, max_new_tokens=args.cot_tokens
+        )
+        scores[f"{name}_cot"] = {
+            "accuracy": sum(p == y for p, y in zip(decoded.predictions, rows["label"])) / len(rows),
+            "unparsed": decoded.predictions.count(-1) / len(rows),
+            "mean_tokens": statistics.mean(decoded.generated_tokens),
+        }
     return scores
 
 
@@ -163,7 +179,10 @@ def markdown(summary: dict) -> str:
     columns = sorted({key for metrics in summary.values() for key in metrics})
     lines = ["| condition | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
     for condition, metrics in summary.items():
-        cells = [f"{metrics[c]['mean']:.3f} ± {metrics[c]['std']:.3f} (n={metrics[c]['n']})" for c in columns]
+        cells = [
+            f"{metrics[c]['mean']:.3f} ± {metrics[c]['std']:.3f} (n={metrics[c]['n']})" if c in metrics else "—"
+            for c in columns
+        ]
         lines.append(f"| {condition} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -188,6 +207,9 @@ def main() -> None:
     parser.add_argument("--bf16", action="store_true")
     parser.add_argument("--model", default=None, help="backbone (default: embedded SmolLM2-135M-Instruct)")
     parser.add_argument("--output-dir", default="docs/results")
+    parser.add_argument("--name", default=None, help="output file stem (default: the study)")
+    parser.add_argument("--cot-eval", type=int, default=0, help="rows decoded with the trained reasoning head")
+    parser.add_argument("--cot-tokens", type=int, default=128, help="new-token cap for --cot-eval")
     parser.add_argument("--smoke", action="store_true", help="synthetic, 2 steps, 1 seed (CI, under a minute)")
     args = parser.parse_args()
     if args.smoke:
@@ -207,22 +229,38 @@ def main() -> None:
     for seed in [int(s) for s in args.seeds.split(",")]:
         for name, lm_weight, source, shuffle in conditions(args, sources):
             train = plain if source is None else (shuffled(sources[source], seed) if shuffle else sources[source])
+            began = time.time()
             scores = run_one(args, task, train, evaluations, lm_weight, seed, backbone, tokenizer)
-            runs.append({"condition": name, "seed": seed, "lm_weight": lm_weight, "source": source, "scores": scores})
+            runs.append(
+                {
+                    "condition": name,
+                    "seed": seed,
+                    "lm_weight": lm_weight,
+                    "source": source,
+                    "seconds": round(time.time() - began),
+                    "scores": scores,
+                }
+            )
             print(json.dumps(runs[-1]), flush=True)
+            write_report(args, plain, evaluations, runs, time.time() - start)
+    print(markdown(summarise(runs)))
+
+
+def write_report(args, plain: Dataset, evaluations: dict, runs: list[dict], seconds: float) -> None:
+    """The JSON record and the markdown table, written atomically after every run."""
     summary = summarise(runs)
     report = {
         "study": args.study,
         "settings": vars(args),
         "train_rows": len(plain),
         "eval_rows": {k: len(v) for k, v in evaluations.items()},
-        "cpu_seconds": round(time.time() - start),
+        "cpu_seconds": round(seconds),
         "runs": runs,
         "summary": summary,
     }
-    (Path(args.output_dir) / f"{args.study}.json").write_text(json.dumps(report, indent=2) + "\n")
-    (Path(args.output_dir) / f"{args.study}.md").write_text(markdown(summary) + "\n")
-    print(markdown(summary))
+    stem = Path(args.output_dir) / (args.name or args.study)
+    atomic_write_text(stem.with_suffix(".json"), json.dumps(report, indent=2) + "\n")
+    atomic_write_text(stem.with_suffix(".md"), markdown(summary) + "\n")
 
 
 if __name__ == "__main__":
