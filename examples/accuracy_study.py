@@ -82,7 +82,7 @@ def study_data(args) -> tuple[object, Dataset, dict[str, Dataset], dict[str, Dat
         train = task.load("train", args.data_dir)
         train = train.select(sorted(random.Random(0).sample(range(len(train)), min(n, len(train)))))
         teacher = LocalTeacher(batch_size=8, max_new_tokens=96)
-        cache = Path(args.output_dir) / f"teacher-{args.study}"
+        cache = Path(args.teacher_cache) / args.study  # holds task text: kept out of docs/ and out of git
         generated, summary = generate_rationales(train, task, teacher, cache)
         print(f"teacher: {summary}")
         return task, train, {"smollm2_teacher": generated}, {"val": task.load("val", args.data_dir)}
@@ -207,6 +207,7 @@ def main() -> None:
     parser.add_argument("--bf16", action="store_true")
     parser.add_argument("--model", default=None, help="backbone (default: embedded SmolLM2-135M-Instruct)")
     parser.add_argument("--output-dir", default="docs/results")
+    parser.add_argument("--teacher-cache", default="outputs/teacher-rationales", help="embedded-teacher output")
     parser.add_argument("--name", default=None, help="output file stem (default: the study)")
     parser.add_argument("--cot-eval", type=int, default=0, help="rows decoded with the trained reasoning head")
     parser.add_argument("--cot-tokens", type=int, default=128, help="new-token cap for --cot-eval")

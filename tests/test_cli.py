@@ -81,6 +81,14 @@ def test_train_export_evaluate_from_the_shell(files, tiny_backbone_dir):
         scores.append(json.loads(evaluated.stdout.strip().splitlines()[-1]))
     assert scores[0]["accuracy"] == scores[1]["accuracy"] and scores[0]["rows"] == 8
 
+    reasoning_head = ["evaluate", "--eval_file", str(files / "eval.jsonl"), "--method", "reasoning_head"]
+    decoded = dhrd(*reasoning_head, "--model", str(run), "--max_new_tokens", "5")
+    assert decoded.returncode == 0, decoded.stderr[-3000:]
+    report = json.loads(decoded.stdout.strip().splitlines()[-1])
+    assert report["method"] == "reasoning_head" and report["rows"] == 8 and 0 < report["mean_generated_tokens"] <= 5
+    no_head = dhrd(*reasoning_head, "--model", str(exported))
+    assert no_head.returncode == 1 and "no reasoning head" in no_head.stderr
+
     mismatch = dhrd(
         "evaluate",
         "--model",

@@ -26,7 +26,13 @@ class EvaluateArguments:
     split: str = field(default="val", metadata={"help": "Task split (ignored with --eval_file)."})
     data_dir: str | None = field(default=None, metadata={"help": "Local task data folder (else $DHRD_DATA_DIR)."})
     eval_file: str | None = field(default=None, metadata={"help": "Rows with text/label columns instead of a split."})
-    method: str = field(default="classifier", metadata={"help": "'classifier' (pooled head) or 'cot' (decoding)."})
+    method: str = field(
+        default="classifier",
+        metadata={
+            "help": "'classifier' (pooled head), 'cot' (prompted CoT decoding with a causal LM) or 'reasoning_head' "
+            "(a DHRD checkpoint decodes [x, reason marker] -> rationale -> answer with its trained LM head)."
+        },
+    )
     limit: int | None = field(default=None, metadata={"help": "Only the first N rows."})
     batch_size: int = field(default=16, metadata={"help": "Inputs per batch."})
     max_input_length: int = field(default=512, metadata={"help": "Input truncation (as in training)."})
@@ -87,11 +93,25 @@ def run_evaluate(args: EvaluateArguments) -> str:
             )
         predictions = classify(model, tokenizer, rows["text"], args.batch_size, args.max_input_length).argmax(-1)
         extra = {}
-    elif args.method == "cot":
-        from .cot import cot_decode
+    elif args.method in ("cot", "reasoning_head"):
+        if args.method == "cot":
+            from .cot import cot_decode
 
-        model = AutoModelForCausalLM.from_pretrained(args.model).eval()
-        result = cot_decode(model, tokenizer, rows["text"], task.label_names, args.batch_size, args.max_new_tokens)
+            model = AutoModelForCausalLM.from_pretrained(args.model).eval()
+            result = cot_decode(model, tokenizer, rows["text"], task.label_names, args.batch_size, args.max_new_tokens)
+        else:
+            from .reasoning_decode import reasoning_head_decode
+
+            model = AutoModelForSequenceClassification.from_pretrained(args.model).eval()
+            result = reasoning_head_decode(
+                model,
+                tokenizer,
+                rows["text"],
+                task.id2label,
+                args.batch_size,
+                args.max_new_tokens,
+                args.max_input_length,
+            )
         predictions = torch.tensor(result.predictions)
         lengths = result.generated_tokens
         extra = {
@@ -99,7 +119,7 @@ def run_evaluate(args: EvaluateArguments) -> str:
             "mean_generated_tokens": sum(lengths) / len(lengths),
         }
     else:
-        raise ValueError(f"--method must be 'classifier' or 'cot', got {args.method!r}.")
+        raise ValueError(f"--method must be 'classifier', 'cot' or 'reasoning_head', got {args.method!r}.")
     seconds = time.perf_counter() - start
     scores = task.score(predictions.tolist(), rows["label"], rows["group"] if "group" in rows.column_names else None)
     report = {
