@@ -118,7 +118,7 @@ def _sync(device: str) -> None:
 @torch.no_grad()
 def time_classifiers(classifiers: dict, texts, batch_size, args) -> dict[str, dict]:
     """QPS of each (model, tokenizer), best of `--repeats` passes over all inputs, the models interleaved in every
-    repeat so that drifts of the machine (clock, other load) hit them alike."""
+    repeat (in a rotating order) so that drifts of the machine (clock, other load) hit them alike."""
     order = sorted(texts, key=len, reverse=True)  # length-sorted batches: little padding
     prepared = {}
     for name, (model, tokenizer) in classifiers.items():
@@ -133,8 +133,11 @@ def time_classifiers(classifiers: dict, texts, batch_size, args) -> dict[str, di
         real = sum(int(b["attention_mask"].sum()) for b in batches)
         prepared[name] = (model, batches, 1 - real / sum(b["attention_mask"].numel() for b in batches))
     best = dict.fromkeys(classifiers, float("inf"))
-    for _ in range(args.repeats):
-        for name, (model, batches, _) in prepared.items():
+    names = list(prepared)
+    for repeat in range(args.repeats):
+        # the order rotates every pass, so that no model always runs first (after warm-up) or after the same one
+        for name in names[repeat % len(names) :] + names[: repeat % len(names)]:
+            model, batches, _ = prepared[name]
             _sync(args.device)
             start = time.perf_counter()
             for batch in batches:
