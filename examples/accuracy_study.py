@@ -222,6 +222,7 @@ def main() -> None:
             16,
             16,
         )
+        args.cot_eval, args.cot_tokens = 4, 4
     Path(args.output_dir).mkdir(parents=True, exist_ok=True)
     backbone = args.model or str(embedded_backbone_path())
     tokenizer = AutoTokenizer.from_pretrained(backbone)

@@ -53,3 +53,9 @@ def test_accuracy_study_smoke(tmp_path, smollm2_path):
     assert [run["condition"] for run in report["runs"]] == ["pooled", "dhrd"]
     assert set(report["summary"]) == {"pooled", "dhrd"}
     assert 0 <= report["summary"]["dhrd"]["val/accuracy"]["mean"] <= 1
+    runs = {run["condition"]: run["scores"] for run in report["runs"]}
+    assert "val_cot" not in runs["pooled"] and 0 < runs["dhrd"]["val_cot"]["mean_tokens"] <= 4  # reasoning-head CoT
+
+    table = _run("results_table.py", str(tmp_path / "synthetic.json"), cwd=tmp_path).stdout
+    delta = 100 * (runs["dhrd"]["val"]["accuracy"] - runs["pooled"]["val"]["accuracy"])
+    assert f"| dhrd | {runs['dhrd']['val']['accuracy']:.3f} |" in table and f"{delta:+.1f} ± 0.0 (n=1)" in table
