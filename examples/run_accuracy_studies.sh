@@ -1,18 +1,30 @@
 #!/usr/bin/env bash
-# The accuracy tables of docs/RESULTS.md, one command per table, in the order they were run (2 CPU cores, bf16).
-# Budgets were set so that the whole queue fits a 2-hour CPU session; see docs/RESULTS.md for what each took.
+# The accuracy tables of docs/RESULTS.md, one command per table, in the order they were run (2 CPU cores, bf16,
+# full fine-tuning of the embedded SmolLM2-135M-Instruct). Budgets were set so that the whole queue fits one
+# ~2.5-hour CPU session; docs/RESULTS.md says what each took. Render a table with examples/results_table.py.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
-STUDY="$PY examples/accuracy_study.py --bf16 --lm-loss-scope rationale"
+STUDY="$PY examples/accuracy_study.py --bf16"
 
-# e-SNLI, PaLM-540B rationales vs human explanations; CoT accuracy of the trained reasoning head on 96 rows.
-$STUDY --study esnli --seeds 0,1,2 --only pooled,dhrd,dhrd_human --steps 200 --train-rows 1600 --eval-rows 600 \
-  --cot-eval 96 --cot-tokens 96 --name esnli
-# COPA with COPA-SSE human explanations: COPA val (100) + the 500 labelled COPA-SSE test items; alpha ablation.
-$STUDY --study copa --seeds 0,1,2 --only pooled,dhrd,dhrd_a0.3 --epochs 3 --name copa
+# e-SNLI, PaLM-540B rationales vs human explanations (1,600 train rows, 600 held-out rows, 200 steps).
+$STUDY --lm-loss-scope rationale --study esnli --seeds 0,1,2 --only pooled,dhrd,dhrd_human --steps 200 \
+  --train-rows 1600 --eval-rows 600 --cot-eval 96 --cot-tokens 96 --name esnli
+# COPA with COPA-SSE human explanations: COPA val (100) + the 500 labelled COPA-SSE test items, 3 epochs.
+$STUDY --lm-loss-scope rationale --study copa --seeds 0,1,2 --only pooled,dhrd --epochs 3 --name copa
 # The shuffled-rationale control on e-SNLI (rationales permuted across rows).
-$STUDY --study esnli --seeds 0,1 --shuffled --only dhrd_shuffled --steps 200 --train-rows 1600 --eval-rows 600 \
-  --name esnli_shuffled
-# CB with rationales from the embedded teacher (SmolLM2-135M-Instruct, generated once and cached).
-$STUDY --study cb --seeds 0,1,2 --only pooled,dhrd --epochs 3 --name cb
+$STUDY --lm-loss-scope rationale --study esnli --seeds 0 --shuffled --only dhrd_shuffled --steps 200 \
+  --train-rows 1600 --eval-rows 600 --name esnli_shuffled
+# The mechanism check on the synthetic task at a longer budget (2,000 questions, 250 steps).
+$STUDY --lm-loss-scope rationale --study synthetic --seeds 0,1,2 --only pooled,dhrd --train-rows 2000 --steps 250 \
+  --eval-rows 500 --name synthetic_long
+# CoT accuracy of the fine-tuned backbone: DHRD trained with the LM loss on rationale + answer, then its reasoning
+# head decodes 96 held-out e-SNLI rows ([x, reason marker] -> rationale -> answer).
+$STUDY --lm-loss-scope rationale_answer --study esnli --seeds 0 --only dhrd --steps 200 --train-rows 1600 \
+  --eval-rows 600 --cot-eval 96 --cot-tokens 128 --name esnli_cot
+$STUDY --lm-loss-scope rationale --study synthetic --seeds 0 --shuffled --only dhrd_shuffled --train-rows 2000 \
+  --steps 250 --eval-rows 500 --name synthetic_long_shuffled
+# The alpha ablation (lm_weight 0.3) on COPA.
+$STUDY --lm-loss-scope rationale --study copa --seeds 0 --only dhrd_a0.3 --epochs 3 --name copa_alpha
+# CB with rationales from the embedded teacher (SmolLM2-135M-Instruct, generated once, cached under outputs/).
+$STUDY --lm-loss-scope rationale --study cb --seeds 0,1,2 --only pooled,dhrd --epochs 3 --name cb
