@@ -146,6 +146,8 @@ def run_one(args, task, train: Dataset, evaluations: dict, lm_weight: float, see
         predicted = prediction.predictions.argmax(-1).tolist()
         groups = rows["group"] if "group" in rows.column_names else None
         scores[name] = task.score(predicted, rows["label"], groups)
+        # the predicted label ids as one string: lets runs be compared item by item (agreement, label bias)
+        scores[name]["predictions"] = "".join(str(p) for p in predicted) if task.num_labels <= 10 else None
     if args.cot_eval and lm_weight > 0:
         name, rows = next(iter(evaluations.items()))
         rows = rows.select(range(min(args.cot_eval, len(rows))))
@@ -165,6 +167,8 @@ def summarise(runs: list[dict]) -> dict:
     for run in runs:
         for evaluation, scores in run["scores"].items():
             for metric, value in scores.items():
+                if not isinstance(value, (int, float)):
+                    continue  # e.g. the predictions string
                 table.setdefault(run["condition"], {}).setdefault(f"{evaluation}/{metric}", []).append(value)
     return {
         condition: {
