@@ -41,7 +41,7 @@ def reasoning_head_decode(
     config = (classifier.get_base_model() if hasattr(classifier, "get_base_model") else classifier).config
     shell = causal_lm_view(classifier)
     label_names = [id2label[i] for i in range(len(id2label))]
-    marker = tokenizer(f"{config.reason_marker}", add_special_tokens=False)["input_ids"]
+    marker = tokenizer(config.reason_marker, add_special_tokens=False)["input_ids"]
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     device = next(shell.parameters()).device
     predictions, lengths, outputs = [], [], []
