@@ -22,9 +22,5 @@ $STUDY --lm-loss-scope rationale --study synthetic --seeds 0,1,2 --only pooled,d
 # head decodes 96 held-out e-SNLI rows ([x, reason marker] -> rationale -> answer).
 $STUDY --lm-loss-scope rationale_answer --study esnli --seeds 0 --only dhrd --steps 200 --train-rows 1600 \
   --eval-rows 600 --cot-eval 96 --cot-tokens 128 --name esnli_cot
-$STUDY --lm-loss-scope rationale --study synthetic --seeds 0 --shuffled --only dhrd_shuffled --train-rows 2000 \
-  --steps 250 --eval-rows 500 --name synthetic_long_shuffled
-# The alpha ablation (lm_weight 0.3) on COPA.
-$STUDY --lm-loss-scope rationale --study copa --seeds 0 --only dhrd_a0.3 --epochs 3 --name copa_alpha
 # CB with rationales from the embedded teacher (SmolLM2-135M-Instruct, generated once, cached under outputs/).
 $STUDY --lm-loss-scope rationale --study cb --seeds 0,1,2 --only pooled,dhrd --epochs 3 --name cb
