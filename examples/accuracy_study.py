@@ -154,11 +154,8 @@ def run_one(args, task, train: Dataset, evaluations: dict, lm_weight: float, see
         decoded = reasoning_head_decode(
             trainer.model, tokenizer, rows["text"], task.id2label, batch_size=16, max_new_tokens=args.cot_tokens
         )
-        scores[f"{name}_cot"] = {
-            "accuracy": sum(p == y for p, y in zip(decoded.predictions, rows["label"])) / len(rows),
-            "unparsed": decoded.predictions.count(-1) / len(rows),
-            "mean_tokens": statistics.mean(decoded.generated_tokens),
-        }
+        accuracy = sum(p == y for p, y in zip(decoded.predictions, rows["label"])) / len(rows)
+        scores[f"{name}_cot"] = {"accuracy": accuracy, **decoded.stats()}
     return scores
 
 

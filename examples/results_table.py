@@ -22,11 +22,8 @@ def collect(paths: list[str], metric: str) -> dict[str, dict[int, float]]:
     return table
 
 
-def _mean_std(values: list[float]) -> str:
-    if not values:
-        return ""
-    std = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{statistics.mean(values):.3f} ± {std:.3f}"
+def _mean_std(values: list[float]) -> tuple[float, float]:
+    return statistics.mean(values), statistics.stdev(values) if len(values) > 1 else 0.0
 
 
 def markdown(table: dict[str, dict[int, float]], baseline: str = "pooled") -> str:
@@ -35,12 +32,13 @@ def markdown(table: dict[str, dict[int, float]], baseline: str = "pooled") -> st
     lines = ["| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
     for condition, values in table.items():
         cells = [f"{values[s]:.3f}" if s in values else "" for s in seeds]
+        mean, std = _mean_std(list(values.values()))
         paired = [100 * (values[s] - table[baseline][s]) for s in values if s in table.get(baseline, {})]
         delta = ""
         if paired and condition != baseline:
-            std = statistics.stdev(paired) if len(paired) > 1 else 0.0
-            delta = f"{statistics.mean(paired):+.1f} ± {std:.1f} (n={len(paired)})"
-        lines.append(f"| {condition} | " + " | ".join(cells) + f" | {_mean_std(list(values.values()))} | {delta} |")
+            paired_mean, paired_std = _mean_std(paired)
+            delta = f"{paired_mean:+.1f} ± {paired_std:.1f} (n={len(paired)})"
+        lines.append(f"| {condition} | " + " | ".join(cells) + f" | {mean:.3f} ± {std:.3f} | {delta} |")
     return "\n".join(lines)
 
 

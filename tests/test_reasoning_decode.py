@@ -24,6 +24,7 @@ def test_reasoning_head_decode_generates_what_the_native_causal_lm_generates(arc
     native.tie_weights()
 
     result = reasoning_head_decode(model, tokenizer, TEXTS, {0: "A", 1: "B"}, batch_size=2, max_new_tokens=12)
+    assert min(result.generated_tokens) > 0
 
     marker = tokenizer(model.config.reason_marker, add_special_tokens=False)["input_ids"]
     for text, decoded, length in zip(TEXTS, result.texts, result.generated_tokens):
@@ -62,3 +63,23 @@ def test_reasoning_head_decode_refuses_a_model_without_reasoning_head():
     model = tiny_dhrd("llama", num_labels=2, has_reasoning_head=False)
     with pytest.raises(ValueError, match="no reasoning head"):
         reasoning_head_decode(model, make_tokenizer(), TEXTS, {0: "A", 1: "B"})
+
+
+def test_cot_decode_batched_with_left_padding_equals_one_prompt_at_a_time():
+    """The prompted-CoT baseline shares the decoding loop: batching must not change a single generated token."""
+    from conftest import tiny_text_config
+
+    from trainer.cot import cot_decode, cot_prompts
+
+    tokenizer = make_tokenizer()
+    torch.manual_seed(0)
+    lm = AutoModelForCausalLM.from_config(tiny_text_config("llama")).eval()
+    batched = cot_decode(lm, tokenizer, TEXTS, ["A", "B"], batch_size=2, max_new_tokens=10)
+    assert min(batched.generated_tokens) > 0  # real completions, not empty ones that would match trivially
+    for text, decoded, length in zip(TEXTS, batched.texts, batched.generated_tokens):
+        prompt = torch.tensor(
+            tokenizer(cot_prompts(tokenizer, [text], ["A", "B"]), add_special_tokens=False)["input_ids"]
+        )
+        ids = lm.generate(prompt, max_new_tokens=10, do_sample=False, pad_token_id=0)[0, prompt.shape[1] :].tolist()
+        ids = ids[: ids.index(0)] if 0 in ids else ids
+        assert decoded == tokenizer.decode(ids) and length == len(ids)

@@ -5,7 +5,7 @@ batches with left padding, up to the paper's cap of 500 new tokens, stopping at 
 """
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -21,6 +21,13 @@ class CoTResult:
     predictions: list[int]  # -1 where no label could be read from the output
     generated_tokens: list[int]
     texts: list[str]
+
+    def stats(self) -> dict[str, float]:
+        """How the decoding went: rows without a readable label, and the mean completion length in tokens."""
+        return {
+            "unparsed": self.predictions.count(-1),
+            "mean_generated_tokens": sum(self.generated_tokens) / max(1, len(self.generated_tokens)),
+        }
 
 
 def cot_prompts(tokenizer, texts: Sequence[str], label_names: Sequence[str]) -> list[str]:
@@ -54,6 +61,41 @@ def parse_answer(text: str, label_names: Sequence[str]) -> int:
 
 
 @torch.no_grad()
+def greedy_decode(
+    model,
+    tokenizer,
+    prompts: Sequence[list[int]],
+    parse: Callable[[str], int],
+    batch_size: int = 8,
+    max_new_tokens: int = 500,
+    min_new_tokens: int | None = None,
+) -> CoTResult:
+    """Greedy generation from token-id prompts, batched with left padding and the KV cache; each completion is cut
+    at its first eos (or pad), decoded, and read into a label id by `parse` (-1: none)."""
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    stop_ids = {tokenizer.eos_token_id, pad_id}
+    predictions, lengths, outputs = [], [], []
+    for start in range(0, len(prompts), batch_size):
+        chunk = [{"input_ids": ids} for ids in prompts[start : start + batch_size]]
+        batch = tokenizer.pad(chunk, padding=True, padding_side="left", return_tensors="pt").to(model.device)
+        generated = model.generate(
+            **batch,
+            max_new_tokens=max_new_tokens,
+            min_new_tokens=min_new_tokens,
+            do_sample=False,
+            pad_token_id=pad_id,
+            eos_token_id=tokenizer.eos_token_id,
+            use_cache=True,
+        )
+        for row in generated[:, batch["input_ids"].shape[1] :].tolist():
+            ids = row[: next((i for i, token in enumerate(row) if token in stop_ids), len(row))]
+            text = tokenizer.decode(ids, skip_special_tokens=True)
+            outputs.append(text)
+            lengths.append(len(ids))
+            predictions.append(parse(text))
+    return CoTResult(predictions, lengths, outputs)
+
+
 def cot_decode(
     model,
     tokenizer,
@@ -64,24 +106,6 @@ def cot_decode(
     min_new_tokens: int | None = None,
 ) -> CoTResult:
     """Greedy CoT generation; `min_new_tokens=max_new_tokens` forces a fixed length (reproducible timing)."""
-    tokenizer.padding_side = "left"
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    predictions, lengths, outputs = [], [], []
-    for start in range(0, len(texts), batch_size):
-        prompts = cot_prompts(tokenizer, texts[start : start + batch_size], label_names)
-        batch = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
-        generated = model.generate(
-            **batch,
-            max_new_tokens=max_new_tokens,
-            min_new_tokens=min_new_tokens,
-            do_sample=False,
-            pad_token_id=pad_id,
-            use_cache=True,
-        )
-        for row in generated[:, batch["input_ids"].shape[1] :]:
-            ids = [token for token in row.tolist() if token != pad_id]
-            text = tokenizer.decode(ids, skip_special_tokens=True)
-            outputs.append(text)
-            lengths.append(len(ids))
-            predictions.append(parse_answer(text, label_names))
-    return CoTResult(predictions, lengths, outputs)
+    prompts = tokenizer(cot_prompts(tokenizer, texts, label_names), add_special_tokens=False)["input_ids"]
+    parse = lambda text: parse_answer(text, label_names)  # noqa: E731
+    return greedy_decode(model, tokenizer, prompts, parse, batch_size, max_new_tokens, min_new_tokens)

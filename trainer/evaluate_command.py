@@ -93,33 +93,23 @@ def run_evaluate(args: EvaluateArguments) -> str:
             )
         predictions = classify(model, tokenizer, rows["text"], args.batch_size, args.max_input_length).argmax(-1)
         extra = {}
-    elif args.method in ("cot", "reasoning_head"):
-        if args.method == "cot":
-            from .cot import cot_decode
+    elif args.method == "cot":
+        from .cot import cot_decode
 
-            model = AutoModelForCausalLM.from_pretrained(args.model).eval()
-            result = cot_decode(model, tokenizer, rows["text"], task.label_names, args.batch_size, args.max_new_tokens)
-        else:
-            from .reasoning_decode import reasoning_head_decode
+        model = AutoModelForCausalLM.from_pretrained(args.model).eval()
+        result = cot_decode(model, tokenizer, rows["text"], task.label_names, args.batch_size, args.max_new_tokens)
+    elif args.method == "reasoning_head":
+        from .reasoning_decode import reasoning_head_decode
 
-            model = AutoModelForSequenceClassification.from_pretrained(args.model).eval()
-            result = reasoning_head_decode(
-                model,
-                tokenizer,
-                rows["text"],
-                task.id2label,
-                args.batch_size,
-                args.max_new_tokens,
-                args.max_input_length,
-            )
-        predictions = torch.tensor(result.predictions)
-        lengths = result.generated_tokens
-        extra = {
-            "unparsed": sum(p < 0 for p in result.predictions),
-            "mean_generated_tokens": sum(lengths) / len(lengths),
-        }
+        model = AutoModelForSequenceClassification.from_pretrained(args.model).eval()
+        result = reasoning_head_decode(
+            model, tokenizer, rows["text"], task.id2label, args.batch_size, args.max_new_tokens, args.max_input_length
+        )
     else:
         raise ValueError(f"--method must be 'classifier', 'cot' or 'reasoning_head', got {args.method!r}.")
+    if args.method != "classifier":
+        predictions = torch.tensor(result.predictions)
+        extra = result.stats()
     seconds = time.perf_counter() - start
     scores = task.score(predictions.tolist(), rows["label"], rows["group"] if "group" in rows.column_names else None)
     report = {

@@ -12,12 +12,16 @@ from collections.abc import Mapping, Sequence
 import torch
 from transformers import AutoModelForCausalLM
 
-from .cot import CoTResult, parse_answer
+from .cot import CoTResult, greedy_decode, parse_answer
 
 
-def causal_lm_view(classifier) -> torch.nn.Module:
-    """A causal LM sharing `classifier.model` and `classifier.lm_head` (a PEFT wrapper is looked through)."""
-    model = classifier.get_base_model() if hasattr(classifier, "get_base_model") else classifier
+def _unwrapped(classifier):
+    """The DHRD model itself, inside a PEFT wrapper or not."""
+    return classifier.get_base_model() if hasattr(classifier, "get_base_model") else classifier
+
+
+def causal_lm_view(model) -> torch.nn.Module:
+    """A causal LM sharing the DHRD `model.model` (backbone) and `model.lm_head` modules, not copies of them."""
     if getattr(model, "lm_head", None) is None:
         raise ValueError("This model has no reasoning head (an exported classifier); decode with the DHRD model.")
     with torch.device("meta"):
@@ -27,7 +31,6 @@ def causal_lm_view(classifier) -> torch.nn.Module:
     return shell.eval()
 
 
-@torch.no_grad()
 def reasoning_head_decode(
     classifier,
     tokenizer,
@@ -38,35 +41,16 @@ def reasoning_head_decode(
     max_input_length: int = 512,
 ) -> CoTResult:
     """Greedy decoding from `[x, reason marker]` to eos; the prediction is the label after the answer marker."""
-    config = (classifier.get_base_model() if hasattr(classifier, "get_base_model") else classifier).config
-    shell = causal_lm_view(classifier)
+    model = _unwrapped(classifier)
+    config = model.config
     label_names = [id2label[i] for i in range(len(id2label))]
     marker = tokenizer(config.reason_marker, add_special_tokens=False)["input_ids"]
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    device = next(shell.parameters()).device
-    predictions, lengths, outputs = [], [], []
-    for start in range(0, len(texts), batch_size):
-        prompts = [
-            tokenizer(text, truncation=True, max_length=max_input_length)["input_ids"] + marker
-            for text in texts[start : start + batch_size]
-        ]
-        width = max(map(len, prompts))
-        input_ids = torch.tensor([[pad_id] * (width - len(p)) + p for p in prompts], device=device)
-        attention_mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts], device=device)
-        generated = shell.generate(
-            input_ids=input_ids,
-            attention_mask=attention_mask,
-            max_new_tokens=max_new_tokens,
-            do_sample=False,
-            pad_token_id=pad_id,
-            eos_token_id=tokenizer.eos_token_id,
-            use_cache=True,
-        )
-        for row in generated[:, width:].tolist():
-            ids = row[: row.index(tokenizer.eos_token_id)] if tokenizer.eos_token_id in row else row
-            text = tokenizer.decode(ids, skip_special_tokens=True)
-            outputs.append(text)
-            lengths.append(len(ids))
-            answer = text.rsplit(config.answer_marker, 1)[1] if config.answer_marker in text else ""
-            predictions.append(parse_answer(answer, label_names) if answer else -1)
-    return CoTResult(predictions, lengths, outputs)
+    inputs = tokenizer(list(texts), truncation=True, max_length=max_input_length)["input_ids"]
+
+    def parse(text: str) -> int:
+        if config.answer_marker not in text:
+            return -1  # the head never reached an answer
+        return parse_answer(text.rsplit(config.answer_marker, 1)[1], label_names)
+
+    prompts = [ids + marker for ids in inputs]
+    return greedy_decode(causal_lm_view(model), tokenizer, prompts, parse, batch_size, max_new_tokens)
