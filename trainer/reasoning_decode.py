@@ -42,6 +42,7 @@ def reasoning_head_decode(
 ) -> CoTResult:
     """Greedy decoding from `[x, reason marker]` to eos; the prediction is the label after the answer marker."""
     model = _unwrapped(classifier)
+    shell = causal_lm_view(model)  # first: it refuses a model without a reasoning head (an exported classifier)
     config = model.config
     label_names = [id2label[i] for i in range(len(id2label))]
     marker = tokenizer(config.reason_marker, add_special_tokens=False)["input_ids"]
@@ -53,4 +54,4 @@ def reasoning_head_decode(
         return parse_answer(text.rsplit(config.answer_marker, 1)[1], label_names)
 
     prompts = [ids + marker for ids in inputs]
-    return greedy_decode(causal_lm_view(model), tokenizer, prompts, parse, batch_size, max_new_tokens)
+    return greedy_decode(shell, tokenizer, prompts, parse, batch_size, max_new_tokens)
