@@ -29,7 +29,7 @@ from pathlib import Path
 from datasets import Dataset
 from transformers import AutoTokenizer, set_seed
 
-from modeling_dhrd import DHRDForSequenceClassification, embedded_backbone_path
+from modeling_dhrd import DHRDForSequenceClassification, resolve_backbone
 from modeling_dhrd.atomic import atomic_write_text
 from trainer import DHRDTrainer, DHRDTrainingArguments, paper_lora_config
 from trainer.reasoning_decode import reasoning_head_decode
@@ -206,7 +206,11 @@ def main() -> None:
     parser.add_argument("--max-input-length", type=int, default=256)
     parser.add_argument("--max-length", type=int, default=512)
     parser.add_argument("--bf16", action="store_true")
-    parser.add_argument("--model", default=None, help="backbone (default: embedded SmolLM2-135M-Instruct)")
+    parser.add_argument(
+        "--model",
+        default=None,
+        help="backbone: Hub id, folder, or embedded smollm2-135m-instruct (default) / gemma-3-270m",
+    )
     parser.add_argument("--output-dir", default="docs/results")
     parser.add_argument("--teacher-cache", default="outputs/teacher-rationales", help="embedded-teacher output")
     parser.add_argument("--name", default=None, help="output file stem (default: the study)")
@@ -225,7 +229,7 @@ def main() -> None:
         )
         args.cot_eval, args.cot_tokens = 4, 4
     Path(args.output_dir).mkdir(parents=True, exist_ok=True)
-    backbone = args.model or str(embedded_backbone_path())
+    backbone = resolve_backbone(args.model)
     tokenizer = AutoTokenizer.from_pretrained(backbone)
     task, plain, sources, evaluations = study_data(args)
     runs, start = [], time.time()

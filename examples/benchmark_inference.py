@@ -82,10 +82,10 @@ RANDOM_CONFIGS = {
 
 def build_models(args, label_names, workdir: Path):
     """(backbone folder, tokenizer, DHRD model, exported folder) for the chosen backbone."""
-    from modeling_dhrd import DHRDForSequenceClassification, embedded_backbone_path, export_classifier
+    from modeling_dhrd import DHRDForSequenceClassification, export_classifier, resolve_backbone
 
     dtype = getattr(torch, args.dtype)
-    tokenizer_source = args.model or str(embedded_backbone_path())
+    tokenizer_source = resolve_backbone(args.model)
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_source)
     if args.random_weights:
         spec = dict(RANDOM_CONFIGS[args.config])
@@ -350,7 +350,11 @@ def plot(report: dict, path: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default=None, help="backbone (default: the embedded SmolLM2-135M-Instruct)")
+    parser.add_argument(
+        "--model",
+        default=None,
+        help="backbone: Hub id, folder, or embedded smollm2-135m-instruct (default) / gemma-3-270m",
+    )
     parser.add_argument("--task", default="rte")
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--inputs", type=int, default=128, help="validation inputs timed per classifier")

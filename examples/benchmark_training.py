@@ -44,7 +44,7 @@ def _reset_peak_rss() -> None:
 def _build_model(args):
     from transformers import LlamaConfig
 
-    from modeling_dhrd import DHRDConfig, DHRDForSequenceClassification, embedded_backbone_path
+    from modeling_dhrd import DHRDConfig, DHRDForSequenceClassification, resolve_backbone
 
     dtype = getattr(torch, args.dtype)
     torch.manual_seed(0)
@@ -58,7 +58,7 @@ def _build_model(args):
             num_key_value_heads=2,
         )
         return DHRDForSequenceClassification(DHRDConfig(text_config=text_config, num_labels=2)).to(dtype)
-    path = args.model or str(embedded_backbone_path())
+    path = resolve_backbone(args.model)
     return DHRDForSequenceClassification.from_backbone(path, num_labels=2, dtype=dtype)
 
 
@@ -125,7 +125,11 @@ def run_worker(args) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default=None, help="backbone (default: the embedded SmolLM2-135M-Instruct)")
+    parser.add_argument(
+        "--model",
+        default=None,
+        help="backbone: Hub id, folder, or embedded smollm2-135m-instruct (default) / gemma-3-270m",
+    )
     parser.add_argument("--seq-len", type=int, default=1024)
     parser.add_argument("--batch-size", type=int, default=1)
     parser.add_argument("--input-fraction", type=float, default=0.5, help="share of each sequence that is x")

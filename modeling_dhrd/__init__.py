@@ -12,7 +12,7 @@ from configuration_dhrd import configuration_dhrd as _configuration_module
 # the project and a checkpoint use the same file, and the project has a single `DHRDConfig` class.
 sys.modules.setdefault(f"{__name__}.configuration_dhrd", _configuration_module)
 
-from .embedded import EmbeddedModelUnavailable, embedded_backbone_path  # noqa: E402
+from .embedded import EMBEDDED_MODELS, EmbeddedModelUnavailable, embedded_backbone_path, resolve_backbone  # noqa: E402
 from .export import ExportResult, ExportVerificationError, export_classifier  # noqa: E402
 from .modeling_dhrd import (  # noqa: E402
     DHRDForSequenceClassification,
@@ -26,6 +26,7 @@ AutoModelForSequenceClassification.register(DHRDConfig, DHRDForSequenceClassific
 DHRDForSequenceClassification.register_for_auto_class("AutoModelForSequenceClassification")
 
 __all__ = [
+    "EMBEDDED_MODELS",
     "DHRDConfig",
     "DHRDForSequenceClassification",
     "DHRDMLPHead",
@@ -36,4 +37,5 @@ __all__ = [
     "ExportVerificationError",
     "embedded_backbone_path",
     "export_classifier",
+    "resolve_backbone",
 ]

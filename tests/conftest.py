@@ -73,14 +73,24 @@ def tokenizer() -> PreTrainedTokenizerFast:
     return make_tokenizer()
 
 
-@pytest.fixture(scope="session")
-def smollm2_path() -> Path:
+def _embedded(name: str) -> Path:
     from modeling_dhrd import EmbeddedModelUnavailable, embedded_backbone_path
 
     try:
-        return embedded_backbone_path()
+        return embedded_backbone_path(name=name)
     except EmbeddedModelUnavailable as error:
-        pytest.skip(f"embedded SmolLM2 unavailable: {error}")
+        pytest.skip(f"embedded {name} unavailable: {error}")
+
+
+@pytest.fixture(scope="session")
+def smollm2_path() -> Path:
+    return _embedded("smollm2-135m-instruct")
+
+
+@pytest.fixture(scope="session")
+def gemma_path() -> Path:
+    """Gemma-3-270M (base): a second real architecture, 262k vocabulary, pad != eos; ~80 s to build once."""
+    return _embedded("gemma-3-270m")
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ import torch
 from datasets import Dataset
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, set_seed
 
-from modeling_dhrd import DHRDForSequenceClassification, embedded_backbone_path, export_classifier
+from modeling_dhrd import DHRDForSequenceClassification, export_classifier, resolve_backbone
 from modeling_dhrd.atomic import atomic_write_text
 
 from .cot import cot_decode
@@ -35,7 +35,9 @@ from .training_args import DHRDTrainingArguments
 
 @dataclass
 class DemoArguments:
-    model: str | None = field(default=None, metadata={"help": "Backbone (default: the embedded SmolLM2)."})
+    model: str | None = field(
+        default=None, metadata={"help": "Backbone: Hub id, folder or embedded name (default: SmolLM2)."}
+    )
     task: str = field(default="synthetic", metadata={"help": "'synthetic' (built in) or 'copa' (needs --data_dir)."})
     data_dir: str | None = field(default=None, metadata={"help": "Folder with superglue/ and rationales/."})
     output_dir: str = field(default="outputs/demo", metadata={"help": "Results, plot and exported classifier."})
@@ -198,7 +200,7 @@ def plot(results: dict, path: Path) -> bool:
 def run_demo(args: DemoArguments) -> str:
     start = time.perf_counter()
     output_dir = Path(args.output_dir)
-    backbone = args.model or str(embedded_backbone_path())
+    backbone = resolve_backbone(args.model)
     tokenizer = AutoTokenizer.from_pretrained(backbone)
     task, train, evaluation = demo_data(args)
     results: dict = {

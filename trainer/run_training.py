@@ -13,9 +13,9 @@ from pathlib import Path
 from datasets import Dataset, load_dataset
 from transformers import AutoTokenizer, set_seed
 
-from modeling_dhrd import DHRDForSequenceClassification, embedded_backbone_path
+from modeling_dhrd import DHRDForSequenceClassification, resolve_backbone
 from modeling_dhrd.atomic import atomic_write_text
-from modeling_dhrd.embedded import EMBEDDED_HUB_ID
+from modeling_dhrd.embedded import base_model_id
 
 from .dhrd_trainer import DHRDTrainer, paper_lora_config
 from .training_args import DHRDTrainingArguments
@@ -29,7 +29,10 @@ DATA_FORMATS = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "p
 class ModelArguments:
     model_name_or_path: str | None = field(
         default=None,
-        metadata={"help": "Causal LM backbone: Hub id or local folder. Default: the embedded SmolLM2-135M-Instruct."},
+        metadata={
+            "help": "Causal LM backbone: Hub id, local folder, or an embedded model: smollm2-135m-instruct (the "
+            "default) or gemma-3-270m."
+        },
     )
     gguf_file: str | None = field(default=None, metadata={"help": "GGUF file inside model_name_or_path."})
     pooling: str = field(default="last", metadata={"help": "'last' (input's last token) or 'mean'."})
@@ -97,7 +100,7 @@ def training_data(data_args: DataArguments, label_column: str) -> tuple[Dataset,
 def run_training(model_args: ModelArguments, data_args: DataArguments, args: DHRDTrainingArguments) -> DHRDTrainer:
     set_seed(args.seed)
     train, evaluation, names = training_data(data_args, args.label_column)
-    backbone = model_args.model_name_or_path or str(embedded_backbone_path())
+    backbone = resolve_backbone(model_args.model_name_or_path)
     tokenizer = AutoTokenizer.from_pretrained(backbone, gguf_file=model_args.gguf_file)
     model = DHRDForSequenceClassification.from_backbone(
         backbone,
@@ -125,7 +128,7 @@ def run_training(model_args: ModelArguments, data_args: DataArguments, args: DHR
     save_trained_model(trainer, tokenizer, args.output_dir)
     if trainer.is_world_process_zero():
         record = {
-            "base_model": model_args.model_name_or_path or EMBEDDED_HUB_ID,
+            "base_model": base_model_id(model_args.model_name_or_path),
             "task": data_args.task,
             "datasets": [f"super_glue/{data_args.task}"] if data_args.task else [],
             "train_file": data_args.train_file,

@@ -45,9 +45,9 @@ class LocalTeacher:
     ) -> None:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        from modeling_dhrd import embedded_backbone_path
+        from modeling_dhrd import resolve_backbone
 
-        path = model_name_or_path or str(embedded_backbone_path())
+        path = resolve_backbone(model_name_or_path)
         self.tokenizer = AutoTokenizer.from_pretrained(path, padding_side="left")
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
