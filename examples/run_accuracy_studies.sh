@@ -24,3 +24,17 @@ $STUDY --lm-loss-scope rationale_answer --study esnli --seeds 0 --only dhrd --st
   --eval-rows 600 --cot-eval 96 --cot-tokens 128 --name esnli_cot
 # CB with rationales from the embedded teacher (SmolLM2-135M-Instruct, generated once, cached under outputs/).
 $STUDY --lm-loss-scope rationale --study cb --seeds 0,1,2 --only pooled,dhrd --epochs 3 --name cb
+
+# Third session.
+# CommonsenseQA, PaLM-540B CoT vs CoS-E (1,600 train questions, 600 of the labelled dev questions). Launched for
+# three seeds and stopped after seed 0: every condition was at chance (see docs/RESULTS.md).
+$STUDY --lm-loss-scope rationale --study cqa --seeds 0 --only pooled,dhrd,dhrd_cos_e --steps 200 \
+  --train-rows 1600 --eval-rows 600 --name cqa
+# The alpha ablation on e-SNLI (lm_weight 0.3; same budget and seeds as the e-SNLI table).
+$STUDY --lm-loss-scope rationale --study esnli --seeds 0,1,2 --only dhrd_a0.3 --steps 200 \
+  --train-rows 1600 --eval-rows 600 --name esnli_alpha
+# The shuffled-rationale control on seeds 1 and 2 (seed 0 above).
+$STUDY --lm-loss-scope rationale --study esnli --seeds 1,2 --shuffled --only dhrd_shuffled --steps 200 \
+  --train-rows 1600 --eval-rows 600 --name esnli_shuffled_s12
+# RTE with embedded-teacher rationales (a fixed random 400 of the 2,490 train pairs, 3 epochs; RTE val).
+$STUDY --lm-loss-scope rationale --study rte --seeds 0,1,2 --only pooled,dhrd --train-rows 400 --epochs 3 --name rte
