@@ -38,3 +38,6 @@ $STUDY --lm-loss-scope rationale --study esnli --seeds 1,2 --shuffled --only dhr
   --train-rows 1600 --eval-rows 600 --name esnli_shuffled_s12
 # RTE with embedded-teacher rationales (a fixed random 400 of the 2,490 train pairs, 3 epochs; RTE val).
 $STUDY --lm-loss-scope rationale --study rte --seeds 0,1,2 --only pooled,dhrd --train-rows 400 --epochs 3 --name rte
+# The second embedded backbone, Gemma-3-270M (base), on the e-SNLI protocol above.
+$STUDY --model gemma-3-270m --lm-loss-scope rationale --study esnli --seeds 0,1,2 --only pooled,dhrd --steps 200 \
+  --train-rows 1600 --eval-rows 600 --name esnli_gemma
