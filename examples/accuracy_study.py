@@ -31,6 +31,7 @@ from transformers import AutoTokenizer, set_seed
 
 from modeling_dhrd import DHRDForSequenceClassification, resolve_backbone
 from modeling_dhrd.atomic import atomic_write_text
+from modeling_dhrd.embedded import BACKBONE_HELP
 from trainer import DHRDTrainer, DHRDTrainingArguments, paper_lora_config
 from trainer.reasoning_decode import reasoning_head_decode
 from trainer.tasks import get_task
@@ -154,8 +155,8 @@ def run_one(args, task, train: Dataset, evaluations: dict, lm_weight: float, see
         decoded = reasoning_head_decode(
             trainer.model, tokenizer, rows["text"], task.id2label, batch_size=16, max_new_tokens=args.cot_tokens
         )
-        accuracy = sum(p == y for p, y in zip(decoded.predictions, rows["label"])) / len(rows)
-        scores[f"{name}_cot"] = {"accuracy": accuracy, **decoded.stats()}
+        groups = rows["group"] if "group" in rows.column_names else None
+        scores[f"{name}_cot"] = {**task.score(decoded.predictions, rows["label"], groups), **decoded.stats()}
     return scores
 
 
@@ -206,11 +207,7 @@ def main() -> None:
     parser.add_argument("--max-input-length", type=int, default=256)
     parser.add_argument("--max-length", type=int, default=512)
     parser.add_argument("--bf16", action="store_true")
-    parser.add_argument(
-        "--model",
-        default=None,
-        help="backbone: Hub id, folder, or embedded smollm2-135m-instruct (default) / gemma-3-270m",
-    )
+    parser.add_argument("--model", default=None, help=BACKBONE_HELP)
     parser.add_argument("--output-dir", default="docs/results")
     parser.add_argument("--teacher-cache", default="outputs/teacher-rationales", help="embedded-teacher output")
     parser.add_argument("--name", default=None, help="output file stem (default: the study)")

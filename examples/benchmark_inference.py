@@ -30,6 +30,8 @@ from pathlib import Path
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
 
+from modeling_dhrd.embedded import BACKBONE_HELP
+
 RANDOM_CONFIGS = {
     "llama-3.1-8b": dict(
         model_type="llama",
@@ -350,11 +352,7 @@ def plot(report: dict, path: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument(
-        "--model",
-        default=None,
-        help="backbone: Hub id, folder, or embedded smollm2-135m-instruct (default) / gemma-3-270m",
-    )
+    parser.add_argument("--model", default=None, help=BACKBONE_HELP)
     parser.add_argument("--task", default="rte")
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--inputs", type=int, default=128, help="validation inputs timed per classifier")

@@ -24,6 +24,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from modeling_dhrd.embedded import BACKBONE_HELP
+
 CONFIGS = ("pooled_only", "lm_only", "dhrd_single_pass", "dhrd_two_passes", "dhrd_unchunked")
 
 
@@ -125,11 +127,7 @@ def run_worker(args) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument(
-        "--model",
-        default=None,
-        help="backbone: Hub id, folder, or embedded smollm2-135m-instruct (default) / gemma-3-270m",
-    )
+    parser.add_argument("--model", default=None, help=BACKBONE_HELP)
     parser.add_argument("--seq-len", type=int, default=1024)
     parser.add_argument("--batch-size", type=int, default=1)
     parser.add_argument("--input-fraction", type=float, default=0.5, help="share of each sequence that is x")

@@ -6,6 +6,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 
 def _umask() -> int:
@@ -14,7 +15,7 @@ def _umask() -> int:
     return mask
 
 
-def give_default_permissions(path: Path, directory: bool) -> None:
+def _give_default_permissions(path: Path, directory: bool) -> None:
     """`mkdtemp`/`mkstemp` create owner-only (0700/0600) entries; give the result what `mkdir`/`open` would have, so a
     checkpoint in a shared cache or output folder stays readable by the group and others the umask allows."""
     os.chmod(path, (0o777 if directory else 0o666) & ~_umask())
@@ -34,7 +35,7 @@ def atomic_directory(final_path: str | os.PathLike, overwrite: bool = False) -> 
     tmp_path = Path(tempfile.mkdtemp(prefix=f".{final_path.name}.tmp-", dir=final_path.parent))
     try:
         yield tmp_path
-        give_default_permissions(tmp_path, directory=True)
+        _give_default_permissions(tmp_path, directory=True)
         if final_path.exists():
             backup = Path(tempfile.mkdtemp(prefix=f".{final_path.name}.old-", dir=final_path.parent))
             os.replace(final_path, backup / final_path.name)
@@ -47,19 +48,27 @@ def atomic_directory(final_path: str | os.PathLike, overwrite: bool = False) -> 
             shutil.rmtree(tmp_path, ignore_errors=True)
 
 
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    """Write a text file through a temporary file and `os.replace`."""
+@contextlib.contextmanager
+def atomic_file(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
+    """Yield a handle on a temporary file next to `path`; on success it is synced and renamed to `path`, on any
+    error removed, so `path` is never half written."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as handle:
+            yield handle
             handle.flush()
             os.fsync(handle.fileno())
-        give_default_permissions(Path(tmp), directory=False)
+        _give_default_permissions(Path(tmp), directory=False)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    """Write a text file through a temporary file and `os.replace`."""
+    with atomic_file(path, "w") as handle:
+        handle.write(text)

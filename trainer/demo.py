@@ -25,6 +25,7 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer, set_
 
 from modeling_dhrd import DHRDForSequenceClassification, export_classifier, resolve_backbone
 from modeling_dhrd.atomic import atomic_write_text
+from modeling_dhrd.embedded import BACKBONE_HELP
 
 from .cot import cot_decode
 from .dhrd_trainer import DHRDTrainer
@@ -35,9 +36,7 @@ from .training_args import DHRDTrainingArguments
 
 @dataclass
 class DemoArguments:
-    model: str | None = field(
-        default=None, metadata={"help": "Backbone: Hub id, folder or embedded name (default: SmolLM2)."}
-    )
+    model: str | None = field(default=None, metadata={"help": BACKBONE_HELP})
     task: str = field(default="synthetic", metadata={"help": "'synthetic' (built in) or 'copa' (needs --data_dir)."})
     data_dir: str | None = field(default=None, metadata={"help": "Folder with superglue/ and rationales/."})
     output_dir: str = field(default="outputs/demo", metadata={"help": "Results, plot and exported classifier."})

@@ -15,7 +15,7 @@ from transformers import AutoTokenizer, set_seed
 
 from modeling_dhrd import DHRDForSequenceClassification, resolve_backbone
 from modeling_dhrd.atomic import atomic_write_text
-from modeling_dhrd.embedded import base_model_id
+from modeling_dhrd.embedded import BACKBONE_HELP, base_model_id
 
 from .dhrd_trainer import DHRDTrainer, paper_lora_config
 from .training_args import DHRDTrainingArguments
@@ -29,10 +29,7 @@ DATA_FORMATS = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "p
 class ModelArguments:
     model_name_or_path: str | None = field(
         default=None,
-        metadata={
-            "help": "Causal LM backbone: Hub id, local folder, or an embedded model: smollm2-135m-instruct (the "
-            "default) or gemma-3-270m."
-        },
+        metadata={"help": BACKBONE_HELP},
     )
     gguf_file: str | None = field(default=None, metadata={"help": "GGUF file inside model_name_or_path."})
     pooling: str = field(default="last", metadata={"help": "'last' (input's last token) or 'mean'."})
