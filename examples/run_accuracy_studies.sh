@@ -27,7 +27,7 @@ $STUDY --lm-loss-scope rationale --study cb --seeds 0,1,2 --only pooled,dhrd --e
 
 # Third session.
 # CommonsenseQA, PaLM-540B CoT vs CoS-E (1,600 train questions, 600 of the labelled dev questions). Launched for
-# three seeds and stopped after seed 0: every condition was at chance (see docs/RESULTS.md).
+# three seeds and stopped after seed 0: every condition was at chance (see docs/RESULTS.md); seeds 1 and 2 below.
 $STUDY --lm-loss-scope rationale --study cqa --seeds 0 --only pooled,dhrd,dhrd_cos_e --steps 200 \
   --train-rows 1600 --eval-rows 600 --name cqa
 # The alpha ablation on e-SNLI (lm_weight 0.3; same budget and seeds as the e-SNLI table).
@@ -41,3 +41,14 @@ $STUDY --lm-loss-scope rationale --study rte --seeds 0,1,2 --only pooled,dhrd --
 # The second embedded backbone, Gemma-3-270M (base), on the e-SNLI protocol above.
 $STUDY --model gemma-3-270m --lm-loss-scope rationale --study esnli --seeds 0,1,2 --only pooled,dhrd --steps 200 \
   --train-rows 1600 --eval-rows 600 --name esnli_gemma
+
+# Fourth session.
+# CommonsenseQA seeds 1 and 2 (seed 0 above).
+$STUDY --lm-loss-scope rationale --study cqa --seeds 1,2 --only pooled,dhrd,dhrd_cos_e --steps 200 \
+  --train-rows 1600 --eval-rows 600 --name cqa_s12
+# The shuffled-rationale control on Gemma-3-270M (the e-SNLI Gemma table's protocol).
+$STUDY --model gemma-3-270m --lm-loss-scope rationale --study esnli --seeds 0,1,2 --shuffled --only dhrd_shuffled \
+  --steps 200 --train-rows 1600 --eval-rows 600 --name esnli_gemma_shuffled
+# LoRA r=16 alpha=32 (the paper's adapters) instead of full fine-tuning, on the e-SNLI protocol (lr 2e-4).
+$STUDY --lora --lr 2e-4 --lm-loss-scope rationale --study esnli --seeds 0,1,2 --only pooled,dhrd --steps 200 \
+  --train-rows 1600 --eval-rows 600 --name esnli_lora
