@@ -52,3 +52,5 @@ $STUDY --model gemma-3-270m --lm-loss-scope rationale --study esnli --seeds 0,1,
 # LoRA r=16 alpha=32 (the paper's adapters) instead of full fine-tuning, on the e-SNLI protocol (lr 2e-4).
 $STUDY --lora --lr 2e-4 --lm-loss-scope rationale --study esnli --seeds 0,1,2 --only pooled,dhrd --steps 200 \
   --train-rows 1600 --eval-rows 600 --name esnli_lora
+$STUDY --lora --lr 1e-3 --lm-loss-scope rationale --study esnli --seeds 0 --only pooled,dhrd --steps 200 \
+  --train-rows 1600 --eval-rows 600 --name esnli_lora_lr1e-3
