@@ -93,7 +93,11 @@ def study_data(args) -> tuple[object, Dataset, dict[str, Dataset], dict[str, Dat
 def shuffled(rows: Dataset, seed: int) -> Dataset:
     """The paper's control: the same rationales, permuted across rows (rows without one keep none)."""
     rationales = list(rows["rationale"])
-    random.Random(1000 + seed).shuffle(rationales)
+    present = [i for i, rationale in enumerate(rationales) if rationale]
+    permuted = [rationales[i] for i in present]
+    random.Random(1000 + seed).shuffle(permuted)
+    for i, rationale in zip(present, permuted):
+        rationales[i] = rationale
     return rows.remove_columns("rationale").add_column("rationale", rationales)
 
 
