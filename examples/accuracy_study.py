@@ -149,8 +149,7 @@ def run_one(args, task, train: Dataset, evaluations: dict, lm_weight: float, see
     for name, rows in evaluations.items():
         prediction = trainer.predict(rows, metric_key_prefix=name)
         predicted = prediction.predictions.argmax(-1).tolist()
-        groups = rows["group"] if "group" in rows.column_names else None
-        scores[name] = task.score(predicted, rows["label"], groups)
+        scores[name] = task.score_rows(predicted, rows)
         # the predicted label ids as one string: lets runs be compared item by item (agreement, label bias)
         scores[name]["predictions"] = "".join(str(p) for p in predicted) if task.num_labels <= 10 else None
     if args.cot_eval and lm_weight > 0:
@@ -159,8 +158,7 @@ def run_one(args, task, train: Dataset, evaluations: dict, lm_weight: float, see
         decoded = reasoning_head_decode(
             trainer.model, tokenizer, rows["text"], task.id2label, batch_size=16, max_new_tokens=args.cot_tokens
         )
-        groups = rows["group"] if "group" in rows.column_names else None
-        scores[f"{name}_cot"] = {**task.score(decoded.predictions, rows["label"], groups), **decoded.stats()}
+        scores[f"{name}_cot"] = {**task.score_rows(decoded.predictions, rows), **decoded.stats()}
     return scores
 
 

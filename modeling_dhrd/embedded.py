@@ -63,10 +63,9 @@ EMBEDDED_MODELS: dict[str, EmbeddedModel] = {
     )
 }
 DEFAULT_EMBEDDED_MODEL = "smollm2-135m-instruct"
-BACKBONE_HELP = (
-    "Causal LM backbone: Hub id, local folder, or an embedded model: smollm2-135m-instruct (the default) or "
-    "gemma-3-270m."
-)
+BACKBONE_HELP = "Causal LM backbone: Hub id, local folder, or an embedded model: " + ", ".join(
+    f"{name} (the default)" if name == DEFAULT_EMBEDDED_MODEL else name for name in EMBEDDED_MODELS
+)  # built from the registry, so a newly shipped backbone shows up in every --help
 
 
 class EmbeddedModelUnavailable(RuntimeError):

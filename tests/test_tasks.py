@@ -2,6 +2,7 @@
 
 import pytest
 from conftest import DATA_DIR, requires_data
+from datasets import Dataset
 
 from trainer.tasks import TASKS, TaskDataError, get_task
 from trainer.tasks import rationale_sets as joins
@@ -61,6 +62,9 @@ def test_multirc_scores_f1_over_answers_and_exact_match_per_question():
     assert scores["em"] == 0.5
     assert scores["f1a"] == pytest.approx(2 * 2 / (2 + 3))
     assert scores["accuracy"] == pytest.approx(0.8)
+    rows = Dataset.from_dict({"text": ["x"] * 5, "label": labels, "group": groups})
+    assert task.score_rows(predictions, rows) == scores  # groups read from the split's column
+    assert task.score_rows(predictions, rows.remove_columns("group"))["em"] == 0.8  # no groups: every row its own
 
 
 def test_cb_reports_macro_f1():

@@ -111,7 +111,7 @@ def run_evaluate(args: EvaluateArguments) -> str:
         predictions = torch.tensor(result.predictions)
         extra = result.stats()
     seconds = time.perf_counter() - start
-    scores = task.score(predictions.tolist(), rows["label"], rows["group"] if "group" in rows.column_names else None)
+    scores = task.score_rows(predictions.tolist(), rows)
     report = {
         "task": task.name,
         "model": args.model,

@@ -110,6 +110,12 @@ class Task:
             scores["em"] = exact_match(predictions, labels, list(groups) if groups is not None else range(len(labels)))
         return scores
 
+    def score_rows(self, predictions: Iterable[int], rows) -> dict:
+        """`score` against a prepared split (a `Dataset` from `load`): labels and, where the task has them, the
+        groups (MultiRC questions) come from its columns."""
+        groups = rows["group"] if "group" in rows.column_names else None
+        return self.score(predictions, rows["label"], groups)
+
 
 def exact_match(predictions: np.ndarray, labels: np.ndarray, groups: list) -> float:
     """Share of groups (MultiRC questions) whose every row is predicted correctly."""
