@@ -1,4 +1,4 @@
-"""Train a DHRD classifier (or the pooled baseline with --lm_weight 0) from csv/jsonl/parquet files.
+"""Train a DHRD classifier (or the pooled baseline with --lm_weight 0) on a Hub dataset, a local one or data files.
 
 Every DHRDTrainingArguments / TrainingArguments field is a flag. The same script scales out unchanged:
 
@@ -12,13 +12,13 @@ import logging
 
 from transformers import HfArgumentParser
 
-from trainer import DHRDTrainingArguments
-from trainer.run_training import DataArguments, ModelArguments, run_training
+from trainer.dataset_args import DatasetArguments
+from trainer.run_training import ModelArguments, TrainCommandArguments, run_training
 
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    parser = HfArgumentParser((ModelArguments, DataArguments, DHRDTrainingArguments))
+    parser = HfArgumentParser((ModelArguments, DatasetArguments, TrainCommandArguments))
     model_args, data_args, training_args = parser.parse_args_into_dataclasses()
     run_training(model_args, data_args, training_args)
 

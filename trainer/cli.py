@@ -29,28 +29,38 @@ def _parse(dataclass_types: tuple, argv: Sequence[str], prog: str):
 
 
 def cmd_rationales(argv: Sequence[str]) -> str:
+    from .dataset_args import DatasetArguments
     from .rationale_command import RationaleArguments, run_rationales
 
-    (args,) = _parse((RationaleArguments,), argv, "dhrd rationales")
-    return run_rationales(args)
+    args, data_args = _parse((RationaleArguments, DatasetArguments), argv, "dhrd rationales")
+    return run_rationales(args, data_args)
 
 
 def cmd_train(argv: Sequence[str]) -> str:
-    from .run_training import DataArguments, ModelArguments, run_training
-    from .training_args import DHRDTrainingArguments
+    from .dataset_args import DatasetArguments
+    from .run_training import ModelArguments, TrainCommandArguments, run_training
 
     model_args, data_args, training_args = _parse(
-        (ModelArguments, DataArguments, DHRDTrainingArguments), argv, "dhrd train"
+        (ModelArguments, DatasetArguments, TrainCommandArguments), argv, "dhrd train"
     )
     trainer = run_training(model_args, data_args, training_args)
     return f"saved {training_args.output_dir} ({trainer.state.global_step} steps)"
 
 
 def cmd_evaluate(argv: Sequence[str]) -> str:
+    from .dataset_args import DatasetArguments
     from .evaluate_command import EvaluateArguments, run_evaluate
 
-    (args,) = _parse((EvaluateArguments,), argv, "dhrd evaluate")
-    return run_evaluate(args)
+    args, data_args = _parse((EvaluateArguments, DatasetArguments), argv, "dhrd evaluate")
+    return run_evaluate(args, data_args)
+
+
+def cmd_predict(argv: Sequence[str]) -> str:
+    from .dataset_args import DatasetArguments
+    from .predict_command import PredictArguments, run_predict
+
+    args, data_args = _parse((PredictArguments, DatasetArguments), argv, "dhrd predict")
+    return run_predict(args, data_args)
 
 
 def cmd_export(argv: Sequence[str]) -> str:
@@ -71,6 +81,7 @@ COMMANDS: dict[str, Callable[[Sequence[str]], str]] = {
     "rationales": cmd_rationales,
     "train": cmd_train,
     "evaluate": cmd_evaluate,
+    "predict": cmd_predict,
     "export": cmd_export,
     "demo": cmd_demo,
 }

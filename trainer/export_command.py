@@ -10,9 +10,8 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer
 from modeling_dhrd import export_classifier
 from modeling_dhrd.atomic import atomic_write_text
 
+from .inference import TRAINING_RECORD
 from .model_card import render_model_card
-
-TRAINING_RECORD = "dhrd_training.json"
 
 
 @dataclass
@@ -67,6 +66,8 @@ def run_export(args: ExportArguments) -> str:
         datasets=record.get("datasets", []),
     )
     atomic_write_text(Path(args.output_dir) / "README.md", card)
+    if record:  # predict reads the truncation and input format the model was trained with from it
+        atomic_write_text(Path(args.output_dir) / TRAINING_RECORD, json.dumps(record, indent=2) + "\n")
     line = f"exported {result.architecture} to {args.output_dir} (max logit diff {result.max_abs_diff:.2e})"
     if args.push_to_hub:
         commit = push_folder_to_hub(args.output_dir, args.push_to_hub, os.environ.get(args.token_env), args.private)

@@ -1,7 +1,13 @@
-"""`dhrd rationales`: generate label-aware teacher rationales for a task, or join an existing rationale set."""
+"""`dhrd rationales`: label-aware teacher rationales for any labelled dataset (a Hub id, a local folder, data files or
+a built-in task), or a built-in task joined with an existing rationale set.
+
+The output `rationales.jsonl` holds the split's rows as given (every column, the id column kept, or `idx` added as
+the row's position) plus `rationale` and `rationale_status`, so `dhrd train --train_file .../rationales.jsonl` with
+the same dataset description trains on it."""
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -9,21 +15,21 @@ from datasets import Dataset
 
 from modeling_dhrd.atomic import atomic_write_text
 
-from .tasks import get_task
+from .dataset_args import DataError, DatasetArguments, LabelledData, canonical_split
 from .tasks import rationale_sets as joins
-
-JOINERS = ("copa_sse", "copa_sse_all", "winowhy", "palm_cqa", "cos_e", "palm_esnli", "esnli_human")
 
 
 @dataclass
 class RationaleArguments:
-    task: str = field(metadata={"help": "Task name (copa, rte, cb, boolq, wic, wsc, multirc, commonsense_qa, esnli)."})
     output_dir: str = field(metadata={"help": "Folder for shards, summary.json, filtered.jsonl, rationales.jsonl."})
-    split: str = field(default="train", metadata={"help": "Split to explain."})
-    data_dir: str | None = field(default=None, metadata={"help": "Local data folder (else $DHRD_DATA_DIR / Hub)."})
+    split: str = field(default="train", metadata={"help": "Split to explain: train, validation or test."})
     limit: int | None = field(default=None, metadata={"help": "Only the first N rows."})
     join: str | None = field(
-        default=None, metadata={"help": f"Attach an existing rationale set instead of generating: {JOINERS}."}
+        default=None,
+        metadata={
+            "help": "Attach an existing rationale set to its built-in task instead of generating: "
+            "copa_sse, copa_sse_all, winowhy, palm_cqa, cos_e, palm_esnli, esnli_human."
+        },
     )
     teacher_model: str | None = field(default=None, metadata={"help": "Local teacher (default: embedded SmolLM2)."})
     server_url: str | None = field(default=None, metadata={"help": "OpenAI-compatible base URL, e.g. .../v1."})
@@ -38,39 +44,75 @@ class RationaleArguments:
     prompt_template_file: str | None = field(default=None, metadata={"help": "Text file with a prompt template."})
     dtype: str | None = field(default=None, metadata={"help": "Local teacher dtype (bfloat16, float32)."})
 
+    def __post_init__(self) -> None:
+        for name in ("limit", "batch_size", "concurrency", "max_new_tokens", "max_words"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"--{name} must be a positive integer, got {value}.")
+        if self.retries < 0 or self.timeout <= 0:
+            raise ValueError("--retries must be >= 0 and --timeout > 0.")
+        if self.join and self.join not in JOINERS:
+            raise ValueError(f"Unknown --join {self.join!r}; choose from {sorted(JOINERS)}.")
+        if self.server_url and not self.server_model:
+            raise ValueError("--server_model is required with --server_url (the name the server serves).")
 
-def run_rationales(args: RationaleArguments) -> str:
-    """Write `output_dir/rationales.jsonl` (the task rows with a `rationale` column); return a summary line."""
-    task = get_task(args.task)
-    data_dir = args.data_dir or os.environ.get("DHRD_DATA_DIR")
-    if args.join and args.join not in JOINERS:
-        raise ValueError(f"Unknown --join {args.join!r}; choose from {JOINERS}.")
-    if args.join and data_dir is None:
-        raise ValueError("--join reads the rationale files from --data_dir (or $DHRD_DATA_DIR).")
-    rows = task.load(args.split, data_dir, limit=args.limit)
+
+def run_rationales(args: RationaleArguments, data_args: DatasetArguments) -> str:
+    """Write `output_dir/rationales.jsonl` (the rows with a `rationale` column); return a summary line."""
+    data = LabelledData(data_args)
     output_dir = Path(args.output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
     if args.join:
-        joined, report = _join(args, rows, Path(data_dir) / "rationales")
-        line = f"{report.source}: {report.matched}/{report.rows} rows matched {report.extra or ''}".strip()
-    else:
-        from .teachers import generate_rationales, summary_line
+        return _run_join(args, data, output_dir)
+    from .teachers import generate_rationales, summary_line
 
-        template = Path(args.prompt_template_file).read_text() if args.prompt_template_file else None
-        joined, summary = generate_rationales(
-            rows, task, _teacher(args), output_dir, prompt_template=template, max_words=args.max_words
-        )
-        line = summary_line(summary)
+    rows = data.rows(args.split, limit=args.limit)
+    raw = data.require(args.split).select(range(len(rows)))
+    for column in (data_args.rationale_column, "rationale_status"):
+        if column in raw.column_names:
+            raise DataError(
+                f"{data.source(args.split)} already has a column {column!r}; write the teacher's rationales to "
+                "another one with --rationale_column NAME."
+            )
+    template = _read_template(args.prompt_template_file)
+    teacher = _teacher(args)
+    joined, summary = generate_rationales(
+        rows, data.task, teacher, output_dir, prompt_template=template, max_words=args.max_words
+    )
+    if data.id_column(raw) is None:
+        raw = raw.add_column("idx", rows["idx"])
+    raw = raw.add_column(data_args.rationale_column, joined["rationale"])
+    raw = raw.add_column("rationale_status", joined["rationale_status"])
+    _write_jsonl(raw, output_dir / "rationales.jsonl")
+    return f"{summary_line(summary)}\nwrote {output_dir / 'rationales.jsonl'}"
+
+
+def _run_join(args: RationaleArguments, data: LabelledData, output_dir: Path) -> str:
+    if data.preset is None:
+        raise ValueError(f"--join {args.join} attaches a rationale set to its built-in task; pass --task.")
+    data_dir = data.args.data_dir or os.environ.get("DHRD_DATA_DIR")
+    if data_dir is None:
+        raise ValueError("--join reads the rationale files from --data_dir (or $DHRD_DATA_DIR).")
+    rows = data.rows(args.split, limit=args.limit)
+    joined, report = _join(args, data.preset.name, rows, Path(data_dir) / "rationales")
+    output_dir.mkdir(parents=True, exist_ok=True)
     _write_jsonl(joined, output_dir / "rationales.jsonl")
+    line = f"{report.source}: {report.matched}/{report.rows} rows matched {report.extra or ''}".strip()
     return f"{line}\nwrote {output_dir / 'rationales.jsonl'}"
+
+
+def _read_template(path: str | None) -> str | None:
+    if path is None:
+        return None
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise ValueError(f"--prompt_template_file {path}: cannot be read ({error}).") from None
 
 
 def _teacher(args: RationaleArguments):
     from .teachers import LocalTeacher, ServerTeacher
 
     if args.server_url:
-        if not args.server_model:
-            raise ValueError("--server_model is required with --server_url (the name the server serves).")
         return ServerTeacher(
             args.server_url,
             args.server_model,
@@ -85,16 +127,36 @@ def _teacher(args: RationaleArguments):
     )
 
 
-def _join(args: RationaleArguments, rows: Dataset, root: Path):
-    if args.join.startswith("copa_sse"):
-        return joins.join_copa_sse(rows, args.split, root / "copa_sse", all_explanations=args.join == "copa_sse_all")
-    if args.join == "winowhy":
-        return joins.join_winowhy(rows, root / "winowhy")
-    if args.join == "palm_cqa":
-        return joins.join_palm_cqa(rows, args.split, root / "palm_cqa")
-    if args.join == "cos_e":
-        return joins.join_cos_e(rows, args.split, root / "cos_e_v1.11")
-    return joins.join_palm_esnli(rows, root / "palm_esnli", source="human" if args.join == "esnli_human" else "palm")
+@dataclass(frozen=True)
+class Joiner:
+    """An existing rationale set: the tasks it explains, its folder under `<data_dir>/rationales`, and the join."""
+
+    tasks: tuple[str, ...]
+    folder: str
+    join: Callable[[Dataset, str, Path], tuple[Dataset, joins.JoinReport]]
+
+
+JOINERS: dict[str, Joiner] = {
+    "copa_sse": Joiner(("copa",), "copa_sse", lambda rows, split, root: joins.join_copa_sse(rows, split, root)),
+    "copa_sse_all": Joiner(
+        ("copa",), "copa_sse", lambda rows, split, root: joins.join_copa_sse(rows, split, root, all_explanations=True)
+    ),
+    "winowhy": Joiner(("wsc",), "winowhy", lambda rows, split, root: joins.join_winowhy(rows, root)),
+    "palm_cqa": Joiner(("commonsense_qa",), "palm_cqa", joins.join_palm_cqa),
+    "cos_e": Joiner(("commonsense_qa",), "cos_e_v1.11", joins.join_cos_e),
+    "palm_esnli": Joiner(("esnli",), "palm_esnli", lambda rows, split, root: joins.join_palm_esnli(rows, root)),
+    "esnli_human": Joiner(
+        ("esnli",), "palm_esnli", lambda rows, split, root: joins.join_palm_esnli(rows, root, source="human")
+    ),
+}
+
+
+def _join(args: RationaleArguments, task_name: str, rows: Dataset, root: Path):
+    joiner = JOINERS[args.join]
+    if task_name not in joiner.tasks:
+        raise ValueError(f"--join {args.join} explains the task(s) {list(joiner.tasks)}, not {task_name!r}.")
+    split = {"validation": "val"}.get(canonical_split(args.split), canonical_split(args.split))
+    return joiner.join(rows, split, root / joiner.folder)
 
 
 def _write_jsonl(dataset: Dataset, path: Path) -> None:

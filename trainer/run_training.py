@@ -10,19 +10,18 @@ import logging
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from datasets import Dataset, load_dataset
+from datasets import Dataset
 from transformers import AutoTokenizer, set_seed
 
 from modeling_dhrd import DHRDForSequenceClassification, resolve_backbone
 from modeling_dhrd.atomic import atomic_write_text
 from modeling_dhrd.embedded import BACKBONE_HELP, base_model_id
 
+from .dataset_args import DatasetArguments, LabelledData, dataset_ids
 from .dhrd_trainer import DHRDTrainer, paper_lora_config
 from .training_args import DHRDTrainingArguments
 
 logger = logging.getLogger(__name__)
-
-DATA_FORMATS = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet"}
 
 
 @dataclass
@@ -39,64 +38,31 @@ class ModelArguments:
 
 
 @dataclass
-class DataArguments:
-    task: str | None = field(
-        default=None, metadata={"help": "A built-in task (labels, and its splits when no files are given)."}
-    )
-    data_dir: str | None = field(default=None, metadata={"help": "Local task data folder (else $DHRD_DATA_DIR)."})
-    train_file: str | None = field(
-        default=None, metadata={"help": "Training rows (.jsonl/.json/.csv/.parquet), e.g. `dhrd rationales` output."}
-    )
-    eval_file: str | None = field(default=None, metadata={"help": "Evaluation rows (same columns)."})
-    labels: str | None = field(
-        default=None,
-        metadata={"help": "Comma-separated label names in index order. Default: sorted distinct training labels."},
-    )
+class TrainCommandArguments(DHRDTrainingArguments):
+    """`DHRDTrainingArguments` for `dhrd train`: there the data columns belong to `DatasetArguments`, whose rows
+    come normalised (`text`, `label`, `rationale`), so the Trainer's own column settings are fixed (and
+    `--label_names` names the classes, not the Trainer's label keys)."""
+
+    text_column: str = field(default="text", init=False)
+    label_column: str = field(default="label", init=False)
+    rationale_column: str = field(default="rationale", init=False)
+    label_names: list[str] | None = field(default=None, init=False)
 
 
-def load_table(path: str) -> Dataset:
-    """Load one csv/jsonl/parquet file as a `Dataset`, with an error that names the file."""
-    file = Path(path)
-    if not file.is_file():
-        raise FileNotFoundError(f"No such data file: {path}")
-    fmt = DATA_FORMATS.get(file.suffix.lower())
-    if fmt is None:
-        raise ValueError(f"{path}: unsupported format {file.suffix!r}; use one of {sorted(DATA_FORMATS)}.")
-    return load_dataset(fmt, data_files=str(file), split="train")
+def training_data(data_args: DatasetArguments) -> tuple[Dataset, Dataset | None, LabelledData]:
+    """Training rows, evaluation rows (None when the description has no validation split) and the data."""
+    data = LabelledData(data_args)
+    train = data.rows("train", limit=data_args.max_train_samples)
+    evaluation = data.rows("validation", limit=data_args.max_eval_samples) if data.has("validation") else None
+    if evaluation is None:
+        logger.info("No validation split: training without evaluation.")
+    return train, evaluation, data
 
 
-def label_names(dataset: Dataset, column: str, explicit: str | None) -> list[str]:
-    if explicit:
-        return [name.strip() for name in explicit.split(",") if name.strip()]
-    if column not in dataset.column_names:
-        raise KeyError(f"Label column {column!r} not found; the dataset has {dataset.column_names}.")
-    values = sorted(set(dataset[column]), key=lambda v: (isinstance(v, str), v))
-    if all(isinstance(v, (int, bool)) for v in values):
-        return [str(i) for i in range(int(max(values)) + 1)]
-    return [str(v) for v in values]
-
-
-def training_data(data_args: DataArguments, label_column: str) -> tuple[Dataset, Dataset | None, list[str]]:
-    """Training rows, evaluation rows and label names, from files and/or a built-in task."""
-    task = None
-    if data_args.task:
-        from .tasks import get_task
-
-        task = get_task(data_args.task)
-    if data_args.train_file is None and task is None:
-        raise ValueError("Give --train_file or --task.")
-    train = load_table(data_args.train_file) if data_args.train_file else task.load("train", data_args.data_dir)
-    if data_args.eval_file:
-        evaluation = load_table(data_args.eval_file)
-    else:
-        evaluation = task.load("val", data_args.data_dir) if task else None
-    names = list(task.label_names) if task else label_names(train, label_column, data_args.labels)
-    return train, evaluation, names
-
-
-def run_training(model_args: ModelArguments, data_args: DataArguments, args: DHRDTrainingArguments) -> DHRDTrainer:
+def run_training(model_args: ModelArguments, data_args: DatasetArguments, args: DHRDTrainingArguments) -> DHRDTrainer:
     set_seed(args.seed)
-    train, evaluation, names = training_data(data_args, args.label_column)
+    train, evaluation, data = training_data(data_args)
+    names = data.label_names
     backbone = resolve_backbone(model_args.model_name_or_path)
     tokenizer = AutoTokenizer.from_pretrained(backbone, gguf_file=model_args.gguf_file)
     model = DHRDForSequenceClassification.from_backbone(
@@ -127,8 +93,10 @@ def run_training(model_args: ModelArguments, data_args: DataArguments, args: DHR
         record = {
             "base_model": base_model_id(model_args.model_name_or_path),
             "task": data_args.task,
-            "datasets": [f"super_glue/{data_args.task}"] if data_args.task else [],
+            "datasets": dataset_ids(data_args),
             "train_file": data_args.train_file,
+            "input_format": data_args.input_format(),
+            "label_names": names,
             "training": {
                 "lora_r": model_args.lora_r,
                 "lm_loss_scope": args.lm_loss_scope,

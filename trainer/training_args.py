@@ -1,8 +1,12 @@
 """`DHRDTrainingArguments`: the Trainer's knobs for the joint DHRD loss, as a TRL-style dataclass."""
 
+import logging
 from dataclasses import dataclass, field
 
+import torch
 from transformers import TrainingArguments
+
+logger = logging.getLogger(__name__)
 
 LM_LOSS_SCOPES = ("all", "rationale", "rationale_answer")
 
@@ -61,6 +65,10 @@ class DHRDTrainingArguments(TrainingArguments):
     )
 
     def __post_init__(self) -> None:
+        if (self.bf16 or self.fp16) and not self.use_cpu and not torch.accelerator.is_available():
+            # transformers refuses bf16 without an accelerator unless told to run on the CPU, where bf16 works.
+            logger.info("No accelerator found: training on the CPU (use_cpu=True) with bf16/fp16 autocast.")
+            self.use_cpu = True
         super().__post_init__()
         if self.lm_loss_scope not in LM_LOSS_SCOPES:
             raise ValueError(f"lm_loss_scope must be one of {LM_LOSS_SCOPES}, got {self.lm_loss_scope!r}.")

@@ -1,19 +1,21 @@
 """Teacher backends: a local transformers causal LM, or any OpenAI-compatible chat-completions server.
 
-Both answer `complete(messages_list) -> list[Completion]`, one completion per chat, in order. The local backend
+Both answer `complete_iter(chats)`: groups of finished `(index, Completion)` pairs, each group as soon as it is
+done (a server response, a local generation batch). The local backend
 batches `generate` with left padding; the server backend runs requests concurrently (bounded), with timeouts and
 retries with exponential backoff, so a restarting server only delays the job.
 """
 
 import logging
 import os
-import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from urllib.parse import urlparse
 
 import torch
+
+from ..retry import call_with_retries
 
 logger = logging.getLogger(__name__)
 
@@ -63,9 +65,12 @@ class LocalTeacher:
             return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
         return "\n\n".join(message["content"] for message in messages) + "\n\n"
 
-    @torch.no_grad()
     def complete(self, chats: Sequence[list[dict]]) -> list[Completion]:
-        completions = []
+        return [completion for batch in self.complete_iter(chats) for _, completion in batch]
+
+    @torch.no_grad()
+    def complete_iter(self, chats: Sequence[list[dict]]) -> Iterator[list[tuple[int, Completion]]]:
+        """`(index, completion)` pairs one generation batch at a time, so the caller can persist each batch."""
         for start in range(0, len(chats), self.batch_size):
             prompts = [self._prompt(chat) for chat in chats[start : start + self.batch_size]]
             batch = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
@@ -79,12 +84,13 @@ class LocalTeacher:
             new_tokens = output[:, batch["input_ids"].shape[1] :]
             stop_ids = {self.tokenizer.eos_token_id, self.tokenizer.pad_token_id}
             stop_ids |= set(_as_list(self.model.generation_config.eos_token_id))
-            for row in new_tokens:
+            batch_completions = []
+            for offset, row in enumerate(new_tokens):
                 ids = [token for token in row.tolist() if token not in stop_ids]
                 finished = len(ids) < self.max_new_tokens
                 text = self.tokenizer.decode(ids, skip_special_tokens=True)
-                completions.append(Completion(text, len(ids), finished))
-        return completions
+                batch_completions.append((start + offset, Completion(text, len(ids), finished)))
+            yield batch_completions
 
 
 class ServerTeacher:
@@ -97,7 +103,7 @@ class ServerTeacher:
         api_key_env: environment variable holding the API token (read here, never logged).
         max_concurrency: requests in flight at once.
         timeout: seconds per request.
-        max_retries: attempts after the first one, on connection errors, timeouts, 429 and 5xx.
+        max_retries: attempts after the first one, on transport errors, 429 and 5xx (`trainer.retry`).
         backoff: first retry delay in seconds, doubled each time (capped at 30 s).
     """
 
@@ -126,41 +132,29 @@ class ServerTeacher:
         self.backoff = backoff
         self.max_new_tokens = max_new_tokens
         self.name = f"{model} @ {urlparse(base_url).netloc}"
+        self.base_url = base_url
 
     def _request(self, messages: list[dict]) -> Completion:
-        delay = self.backoff
-        for attempt in range(self.max_retries + 1):
-            try:
-                response = self.client.chat_completion(
-                    messages, model=self.model, max_tokens=self.max_new_tokens, temperature=0.0
-                )
-                usage = getattr(response, "usage", None)
-                tokens = int(getattr(usage, "completion_tokens", 0) or 0)
-                choice = response.choices[0]
-                return Completion(choice.message.content or "", tokens, choice.finish_reason != "length")
-            except Exception as error:  # connection refused, timeouts, HTTP 429/5xx: all worth a retry
-                if attempt == self.max_retries or not _retryable(error):
-                    raise
-                logger.warning(
-                    "Teacher request failed (%s); retry %d in %.1f s", type(error).__name__, attempt + 1, delay
-                )
-                time.sleep(delay)
-                delay = min(delay * 2, 30.0)
-        raise AssertionError("unreachable")
+        def request() -> Completion:
+            response = self.client.chat_completion(
+                messages, model=self.model, max_tokens=self.max_new_tokens, temperature=0.0
+            )
+            usage = getattr(response, "usage", None)
+            tokens = int(getattr(usage, "completion_tokens", 0) or 0)
+            choice = response.choices[0]
+            return Completion(choice.message.content or "", tokens, choice.finish_reason != "length")
 
-    def complete(self, chats: Sequence[list[dict]]) -> list[Completion]:
-        with ThreadPoolExecutor(max_workers=self.max_concurrency) as pool:
-            return list(pool.map(self._request, chats))
+        return call_with_retries(request, self.max_retries, self.backoff, f"teacher server {self.base_url}")
 
-    def complete_iter(self, chats: Sequence[list[dict]]) -> Iterator[tuple[int, Completion]]:
-        """Completions as they finish (index, completion): lets the caller persist each one at once."""
+    def complete_iter(self, chats: Sequence[list[dict]]) -> Iterator[list[tuple[int, Completion]]]:
+        """Each completion as it finishes, as `[(index, completion)]`: lets the caller persist each one at once."""
         from concurrent.futures import as_completed
 
         with ThreadPoolExecutor(max_workers=self.max_concurrency) as pool:
             futures = {pool.submit(self._request, chat): index for index, chat in enumerate(chats)}
             try:
                 for future in as_completed(futures):
-                    yield futures[future], future.result()
+                    yield [(futures[future], future.result())]
             finally:
                 for future in futures:
                     future.cancel()
@@ -170,10 +164,3 @@ def _as_list(value) -> list:
     if value is None:
         return []
     return list(value) if isinstance(value, (list, tuple)) else [value]
-
-
-def _retryable(error: Exception) -> bool:
-    status = getattr(getattr(error, "response", None), "status_code", None)
-    if status is not None:
-        return status == 429 or status >= 500
-    return True  # no HTTP status: connection refused / reset, timeout

@@ -1,12 +1,11 @@
 """Resumable, exactly-once teacher rationale generation.
 
-Every finished example is appended as one JSON line (flushed and fsynced) to a shard that belongs to the current
-run; a rerun reads all shards, skips the ids already there and appends to a new shard. A crash or Ctrl-C therefore
-loses at most the requests in flight: a line cut short by a kill has no newline and is ignored on load (that id is
-generated again), and no id is ever written twice. A lock file keeps two runs off the same folder.
+Every finished example is appended as one JSON line (flushed and fsynced) to a shard of the current run
+(`trainer.shards`): as each server response arrives, or as each local generation batch ends. A rerun skips the ids
+already there, so a crash or Ctrl-C loses at most the requests (or the one local batch) in flight, and no id is ever
+written twice.
 """
 
-import fcntl
 import json
 import logging
 import os
@@ -14,7 +13,6 @@ import re
 import time
 from collections import Counter
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -23,6 +21,7 @@ from tqdm.auto import tqdm
 
 from modeling_dhrd.atomic import atomic_write_text
 
+from ..shards import ShardedResults
 from ..tasks import Task
 from .prompts import SENTINEL, build_messages, template_for
 
@@ -72,33 +71,7 @@ def clean_rationale(
 
 def load_results(output_dir: Path) -> dict[str, dict]:
     """Finished records by id, from every shard; lines cut short by a crash are ignored."""
-    results: dict[str, dict] = {}
-    for shard in sorted(output_dir.glob("shard-*.jsonl")):
-        with open(shard, encoding="utf-8") as handle:
-            for line in handle:
-                if not line.endswith("\n"):
-                    continue  # the last write of a killed run
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError:
-                    continue
-                results.setdefault(str(record["id"]), record)
-    return results
-
-
-@contextmanager
-def _exclusive(output_dir: Path) -> Iterator[None]:
-    with open(output_dir / ".lock", "w") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise RuntimeError(f"Another generation run is writing to {output_dir}.") from None
-        yield
-
-
-def _next_shard(output_dir: Path) -> Path:
-    numbers = [int(p.stem.split("-")[1]) for p in output_dir.glob("shard-*.jsonl")]
-    return output_dir / f"shard-{max(numbers, default=-1) + 1:05d}.jsonl"
+    return ShardedResults(output_dir).load()
 
 
 def generate_rationales(
@@ -127,44 +100,41 @@ def generate_rationales(
         raise ValueError(f"Column {id_column!r} must identify rows uniquely; repeated ids: {duplicates[:5]}.")
     template = template_for(task.name, prompt_template)
     start = time.monotonic()
-    with _exclusive(output_dir):
-        done = load_results(output_dir)
+    with ShardedResults(output_dir).open() as (done, shard):
         pending = [i for i, key in enumerate(ids) if key not in done]
         generated, tokens = 0, 0
-        with (
-            open(_next_shard(output_dir), "a", encoding="utf-8") as shard,
-            tqdm(
-                total=len(ids),
-                initial=len(ids) - len(pending),
-                disable=not progress,
-                desc="Teacher rationales",
-                unit="row",
-                dynamic_ncols=True,
-            ) as bar,
-        ):
+        with tqdm(
+            total=len(ids),
+            initial=len(ids) - len(pending),
+            disable=not progress,
+            desc="Teacher rationales",
+            unit="row",
+            dynamic_ncols=True,
+        ) as bar:
             for offset in range(0, len(pending), chunk_size):
                 indices = pending[offset : offset + chunk_size]
                 rows = [dataset[i] for i in indices]
                 labels = [task.label_names[row["label"]] for row in rows]
                 chats = [build_messages(template, task, row, sentinel) for row in rows]
-                for position, completion in _completions(teacher, chats):
-                    rationale, status = clean_rationale(
-                        completion.text, labels[position], sentinel, max_words, completion.finished
-                    )
-                    record = {
-                        "id": ids[indices[position]],
-                        "rationale": rationale,
-                        "status": status,
-                        "raw": completion.text,
-                        "completion_tokens": completion.completion_tokens,
-                    }
-                    shard.write(json.dumps(record) + "\n")
-                    shard.flush()
-                    os.fsync(shard.fileno())
-                    done[record["id"]] = record
-                    generated += 1
-                    tokens += completion.completion_tokens
-                    bar.update(1)
+                for finished in _completions(teacher, chats):
+                    records = []
+                    for position, completion in finished:
+                        rationale, status = clean_rationale(
+                            completion.text, labels[position], sentinel, max_words, completion.finished
+                        )
+                        records.append(
+                            {
+                                "id": ids[indices[position]],
+                                "rationale": rationale,
+                                "status": status,
+                                "raw": completion.text,
+                                "completion_tokens": completion.completion_tokens,
+                            }
+                        )
+                        tokens += completion.completion_tokens
+                    shard.write(records)  # durable before the next request: a kill loses only work in flight
+                    generated += len(records)
+                    bar.update(len(records))
         results = [done[key] for key in ids]
     statuses = Counter(record["status"] for record in results)
     summary = GenerationSummary(
@@ -185,12 +155,13 @@ def generate_rationales(
     return joined.add_column("rationale_status", [r["status"] for r in results]), summary
 
 
-def _completions(teacher, chats: list[list[dict]]) -> Iterator[tuple[int, object]]:
-    """(position, completion) pairs: as they finish for a concurrent backend, else in order."""
+def _completions(teacher, chats: list[list[dict]]) -> Iterator[list[tuple[int, object]]]:
+    """Groups of finished `(position, completion)` pairs, each as soon as the teacher has it: one completion at a
+    time from a concurrent server, one generation batch at a time from a local model."""
     if hasattr(teacher, "complete_iter"):
         yield from teacher.complete_iter(chats)
-    else:
-        yield from enumerate(teacher.complete(chats))
+    else:  # a plain `complete(chats) -> list[Completion]` teacher (e.g. a programmatic one)
+        yield list(enumerate(teacher.complete(chats)))
 
 
 def summary_line(summary: GenerationSummary | Mapping) -> str:

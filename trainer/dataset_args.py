@@ -1,0 +1,525 @@
+"""One description of a labelled dataset, shared by every `dhrd` subcommand (`rationales`, `train`, `evaluate`,
+`predict`), like the data arguments of transformers' `run_classification.py`.
+
+Where the rows come from: a Hub dataset id or a local `datasets` folder (`--dataset_name`, with its splits), data
+files (`--train_file` / `--validation_file` / `--test_file`: csv, jsonl, json, parquet; a file replaces that split
+of `--dataset_name`), or a built-in task (`--task copa`, a preset: its files or Hub copy, input format, label names
+and description). How a row becomes the classifier input: one column (`--text_column`) or several joined by a
+template (`--text_columns a,b --input_template "A: {a}\\nB: {b}"`). Labels: `--label_names`, else the `ClassLabel`
+feature's names, else the distinct values found in all given splits (said once in the log).
+
+`LabelledData.rows(split)` gives every subcommand the same normalised columns: `idx` (the row id), `text`, `label`
+(an index into the label names; absent for unlabelled splits), `rationale` where the data has one, and `group`
+(MultiRC's question) for the tasks that score by group. Nothing is dropped, renamed or invented silently: a bad
+value is a `DataError` that names the split, the row, the column and the fix.
+"""
+
+import json
+import logging
+import os
+import string
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from datasets import ClassLabel, Dataset, DatasetDict
+
+from .tasks.base import SPLIT_ALIASES, Task, TaskDataError
+
+logger = logging.getLogger(__name__)
+
+SPLITS = ("train", "validation", "test")
+DATA_FORMATS = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet"}
+ID_COLUMNS = ("idx", "id")
+CUSTOM_METRIC = "accuracy_macro_f1"
+
+
+class DataError(ValueError):
+    """Bad user data or a data description that does not fit it; the message names where and how to fix it."""
+
+
+def canonical_split(name: str) -> str:
+    """`val` / `dev` / `validation` -> `validation`; `train`, `test` as they are."""
+    alias = SPLIT_ALIASES.get(name, name)
+    return "validation" if alias == "val" else alias
+
+
+@dataclass
+class DatasetArguments:
+    """Where the labelled rows come from and how a row becomes the classifier input."""
+
+    task: str | None = field(
+        default=None,
+        metadata={
+            "help": "A built-in task as a preset (copa, rte, cb, boolq, wic, wsc, multirc, commonsense_qa, esnli, "
+            "copa_sse, synthetic): its data, input format, label names and metric."
+        },
+    )
+    data_dir: str | None = field(
+        default=None, metadata={"help": "With --task: local folder of the original files (else $DHRD_DATA_DIR/Hub)."}
+    )
+    dataset_name: str | None = field(
+        default=None,
+        metadata={"help": "Hub dataset id, a folder written by `save_to_disk`, or a folder of data files."},
+    )
+    dataset_config_name: str | None = field(default=None, metadata={"help": "The dataset's configuration name."})
+    train_split: str = field(default="train", metadata={"help": "Split of --dataset_name used for training."})
+    eval_split: str = field(default="validation", metadata={"help": "Split of --dataset_name used for evaluation."})
+    test_split: str = field(default="test", metadata={"help": "Split of --dataset_name used for prediction."})
+    train_file: str | None = field(
+        default=None, metadata={"help": "Training rows (.csv/.jsonl/.json/.parquet), e.g. `dhrd rationales` output."}
+    )
+    validation_file: str | None = field(
+        default=None, metadata={"help": "Evaluation rows (same columns).", "aliases": ["--eval_file"]}
+    )
+    test_file: str | None = field(default=None, metadata={"help": "Rows to predict (labels optional)."})
+    text_column: str | None = field(
+        default=None, metadata={"help": "Column holding the classifier input (default: 'text')."}
+    )
+    text_columns: str | None = field(
+        default=None,
+        metadata={"help": "Several input columns, comma-separated; joined by --input_template (default 'a: {a}')."},
+    )
+    input_template: str | None = field(
+        default=None,
+        metadata={"help": "How columns become the input, e.g. 'Premise: {premise}\\nHypothesis: {hypothesis}'."},
+    )
+    label_column: str = field(default="label", metadata={"help": "Column holding the label (index or name)."})
+    label_names: str | None = field(
+        default=None,
+        metadata={
+            "help": "Comma-separated label names in index order. Default: the ClassLabel names, else the distinct "
+            "values of all given splits.",
+            "aliases": ["--labels"],
+        },
+    )
+    id_column: str | None = field(
+        default=None,
+        metadata={
+            "help": "Column identifying rows (resumable runs, predictions). Default: 'idx' or 'id' if "
+            "present, else the row's position (added as 'idx')."
+        },
+    )
+    rationale_column: str = field(default="rationale", metadata={"help": "Column holding the teacher rationale."})
+    max_train_samples: int | None = field(default=None, metadata={"help": "Use only the first N training rows."})
+    max_eval_samples: int | None = field(default=None, metadata={"help": "Use only the first N evaluation rows."})
+    task_description: str | None = field(
+        default=None,
+        metadata={"help": "One line for the teacher prompt: 'Here is <description>.' (e.g. 'a support ticket')."},
+    )
+
+    def __post_init__(self) -> None:
+        if self.text_column and self.text_columns:
+            raise DataError("Give --text_column or --text_columns, not both.")
+        if self.task and self.dataset_name:
+            raise DataError("Give --task (a built-in preset) or --dataset_name, not both.")
+        for name in ("max_train_samples", "max_eval_samples"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise DataError(f"--{name} must be a positive number of rows, got {value}.")
+        if self.text_columns is not None and not self.columns_of_input():
+            raise DataError("--text_columns is empty; give comma-separated column names.")
+
+    def columns_of_input(self) -> list[str]:
+        return [name.strip() for name in (self.text_columns or "").split(",") if name.strip()]
+
+    def file_for(self, split: str) -> str | None:
+        return {"train": self.train_file, "validation": self.validation_file, "test": self.test_file}[split]
+
+    def input_format(self) -> dict[str, Any]:
+        """What a training record keeps so `predict` can rebuild inputs the same way."""
+        return {
+            key: value
+            for key, value in (
+                ("text_column", self.text_column),
+                ("text_columns", self.text_columns),
+                ("input_template", self.input_template),
+            )
+            if value
+        }
+
+    def with_input_format(self, recorded: dict[str, Any]) -> "DatasetArguments":
+        """These arguments, with the recorded input format where none was given."""
+        if self.input_format() or not recorded:
+            return self
+        from dataclasses import replace
+
+        return replace(
+            self, **{k: recorded[k] for k in ("text_column", "text_columns", "input_template") if k in recorded}
+        )
+
+
+def load_table(path: str | os.PathLike) -> Dataset:
+    """One csv/jsonl/json/parquet file as a `Dataset`; a file that cannot be read is a `DataError` naming it."""
+    file = Path(path)
+    if file.is_dir():
+        raise DataError(f"{path} is a folder; give a data file (.csv/.jsonl/.json/.parquet) or use --dataset_name.")
+    if not file.is_file():
+        raise DataError(f"No such data file: {path}")
+    fmt = DATA_FORMATS.get(file.suffix.lower())
+    if fmt is None:
+        raise DataError(f"{path}: unsupported format {file.suffix!r}; use one of {sorted(DATA_FORMATS)}.")
+    if not os.access(file, os.R_OK):
+        raise DataError(f"{path}: not readable (permission denied).")
+    if file.stat().st_size == 0:
+        raise DataError(f"{path}: the file is empty.")
+    problem = _text_problem(file, fmt)
+    if problem:
+        raise DataError(f"{path}:{problem}")
+    from datasets import load_dataset
+
+    try:
+        return load_dataset(fmt, data_files=str(file), split="train")
+    except Exception as error:  # datasets wraps parser errors in DatasetGenerationError
+        cause = error.__cause__ or error
+        raise DataError(f"{path}: cannot be read as {fmt}: {str(cause).splitlines()[0][:300]}") from None
+
+
+def _text_problem(file: Path, fmt: str) -> str | None:
+    """The first undecodable or (for jsonl) unparsable line, as ` line N: what`, checked before datasets parses."""
+    if fmt == "parquet":
+        return None
+    with open(file, "rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as error:
+                return f"{number}: not UTF-8 ({error.reason} at byte {error.start}); re-save the file as UTF-8."
+            if file.suffix.lower() == ".jsonl" and line.strip():
+                try:
+                    value = json.loads(line)
+                except json.JSONDecodeError as error:
+                    return f"{number}: not valid JSON ({error.msg}); fix or remove the line."
+                if not isinstance(value, dict):
+                    return f"{number}: a JSON line must be an object with column names, got {type(value).__name__}."
+    return None
+
+
+def _load_dataset_dict(args: DatasetArguments) -> DatasetDict:
+    from datasets import load_dataset, load_from_disk
+
+    path = Path(args.dataset_name)
+    if path.is_dir() and ((path / "dataset_dict.json").is_file() or (path / "state.json").is_file()):
+        loaded = load_from_disk(str(path))
+        return loaded if isinstance(loaded, DatasetDict) else DatasetDict({"train": loaded})
+    try:
+        loaded = load_dataset(args.dataset_name, args.dataset_config_name)
+    except (FileNotFoundError, ValueError, ConnectionError) as error:
+        raise DataError(f"Cannot load dataset {args.dataset_name!r}: {str(error).splitlines()[0][:300]}") from None
+    return loaded if isinstance(loaded, DatasetDict) else DatasetDict({"train": loaded})
+
+
+class LabelledData:
+    """The splits a `DatasetArguments` describes, normalised (see the module docstring).
+
+    Args:
+        args: the description.
+        expected_label_names: a model's labels (`evaluate`, `predict`): they are the label names, and data whose
+            own names differ is an error.
+    """
+
+    def __init__(self, args: DatasetArguments, expected_label_names: Sequence[str] | None = None) -> None:
+        self.args = args
+        self.expected_label_names = list(expected_label_names) if expected_label_names is not None else None
+        self.preset: Task | None = None
+        if args.task:
+            from .tasks import get_task
+
+            self.preset = get_task(args.task)
+        self._raw: dict[str, Dataset | None] = {}
+        self._hub: DatasetDict | None = None
+        self._label_names: list[str] | None = None
+        if not (args.task or args.dataset_name or any(args.file_for(s) for s in SPLITS)):
+            raise DataError(
+                "No data given: pass --dataset_name, --train_file/--validation_file/--test_file or --task."
+            )
+
+    # where rows come from
+    def source(self, split: str) -> str:
+        split = canonical_split(split)
+        if self.args.file_for(split):
+            return self.args.file_for(split)
+        if self.preset is not None:
+            return f"task {self.preset.name} [{split}]"
+        return f"{self.args.dataset_name} [{self._split_name(split)}]"
+
+    def _split_name(self, split: str) -> str:
+        return {"train": self.args.train_split, "validation": self.args.eval_split, "test": self.args.test_split}[
+            split
+        ]
+
+    def raw(self, split: str) -> Dataset | None:
+        """The split's rows as given (all columns), or None where the description has no such split."""
+        split = canonical_split(split)
+        if split not in SPLITS:
+            raise DataError(f"Unknown split {split!r}; use one of {SPLITS}.")
+        if split not in self._raw:
+            self._raw[split] = self._load_raw(split)
+        return self._raw[split]
+
+    def _load_raw(self, split: str) -> Dataset | None:
+        if self.args.file_for(split):
+            dataset = load_table(self.args.file_for(split))
+        elif self.preset is not None:
+            try:
+                dataset = self.preset.load(split, self.args.data_dir)
+            except TaskDataError as error:
+                if "no local split" in str(error) or "no split" in str(error).lower():
+                    return None
+                raise
+        elif self.args.dataset_name:
+            if self._hub is None:
+                self._hub = _load_dataset_dict(self.args)
+            name = self._split_name(split)
+            if name not in self._hub:
+                return None
+            dataset = self._hub[name]
+        else:
+            return None
+        if len(dataset) == 0:
+            raise DataError(f"{self.source(split)}: the split is empty.")
+        return dataset
+
+    def has(self, split: str) -> bool:
+        return self.raw(split) is not None
+
+    def require(self, split: str) -> Dataset:
+        dataset = self.raw(split)
+        if dataset is None:
+            available = sorted(self._hub) if self._hub is not None else []
+            flag = {"train": "--train_file", "validation": "--validation_file", "test": "--test_file"}[
+                canonical_split(split)
+            ]
+            where = f"; {self.args.dataset_name} has {available} (choose with --{canonical_split(split)[:5]}_split)"
+            raise DataError(f"No {canonical_split(split)} split: pass {flag}{where if self._hub is not None else ''}.")
+        return dataset
+
+    # columns
+    @property
+    def text_column(self) -> str:
+        return self.args.text_column or "text"
+
+    def id_column(self, dataset: Dataset) -> str | None:
+        if self.args.id_column:
+            return self.args.id_column
+        return next((name for name in ID_COLUMNS if name in dataset.column_names), None)
+
+    def _check_columns(self, dataset: Dataset, split: str, labelled: bool) -> None:
+        columns = dataset.column_names
+        where = self.source(split)
+        wanted = self.args.columns_of_input() or ([] if self.args.input_template else [self.text_column])
+        for name in wanted:
+            if name not in columns:
+                flag = "--text_columns" if self.args.text_columns else "--text_column"
+                raise DataError(f"{where}: no column {name!r} ({flag}); the columns are {columns}.")
+        for name in self.template_fields():
+            if name not in columns:
+                raise DataError(
+                    f"{where}: --input_template field {{{name}}} is not a column; the columns are {columns}."
+                )
+        if self.args.id_column and self.args.id_column not in columns:
+            raise DataError(f"{where}: no column {self.args.id_column!r} (--id_column); the columns are {columns}.")
+        if labelled and self.args.label_column not in columns:
+            raise DataError(
+                f"{where}: no label column {self.args.label_column!r} (--label_column); the columns are {columns}."
+            )
+
+    def template_fields(self) -> list[str]:
+        template = self.args.input_template
+        if not template:
+            return []
+        try:
+            fields = [name for _, name, _, _ in string.Formatter().parse(template) if name is not None]
+        except ValueError as error:
+            raise DataError(f"--input_template {template!r} is not a valid template ({error}).") from None
+        if any(not name or name.isdigit() for name in fields):
+            raise DataError(f"--input_template {template!r}: every {{field}} must name a column, e.g. {{premise}}.")
+        return fields
+
+    def render_input(self) -> Callable[[dict], str]:
+        template = self.args.input_template
+        if not template and self.args.text_columns:
+            template = "\n".join(f"{name}: {{{name}}}" for name in self.args.columns_of_input())
+        if template:
+            fields = self.template_fields() or self.args.columns_of_input()
+
+            def render(row: dict) -> str:
+                return template.format(**{name: "" if row[name] is None else row[name] for name in fields})
+
+            return render
+        column = self.text_column
+        return lambda row: row[column] if isinstance(row[column], str) or row[column] is None else str(row[column])
+
+    # labels
+    @property
+    def label_names(self) -> list[str]:
+        if self._label_names is None:
+            self._label_names, origin = self._resolve_label_names()
+            logger.info("Labels (%s): %s", origin, ", ".join(self._label_names))
+        return self._label_names
+
+    def _resolve_label_names(self) -> tuple[list[str], str]:
+        given = [name.strip() for name in (self.args.label_names or "").split(",") if name.strip()]
+        if self.args.label_names is not None and not given:
+            raise DataError("--label_names is empty; give comma-separated names in index order.")
+        if len(set(given)) != len(given):
+            raise DataError(f"--label_names repeats a name: {given}.")
+        expected = self.expected_label_names
+        if expected is not None:
+            preset = list(self.preset.label_names) if self.preset is not None else None
+            for names, origin in (
+                (given, "--label_names"),
+                (self._class_label_names(), "the dataset's ClassLabel names"),
+                (preset, f"the labels of task {self.args.task}"),
+            ):
+                if names and list(names) != expected:
+                    raise DataError(f"The model's labels {expected} differ from {origin} {list(names)}.")
+            return expected, "the model's"
+        if given:
+            return given, "--label_names"
+        if self.preset is not None:
+            return list(self.preset.label_names), f"task {self.preset.name}"
+        class_label = self._class_label_names()
+        if class_label:
+            return class_label, f"the ClassLabel feature of column {self.args.label_column!r}"
+        return self._observed_label_names()
+
+    def _class_label_names(self) -> list[str] | None:
+        """Names of a `ClassLabel` label feature in the Hub/`save_to_disk` dataset or an already loaded split."""
+        loaded = [d for d in self._raw.values() if d is not None]
+        if self.args.dataset_name and self._hub is None:
+            self._hub = _load_dataset_dict(self.args)
+        features = [d.features for d in (*loaded, *(self._hub.values() if self._hub is not None else ()))]
+        for feature in (f.get(self.args.label_column) for f in features):
+            if isinstance(feature, ClassLabel):
+                return list(feature.names)
+        return None
+
+    def _observed_label_names(self) -> tuple[list[str], str]:
+        values: set = set()
+        sources = []
+        for split in SPLITS:
+            dataset = self.raw(split)
+            if dataset is None or self.args.label_column not in dataset.column_names:
+                continue
+            sources.append(self.source(split))
+            for row, value in enumerate(dataset[self.args.label_column]):
+                if value is None:
+                    raise DataError(f"{self.source(split)} row {row}: no label in column {self.args.label_column!r}.")
+                values.add(_as_index_or_name(value, f"{self.source(split)} row {row}"))
+        if not values:
+            raise DataError(
+                f"No labels found (column {self.args.label_column!r}); pass --label_names or a labelled split."
+            )
+        origin = f"distinct values of {self.args.label_column!r} in {', '.join(sources)}"
+        if all(isinstance(v, str) for v in values):
+            return sorted(values), origin + "; pass --label_names to set the order"
+        if all(isinstance(v, int) for v in values):
+            found = sorted(values)
+            if found != list(range(found[-1] + 1)) or len(found) < 2:
+                raise DataError(
+                    f"Integer labels {found[:20]} in {', '.join(sources)} are not 0..K-1 for K >= 2 classes; pass "
+                    "--label_names (K names in index order) or fix the labels."
+                )
+            return [str(v) for v in found], origin + "; pass --label_names to name them"
+        raise DataError(
+            f"Column {self.args.label_column!r} mixes label names and numbers in {', '.join(sources)}; use one kind."
+        )
+
+    @property
+    def task(self) -> Task:
+        """The preset, or a task with these label names and accuracy + macro-F1 (for metrics and prompts)."""
+        if self.preset is not None and list(self.preset.label_names) == self.label_names:
+            return self.preset
+        description = self.args.task_description or (f"a text to classify as one of: {', '.join(self.label_names)}")
+        return Task("custom", tuple(self.label_names), lambda record: [record], CUSTOM_METRIC, description=description)
+
+    # normalised rows
+    def rows(self, split: str, limit: int | None = None, labelled: bool = True) -> Dataset:
+        """`idx`, `text`, `label` (if `labelled`), `rationale` and `group` (where present) of the first rows."""
+        split = canonical_split(split)
+        dataset = self.require(split)
+        if limit is not None:
+            dataset = dataset.select(range(min(limit, len(dataset))))
+        self._check_columns(dataset, split, labelled)
+        where = self.source(split)
+        id_column = self.id_column(dataset)
+        ids = dataset[id_column] if id_column else list(range(len(dataset)))
+        _check_unique(ids, id_column or "position", where)
+        render = self.render_input()
+        names = self.label_names if labelled else None
+        label2id = {name: index for index, name in enumerate(names or [])}
+        texts, labels = [], []
+        for row, record in enumerate(dataset):
+            text = render(record)
+            if not isinstance(text, str) or not text.strip():
+                raise DataError(f"{where} row {row}: empty input (column(s) {self._input_columns()}).")
+            texts.append(text)
+            if labelled:
+                labels.append(self._label_index(record[self.args.label_column], label2id, f"{where} row {row}"))
+        columns: dict[str, list] = {"idx": ids, "text": texts}
+        if labelled:
+            columns["label"] = labels
+        for name, target in ((self.args.rationale_column, "rationale"), ("group", "group")):
+            if name in dataset.column_names:
+                columns[target] = dataset[name]
+        return Dataset.from_dict(columns)
+
+    def _input_columns(self) -> list[str]:
+        return self.template_fields() or self.args.columns_of_input() or [self.text_column]
+
+    def _label_index(self, value: Any, label2id: dict[str, int], where: str) -> int:
+        column = self.args.label_column
+        if value is None:
+            raise DataError(f"{where}: no label in column {column!r}; fill it in or remove the row.")
+        value = _as_index_or_name(value, where)
+        names = list(label2id)
+        if isinstance(value, str):
+            if value not in label2id:
+                raise DataError(f"{where}: label {value!r} is not one of the labels {names}.")
+            return label2id[value]
+        if not 0 <= value < len(names):
+            hint = " (-1: the row has no label)" if value == -1 else ""
+            raise DataError(f"{where}: label {value}{hint} is outside [0, {len(names)}) for the labels {names}.")
+        return value
+
+
+def _as_index_or_name(value: Any, where: str) -> int | str:
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, float):
+        if value != value:  # NaN: pandas' and csv's empty cell
+            raise DataError(f"{where}: no label (empty cell); fill it in or remove the row.")
+        if not value.is_integer():
+            raise DataError(f"{where}: label {value} is neither a class index nor a label name.")
+        return int(value)
+    if isinstance(value, (int, str)):
+        return value
+    raise DataError(f"{where}: label {value!r} ({type(value).__name__}) is neither a class index nor a label name.")
+
+
+def _check_unique(ids: list, column: str, where: str) -> None:
+    seen: set = set()
+    repeated = []
+    for value in ids:
+        key = str(value)
+        if key in seen:
+            repeated.append(value)
+        seen.add(key)
+    if repeated:
+        raise DataError(
+            f"{where}: column {column!r} must identify rows uniquely; repeated ids {repeated[:5]} (use --id_column)."
+        )
+
+
+def dataset_ids(args: DatasetArguments) -> list[str]:
+    """Hub dataset ids for a model card's `datasets:` metadata: the Hub dataset, or the preset task's Hub copy."""
+    if args.dataset_name and not Path(args.dataset_name).exists():
+        return [args.dataset_name]
+    if args.task:
+        from .tasks import get_task
+
+        hub = get_task(args.task).hub
+        return [hub[0]] if hub else []
+    return []

@@ -1,0 +1,150 @@
+"""Classifying many texts fast with a DHRD checkpoint, an exported classifier or any Hub sequence classifier.
+
+Batches are built by a token budget over length-sorted inputs, not by a fixed count: a batch holds as many rows as
+fit `max_batch_tokens` padded tokens (at most `max_batch_size`), so short inputs run in large batches and a long
+paragraph never pads a batch of short sentences. Sorting happens within windows of `sort_window` rows, so memory
+stays bounded on millions of rows. Inputs are truncated as in training (`max_input_length`, read from the
+checkpoint's training record when not given).
+"""
+
+import json
+import logging
+import re
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+logger = logging.getLogger(__name__)
+
+TRAINING_RECORD = "dhrd_training.json"
+HUB_ID = re.compile(r"[\w.-]+/[\w.-]+")
+UNBOUNDED_LENGTH = 1_000_000  # tokenizers without a length limit report ~1e30 as model_max_length
+
+
+def check_model_reference(model: str) -> None:
+    """A local folder with a config, or something shaped like a Hub id."""
+    path = Path(model)
+    if path.exists():
+        if not (path / "config.json").is_file():
+            raise FileNotFoundError(f"{model} is not a model folder (no config.json).")
+        return
+    if not HUB_ID.fullmatch(model):
+        raise FileNotFoundError(f"No such model folder: {model} (nor a Hub id like user/name).")
+
+
+def training_record(model: str) -> dict:
+    """The `dhrd_training.json` a DHRD checkpoint (and its export) carries: truncation, input format, labels."""
+    path = Path(model) / TRAINING_RECORD
+    if not Path(model).exists():
+        try:
+            from huggingface_hub import hf_hub_download
+
+            path = Path(hf_hub_download(model, TRAINING_RECORD))
+        except Exception:  # not a DHRD export, offline, or no such file: the record is optional
+            return {}
+    if not path.is_file():
+        return {}
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise ValueError(f"{path}: unreadable training record ({error}).") from None
+
+
+def model_label_names(model: str) -> list[str]:
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(model)
+    return [str(config.id2label[i]) for i in range(config.num_labels)]
+
+
+def load_classifier(model: str, bf16: bool = False):
+    """`(model, tokenizer)` for inference: safetensors weights only, eval mode, bf16 on request."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    import modeling_dhrd  # noqa: F401 - registers DHRD with the Auto classes
+
+    classifier = AutoModelForSequenceClassification.from_pretrained(
+        model, use_safetensors=True, dtype=torch.bfloat16 if bf16 else None
+    ).eval()
+    return classifier, AutoTokenizer.from_pretrained(model)
+
+
+def max_input_length(explicit: int | None, record: dict, tokenizer) -> int | None:
+    """Truncation: the flag, else what the model was trained with, else the tokenizer's limit (None: no limit)."""
+    if explicit is not None:
+        return explicit
+    recorded = (record.get("training") or {}).get("max_input_length")
+    if recorded:
+        return int(recorded)
+    limit = getattr(tokenizer, "model_max_length", None)
+    return int(limit) if limit and limit < UNBOUNDED_LENGTH else None
+
+
+def token_budget_batches(lengths: Sequence[int], max_batch_tokens: int, max_batch_size: int) -> list[list[int]]:
+    """Positions grouped longest first; a batch's padded size (rows x its longest row) stays within the budget
+    (a single row longer than the budget is a batch of its own)."""
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    batches: list[list[int]] = []
+    for position in order:
+        if batches:
+            batch = batches[-1]
+            width = lengths[batch[0]]
+            if len(batch) < max_batch_size and (len(batch) + 1) * width <= max_batch_tokens:
+                batch.append(position)
+                continue
+        batches.append([position])
+    return batches
+
+
+def _pad_id(model, tokenizer) -> int:
+    """Native classifiers pool at the rightmost token that is not `config.pad_token_id`: pad with exactly that."""
+    for token_id in (getattr(model.config, "pad_token_id", None), tokenizer.pad_token_id, tokenizer.eos_token_id):
+        if token_id is not None:
+            return int(token_id)
+    return 0
+
+
+def classify_batches(
+    model,
+    tokenizer,
+    texts: Sequence[str],
+    max_input_length: int | None,
+    max_batch_tokens: int = 16384,
+    max_batch_size: int = 256,
+    sort_window: int = 65536,
+    progress: bool = True,
+    desc: str = "Classifying",
+) -> Iterator[tuple[list[int], torch.Tensor]]:
+    """`(positions, float32 logits)` per batch, in the order batches run (longest inputs first in each window)."""
+    pad_id = _pad_id(model, tokenizer)
+    truncation = {"truncation": True, "max_length": max_input_length} if max_input_length else {}
+    with tqdm(total=len(texts), desc=desc, unit="row", disable=not progress, dynamic_ncols=True) as bar:
+        for window_start in range(0, len(texts), sort_window):
+            window = list(texts[window_start : window_start + sort_window])
+            encoded = tokenizer(window, **truncation)["input_ids"]
+            for batch in token_budget_batches([len(ids) for ids in encoded], max_batch_tokens, max_batch_size):
+                width = len(encoded[batch[0]])
+                input_ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+                attention_mask = torch.zeros((len(batch), width), dtype=torch.long)
+                for row, position in enumerate(batch):
+                    ids = encoded[position]
+                    input_ids[row, : len(ids)] = torch.as_tensor(ids)
+                    attention_mask[row, : len(ids)] = 1
+                with torch.inference_mode():
+                    logits = model(
+                        input_ids=input_ids.to(model.device), attention_mask=attention_mask.to(model.device)
+                    ).logits
+                bar.update(len(batch))
+                yield [window_start + position for position in batch], logits.float().cpu()
+
+
+def classify(model, tokenizer, texts: Sequence[str], batch_size: int, max_input_length: int | None) -> torch.Tensor:
+    """Logits of every text, in input order (rows per batch at most `batch_size`)."""
+    logits = torch.empty((len(texts), model.config.num_labels))
+    for positions, batch_logits in classify_batches(
+        model, tokenizer, texts, max_input_length, max_batch_tokens=batch_size * 512, max_batch_size=batch_size
+    ):
+        logits[positions] = batch_logits
+    return logits

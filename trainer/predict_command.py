@@ -1,0 +1,212 @@
+"""`dhrd predict`: class probabilities for every row of a dataset or file, from a DHRD checkpoint, an exported
+classifier or a Hub id on this machine, or from a vLLM pooling server that serves the export (`--server_url`: the
+way past one machine, with vLLM's data/tensor parallelism).
+
+The output (`.jsonl` or `.parquet`, by extension) has one record per input row, in input order: the row id (the
+data's id column, or `idx` = the row's position), `label` (the top class) and `probs` (every class's probability).
+Work is resumable: each finished batch is appended to `<output>.parts/` (fsynced); a rerun skips what is there, so a
+kill loses at most the batch in flight. The output file is written atomically at the end and the parts removed.
+"""
+
+import json
+import logging
+import shutil
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from modeling_dhrd.atomic import atomic_file
+
+from .dataset_args import DatasetArguments, LabelledData
+from .inference import (
+    check_model_reference,
+    classify_batches,
+    load_classifier,
+    max_input_length,
+    model_label_names,
+    training_record,
+)
+from .shards import ShardedResults
+
+logger = logging.getLogger(__name__)
+
+OUTPUT_FORMATS = (".jsonl", ".parquet")
+
+
+@dataclass
+class PredictArguments:
+    model: str = field(metadata={"help": "DHRD checkpoint, exported classifier or Hub id (labels, tokenizer)."})
+    output_file: str = field(metadata={"help": "Predictions: .jsonl or .parquet (id, label, probs per row)."})
+    split: str = field(default="test", metadata={"help": "Split to predict: train, validation or test."})
+    limit: int | None = field(default=None, metadata={"help": "Only the first N rows."})
+    max_input_length: int | None = field(
+        default=None, metadata={"help": "Input truncation. Default: what the model was trained with."}
+    )
+    max_batch_tokens: int = field(
+        default=16384, metadata={"help": "Padded tokens per batch (rows x longest row) over length-sorted inputs."}
+    )
+    batch_size: int = field(default=256, metadata={"help": "Rows per batch at most."})
+    bf16: bool = field(default=False, metadata={"help": "Run the model in bfloat16 (probabilities in float32)."})
+    overwrite: bool = field(default=False, metadata={"help": "Replace an existing output file."})
+    server_url: str | None = field(
+        default=None, metadata={"help": "A vLLM pooling server (`--runner pooling`) serving the export: its base URL."}
+    )
+    server_model: str | None = field(default=None, metadata={"help": "Served model name (default: --model)."})
+    server_batch_size: int = field(default=64, metadata={"help": "Inputs per /classify request."})
+    concurrency: int = field(default=8, metadata={"help": "Server requests in flight."})
+    timeout: float = field(default=120.0, metadata={"help": "Seconds per server request."})
+    retries: int = field(default=8, metadata={"help": "Retries per server request (transport errors, 429, 5xx)."})
+    api_key_env: str = field(default="OPENAI_API_KEY", metadata={"help": "Env variable holding the server token."})
+
+    def __post_init__(self) -> None:
+        for name in (
+            "limit",
+            "max_input_length",
+            "max_batch_tokens",
+            "batch_size",
+            "server_batch_size",
+            "concurrency",
+        ):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"--{name} must be a positive integer, got {value}.")
+        if self.retries < 0 or self.timeout <= 0:
+            raise ValueError("--retries must be >= 0 and --timeout > 0.")
+        if Path(self.output_file).suffix.lower() not in OUTPUT_FORMATS:
+            raise ValueError(f"--output_file {self.output_file}: use a {' or '.join(OUTPUT_FORMATS)} file name.")
+        if Path(self.output_file).is_dir():
+            raise ValueError(f"--output_file {self.output_file} is a folder; give a file name.")
+        if Path(self.output_file).exists() and not self.overwrite:
+            raise FileExistsError(f"{self.output_file} already exists; pass --overwrite to replace it.")
+
+
+def parts_folder(output_file: str | Path) -> Path:
+    output_file = Path(output_file)
+    return output_file.with_name(f".{output_file.name}.parts")
+
+
+def run_predict(args: PredictArguments, data_args: DatasetArguments) -> str:
+    check_model_reference(args.model)
+    record = training_record(args.model)
+    data_args = data_args.with_input_format(record.get("input_format", {}))
+    names = model_label_names(args.model)
+    data = LabelledData(data_args, expected_label_names=names)
+    rows = data.rows(args.split, limit=args.limit, labelled=False)
+    data.label_names  # noqa: B018 - checks a ClassLabel / --label_names / task against the model's labels
+    id_column = data.id_column(data.require(args.split)) or "idx"
+    ids, texts = rows["idx"], rows["text"]
+    store = ShardedResults(parts_folder(args.output_file), key=id_column)
+    with store.open() as (done, shard):
+        pending = [i for i, key in enumerate(ids) if str(key) not in done]
+        if len(pending) < len(ids):
+            logger.info(
+                "Resuming: %d of %d rows already predicted in %s", len(ids) - len(pending), len(ids), store.folder
+            )
+        batches = (
+            _server_batches(args, record, pending, texts)
+            if args.server_url
+            else _local_batches(args, record, pending, texts)
+        )
+        for positions, probs in batches:
+            shard.write(
+                {id_column: ids[p], "label": names[int(row.argmax())], "probs": dict(zip(names, row.tolist()))}
+                for p, row in zip(positions, probs)
+            )
+        results = [done[str(key)] for key in ids]
+    _write_predictions(results, Path(args.output_file))
+    shutil.rmtree(store.folder, ignore_errors=True)
+    counts = {name: 0 for name in names}
+    for result in results:
+        counts[result["label"]] += 1
+    return (
+        f"wrote {len(results)} predictions to {args.output_file} ({', '.join(f'{k} {v}' for k, v in counts.items())})"
+    )
+
+
+def _local_batches(args: PredictArguments, record: dict, pending: list[int], texts: Sequence[str]):
+    model, tokenizer = load_classifier(args.model, bf16=args.bf16)
+    length = max_input_length(args.max_input_length, record, tokenizer)
+    logger.info("Predicting %d rows locally (truncation: %s tokens)", len(pending), length or "none")
+    for positions, logits in classify_batches(
+        model,
+        tokenizer,
+        [texts[i] for i in pending],
+        length,
+        max_batch_tokens=args.max_batch_tokens,
+        max_batch_size=args.batch_size,
+        desc="Predicting",
+    ):
+        yield [pending[p] for p in positions], torch.softmax(logits, dim=-1)
+
+
+def _server_batches(
+    args: PredictArguments, record: dict, pending: list[int], texts: Sequence[str]
+) -> Iterator[tuple[list[int], torch.Tensor]]:
+    """Chunks of `server_batch_size` inputs sent to `/classify`, `concurrency` in flight, each yielded as it ends."""
+    from tqdm.auto import tqdm
+    from transformers import AutoTokenizer
+
+    client = ClassifyClient(args)
+    length = max_input_length(args.max_input_length, record, AutoTokenizer.from_pretrained(args.model))
+    chunks = [pending[i : i + args.server_batch_size] for i in range(0, len(pending), args.server_batch_size)]
+    with (
+        ThreadPoolExecutor(max_workers=args.concurrency) as pool,
+        tqdm(total=len(pending), desc=f"Predicting via {args.server_url}", unit="row", dynamic_ncols=True) as bar,
+    ):
+        futures = {pool.submit(client.classify, [texts[i] for i in chunk], length): chunk for chunk in chunks}
+        try:
+            for future in as_completed(futures):
+                bar.update(len(futures[future]))
+                yield futures[future], future.result()
+        finally:
+            for future in futures:
+                future.cancel()
+
+
+class ClassifyClient:
+    """vLLM's `/classify` (pooling runner): `{"model", "input": [texts], "truncate_prompt_tokens"}` -> `probs`."""
+
+    def __init__(self, args: PredictArguments) -> None:
+        import os
+
+        import httpx
+
+        token = os.environ.get(args.api_key_env)
+        self.url = args.server_url.rstrip("/").removesuffix("/v1") + "/classify"
+        self.model = args.server_model or args.model
+        self.retries = args.retries
+        self.client = httpx.Client(timeout=args.timeout, headers={"Authorization": f"Bearer {token}"} if token else {})
+
+    def classify(self, texts: list[str], max_input_length: int | None) -> torch.Tensor:
+        from .retry import call_with_retries
+
+        body = {"model": self.model, "input": texts}
+        if max_input_length:
+            body["truncate_prompt_tokens"] = max_input_length
+
+        def request() -> torch.Tensor:
+            response = self.client.post(self.url, json=body)
+            response.raise_for_status()
+            data = sorted(response.json()["data"], key=lambda item: item["index"])
+            if len(data) != len(texts):
+                raise ValueError(f"{self.url} answered {len(data)} results for {len(texts)} inputs.")
+            return torch.tensor([item["probs"] for item in data], dtype=torch.float32)
+
+        return call_with_retries(request, self.retries, 1.0, f"prediction server {self.url}")
+
+
+def _write_predictions(results: list[dict], path: Path) -> None:
+    """The whole output at once, atomically (a crash leaves the previous file or none, never half of one)."""
+    if path.suffix.lower() == ".jsonl":
+        with atomic_file(path, "w") as handle:
+            for result in results:
+                handle.write(json.dumps(result) + "\n")
+        return
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    with atomic_file(path, "wb") as handle:
+        pq.write_table(pa.Table.from_pylist(results), handle)

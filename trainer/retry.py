@@ -1,0 +1,51 @@
+"""One retry policy for every HTTP client of this project (teacher server, prediction server).
+
+Retried: transport failures (connection refused or reset, a server closing the connection, timeouts) and HTTP 429
+and 5xx answers: what a restarting or overloaded server gives. Anything else (a 4xx, a malformed response, a bug)
+is raised at once, so retries never hide an error that another attempt cannot fix.
+"""
+
+import logging
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+import httpx
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+MAX_DELAY = 30.0
+
+
+def is_retryable(error: BaseException) -> bool:
+    status = getattr(getattr(error, "response", None), "status_code", None)
+    if status is not None:
+        return status == 429 or status >= 500
+    return isinstance(error, (httpx.TransportError, ConnectionError, TimeoutError))
+
+
+class ServerUnavailable(RuntimeError):
+    """A server kept failing with retryable errors until the retries ran out."""
+
+
+def call_with_retries(request: Callable[[], T], max_retries: int, backoff: float, server: str) -> T:
+    """`request()`, retried with exponential backoff (`backoff`, doubled, capped at 30 s) on retryable errors."""
+    delay = backoff
+    for attempt in range(max_retries + 1):
+        try:
+            return request()
+        except Exception as error:
+            if not is_retryable(error):
+                raise
+            if attempt == max_retries:
+                raise ServerUnavailable(
+                    f"{server}: still failing after {max_retries} retries ({type(error).__name__}: "
+                    f"{str(error).splitlines()[0] if str(error) else 'no message'}); is the server running?"
+                ) from error
+            logger.warning(
+                "Request to %s failed (%s); retry %d in %.1f s", server, type(error).__name__, attempt + 1, delay
+            )
+            time.sleep(delay)
+            delay = min(delay * 2, MAX_DELAY)
+    raise AssertionError("unreachable")
