@@ -172,13 +172,13 @@ class ClassifyClient:
     def __init__(self, args: PredictArguments) -> None:
         import os
 
-        import httpx
+        from .retry import http_client
 
         token = os.environ.get(args.api_key_env)
         self.url = args.server_url.rstrip("/").removesuffix("/v1") + "/classify"
         self.model = args.server_model or args.model
         self.retries = args.retries
-        self.client = httpx.Client(timeout=args.timeout, headers={"Authorization": f"Bearer {token}"} if token else {})
+        self.client = http_client(args.timeout, {"Authorization": f"Bearer {token}"} if token else {})
 
     def classify(self, texts: list[str], max_input_length: int | None) -> torch.Tensor:
         from .retry import call_with_retries

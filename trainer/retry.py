@@ -10,19 +10,33 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-import httpx
-
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 MAX_DELAY = 30.0
 
 
+# Transport failures by class name: huggingface_hub brings `httpx` (1.x) or `httpx2` (2.x), whose `TransportError`
+# covers connection, protocol and timeout errors; `InferenceTimeoutError` is huggingface_hub's own timeout.
+TRANSPORT_ERRORS = ("TransportError", "InferenceTimeoutError")
+
+
 def is_retryable(error: BaseException) -> bool:
     status = getattr(getattr(error, "response", None), "status_code", None)
     if status is not None:
         return status == 429 or status >= 500
-    return isinstance(error, (httpx.TransportError, ConnectionError, TimeoutError))
+    if isinstance(error, (ConnectionError, TimeoutError)):
+        return True
+    return any(cls.__name__ in TRANSPORT_ERRORS for cls in type(error).__mro__)
+
+
+def http_client(timeout: float, headers: dict[str, str]):
+    """An HTTP client from the httpx generation huggingface_hub installed (no extra dependency)."""
+    try:
+        import httpx2 as httpx
+    except ImportError:
+        import httpx
+    return httpx.Client(timeout=timeout, headers=headers)
 
 
 class ServerUnavailable(RuntimeError):
