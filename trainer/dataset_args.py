@@ -83,7 +83,10 @@ class DatasetArguments:
     )
     input_template: str | None = field(
         default=None,
-        metadata={"help": "How columns become the input, e.g. 'Premise: {premise}\\nHypothesis: {hypothesis}'."},
+        metadata={
+            "help": "How columns become the input, e.g. 'Premise: {premise}\\nHypothesis: {hypothesis}' (\\n and \\t "
+            "are a line break and a tab)."
+        },
     )
     label_column: str = field(default="label", metadata={"help": "Column holding the label (index or name)."})
     label_names: str | None = field(
@@ -120,6 +123,8 @@ class DatasetArguments:
                 raise DataError(f"--{name} must be a positive number of rows, got {value}.")
         if self.text_columns is not None and not self.columns_of_input():
             raise DataError("--text_columns is empty; give comma-separated column names.")
+        if self.input_template:  # a shell passes "\n" as two characters: the user means a line break
+            self.input_template = self.input_template.replace("\\n", "\n").replace("\\t", "\t")
 
     def columns_of_input(self) -> list[str]:
         return [name.strip() for name in (self.text_columns or "").split(",") if name.strip()]
@@ -177,15 +182,18 @@ def load_table(path: str | os.PathLike) -> Dataset:
 
 
 def _text_problem(file: Path, fmt: str) -> str | None:
-    """The first undecodable or (for jsonl) unparsable line, as ` line N: what`, checked before datasets parses."""
+    """The first undecodable or (for jsonl) unparsable line as ` line N: what`, or a file without rows; checked
+    before datasets parses, whose own errors name neither the file nor the line."""
     if fmt == "parquet":
         return None
+    lines = 0
     with open(file, "rb") as handle:
         for number, raw in enumerate(handle, start=1):
             try:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError as error:
                 return f"{number}: not UTF-8 ({error.reason} at byte {error.start}); re-save the file as UTF-8."
+            lines += bool(line.strip())
             if file.suffix.lower() == ".jsonl" and line.strip():
                 try:
                     value = json.loads(line)
@@ -193,6 +201,8 @@ def _text_problem(file: Path, fmt: str) -> str | None:
                     return f"{number}: not valid JSON ({error.msg}); fix or remove the line."
                 if not isinstance(value, dict):
                     return f"{number}: a JSON line must be an object with column names, got {type(value).__name__}."
+    if lines <= (1 if fmt == "csv" else 0):
+        return " the file has no rows" + (" (only a header)" if lines else "") + "."
     return None
 
 

@@ -87,13 +87,17 @@ def run_rationales(args: RationaleArguments, data_args: DatasetArguments) -> str
 
 
 def _run_join(args: RationaleArguments, data: LabelledData, output_dir: Path) -> str:
-    if data.preset is None:
-        raise ValueError(f"--join {args.join} attaches a rationale set to its built-in task; pass --task.")
+    joiner = JOINERS[args.join]
+    if data.preset is None or data.preset.name not in joiner.tasks:
+        raise ValueError(
+            f"--join {args.join} explains the task(s) {list(joiner.tasks)}; pass --task {joiner.tasks[0]}."
+        )
     data_dir = data.args.data_dir or os.environ.get("DHRD_DATA_DIR")
     if data_dir is None:
         raise ValueError("--join reads the rationale files from --data_dir (or $DHRD_DATA_DIR).")
     rows = data.rows(args.split, limit=args.limit)
-    joined, report = _join(args, data.preset.name, rows, Path(data_dir) / "rationales")
+    split = {"validation": "val"}.get(canonical_split(args.split), canonical_split(args.split))
+    joined, report = joiner.join(rows, split, Path(data_dir) / "rationales" / joiner.folder)
     output_dir.mkdir(parents=True, exist_ok=True)
     _write_jsonl(joined, output_dir / "rationales.jsonl")
     line = f"{report.source}: {report.matched}/{report.rows} rows matched {report.extra or ''}".strip()
@@ -149,14 +153,6 @@ JOINERS: dict[str, Joiner] = {
         ("esnli",), "palm_esnli", lambda rows, split, root: joins.join_palm_esnli(rows, root, source="human")
     ),
 }
-
-
-def _join(args: RationaleArguments, task_name: str, rows: Dataset, root: Path):
-    joiner = JOINERS[args.join]
-    if task_name not in joiner.tasks:
-        raise ValueError(f"--join {args.join} explains the task(s) {list(joiner.tasks)}, not {task_name!r}.")
-    split = {"validation": "val"}.get(canonical_split(args.split), canonical_split(args.split))
-    return joiner.join(rows, split, root / joiner.folder)
 
 
 def _write_jsonl(dataset: Dataset, path: Path) -> None:

@@ -70,3 +70,7 @@ class ShardedResults:
             finally:
                 if shard.is_file() and shard.stat().st_size == 0:
                     shard.unlink()  # a run that finished nothing leaves no empty shard behind
+                if not any(self.folder.glob("shard-*.jsonl")):
+                    (self.folder / ".lock").unlink(missing_ok=True)
+                    if not any(self.folder.iterdir()):
+                        self.folder.rmdir()  # nor an empty folder
