@@ -1,7 +1,7 @@
 """Batch prediction benchmark: `dhrd predict` against `transformers.pipeline("text-classification")`, one run.
 
-Same exported classifier (the embedded SmolLM2 with a DHRD head, exported as a native `LlamaForSequenceClassification`),
-same inputs, same truncation, same machine. The inputs are real and length-skewed: MultiRC paragraphs (long) mixed
+Same exported classifier (the embedded SmolLM2 with a DHRD head, exported as a native
+`LlamaForSequenceClassification`), same inputs, same truncation, same machine. The inputs are real and length-skewed: MultiRC paragraphs (long) mixed
 with CB, COPA and RTE inputs (short), shuffled with a fixed seed, as a user's mixed data would come. Each
 configuration runs in a fresh process (end to end: load the model, read the inputs, write the predictions), which
 reports its own wall time and peak memory (max RSS); the best batch setting of each side is compared:
@@ -89,7 +89,10 @@ def worker(kind: str, value: int, model: str, texts_file: str, output: str) -> d
             DatasetArguments(test_file=texts_file),
         )
     seconds = time.perf_counter() - start
-    return {"seconds": round(seconds, 2), "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
+    return {
+        "seconds": round(seconds, 2),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+    }
 
 
 def read_probs(kind: str, path: Path) -> list[list[float]]:

@@ -16,7 +16,16 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer
 LABELS = ["entailment", "neutral", "contradiction"]
 TEMPLATE = "Premise: {premise}\\nHypothesis: {hypothesis}"  # as typed in a shell: backslash-n means a line break
 WORDS = "the a cat dog sun rain sits runs under over near big small red".split()
-TRAIN_FLAGS = ("--max_steps", "2", "--per_device_train_batch_size", "4", "--report_to", "none", "--save_strategy", "no")
+TRAIN_FLAGS = (
+    "--max_steps",
+    "2",
+    "--per_device_train_batch_size",
+    "4",
+    "--report_to",
+    "none",
+    "--save_strategy",
+    "no",
+)
 TRAIN_FLAGS += ("--max_length", "256", "--max_input_length", "48", "--logging_steps", "1")
 
 
@@ -53,7 +62,9 @@ def _direct_probs(model_dir, texts: list[str], max_length: int) -> torch.Tensor:
     with torch.no_grad():
         return torch.cat(
             [
-                model(**tokenizer(text, truncation=True, max_length=max_length, return_tensors="pt")).logits.softmax(-1)
+                model(**tokenizer(text, truncation=True, max_length=max_length, return_tensors="pt")).logits.softmax(
+                    -1
+                )
                 for text in texts
             ]
         )
@@ -100,7 +111,9 @@ def test_hub_dataset_from_rationales_to_the_hub(hub_dataset, tiny_backbone_dir, 
     assert report["rows"] == 6 and 0 <= report["accuracy"] <= 1 and "macro_f1" in report
 
     predictions = tmp_path / "predictions.jsonl"
-    predicted = dhrd("predict", "--model", str(run), "--dataset_name", str(hub_dataset), "--output_file", str(predictions))
+    predicted = dhrd(
+        "predict", "--model", str(run), "--dataset_name", str(hub_dataset), "--output_file", str(predictions)
+    )
     assert predicted.returncode == 0, predicted.stderr[-3000:]
     rows = _read_jsonl(predictions)
     test = _nli_split(5, 2, labelled=False)
@@ -124,7 +137,9 @@ def test_hub_dataset_from_rationales_to_the_hub(hub_dataset, tiny_backbone_dir, 
 
     # the export predicts the same, into parquet this time, with the same truncation it carries
     parquet = tmp_path / "predictions.parquet"
-    again = dhrd("predict", "--model", str(exported), "--dataset_name", str(hub_dataset), "--output_file", str(parquet))
+    again = dhrd(
+        "predict", "--model", str(exported), "--dataset_name", str(hub_dataset), "--output_file", str(parquet)
+    )
     assert again.returncode == 0, again.stderr[-3000:]
     table = pq.read_table(parquet).to_pylist()
     assert [row["idx"] for row in table] == list(range(5))
@@ -180,7 +195,9 @@ def test_predict_resumes_from_the_parts_a_killed_run_left(tmp_path, tiny_backbon
     model_dir = tmp_path / "model"
     tiny_dhrd("qwen2", num_labels=2, id2label={0: "no", 1: "yes"}).save_pretrained(model_dir)
     AutoTokenizer.from_pretrained(tiny_backbone_dir).save_pretrained(model_dir)
-    (tmp_path / "rows.jsonl").write_text("".join(json.dumps({"id": f"r{i}", "text": f"row {i}"}) + "\n" for i in range(9)))
+    (tmp_path / "rows.jsonl").write_text(
+        "".join(json.dumps({"id": f"r{i}", "text": f"row {i}"}) + "\n" for i in range(9))
+    )
     output = tmp_path / "out.jsonl"
     parts = parts_folder(output)
     parts.mkdir()
