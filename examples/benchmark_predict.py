@@ -3,7 +3,8 @@
 Same exported classifier (the embedded SmolLM2 with a DHRD head, exported as a native
 `LlamaForSequenceClassification`), same inputs, same truncation, same machine. The inputs are real and
 length-skewed: MultiRC paragraphs (long) mixed with CB, COPA and RTE inputs (short), shuffled with a fixed seed,
-as a user's mixed data would come. Each configuration runs in a fresh process (end to end: load the model, read the inputs, write the predictions), which
+as a user's mixed data would come. Each configuration runs in a fresh process (end to end: load the model, read the
+inputs, write the predictions), which
 reports its own wall time and peak memory (max RSS); the best batch setting of each side is compared:
 
 - `pipeline_b{B}`: `pipeline(..., batch_size=B, truncation=True, max_length=L, top_k=None)` over the texts in their
