@@ -30,10 +30,10 @@ $(STAMP): setup.py pyproject.toml
 
 test: venv
 	$(PY) -m ruff check .
-	$(PY) -m pytest -q -m "not serving"
+	$(PY) -m pytest -q -rs -m "not serving"
 
 test-fast: venv
-	$(PY) -m pytest -q -m "not slow and not serving"
+	$(PY) -m pytest -q -rs -m "not slow and not serving"
 
 serving-env: $(SERVING_VENV)/.installed
 
@@ -51,7 +51,7 @@ test-serving: venv serving-env test-serving-only
 
 # Runs the serving tests with whatever serving environment exists (they skip, with the reason, without one).
 test-serving-only: venv
-	DHRD_SERVING_PYTHON=$(abspath $(SERVING_PY)) $(PY) -m pytest -q -m serving
+	DHRD_SERVING_PYTHON=$(abspath $(SERVING_PY)) $(PY) -m pytest -q -rs -m serving
 
 lint: venv
 	$(PY) -m ruff check . && $(PY) -m ruff format --check .

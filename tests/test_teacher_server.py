@@ -3,6 +3,7 @@
 A client killed mid-run and rerun, and a server killed mid-run and restarted, both end with every id exactly once.
 """
 
+import csv
 import json
 import os
 import subprocess
@@ -11,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from cli_helpers import dhrd
 from conftest import DATA_DIR, requires_data
 from serving import RequestGate, VllmServer
 
@@ -143,3 +145,43 @@ def test_rte_rationales_from_the_server(teacher_server, tmp_path):
         row["rationale_status"] in ("kept", "empty", "missing_sentinel", "too_long", "label_restated") for row in rows
     )
     assert sum(row["rationale"] is not None for row in rows) >= ROWS // 2  # most rows get a usable rationale
+
+
+def test_own_csv_through_the_server_teacher_to_predictions(teacher_server, tmp_path, tiny_backbone_dir):
+    """A user's CSV with two text columns and string labels: rationales from the served teacher, training, and
+    predictions, all through the command line."""
+    rows = [["id", "claim", "evidence", "verdict"]]
+    facts = [
+        ("Ice is cold.", "Ice is frozen water.", "supported"),
+        ("Fish climb trees.", "Fish have fins.", "refuted"),
+    ]
+    for i in range(8):
+        claim, evidence, verdict = facts[i % 2]
+        rows.append([f"c{i}", claim, evidence, verdict])
+    with open(tmp_path / "claims.csv", "w", newline="") as handle:
+        csv.writer(handle).writerows(rows)
+    data = ("--train_file", str(tmp_path / "claims.csv"), "--text_columns", "claim,evidence",
+            "--label_column", "verdict", "--task_description", "a claim and a piece of evidence")  # fmt: skip
+    generated = dhrd(
+        "rationales", *data, "--output_dir", str(tmp_path / "r"), "--server_url", f"{teacher_server.base_url}/v1",
+        "--server_model", "smollm2", "--max_new_tokens", "48", "--concurrency", "4",
+        env_extra={"HF_HUB_OFFLINE": None},
+    )  # fmt: skip
+    assert generated.returncode == 0, generated.stderr[-3000:]
+    explained = [json.loads(line) for line in (tmp_path / "r" / "rationales.jsonl").read_text().splitlines()]
+    assert [row["id"] for row in explained] == [f"c{i}" for i in range(8)]
+    assert sum(row["rationale"] is not None for row in explained) >= 1
+    train_data = ("--train_file", str(tmp_path / "r" / "rationales.jsonl"), *data[2:])
+    trained = dhrd(
+        "train", "--model_name_or_path", str(tiny_backbone_dir), *train_data, "--output_dir", str(tmp_path / "run"),
+        "--max_steps", "2", "--per_device_train_batch_size", "4", "--report_to", "none", "--save_strategy", "no",
+    )  # fmt: skip
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    predicted = dhrd(
+        "predict", "--model", str(tmp_path / "run"), "--test_file", str(tmp_path / "claims.csv"),
+        "--output_file", str(tmp_path / "p.jsonl"),
+    )  # fmt: skip
+    assert predicted.returncode == 0, predicted.stderr[-3000:]
+    predictions = [json.loads(line) for line in (tmp_path / "p.jsonl").read_text().splitlines()]
+    assert [p["id"] for p in predictions] == [f"c{i}" for i in range(8)]
+    assert all(set(p["probs"]) == {"refuted", "supported"} for p in predictions)

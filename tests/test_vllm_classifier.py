@@ -6,6 +6,7 @@ import urllib.request
 
 import pytest
 import torch
+from cli_helpers import dhrd
 from conftest import DATA_DIR, PROJECT_ROOT, requires_data
 from serving import VllmServer, serving_env, serving_python
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
@@ -77,23 +78,50 @@ def test_vllm_bf16_agrees_on_the_top_label(exported):
     assert agreement >= 0.9
 
 
-def test_vllm_server_classify_endpoint_over_http(exported):
-    folder, texts = exported
+@pytest.fixture(scope="module")
+def pooling_server(exported):
+    folder, _ = exported
     server = VllmServer(
         folder / "rte-classifier", folder, "rte-classifier", ("--runner", "pooling", "--dtype", "float32")
     ).start()
-    try:
-        body = json.dumps({"model": "rte-classifier", "input": texts[:16]}).encode()
-        request = urllib.request.Request(
-            f"{server.base_url}/classify", data=body, headers={"Content-Type": "application/json"}
-        )
-        with urllib.request.urlopen(request, timeout=120) as response:
-            payload = json.loads(response.read())
-    finally:
-        server.kill()
+    yield server
+    server.kill()
+
+
+def test_vllm_server_classify_endpoint_over_http(exported, pooling_server):
+    folder, texts = exported
+    body = json.dumps({"model": "rte-classifier", "input": texts[:16]}).encode()
+    request = urllib.request.Request(
+        f"{pooling_server.base_url}/classify", data=body, headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=120) as response:
+        payload = json.loads(response.read())
     served = torch.tensor([item["probs"] for item in payload["data"]])
     expected = _transformers_probs(folder / "rte-classifier", texts[:16])
     assert (served - expected).abs().max().item() <= 1e-3
     assert [item["label"] for item in payload["data"]] == [
         ["entailment", "not_entailment"][i] for i in expected.argmax(-1).tolist()
     ]
+
+
+def test_dhrd_predict_through_the_server_matches_local_predict(exported, pooling_server, tmp_path):
+    folder, texts = exported
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text("".join(json.dumps({"pair": f"p{i}", "text": text}) + "\n" for i, text in enumerate(texts)))
+    common = ("predict", "--model", str(folder / "rte-classifier"), "--test_file", str(rows), "--id_column", "pair")
+    local = dhrd(*common, "--output_file", str(tmp_path / "local.jsonl"))
+    assert local.returncode == 0, local.stderr[-3000:]
+    served = dhrd(
+        *common, "--output_file", str(tmp_path / "served.jsonl"), "--server_url", pooling_server.base_url,
+        "--server_model", "rte-classifier", "--server_batch_size", "8", "--concurrency", "4",
+    )  # fmt: skip
+    assert served.returncode == 0, served.stderr[-3000:]
+    by_server, by_local = (
+        [json.loads(line) for line in (tmp_path / name).read_text().splitlines()]
+        for name in ("served.jsonl", "local.jsonl")
+    )
+    assert [r["pair"] for r in by_server] == [r["pair"] for r in by_local] == [f"p{i}" for i in range(N_TEXTS)]
+    server_probs = torch.tensor([list(r["probs"].values()) for r in by_server])
+    local_probs = torch.tensor([list(r["probs"].values()) for r in by_local])
+    assert (server_probs - local_probs).abs().max().item() <= 1e-3
+    assert [r["label"] for r in by_server] == [r["label"] for r in by_local]

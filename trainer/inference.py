@@ -71,8 +71,9 @@ def load_classifier(model: str, bf16: bool = False):
     return classifier, AutoTokenizer.from_pretrained(model)
 
 
-def max_input_length(explicit: int | None, record: dict, tokenizer) -> int | None:
-    """Truncation: the flag, else what the model was trained with, else the tokenizer's limit (None: no limit)."""
+def max_input_length(explicit: int | None, record: dict, tokenizer=None) -> int | None:
+    """Truncation: the flag, else what the model was trained with, else the tokenizer's limit (None: no limit, or
+    without a tokenizer: the serving side's own limit)."""
     if explicit is not None:
         return explicit
     recorded = (record.get("training") or {}).get("max_input_length")

@@ -147,10 +147,9 @@ def _server_batches(
 ) -> Iterator[tuple[list[int], torch.Tensor]]:
     """Chunks of `server_batch_size` inputs sent to `/classify`, `concurrency` in flight, each yielded as it ends."""
     from tqdm.auto import tqdm
-    from transformers import AutoTokenizer
 
     client = ClassifyClient(args)
-    length = max_input_length(args.max_input_length, record, AutoTokenizer.from_pretrained(args.model))
+    length = max_input_length(args.max_input_length, record)  # else the server's --max-model-len applies
     chunks = [pending[i : i + args.server_batch_size] for i in range(0, len(pending), args.server_batch_size)]
     with (
         ThreadPoolExecutor(max_workers=args.concurrency) as pool,

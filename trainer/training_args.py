@@ -1,5 +1,6 @@
 """`DHRDTrainingArguments`: the Trainer's knobs for the joint DHRD loss, as a TRL-style dataclass."""
 
+import copy
 import logging
 from dataclasses import dataclass, field
 
@@ -63,6 +64,23 @@ class DHRDTrainingArguments(TrainingArguments):
             "loss only (they are counted and reported either way)."
         },
     )
+
+    def __getstate__(self) -> dict:
+        """What pickling keeps (the Trainer's `torch.save(args)` into `training_args.bin`): every field but the
+        tokens, which `to_dict` already redacts for logs; a checkpoint folder must never carry a secret."""
+        return {key: None if key.endswith("_token") else value for key, value in self.__dict__.items()}
+
+    def __copy__(self) -> "DHRDTrainingArguments":
+        """In-memory copies keep the token: only what is written is redacted."""
+        clone = object.__new__(type(self))
+        clone.__dict__.update(self.__dict__)
+        return clone
+
+    def __deepcopy__(self, memo: dict) -> "DHRDTrainingArguments":
+        clone = object.__new__(type(self))
+        memo[id(self)] = clone
+        clone.__dict__.update({key: copy.deepcopy(value, memo) for key, value in self.__dict__.items()})
+        return clone
 
     def __post_init__(self) -> None:
         if (self.bf16 or self.fp16) and not self.use_cpu and not torch.accelerator.is_available():
