@@ -21,6 +21,14 @@ def _give_default_permissions(path: Path, directory: bool) -> None:
     os.chmod(path, (0o777 if directory else 0o666) & ~_umask())
 
 
+def give_default_permissions(folder: str | os.PathLike) -> None:
+    """Files written by libraries through temporary files (transformers' `model.safetensors` is one) come out
+    owner-only (0600); give every file in `folder` what `open` would have given it."""
+    for path in Path(folder).rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            _give_default_permissions(path, directory=False)
+
+
 @contextlib.contextmanager
 def atomic_directory(final_path: str | os.PathLike, overwrite: bool = False) -> Iterator[Path]:
     """Yield a temporary folder next to `final_path`; on success it is renamed to `final_path`.
@@ -36,6 +44,7 @@ def atomic_directory(final_path: str | os.PathLike, overwrite: bool = False) -> 
     try:
         yield tmp_path
         _give_default_permissions(tmp_path, directory=True)
+        give_default_permissions(tmp_path)
         if final_path.exists():
             backup = Path(tempfile.mkdtemp(prefix=f".{final_path.name}.old-", dir=final_path.parent))
             os.replace(final_path, backup / final_path.name)

@@ -11,7 +11,9 @@ Bad input ends with one line on stderr and a non-zero exit, not a traceback.
 """
 
 import logging
+import os
 import sys
+import traceback
 from collections.abc import Callable, Sequence
 
 from transformers import HfArgumentParser
@@ -20,12 +22,43 @@ USAGE = __doc__.split("\n\n", 1)[1]
 
 
 def _parse(dataclass_types: tuple, argv: Sequence[str], prog: str):
+    """Flags, or one YAML/JSON file whose keys are the flags' names (its values go through the same argparse types,
+    so a wrong type in the file is reported like a wrong flag)."""
     parser = HfArgumentParser(dataclass_types, prog=prog)
-    if len(argv) == 1 and argv[0].endswith((".yaml", ".yml")):
-        return parser.parse_yaml_file(argv[0])
-    if len(argv) == 1 and argv[0].endswith(".json"):
-        return parser.parse_json_file(argv[0])
+    parser.error = _refuse  # argparse's usage + message + exit(2) becomes one line
+    if len(argv) == 1 and argv[0].endswith((".yaml", ".yml", ".json")):
+        argv = _config_file_argv(argv[0])
     return parser.parse_args_into_dataclasses(args=list(argv))
+
+
+def _refuse(message: str):
+    raise ValueError(message)
+
+
+def _config_file_argv(path: str) -> list[str]:
+    import json
+
+    import yaml
+
+    try:
+        with open(path, encoding="utf-8") as handle:
+            config = json.load(handle) if path.endswith(".json") else yaml.safe_load(handle)
+    except (yaml.YAMLError, json.JSONDecodeError) as error:
+        problem = " ".join(str(error).split())
+        raise ValueError(f"{path}: not valid {'JSON' if path.endswith('.json') else 'YAML'} ({problem}).") from None
+    if not isinstance(config, dict):
+        raise ValueError(f"{path}: the config file must map argument names to values, got {type(config).__name__}.")
+    argv = []
+    for key, value in config.items():
+        if value is None:
+            continue
+        if isinstance(value, list):
+            argv += [f"--{key}", *map(str, value)]
+        elif isinstance(value, dict):
+            argv += [f"--{key}", json.dumps(value)]
+        else:
+            argv += [f"--{key}", str(value)]
+    return argv
 
 
 def cmd_rationales(argv: Sequence[str]) -> str:
@@ -102,11 +135,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"dhrd {name}: interrupted", file=sys.stderr)
         return 130
-    except (OSError, ValueError, KeyError, TypeError, RuntimeError, ImportError) as error:
-        message = error.args[0] if isinstance(error, KeyError) and error.args else error
-        print(f"dhrd {name}: error: {message}", file=sys.stderr)
+    except SystemExit as exit_:  # `--help` (0) and anything that exits on purpose
+        return exit_.code if isinstance(exit_.code, int) else 1
+    except Exception as error:  # every failure ends in one line; DHRD_DEBUG=1 shows the traceback too
+        if os.environ.get("DHRD_DEBUG"):
+            traceback.print_exc()
+        print(f"dhrd {name}: error: {describe(error)}", file=sys.stderr)
         return 1
     return 0
+
+
+def describe(error: BaseException) -> str:
+    """One line: the message of the errors this project raises on purpose; type and message of anything else."""
+    if isinstance(error, KeyError) and error.args:
+        message = str(error.args[0])
+    elif isinstance(error, (OSError, ValueError, KeyError, TypeError, RuntimeError, ImportError)):
+        message = str(error)
+    else:
+        message = f"{type(error).__name__}: {error}"
+    message = " ".join(message.split()) or type(error).__name__
+    return message if len(message) <= 600 else message[:597] + "..."
 
 
 if __name__ == "__main__":

@@ -16,6 +16,8 @@ from datasets import Dataset
 from peft import LoraConfig, PeftConfig, PeftModel, get_peft_model
 from transformers import EvalPrediction, PreTrainedModel, PreTrainedTokenizerBase, Trainer
 
+from modeling_dhrd.atomic import give_default_permissions
+
 from .data import (
     PREPARED_COLUMNS,
     DHRDDataCollator,
@@ -130,6 +132,13 @@ class DHRDTrainer(Trainer):
         """As `Trainer.predict`; a raw dataset (text / label columns) is prepared first."""
         test_dataset = self._prepare(test_dataset, metric_key_prefix, self.processing_class, self.args, False)
         return super().predict(test_dataset, ignore_keys, metric_key_prefix)
+
+    def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
+        """As `Trainer._save` (final model and checkpoints); the weights file gets the umask's permissions instead
+        of the owner-only mode of the temporary file transformers writes it through."""
+        super()._save(output_dir, state_dict)
+        if self.args.should_save:
+            give_default_permissions(output_dir if output_dir is not None else self.args.output_dir)
 
     def _set_signature_columns_if_needed(self) -> None:
         # Segment lengths are not forward arguments but the collator needs them: keep them.

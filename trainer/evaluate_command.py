@@ -15,6 +15,7 @@ from .inference import (
     check_model_reference,
     classify,
     load_classifier,
+    load_pretrained,
     max_input_length,
     model_label_names,
     training_record,
@@ -70,7 +71,7 @@ def run_evaluate(args: EvaluateArguments, data_args: DatasetArguments) -> str:
             from .cot import cot_decode
 
             tokenizer = AutoTokenizer.from_pretrained(args.model)
-            model = AutoModelForCausalLM.from_pretrained(args.model).eval()
+            model = load_pretrained(AutoModelForCausalLM, args.model).eval()
             result = cot_decode(model, tokenizer, rows["text"], task.label_names, args.batch_size, args.max_new_tokens)
         else:
             from .reasoning_decode import reasoning_head_decode

@@ -10,7 +10,7 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer
 from modeling_dhrd import export_classifier
 from modeling_dhrd.atomic import atomic_write_text
 
-from .inference import TRAINING_RECORD
+from .inference import TRAINING_RECORD, load_pretrained
 from .model_card import render_model_card
 
 
@@ -42,7 +42,7 @@ def run_export(args: ExportArguments) -> str:
     source = Path(args.model)
     if not (source / "config.json").is_file():
         raise FileNotFoundError(f"{source} is not a model folder (no config.json).")
-    model = AutoModelForSequenceClassification.from_pretrained(source)
+    model = load_pretrained(AutoModelForSequenceClassification, str(source))
     if getattr(model.config, "model_type", None) != "dhrd":
         raise ValueError(f"{source} holds a {model.config.model_type!r} model, not a DHRD checkpoint.")
     tokenizer = AutoTokenizer.from_pretrained(source)

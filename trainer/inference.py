@@ -59,16 +59,27 @@ def model_label_names(model: str) -> list[str]:
     return [str(config.id2label[i]) for i in range(config.num_labels)]
 
 
+def load_pretrained(auto_class, model: str, **kwargs):
+    """`auto_class.from_pretrained(model)` from safetensors only; unreadable weights name the file and the fix."""
+    import modeling_dhrd  # noqa: F401 - registers DHRD with the Auto classes
+
+    try:
+        return auto_class.from_pretrained(model, use_safetensors=True, **kwargs)
+    except Exception as error:
+        if type(error).__name__ != "SafetensorError" and "deserializ" not in str(error).lower():
+            raise
+        raise ValueError(
+            f"{model}: the weights (model.safetensors) cannot be read ({error}); the file is truncated or corrupt: "
+            "save or download it again."
+        ) from None
+
+
 def load_classifier(model: str, bf16: bool = False):
     """`(model, tokenizer)` for inference: safetensors weights only, eval mode, bf16 on request."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    import modeling_dhrd  # noqa: F401 - registers DHRD with the Auto classes
-
-    classifier = AutoModelForSequenceClassification.from_pretrained(
-        model, use_safetensors=True, dtype=torch.bfloat16 if bf16 else None
-    ).eval()
-    return classifier, AutoTokenizer.from_pretrained(model)
+    classifier = load_pretrained(AutoModelForSequenceClassification, model, dtype=torch.bfloat16 if bf16 else None)
+    return classifier.eval(), AutoTokenizer.from_pretrained(model)
 
 
 def max_input_length(explicit: int | None, record: dict, tokenizer=None) -> int | None:

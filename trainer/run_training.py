@@ -14,7 +14,7 @@ from datasets import Dataset
 from transformers import AutoTokenizer, set_seed
 
 from modeling_dhrd import DHRDForSequenceClassification, resolve_backbone
-from modeling_dhrd.atomic import atomic_write_text
+from modeling_dhrd.atomic import atomic_write_text, give_default_permissions
 from modeling_dhrd.embedded import BACKBONE_HELP, base_model_id
 
 from .dataset_args import DatasetArguments, LabelledData, dataset_ids
@@ -47,6 +47,9 @@ class TrainCommandArguments(DHRDTrainingArguments):
     label_column: str = field(default="label", init=False)
     rationale_column: str = field(default="rationale", init=False)
     label_names: list[str] | None = field(default=None, init=False)
+    overwrite_output_dir: bool = field(
+        default=False, metadata={"help": "Train into a non-empty output_dir (else refused: files would mix)."}
+    )
 
 
 def training_data(data_args: DatasetArguments) -> tuple[Dataset, Dataset | None, LabelledData]:
@@ -60,6 +63,7 @@ def training_data(data_args: DatasetArguments) -> tuple[Dataset, Dataset | None,
 
 
 def run_training(model_args: ModelArguments, data_args: DatasetArguments, args: DHRDTrainingArguments) -> DHRDTrainer:
+    _check_output_dir(args)
     set_seed(args.seed)
     train, evaluation, data = training_data(data_args)
     names = data.label_names
@@ -116,6 +120,18 @@ def run_training(model_args: ModelArguments, data_args: DatasetArguments, args: 
     return trainer
 
 
+def _check_output_dir(args: DHRDTrainingArguments) -> None:
+    output_dir = Path(args.output_dir)
+    if output_dir.exists() and not output_dir.is_dir():
+        raise ValueError(f"--output_dir {output_dir} is a file; give a folder.")
+    overwrite = getattr(args, "overwrite_output_dir", False) or args.resume_from_checkpoint
+    if output_dir.is_dir() and any(output_dir.iterdir()) and not overwrite:
+        raise ValueError(
+            f"--output_dir {output_dir} is not empty; pass --overwrite_output_dir to train into it anyway, or "
+            "--resume_from_checkpoint to continue a run."
+        )
+
+
 def save_trained_model(trainer: DHRDTrainer, tokenizer, output_dir: str) -> None:
     """A full DHRD checkpoint in `output_dir`; LoRA runs also keep their adapter in `output_dir/adapter`."""
     model = trainer.accelerator.unwrap_model(trainer.model)
@@ -126,3 +142,4 @@ def save_trained_model(trainer: DHRDTrainer, tokenizer, output_dir: str) -> None
         model.save_pretrained(Path(output_dir) / "adapter")
         copy.deepcopy(model).merge_and_unload().save_pretrained(output_dir)
         tokenizer.save_pretrained(output_dir)
+        give_default_permissions(output_dir)

@@ -87,6 +87,8 @@ class DHRDTrainingArguments(TrainingArguments):
             # transformers refuses bf16 without an accelerator unless told to run on the CPU, where bf16 works.
             logger.info("No accelerator found: training on the CPU (use_cpu=True) with bf16/fp16 autocast.")
             self.use_cpu = True
+        if self.max_steps == 0:
+            raise ValueError("max_steps=0 trains nothing: give a number of steps, or -1 to train num_train_epochs.")
         super().__post_init__()
         if self.lm_loss_scope not in LM_LOSS_SCOPES:
             raise ValueError(f"lm_loss_scope must be one of {LM_LOSS_SCOPES}, got {self.lm_loss_scope!r}.")
