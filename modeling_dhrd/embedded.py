@@ -109,10 +109,17 @@ def resolve_backbone(model_name_or_path: str | None) -> str:
     return model_name_or_path
 
 
-def base_model_id(model_name_or_path: str | None) -> str:
-    """What a model card names as the base model: the Hub id behind an embedded name, else the name itself."""
+def base_model_id(model_name_or_path: str | None) -> str | None:
+    """What a model card names as the base model: the Hub id behind an embedded name or its cached folder, a Hub id
+    as it is, and None for any other local folder (the Hub's `base_model` must be a Hub id)."""
     name = model_name_or_path or DEFAULT_EMBEDDED_MODEL
-    return EMBEDDED_MODELS[name].hub_id if name in EMBEDDED_MODELS else name
+    if name in EMBEDDED_MODELS:
+        return EMBEDDED_MODELS[name].hub_id
+    path = Path(name)
+    for spec in EMBEDDED_MODELS.values():
+        if path.exists() and path.resolve() == (default_cache_dir() / spec.name).resolve():
+            return spec.hub_id
+    return None if path.exists() else name
 
 
 def _wheel_glob(requirement: str) -> str:

@@ -283,10 +283,31 @@ def test_bf16_training_runs_on_cpu(tmp_path, tokenizer):
     assert len(losses) == 2 and all(torch.isfinite(torch.tensor(losses)))
 
 
-def test_arguments_are_validated():
+def test_model_settings_have_one_owner_and_the_arguments_override_them(tmp_path, tokenizer, tiny_backbone_dir):
+    """`from_backbone(..., lm_weight=0.5)` trains with 0.5 unless the arguments say otherwise (then with theirs)."""
+    from modeling_dhrd import DHRDForSequenceClassification
+
+    def losses(trainer) -> list[dict]:
+        return [log for log in trainer.state.log_history if "loss" in log]
+
+    model = DHRDForSequenceClassification.from_backbone(str(tiny_backbone_dir), num_labels=3, lm_weight=0.5)
+    kept = _train(tmp_path / "kept", tokenizer, _rows(8, seed=7), model=model)
+    assert kept.model.config.lm_weight == 0.5 and kept.model.config.cls_weight == 1.0
+    for log in losses(kept):
+        assert log["loss"] == pytest.approx(log["cls_loss"] + 0.5 * log["lm_loss"], rel=1e-3)
+    model = DHRDForSequenceClassification.from_backbone(str(tiny_backbone_dir), num_labels=3, lm_weight=0.5)
+    overridden = _train(tmp_path / "over", tokenizer, _rows(8, seed=7), model=model, lm_weight=2.0)
+    assert overridden.model.config.lm_weight == 2.0
+    for log in losses(overridden):
+        assert log["loss"] == pytest.approx(log["cls_loss"] + 2.0 * log["lm_loss"], rel=1e-3)
+
+
+def test_arguments_are_validated(tmp_path):
     with pytest.raises(ValueError, match="lm_loss_scope"):
-        DHRDTrainingArguments(output_dir="x", lm_loss_scope="everything", report_to=[])
-    with pytest.raises(ValueError, match="both be 0"):
-        DHRDTrainingArguments(output_dir="x", cls_weight=0, lm_weight=0, report_to=[])
+        DHRDTrainer(model=tiny_dhrd(), args=_args(tmp_path, lm_loss_scope="everything"))
+    with pytest.raises(ValueError, match="both be 0"):  # the model's config validates the weights it is given
+        DHRDTrainer(model=tiny_dhrd(), args=_args(tmp_path, cls_weight=0, lm_weight=0))
+    with pytest.raises(ValueError, match="max_steps=0"):
+        DHRDTrainingArguments(output_dir="x", max_steps=0, report_to=[])
     with pytest.raises(ValueError, match="max_input_length"):
         DHRDTrainingArguments(output_dir="x", max_input_length=2048, max_length=1024, report_to=[])

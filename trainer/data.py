@@ -19,6 +19,7 @@ from modeling_dhrd.chunked_lm_loss import IGNORE_INDEX
 
 logger = logging.getLogger(__name__)
 
+LM_LOSS_SCOPES = ("all", "rationale", "rationale_answer")
 PREPARED_COLUMNS = ("input_ids", "num_input_tokens", "num_reasoning_tokens", "labels", "has_rationale")
 
 
@@ -152,6 +153,10 @@ class DHRDDataCollator:
     lm_loss_scope: str = "all"
     pad_to_multiple_of: int | None = None
 
+    def __post_init__(self) -> None:
+        if self.lm_loss_scope not in LM_LOSS_SCOPES:
+            raise ValueError(f"lm_loss_scope must be one of {LM_LOSS_SCOPES}, got {self.lm_loss_scope!r}.")
+
     def __call__(self, features: list[Mapping[str, Any]]) -> dict[str, torch.Tensor]:
         lengths = [len(feature["input_ids"]) for feature in features]
         width = max(lengths)
@@ -184,13 +189,11 @@ class DHRDDataCollator:
         return batch
 
     def _lm_span(self, n_input: int, n_reasoning: int, length: int) -> tuple[int, int]:
-        if self.lm_loss_scope == "all":
-            return 0, length
-        if self.lm_loss_scope == "rationale":
-            return n_input, n_input + n_reasoning
-        if self.lm_loss_scope == "rationale_answer":
-            return n_input, length
-        raise ValueError(f"Unknown lm_loss_scope {self.lm_loss_scope!r}.")
+        return {
+            "all": (0, length),
+            "rationale": (n_input, n_input + n_reasoning),
+            "rationale_answer": (n_input, length),
+        }[self.lm_loss_scope]
 
 
 def inference_view(batch: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:

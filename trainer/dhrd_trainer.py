@@ -9,6 +9,7 @@
 
 import logging
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -16,7 +17,7 @@ from datasets import Dataset
 from peft import LoraConfig, PeftConfig, PeftModel, get_peft_model
 from transformers import EvalPrediction, PreTrainedModel, PreTrainedTokenizerBase, Trainer
 
-from modeling_dhrd.atomic import give_default_permissions
+from modeling_dhrd.atomic import atomic_write_text, give_default_permissions
 
 from .data import (
     PREPARED_COLUMNS,
@@ -27,7 +28,7 @@ from .data import (
     prepare_dhrd_dataset,
 )
 from .metrics import compute_classification_metrics
-from .training_args import DHRDTrainingArguments
+from .training_args import CONFIG_OVERRIDES, DHRDTrainingArguments
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +43,9 @@ def paper_lora_config(r: int = 16, lora_alpha: int = 32, lora_dropout: float = 0
 
 class DHRDTrainer(Trainer):
     """Trainer for [`DHRDForSequenceClassification`].
+
+    `push_to_hub()` publishes the checkpoint with the DHRD model card (`create_model_card`), the same card as
+    `dhrd export --push_to_hub` (which uploads the exported classifier instead).
 
     Datasets may be raw (columns `args.text_column`, `args.label_column`, `args.rationale_column`; they are
     tokenised with `processing_class`) or already prepared with [`prepare_dhrd_dataset`].
@@ -68,9 +72,7 @@ class DHRDTrainer(Trainer):
         dhrd = model.get_base_model() if isinstance(model, PeftModel) else model
         if getattr(dhrd.config, "model_type", None) != "dhrd":
             raise TypeError(f"DHRDTrainer trains DHRDForSequenceClassification, got {type(dhrd).__name__}.")
-        dhrd.config.cls_weight = args.cls_weight
-        dhrd.config.lm_weight = args.lm_weight
-        dhrd.config.lm_loss_chunk_size = args.lm_loss_chunk_size
+        _apply_config_overrides(dhrd.config, args)
         if peft_config is not None:
             model = _wrap_with_peft(dhrd, peft_config, args.gradient_checkpointing)
         self.preparation_reports: dict[str, PreparationReport] = {}
@@ -96,6 +98,8 @@ class DHRDTrainer(Trainer):
             compute_metrics=compute_metrics,
             **kwargs,
         )
+        if hasattr(self.model, "add_model_tags"):
+            self.model.add_model_tags(self._tag_names)  # the Hub finds DHRD models by this tag
         self.loss_is_scaled_for_ga = True  # compute_loss normalises over the whole accumulation window
         self._metric_sums = torch.zeros(5, dtype=torch.float64)  # cls sum, examples, lm sum, lm tokens, correct
 
@@ -115,13 +119,62 @@ class DHRDTrainer(Trainer):
             max_input_length=args.max_input_length,
             max_rationale_length=args.max_rationale_length,
             max_length=args.max_length,
-            include_rationale=include_rationale and args.lm_weight > 0,
+            include_rationale=include_rationale and config.lm_weight > 0,
             require_rationales=args.require_rationales,
         )
         prepared, report = prepare_dhrd_dataset(dataset, builder)
         logger.info("Prepared %s: %s", name, report)
         self.preparation_reports[name] = report
         return prepared
+
+    _tag_names = ["dhrd"]
+
+    def create_model_card(
+        self,
+        model_name: str | None = None,
+        dataset_name: str | list[str] | None = None,
+        tags: str | list[str] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Write `README.md` in `args.output_dir`: the DHRD card (labels, settings, latest evaluation metrics as a
+        `model-index`), as TRL's trainers do instead of the stock Trainer card."""
+        if not self.is_world_process_zero():
+            return
+        from modeling_dhrd.embedded import base_model_id
+
+        from .model_card import build_model_card
+
+        config = self._dhrd_config
+        backbone = getattr(config, "_name_or_path", "")
+        evaluations = [log for log in self.state.log_history if "eval_loss" in log]
+        metrics = {
+            key.removeprefix("eval_"): value
+            for key, value in (evaluations[-1] if evaluations else {}).items()
+            if key.startswith("eval_") and isinstance(value, float)
+            and not key.endswith(("runtime", "per_second", "loss"))
+        }  # fmt: skip
+        datasets = [dataset_name] if isinstance(dataset_name, str) else list(dataset_name or [])
+        card = build_model_card(
+            repo_id=self.hub_model_id or model_name or Path(self.args.output_dir).name,
+            base_model=base_model_id(backbone) if backbone else None,
+            architecture=type(self.accelerator.unwrap_model(self.model)).__name__,
+            native=False,
+            label_names=[config.id2label[i] for i in range(config.num_labels)],
+            dhrd={name: getattr(config, name) for name in ("pooling", "head", "cls_weight", "lm_weight")},
+            training={
+                "lm_loss_scope": self.args.lm_loss_scope,
+                "max_input_length": self.args.max_input_length,
+                "learning_rate": self.args.learning_rate,
+                "steps": self.state.global_step,
+                "seed": self.args.seed,
+            },
+            metrics=metrics,
+            datasets=datasets,
+            eval_split="validation" if metrics else None,
+            tags=[tags] if isinstance(tags, str) else list(tags or []),
+            exported=False,
+        )
+        atomic_write_text(Path(self.args.output_dir) / "README.md", str(card))
 
     def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval"):
         """As `Trainer.evaluate`; a raw dataset (text / label columns) is prepared first."""
@@ -219,6 +272,21 @@ class DHRDTrainer(Trainer):
         if prediction_loss_only:
             return loss, None, None
         return loss, outputs.logits.detach(), labels
+
+
+def _apply_config_overrides(config, args: DHRDTrainingArguments) -> None:
+    """Arguments given explicitly override the model's settings (said in the log); the config validates them."""
+    changed = {
+        name: getattr(args, name)
+        for name in CONFIG_OVERRIDES
+        if getattr(args, name) is not None and getattr(args, name) != getattr(config, name)
+    }
+    for name, value in changed.items():
+        logger.info(
+            "%s=%s from the training arguments (the model's config had %s)", name, value, getattr(config, name)
+        )
+        setattr(config, name, value)
+    config._validate_dhrd_fields()
 
 
 def _wrap_with_peft(dhrd: PreTrainedModel, peft_config: PeftConfig, gradient_checkpointing: bool) -> PeftModel:

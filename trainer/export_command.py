@@ -51,7 +51,7 @@ def run_export(args: ExportArguments) -> str:
     config = model.config
     card = render_model_card(
         repo_id=args.push_to_hub or Path(args.output_dir).name,
-        base_model=record.get("base_model") or config.name_or_path or None,
+        base_model=record.get("base_model"),
         architecture=result.architecture,
         native=result.native,
         label_names=[config.id2label[i] for i in range(config.num_labels)],
@@ -64,6 +64,7 @@ def run_export(args: ExportArguments) -> str:
         training=record.get("training"),
         metrics=record.get("eval_metrics"),
         datasets=record.get("datasets", []),
+        eval_split="validation" if record.get("eval_metrics") else None,
     )
     atomic_write_text(Path(args.output_dir) / "README.md", card)
     if record:  # predict reads the truncation and input format the model was trained with from it

@@ -1,7 +1,11 @@
 """Classification metrics without extra dependencies: accuracy and macro-F1 (the default `compute_metrics`)."""
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-from transformers import EvalPrediction
+
+if TYPE_CHECKING:  # transformers.trainer_utils imports peft and accelerate: tasks read files without them
+    from transformers import EvalPrediction
 
 
 def accuracy(predictions: np.ndarray, labels: np.ndarray) -> float:
@@ -31,7 +35,7 @@ def macro_f1(predictions: np.ndarray, labels: np.ndarray, num_labels: int | None
     return float(np.mean(f1_per_class(predictions, labels, classes))) if classes else 0.0
 
 
-def compute_classification_metrics(eval_prediction: EvalPrediction) -> dict[str, float]:
+def compute_classification_metrics(eval_prediction: "EvalPrediction") -> dict[str, float]:
     """Accuracy and macro-F1 from logits `[n, num_labels]` and gold label ids."""
     logits = eval_prediction.predictions
     logits = logits[0] if isinstance(logits, tuple) else logits

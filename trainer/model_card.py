@@ -1,9 +1,15 @@
-"""The `README.md` model card written next to an exported classifier (Hub metadata + how to use it)."""
+"""The model card (`README.md`) of a DHRD model on the Hub, built with `huggingface_hub.ModelCard`: the same card for
+`dhrd export --push_to_hub` and `DHRDTrainer.push_to_hub()`. Metadata: `library_name`, `pipeline_tag`, `base_model`,
+`datasets`, `tags` and, with metrics, a `model-index` the Hub renders as evaluation results."""
 
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import yaml
+from huggingface_hub import EvalResult, ModelCard, ModelCardData
+
+TAGS = ["dhrd", "text-classification", "reasoning-distillation"]
+AFTER_EXPORT = "the reasoning head was dropped at export"
+BEFORE_EXPORT = "this training checkpoint still carries the reasoning head, but inference never runs it"
 
 CITATION = """@article{dhrd2025,
   title   = {Dual-Head Reasoning Distillation: Improving Classifier Accuracy with Train-Time-Only Reasoning},
@@ -35,7 +41,7 @@ This export uses `pooling={pooling}` / `head={head}`, which native classifiers d
 files (they import only torch and transformers)."""
 
 
-def render_model_card(
+def build_model_card(
     *,
     repo_id: str,
     base_model: str | None,
@@ -46,18 +52,35 @@ def render_model_card(
     training: Mapping[str, Any] | None = None,
     metrics: Mapping[str, float] | None = None,
     datasets: Sequence[str] = (),
+    eval_split: str | None = None,
+    tags: Sequence[str] = (),
+    exported: bool = True,
     example: str = "Premise: A man plays a guitar. Hypothesis: A person makes music.",
-) -> str:
-    """Markdown with YAML front matter (`library_name`, `pipeline_tag`, `base_model`, `datasets`, `tags`)."""
-    metadata: dict[str, Any] = {
-        "library_name": "transformers",
-        "pipeline_tag": "text-classification",
-        "tags": ["dhrd", "text-classification", "reasoning-distillation"],
-    }
-    if base_model:
-        metadata["base_model"] = base_model
-    if datasets:
-        metadata["datasets"] = list(datasets)
+) -> ModelCard:
+    """The card: Hub metadata through `ModelCardData` (metrics as `model-index` results) and a usage section that
+    fits the checkpoint (native classifier, or DHRD remote code; `exported=False` for a training checkpoint)."""
+    name = repo_id.split("/")[-1]
+    dataset = datasets[0] if datasets else None
+    eval_results = [
+        EvalResult(
+            task_type="text-classification",
+            dataset_type=dataset or "custom",
+            dataset_name=dataset or "custom",
+            dataset_split=eval_split,
+            metric_type=metric,
+            metric_value=float(value),
+        )
+        for metric, value in (metrics or {}).items()
+    ]
+    card_data = ModelCardData(
+        library_name="transformers",
+        pipeline_tag="text-classification",
+        tags=list(dict.fromkeys([*TAGS, *tags])),
+        base_model=base_model or None,
+        datasets=list(datasets) or None,
+        model_name=name,
+        eval_results=eval_results or None,
+    )
     training = dict(training or {})
     usage = (NATIVE_USAGE if native else REMOTE_USAGE).format(
         repo=repo_id,
@@ -69,16 +92,12 @@ def render_model_card(
     )
     settings = "\n".join(f"| {key} | {value} |" for key, value in {**dhrd, **training}.items())
     scores = "\n".join(f"| {key} | {value:.4f} |" for key, value in (metrics or {}).items()) or "| (not evaluated) | |"
-    labels = ", ".join(f"`{name}`" for name in label_names)
-    return f"""---
-{yaml.safe_dump(metadata, sort_keys=False).strip()}
----
-
-# {repo_id.split("/")[-1]}
+    labels = ", ".join(f"`{label}`" for label in label_names)
+    body = f"""# {name}
 
 A text classifier trained with **Dual-Head Reasoning Distillation** (DHRD, arXiv 2509.21487) from
 `{base_model or "a decoder-only LM"}`. During training a reasoning head learned teacher rationales next to the
-pooled classification head; the reasoning head was dropped at export, so inference costs exactly what a pooled
+pooled classification head; {AFTER_EXPORT if exported else BEFORE_EXPORT}, so inference costs exactly what a pooled
 classifier costs.
 
 Labels: {labels}.
@@ -105,12 +124,18 @@ Labels: {labels}.
 {CITATION}
 ```
 
-Exported with transformers-dhrd.
+Made with transformers-dhrd.
 """
+    return ModelCard(f"---\n{card_data.to_yaml()}\n---\n\n{body}")
+
+
+def render_model_card(**kwargs: Any) -> str:
+    """`build_model_card(...)` as the text of a `README.md`."""
+    return str(build_model_card(**kwargs))
 
 
 def parse_front_matter(card: str) -> dict:
-    """The YAML metadata block of a model card (what the Hub reads)."""
+    """The metadata block of a model card (what the Hub reads), through `huggingface_hub.ModelCard`."""
     if not card.startswith("---\n"):
         raise ValueError("A model card must start with a YAML block delimited by '---'.")
-    return yaml.safe_load(card.split("---\n", 2)[1])
+    return ModelCard(card).data.to_dict()

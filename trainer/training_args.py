@@ -3,13 +3,15 @@
 import copy
 import logging
 from dataclasses import dataclass, field
+from typing import Literal
 
 import torch
 from transformers import TrainingArguments
 
 logger = logging.getLogger(__name__)
 
-LM_LOSS_SCOPES = ("all", "rationale", "rationale_answer")
+# The model settings the arguments may override; `DHRDConfig` owns and validates them.
+CONFIG_OVERRIDES = ("cls_weight", "lm_weight", "lm_loss_chunk_size")
 
 
 @dataclass
@@ -17,22 +19,31 @@ class DHRDTrainingArguments(TrainingArguments):
     r"""
     [`~transformers.TrainingArguments`] plus the DHRD-specific settings. Every field is also a command-line flag
     through [`~transformers.HfArgumentParser`].
+
+    The loss weights and the LM-loss chunk size belong to the model (`DHRDConfig`, e.g.
+    `DHRDForSequenceClassification.from_backbone(..., lm_weight=0.5)`): here they default to `None` (keep the
+    model's value) and an explicit value overrides the model's, with a log line, validated by the config.
     """
 
-    cls_weight: float = field(
-        default=1.0,
-        metadata={"help": "Weight (beta) of the classification cross-entropy of the pooled head."},
+    cls_weight: float | None = field(
+        default=None,
+        metadata={
+            "help": "Weight (beta) of the classification cross-entropy of the pooled head. Default: the model "
+            "config's `cls_weight` (1.0 unless set by `from_backbone`)."
+        },
     )
-    lm_weight: float = field(
-        default=1.0,
-        metadata={"help": "Weight (alpha) of the reasoning head's token-level LM loss. 0 trains the pooled baseline."},
+    lm_weight: float | None = field(
+        default=None,
+        metadata={
+            "help": "Weight (alpha) of the reasoning head's token-level LM loss; 0 trains the pooled baseline. "
+            "Default: the model config's `lm_weight` (1.0 unless set by `from_backbone`)."
+        },
     )
-    lm_loss_scope: str = field(
+    lm_loss_scope: Literal["all", "rationale", "rationale_answer"] = field(
         default="all",
         metadata={
             "help": "Tokens the LM loss covers: 'all' (input + rationale + answer, as in the paper), 'rationale' "
-            "(reason marker + rationale), or 'rationale_answer' (everything after the input).",
-            "choices": list(LM_LOSS_SCOPES),
+            "(reason marker + rationale), or 'rationale_answer' (everything after the input)."
         },
     )
     max_input_length: int = field(
@@ -50,9 +61,12 @@ class DHRDTrainingArguments(TrainingArguments):
         default=1024,
         metadata={"help": "Tokens of a whole training sequence; the rationale is cut first to fit it."},
     )
-    lm_loss_chunk_size: int = field(
-        default=256,
-        metadata={"help": "Token positions projected onto the vocabulary at once by the chunked LM loss."},
+    lm_loss_chunk_size: int | None = field(
+        default=None,
+        metadata={
+            "help": "Token positions projected onto the vocabulary at once by the chunked LM loss. Default: the "
+            "model config's (256)."
+        },
     )
     text_column: str = field(default="text", metadata={"help": "Column holding the classifier input x."})
     label_column: str = field(default="label", metadata={"help": "Column holding the label (index or name)."})
@@ -90,14 +104,7 @@ class DHRDTrainingArguments(TrainingArguments):
         if self.max_steps == 0:
             raise ValueError("max_steps=0 trains nothing: give a number of steps, or -1 to train num_train_epochs.")
         super().__post_init__()
-        if self.lm_loss_scope not in LM_LOSS_SCOPES:
-            raise ValueError(f"lm_loss_scope must be one of {LM_LOSS_SCOPES}, got {self.lm_loss_scope!r}.")
-        for name in ("cls_weight", "lm_weight"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be non-negative, got {getattr(self, name)}.")
-        if self.cls_weight == 0 and self.lm_weight == 0:
-            raise ValueError("cls_weight and lm_weight cannot both be 0: there would be nothing to train.")
-        for name in ("max_input_length", "max_length", "lm_loss_chunk_size"):
+        for name in ("max_input_length", "max_length"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)}.")
         if self.max_input_length >= self.max_length:

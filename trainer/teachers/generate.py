@@ -93,7 +93,6 @@ def generate_rationales(
     rows are also listed in `output_dir/filtered.jsonl`; `output_dir/summary.json` holds the summary.
     """
     output_dir = Path(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
     ids = [str(value) for value in dataset[id_column]]
     duplicates = [key for key, count in Counter(ids).items() if count > 1]
     if duplicates:
