@@ -5,17 +5,17 @@ This file is copied verbatim into every saved checkpoint (remote code), so it im
 
 from typing import Any, ClassVar, Literal
 
+from huggingface_hub.dataclasses import strict
 from transformers import AutoConfig, PreTrainedConfig
 from transformers.configuration_utils import SubConfigSpec
 from transformers.models.auto.modeling_auto import (
     MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
     MODEL_FOR_MASKED_LM_MAPPING_NAMES,
 )
-
-POOLING_CHOICES = ("last", "mean")
-HEAD_CHOICES = ("linear", "mlp")
+from transformers.utils.type_validators import interval
 
 
+@strict
 class DHRDConfig(PreTrainedConfig):
     r"""
     Configuration of [`DHRDForSequenceClassification`]: a decoder-only backbone with a pooled classification head
@@ -64,15 +64,16 @@ class DHRDConfig(PreTrainedConfig):
     }
 
     text_config: dict | PreTrainedConfig | None = None
+    # Types and intervals are checked by `@strict` on construction and on every assignment, like LlamaConfig's.
     pooling: Literal["last", "mean"] = "last"
     head: Literal["linear", "mlp"] = "linear"
-    classifier_dropout: float = 0.0
-    cls_weight: float = 1.0
-    lm_weight: float = 1.0
+    classifier_dropout: int | float = interval(min=0.0, max=1.0, exclude_max=True)(default=0.0)
+    cls_weight: int | float = interval(min=0.0)(default=1.0)
+    lm_weight: int | float = interval(min=0.0)(default=1.0)
     reason_marker: str = "\nReasoning:"
     answer_marker: str = "\nAnswer:"
     has_reasoning_head: bool = True
-    lm_loss_chunk_size: int = 256
+    lm_loss_chunk_size: int = interval(min=1)(default=256)
     tie_word_embeddings: bool = False
 
     def __post_init__(self, **kwargs: Any) -> None:
@@ -92,28 +93,16 @@ class DHRDConfig(PreTrainedConfig):
             self.label2id = {label: index for index, label in self.id2label.items()}
         # Tying is decided by the backbone: the reasoning head is the backbone's own LM head.
         self.tie_word_embeddings = bool(getattr(self.text_config, "tie_word_embeddings", False))
-        self._validate_dhrd_fields()
         _check_decoder_only(self.text_config)
 
-    def _validate_dhrd_fields(self) -> None:
-        if self.pooling not in POOLING_CHOICES:
-            raise ValueError(f"`pooling` must be one of {POOLING_CHOICES}, got {self.pooling!r}.")
-        if self.head not in HEAD_CHOICES:
-            raise ValueError(f"`head` must be one of {HEAD_CHOICES}, got {self.head!r}.")
+    def validate_dhrd_fields(self) -> None:
+        """Part of `@strict` validation (rules across fields): runs on construction and on `config.validate()`."""
         if not isinstance(self.num_labels, int) or self.num_labels < 1:
             raise ValueError(f"`num_labels` must be a positive integer, got {self.num_labels!r}.")
-        if not 0.0 <= float(self.classifier_dropout) < 1.0:
-            raise ValueError(f"`classifier_dropout` must be in [0, 1), got {self.classifier_dropout!r}.")
-        for name in ("cls_weight", "lm_weight"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-                raise ValueError(f"`{name}` must be a non-negative number, got {value!r}.")
         if self.cls_weight == 0 and self.lm_weight == 0:
             raise ValueError("`cls_weight` and `lm_weight` cannot both be 0: there would be nothing to train.")
-        if not isinstance(self.lm_loss_chunk_size, int) or self.lm_loss_chunk_size < 1:
-            raise ValueError(f"`lm_loss_chunk_size` must be a positive integer, got {self.lm_loss_chunk_size!r}.")
         for name in ("reason_marker", "answer_marker"):
-            if not isinstance(getattr(self, name), str) or not getattr(self, name).strip():
+            if not getattr(self, name).strip():
                 raise ValueError(f"`{name}` must be a non-empty string.")
 
 

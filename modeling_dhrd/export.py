@@ -22,6 +22,7 @@ from transformers.models.auto.modeling_auto import MODEL_FOR_SEQUENCE_CLASSIFICA
 
 from .atomic import atomic_directory
 from .pooling import position_ids_from_attention_mask
+from .unwrap import unwrap_dhrd
 
 logger = logging.getLogger(__name__)
 
@@ -105,9 +106,7 @@ def export_classifier(
 def _merged_dhrd_model(model: torch.nn.Module) -> PreTrainedModel:
     if hasattr(model, "merge_and_unload"):  # a peft model: merge LoRA into a copy, keep the caller's model intact
         model = copy.deepcopy(model).merge_and_unload()
-    if getattr(getattr(model, "config", None), "model_type", None) != "dhrd":
-        raise TypeError(f"export_classifier expects a DHRDForSequenceClassification, got {type(model).__name__}.")
-    return model
+    return unwrap_dhrd(model, "export_classifier")
 
 
 def _native_classifier_class(dhrd: PreTrainedModel) -> type[PreTrainedModel] | None:

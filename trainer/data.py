@@ -17,6 +17,8 @@ from transformers import PreTrainedTokenizerBase
 
 from modeling_dhrd.chunked_lm_loss import IGNORE_INDEX
 
+from .labels import label_index
+
 logger = logging.getLogger(__name__)
 
 LM_LOSS_SCOPES = ("all", "rationale", "rationale_answer")
@@ -64,22 +66,11 @@ class SequenceBuilder:
                 "label_column / rationale_column (or use lm_weight=0 to train without rationales)."
             )
 
-    def label_index(self, value: Any, row: int) -> int:
-        if isinstance(value, str):
-            if value not in self.label2id:
-                raise ValueError(f"Row {row}: label {value!r} is not one of {sorted(self.label2id)}.")
-            return self.label2id[value]
-        if isinstance(value, bool):
-            value = int(value)
-        if not isinstance(value, int) or not 0 <= value < len(self.id2label):
-            raise ValueError(f"Row {row}: label {value!r} is out of range for {len(self.id2label)} labels.")
-        return value
-
     def __call__(self, example: Mapping[str, Any], row: int) -> dict[str, Any]:
         text = example[self.text_column]
         if not isinstance(text, str) or not text.strip():
             raise ValueError(f"Row {row}: empty input in column {self.text_column!r}.")
-        label = self.label_index(example[self.label_column], row)
+        label = label_index(example[self.label_column], self.label2id, f"Row {row}")
         full_input = self.tokenizer(text)["input_ids"]
         x_ids = self.tokenizer(text, truncation=True, max_length=self.max_input_length)["input_ids"]
         rationale = example.get(self.rationale_column) if self.include_rationale else None
@@ -139,6 +130,17 @@ def prepare_dhrd_dataset(dataset: Dataset, builder: SequenceBuilder) -> tuple[Da
             report.rows,
         )
     return prepared.remove_columns(["rationale_truncated", "input_truncated"]), report
+
+
+def padding_id(tokenizer: PreTrainedTokenizerBase | None, model_config=None) -> int:
+    """The id to pad with: a classifier's `config.pad_token_id` (native classifiers pool at the rightmost token that
+    is not it), else the tokenizer's pad, then eos, then 0. DHRD itself masks padding by position, so any id works."""
+    candidates = (
+        getattr(model_config, "pad_token_id", None),
+        getattr(tokenizer, "pad_token_id", None),
+        getattr(tokenizer, "eos_token_id", None),
+    )
+    return next((int(token_id) for token_id in candidates if token_id is not None), 0)
 
 
 @dataclass

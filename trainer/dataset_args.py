@@ -25,6 +25,7 @@ from typing import Any
 
 from datasets import ClassLabel, Dataset, DatasetDict
 
+from .labels import label_index, label_value
 from .tasks.base import SPLIT_ALIASES, Task, TaskDataError
 
 logger = logging.getLogger(__name__)
@@ -415,9 +416,7 @@ class LabelledData:
                 continue
             sources.append(self.source(split))
             for row, value in enumerate(dataset[self.args.label_column]):
-                if value is None:
-                    raise DataError(f"{self.source(split)} row {row}: no label in column {self.args.label_column!r}.")
-                values.add(_as_index_or_name(value, f"{self.source(split)} row {row}"))
+                values.add(label_value(value, f"{self.source(split)} row {row}"))
         if not values:
             raise DataError(
                 f"No labels found (column {self.args.label_column!r}); pass --label_names or a labelled split."
@@ -467,7 +466,7 @@ class LabelledData:
                 raise DataError(f"{where} row {row}: empty input (column(s) {self._input_columns()}).")
             texts.append(text)
             if labelled:
-                labels.append(self._label_index(record[self.args.label_column], label2id, f"{where} row {row}"))
+                labels.append(label_index(record[self.args.label_column], label2id, f"{where} row {row}"))
         columns: dict[str, list] = {"idx": ids, "text": texts}
         if labelled:
             columns["label"] = labels
@@ -478,35 +477,6 @@ class LabelledData:
 
     def _input_columns(self) -> list[str]:
         return self.template_fields() or self.args.columns_of_input() or [self.text_column]
-
-    def _label_index(self, value: Any, label2id: dict[str, int], where: str) -> int:
-        column = self.args.label_column
-        if value is None:
-            raise DataError(f"{where}: no label in column {column!r}; fill it in or remove the row.")
-        value = _as_index_or_name(value, where)
-        names = list(label2id)
-        if isinstance(value, str):
-            if value not in label2id:
-                raise DataError(f"{where}: label {value!r} is not one of the labels {names}.")
-            return label2id[value]
-        if not 0 <= value < len(names):
-            hint = " (-1: the row has no label)" if value == -1 else ""
-            raise DataError(f"{where}: label {value}{hint} is outside [0, {len(names)}) for the labels {names}.")
-        return value
-
-
-def _as_index_or_name(value: Any, where: str) -> int | str:
-    if isinstance(value, bool):
-        return int(value)
-    if isinstance(value, float):
-        if value != value:  # NaN: pandas' and csv's empty cell
-            raise DataError(f"{where}: no label (empty cell); fill it in or remove the row.")
-        if not value.is_integer():
-            raise DataError(f"{where}: label {value} is neither a class index nor a label name.")
-        return int(value)
-    if isinstance(value, (int, str)):
-        return value
-    raise DataError(f"{where}: label {value!r} ({type(value).__name__}) is neither a class index nor a label name.")
 
 
 def _check_unique(ids: list, column: str, where: str) -> None:

@@ -18,6 +18,7 @@ from peft import LoraConfig, PeftConfig, PeftModel, get_peft_model
 from transformers import EvalPrediction, PreTrainedModel, PreTrainedTokenizerBase, Trainer
 
 from modeling_dhrd.atomic import atomic_write_text, give_default_permissions
+from modeling_dhrd.unwrap import unwrap_dhrd
 
 from .data import (
     PREPARED_COLUMNS,
@@ -25,6 +26,7 @@ from .data import (
     PreparationReport,
     SequenceBuilder,
     inference_view,
+    padding_id,
     prepare_dhrd_dataset,
 )
 from .metrics import compute_classification_metrics
@@ -69,9 +71,7 @@ class DHRDTrainer(Trainer):
     ) -> None:
         if not isinstance(args, DHRDTrainingArguments):
             raise TypeError(f"DHRDTrainer needs DHRDTrainingArguments, got {type(args).__name__}.")
-        dhrd = model.get_base_model() if isinstance(model, PeftModel) else model
-        if getattr(dhrd.config, "model_type", None) != "dhrd":
-            raise TypeError(f"DHRDTrainer trains DHRDForSequenceClassification, got {type(dhrd).__name__}.")
+        dhrd = unwrap_dhrd(model, "DHRDTrainer")
         _apply_config_overrides(dhrd.config, args)
         if peft_config is not None:
             model = _wrap_with_peft(dhrd, peft_config, args.gradient_checkpointing)
@@ -87,7 +87,7 @@ class DHRDTrainer(Trainer):
             else:
                 eval_dataset = self._prepare(eval_dataset, "eval", processing_class, args, include_rationale=False)
         if data_collator is None:
-            data_collator = DHRDDataCollator(_collator_pad_id(processing_class), args.lm_loss_scope)
+            data_collator = DHRDDataCollator(padding_id(processing_class), args.lm_loss_scope)
         super().__init__(
             model=model,
             args=args,
@@ -286,7 +286,7 @@ def _apply_config_overrides(config, args: DHRDTrainingArguments) -> None:
             "%s=%s from the training arguments (the model's config had %s)", name, value, getattr(config, name)
         )
         setattr(config, name, value)
-    config._validate_dhrd_fields()
+    config.validate()
 
 
 def _wrap_with_peft(dhrd: PreTrainedModel, peft_config: PeftConfig, gradient_checkpointing: bool) -> PeftModel:
@@ -299,13 +299,3 @@ def _wrap_with_peft(dhrd: PreTrainedModel, peft_config: PeftConfig, gradient_che
     if dhrd.lm_head is not None:
         dhrd.lm_head.requires_grad_(False)  # the reasoning head reads the backbone; it is not an adapter target
     return model
-
-
-def _collator_pad_id(tokenizer: PreTrainedTokenizerBase | None) -> int:
-    """Any id works (padding is masked); prefer pad, then eos, then 0."""
-    if tokenizer is None:
-        return 0
-    for token_id in (tokenizer.pad_token_id, tokenizer.eos_token_id):
-        if token_id is not None:
-            return token_id
-    return 0

@@ -25,7 +25,10 @@ from .inference import (
 @dataclass
 class EvaluateArguments:
     model: str = field(
-        metadata={"help": "DHRD checkpoint, exported classifier, Hub id, or (--method cot) a causal LM."}
+        metadata={
+            "help": "DHRD checkpoint, exported classifier, Hub id, or (--method cot) a causal LM.",
+            "aliases": ["--model_name_or_path"],
+        }
     )
     split: str = field(default="validation", metadata={"help": "Split to score: train, validation or test."})
     method: Literal["classifier", "cot", "reasoning_head"] = field(

@@ -9,6 +9,7 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from modeling_dhrd import export_classifier
 from modeling_dhrd.atomic import atomic_write_text
+from modeling_dhrd.unwrap import is_dhrd
 
 from .inference import TRAINING_RECORD, load_pretrained
 from .model_card import render_model_card
@@ -16,7 +17,12 @@ from .model_card import render_model_card
 
 @dataclass
 class ExportArguments:
-    model: str = field(metadata={"help": "A DHRD checkpoint folder (as written by `dhrd train`)."})
+    model: str = field(
+        metadata={
+            "help": "A DHRD checkpoint folder (as written by `dhrd train`).",
+            "aliases": ["--model_name_or_path"],
+        }
+    )
     output_dir: str = field(metadata={"help": "Where the exported classifier goes (written atomically)."})
     overwrite: bool = field(default=False, metadata={"help": "Replace an existing output_dir."})
     push_to_hub: str | None = field(default=None, metadata={"help": "Upload the export to this Hub repo id."})
@@ -43,7 +49,7 @@ def run_export(args: ExportArguments) -> str:
     if not (source / "config.json").is_file():
         raise FileNotFoundError(f"{source} is not a model folder (no config.json).")
     model = load_pretrained(AutoModelForSequenceClassification, str(source))
-    if getattr(model.config, "model_type", None) != "dhrd":
+    if not is_dhrd(model):
         raise ValueError(f"{source} holds a {model.config.model_type!r} model, not a DHRD checkpoint.")
     tokenizer = AutoTokenizer.from_pretrained(source)
     result = export_classifier(model, args.output_dir, tokenizer, overwrite=args.overwrite)

@@ -16,6 +16,8 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from .data import padding_id
+
 logger = logging.getLogger(__name__)
 
 TRAINING_RECORD = "dhrd_training.json"
@@ -110,14 +112,6 @@ def token_budget_batches(lengths: Sequence[int], max_batch_tokens: int, max_batc
     return batches
 
 
-def _pad_id(model, tokenizer) -> int:
-    """Native classifiers pool at the rightmost token that is not `config.pad_token_id`: pad with exactly that."""
-    for token_id in (getattr(model.config, "pad_token_id", None), tokenizer.pad_token_id, tokenizer.eos_token_id):
-        if token_id is not None:
-            return int(token_id)
-    return 0
-
-
 def classify_batches(
     model,
     tokenizer,
@@ -130,7 +124,7 @@ def classify_batches(
     desc: str = "Classifying",
 ) -> Iterator[tuple[list[int], torch.Tensor]]:
     """`(positions, float32 logits)` per batch, in the order batches run (longest inputs first in each window)."""
-    pad_id = _pad_id(model, tokenizer)
+    pad_id = padding_id(tokenizer, model.config)
     truncation = {"truncation": True, "max_length": max_input_length} if max_input_length else {}
     with tqdm(total=len(texts), desc=desc, unit="row", disable=not progress, dynamic_ncols=True) as bar:
         for window_start in range(0, len(texts), sort_window):

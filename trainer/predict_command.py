@@ -38,7 +38,12 @@ OUTPUT_FORMATS = (".jsonl", ".parquet")
 
 @dataclass
 class PredictArguments:
-    model: str = field(metadata={"help": "DHRD checkpoint, exported classifier or Hub id (labels, tokenizer)."})
+    model: str = field(
+        metadata={
+            "help": "DHRD checkpoint, exported classifier or Hub id (labels, tokenizer).",
+            "aliases": ["--model_name_or_path"],
+        }
+    )
     output_file: str = field(metadata={"help": "Predictions: .jsonl or .parquet (id, label, probs per row)."})
     split: str = field(default="test", metadata={"help": "Split to predict: train, validation or test."})
     limit: int | None = field(default=None, metadata={"help": "Only the first N rows."})

@@ -6,7 +6,6 @@ the row's position) plus `rationale` and `rationale_status`, so `dhrd train --tr
 the same dataset description trains on it."""
 
 import json
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +16,7 @@ from modeling_dhrd.atomic import atomic_write_text
 
 from .dataset_args import DataError, DatasetArguments, LabelledData, canonical_split
 from .tasks import rationale_sets as joins
+from .tasks.base import data_dir_or_env
 
 
 @dataclass
@@ -92,7 +92,7 @@ def _run_join(args: RationaleArguments, data: LabelledData, output_dir: Path) ->
         raise ValueError(
             f"--join {args.join} explains the task(s) {list(joiner.tasks)}; pass --task {joiner.tasks[0]}."
         )
-    data_dir = data.args.data_dir or os.environ.get("DHRD_DATA_DIR")
+    data_dir = data_dir_or_env(data.args.data_dir)
     if data_dir is None:
         raise ValueError("--join reads the rationale files from --data_dir (or $DHRD_DATA_DIR).")
     rows = data.rows(args.split, limit=args.limit)

@@ -12,18 +12,17 @@ from collections.abc import Mapping, Sequence
 import torch
 from transformers import AutoModelForCausalLM
 
+from modeling_dhrd.unwrap import unwrap_dhrd
+
 from .cot import CoTResult, greedy_decode, parse_answer
 
-
-def _unwrapped(classifier):
-    """The DHRD model itself, inside a PEFT wrapper or not."""
-    return classifier.get_base_model() if hasattr(classifier, "get_base_model") else classifier
+NO_REASONING_HEAD = "This model has no reasoning head (an exported classifier); decode with the DHRD checkpoint."
 
 
 def causal_lm_view(model) -> torch.nn.Module:
     """A causal LM sharing the DHRD `model.model` (backbone) and `model.lm_head` modules, not copies of them."""
     if getattr(model, "lm_head", None) is None:
-        raise ValueError("This model has no reasoning head (an exported classifier); decode with the DHRD model.")
+        raise ValueError(NO_REASONING_HEAD)
     with torch.device("meta"):
         shell = AutoModelForCausalLM.from_config(model.config.text_config)
     setattr(shell, shell.base_model_prefix, model.model)
@@ -41,8 +40,8 @@ def reasoning_head_decode(
     max_input_length: int = 512,
 ) -> CoTResult:
     """Greedy decoding from `[x, reason marker]` to eos; the prediction is the label after the answer marker."""
-    model = _unwrapped(classifier)
-    shell = causal_lm_view(model)  # first: it refuses a model without a reasoning head (an exported classifier)
+    model = unwrap_dhrd(classifier, "Reasoning-head decoding", hint=NO_REASONING_HEAD)
+    shell = causal_lm_view(model)
     config = model.config
     label_names = [id2label[i] for i in range(len(id2label))]
     marker = tokenizer(config.reason_marker, add_special_tokens=False)["input_ids"]

@@ -9,6 +9,7 @@ import json
 import logging
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from datasets import Dataset
 from transformers import AutoTokenizer, set_seed
@@ -26,15 +27,16 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class ModelArguments:
-    model_name_or_path: str | None = field(
-        default=None,
-        metadata={"help": BACKBONE_HELP},
-    )
+    model_name_or_path: str | None = field(default=None, metadata={"help": BACKBONE_HELP, "aliases": ["--model"]})
     gguf_file: str | None = field(default=None, metadata={"help": "GGUF file inside model_name_or_path."})
-    pooling: str = field(default="last", metadata={"help": "'last' (input's last token) or 'mean'."})
-    head: str = field(default="linear", metadata={"help": "'linear' (native-exportable) or 'mlp' (paper)."})
+    pooling: Literal["last", "mean"] = field(default="last", metadata={"help": "Input's last token, or the mean."})
+    head: Literal["linear", "mlp"] = field(
+        default="linear", metadata={"help": "'linear' (exports as a native classifier) or 'mlp' (the paper's)."}
+    )
     lora_r: int = field(default=0, metadata={"help": "LoRA rank on q,k,v,o,gate,up,down (alpha = 2r); 0 = full."})
-    torch_dtype: str | None = field(default=None, metadata={"help": "Backbone dtype: float32, bfloat16, ..."})
+    dtype: str | None = field(
+        default=None, metadata={"help": "Backbone dtype: float32, bfloat16, ...", "aliases": ["--torch_dtype"]}
+    )
 
 
 @dataclass
@@ -73,7 +75,7 @@ def run_training(model_args: ModelArguments, data_args: DatasetArguments, args: 
         backbone,
         id2label=dict(enumerate(names)),
         gguf_file=model_args.gguf_file,
-        dtype=model_args.torch_dtype,
+        dtype=model_args.dtype,
         pooling=model_args.pooling,
         head=model_args.head,
     )

@@ -16,9 +16,15 @@ from typing import Any
 import numpy as np
 from datasets import Dataset
 
+from ..labels import label_index
 from ..metrics import accuracy, f1_per_class, macro_f1
 
 SPLIT_ALIASES = {"validation": "val", "dev": "val", "val": "val", "train": "train", "test": "test"}
+
+
+def data_dir_or_env(data_dir: str | os.PathLike | None) -> str | os.PathLike | None:
+    """The folder of original task files: the argument, else `$DHRD_DATA_DIR`, else None (load from the Hub)."""
+    return data_dir if data_dir is not None else os.environ.get("DHRD_DATA_DIR")
 
 
 class TaskDataError(ValueError):
@@ -57,15 +63,11 @@ class Task:
 
     def label_index(self, value: Any) -> int:
         """Index of a label given as name, bool or int (local files and the Hub spell them differently)."""
-        if isinstance(value, str):
-            if value not in self.label_names:
-                raise TaskDataError(f"{self.name}: label {value!r} is not one of {self.label_names}.")
-            return self.label_names.index(value)
-        return int(value)
+        return label_index(value, {name: index for index, name in enumerate(self.label_names)}, self.name)
 
     def load(self, split: str, data_dir: str | os.PathLike | None = None, limit: int | None = None) -> Dataset:
         """Rows of `split` from `data_dir` (else `$DHRD_DATA_DIR`, else the Hub)."""
-        data_dir = data_dir if data_dir is not None else os.environ.get("DHRD_DATA_DIR")
+        data_dir = data_dir_or_env(data_dir)
         records = self._local_records(split, Path(data_dir)) if data_dir else self._hub_records(split)
         rows = []
         for position, (record, source) in enumerate(records):

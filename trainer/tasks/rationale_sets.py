@@ -23,10 +23,6 @@ class JoinReport:
     matched: int
     extra: dict = field(default_factory=dict)
 
-    @property
-    def unmatched(self) -> int:
-        return self.rows - self.matched
-
 
 def _normalise(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", " ", text.lower()).strip()
@@ -76,8 +72,8 @@ def join_copa_sse(rows: Dataset, split: str, copa_sse_dir: str | Path, all_expla
     return joined, report
 
 
-def join_winowhy(rows: Dataset, winowhy_dir: str | Path, include_machine: bool = False):
-    """WSC <- WinoWhy reasons rated valid (human ones unless `include_machine`), matched on the passage text.
+def join_winowhy(rows: Dataset, winowhy_dir: str | Path):
+    """WSC <- WinoWhy's human reasons rated valid, matched on the passage text.
 
     WinoWhy explains which noun phrase the pronoun refers to; the rationale says so and gives the reason.
     """
@@ -86,7 +82,7 @@ def join_winowhy(rows: Dataset, winowhy_dir: str | Path, include_machine: bool =
         text = item["text"]
         passage = f"{text['txt1']} {text['pron']} {text['txt2']}"
         correct = item["answers"][0 if item["correctAnswer"].strip().upper().startswith("A") else 1]
-        reasons = [r[0] for r in item["reasons"] if r[3] == "Valid" and (include_machine or r[1] == "human")]
+        reasons = [r[0] for r in item["reasons"] if r[3] == "Valid" and r[1] == "human"]
         by_text[_normalise(passage)] = (text["pron"], correct, reasons)
 
     def reasons_for(row: dict) -> list[str]:

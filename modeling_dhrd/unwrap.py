@@ -1,0 +1,20 @@
+"""Finding the DHRD model a caller holds: itself, or the base model inside a PEFT wrapper."""
+
+import torch
+
+
+def is_dhrd(model: torch.nn.Module) -> bool:
+    return getattr(getattr(model, "config", None), "model_type", None) == "dhrd"
+
+
+def unwrap_dhrd(model: torch.nn.Module, purpose: str, hint: str = "") -> torch.nn.Module:
+    """The `DHRDForSequenceClassification` inside `model` (a PEFT model's base model, or `model` itself); anything
+    else is a `TypeError` that says what `purpose` expected, what it got, and `hint`."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    if not is_dhrd(base):
+        model_type = getattr(getattr(base, "config", None), "model_type", None)
+        raise TypeError(
+            f"{purpose} expects a DHRDForSequenceClassification, got {type(base).__name__} (model_type "
+            f"{model_type!r}).{' ' + hint if hint else ''}"
+        )
+    return base
