@@ -257,3 +257,32 @@ def test_demo_quick_runs_the_whole_story(tmp_path):
     assert results["speed"]["classifier_qps"] > results["speed"]["cot_qps"]
     assert (tmp_path / "demo" / "results.png").is_file()
     assert "DHRD demo on synthetic" in completed.stdout
+
+
+def test_lora_run_saves_its_adapter_and_a_merged_checkpoint(files, tiny_backbone_dir):
+    """The adapter comes from `trainer.save_model` (correct under FSDP / ZeRO-3); rank 0 merges it into a base read
+    from disk. The merged checkpoint equals base + adapter, and keeps the run's loss weights."""
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from modeling_dhrd import DHRDForSequenceClassification
+
+    run = files / "lora"
+    trained = dhrd(
+        "train", "--model_name_or_path", str(tiny_backbone_dir), "--train_file", str(files / "train.jsonl"),
+        "--output_dir", str(run), "--lora_r", "4", "--lm_weight", "0.5", "--max_steps", "2", "--learning_rate", "0.05",
+        "--report_to", "none", "--save_strategy", "no",
+    )  # fmt: skip
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    assert (run / "adapter" / "adapter_config.json").is_file() and (
+        run / "adapter" / "adapter_model.safetensors"
+    ).is_file()
+    merged = AutoModelForSequenceClassification.from_pretrained(run).eval()
+    assert merged.config.lm_weight == 0.5 and merged.lm_head is not None
+    names = {0: "dry", 1: "wet"}
+    base = DHRDForSequenceClassification.from_backbone(str(tiny_backbone_dir), id2label=names)
+    expected = PeftModel.from_pretrained(base, str(run / "adapter")).eval()
+    batch = AutoTokenizer.from_pretrained(run)(["sun rain", "snow"], return_tensors="pt", padding=True)
+    with torch.no_grad():
+        torch.testing.assert_close(merged(**batch).logits, expected(**batch).logits, atol=1e-5, rtol=1e-4)

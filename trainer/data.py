@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from datasets import Dataset
+from datasets import Dataset, IterableDataset
 from transformers import PreTrainedTokenizerBase
 
 from modeling_dhrd.chunked_lm_loss import IGNORE_INDEX
@@ -106,14 +106,21 @@ class SequenceBuilder:
         }
 
 
-def prepare_dhrd_dataset(dataset: Dataset, builder: SequenceBuilder) -> tuple[Dataset, PreparationReport]:
-    """Tokenise `dataset` with `builder`; returns the prepared dataset and a report of what was counted."""
-    builder.check_columns(dataset.column_names)
+def prepare_dhrd_dataset(
+    dataset: Dataset | IterableDataset, builder: SequenceBuilder, num_proc: int | None = None
+) -> tuple[Dataset | IterableDataset, PreparationReport | None]:
+    """Tokenise `dataset` with `builder`; returns the prepared dataset and a report of what was counted.
+
+    An `IterableDataset` (streamed from the Hub) is prepared lazily, as it is read: it has no report (None), since
+    counting would read it all."""
+    columns = dataset.column_names
+    if columns is not None:
+        builder.check_columns(columns)
+    if isinstance(dataset, IterableDataset):
+        prepared = dataset.map(builder, with_indices=True, remove_columns=columns)
+        return prepared.remove_columns(["rationale_truncated", "input_truncated"]), None
     prepared = dataset.map(
-        builder,
-        with_indices=True,
-        remove_columns=dataset.column_names,
-        desc="Preparing DHRD sequences",
+        builder, with_indices=True, remove_columns=columns, num_proc=num_proc, desc="Preparing DHRD sequences"
     )
     with_rationale = sum(prepared["has_rationale"])
     report = PreparationReport(

@@ -105,7 +105,7 @@ class DHRDTrainer(Trainer):
 
     def _prepare(self, dataset, name, tokenizer, args, include_rationale):
         """Tokenise a raw dataset (one without `input_ids`) into DHRD sequences; prepared ones pass through."""
-        if dataset is None or "input_ids" in dataset.column_names or tokenizer is None:
+        if dataset is None or "input_ids" in (dataset.column_names or []) or tokenizer is None:
             return dataset
         config = self._dhrd_config
         builder = SequenceBuilder(
@@ -122,9 +122,12 @@ class DHRDTrainer(Trainer):
             include_rationale=include_rationale and config.lm_weight > 0,
             require_rationales=args.require_rationales,
         )
-        prepared, report = prepare_dhrd_dataset(dataset, builder)
-        logger.info("Prepared %s: %s", name, report)
-        self.preparation_reports[name] = report
+        # Rank 0 tokenises first and the other processes read the result from the datasets cache.
+        with args.main_process_first(desc=f"preparing the {name} dataset"):
+            prepared, report = prepare_dhrd_dataset(dataset, builder, num_proc=args.dataset_num_proc)
+        if report is not None:
+            logger.info("Prepared %s: %s", name, report)
+            self.preparation_reports[name] = report
         return prepared
 
     _tag_names = ["dhrd"]

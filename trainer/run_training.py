@@ -4,9 +4,9 @@ Single process, `torchrun --nproc_per_node N` or `accelerate launch` all run thi
 distributed setting up from the launcher's environment.
 """
 
-import copy
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -17,10 +17,11 @@ from transformers import AutoTokenizer, set_seed
 from modeling_dhrd import DHRDForSequenceClassification, resolve_backbone
 from modeling_dhrd.atomic import atomic_write_text, give_default_permissions
 from modeling_dhrd.embedded import BACKBONE_HELP, base_model_id
+from modeling_dhrd.unwrap import unwrap_dhrd
 
 from .dataset_args import DatasetArguments, LabelledData, dataset_ids
 from .dhrd_trainer import DHRDTrainer, paper_lora_config
-from .training_args import DHRDTrainingArguments
+from .training_args import CONFIG_OVERRIDES, DHRDTrainingArguments
 
 logger = logging.getLogger(__name__)
 
@@ -71,14 +72,18 @@ def run_training(model_args: ModelArguments, data_args: DatasetArguments, args: 
     names = data.label_names
     backbone = resolve_backbone(model_args.model_name_or_path)
     tokenizer = AutoTokenizer.from_pretrained(backbone, gguf_file=model_args.gguf_file)
-    model = DHRDForSequenceClassification.from_backbone(
-        backbone,
-        id2label=dict(enumerate(names)),
-        gguf_file=model_args.gguf_file,
-        dtype=model_args.dtype,
-        pooling=model_args.pooling,
-        head=model_args.head,
-    )
+
+    def load_base() -> DHRDForSequenceClassification:
+        return DHRDForSequenceClassification.from_backbone(
+            backbone,
+            id2label=dict(enumerate(names)),
+            gguf_file=model_args.gguf_file,
+            dtype=model_args.dtype,
+            pooling=model_args.pooling,
+            head=model_args.head,
+        )
+
+    model = load_base()
     peft_config = (
         paper_lora_config(r=model_args.lora_r, lora_alpha=2 * model_args.lora_r) if model_args.lora_r else None
     )
@@ -94,7 +99,7 @@ def run_training(model_args: ModelArguments, data_args: DatasetArguments, args: 
     metrics = trainer.evaluate() if evaluation is not None else {}
     if metrics:
         trainer.log_metrics("eval", metrics)
-    save_trained_model(trainer, tokenizer, args.output_dir)
+    save_trained_model(trainer, tokenizer, args.output_dir, load_base)
     if trainer.is_world_process_zero():
         record = {
             "base_model": base_model_id(model_args.model_name_or_path),
@@ -134,14 +139,28 @@ def _check_output_dir(args: DHRDTrainingArguments) -> None:
         )
 
 
-def save_trained_model(trainer: DHRDTrainer, tokenizer, output_dir: str) -> None:
-    """A full DHRD checkpoint in `output_dir`; LoRA runs also keep their adapter in `output_dir/adapter`."""
+def save_trained_model(
+    trainer: DHRDTrainer, tokenizer, output_dir: str, load_base: Callable[[], DHRDForSequenceClassification]
+) -> None:
+    """A full DHRD checkpoint in `output_dir`; LoRA runs also keep their adapter in `output_dir/adapter`.
+
+    The adapter is saved by `trainer.save_model` on every process (it gathers sharded weights under FSDP and
+    ZeRO-3); rank 0 then merges it into a fresh base model (`load_base()`) read from disk, so no process ever needs
+    the whole trained model in its own memory.
+    """
     model = trainer.accelerator.unwrap_model(trainer.model)
     if not hasattr(model, "merge_and_unload"):
         trainer.save_model(output_dir)  # handles DDP / FSDP / DeepSpeed state dicts, saves the tokenizer
         return
+    adapter_dir = Path(output_dir) / "adapter"
+    trainer.save_model(str(adapter_dir))
     if trainer.is_world_process_zero():
-        model.save_pretrained(Path(output_dir) / "adapter")
-        copy.deepcopy(model).merge_and_unload().save_pretrained(output_dir)
+        from peft import PeftModel
+
+        merged = PeftModel.from_pretrained(load_base(), str(adapter_dir)).merge_and_unload()
+        for name in CONFIG_OVERRIDES:  # the weights the run trained with, not the base model's defaults
+            setattr(merged.config, name, getattr(unwrap_dhrd(model, "save_trained_model").config, name))
+        merged.save_pretrained(output_dir)
         tokenizer.save_pretrained(output_dir)
         give_default_permissions(output_dir)
+    trainer.accelerator.wait_for_everyone()

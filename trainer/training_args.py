@@ -71,6 +71,9 @@ class DHRDTrainingArguments(TrainingArguments):
     text_column: str = field(default="text", metadata={"help": "Column holding the classifier input x."})
     label_column: str = field(default="label", metadata={"help": "Column holding the label (index or name)."})
     rationale_column: str = field(default="rationale", metadata={"help": "Column holding the teacher rationale."})
+    dataset_num_proc: int | None = field(
+        default=None, metadata={"help": "Processes tokenising the datasets (datasets' `map(num_proc=...)`)."}
+    )
     require_rationales: bool = field(
         default=False,
         metadata={

@@ -1,0 +1,115 @@
+"""The retry policy (`trainer.retry`) against a real HTTP server on loopback that misbehaves on a script: transport
+failures, 429 and 5xx are retried; a malformed answer or a 4xx is raised at once (a retry would hide the bug)."""
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+import torch
+from huggingface_hub import constants
+
+from trainer.predict_command import ClassifyClient, PredictArguments
+from trainer.retry import ServerUnavailable
+from trainer.teachers import ServerTeacher
+
+CHAT = {
+    "choices": [{"message": {"content": "Because. [END]"}, "finish_reason": "stop"}],
+    "usage": {"completion_tokens": 3},
+}
+
+
+class ScriptedServer:
+    """Answers request i with `script[i]`: an HTTP status, "close" (drop the connection) or "garbage" (200, not
+    JSON); past the script, a good answer. Records every request path."""
+
+    def __init__(self, script: list) -> None:
+        self.script, self.requests = list(script), []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+                server.requests.append(self.path)
+                step = server.script.pop(0) if server.script else 200
+                if step == "close":
+                    self.close_connection = True
+                    self.connection.shutdown(2)
+                    return
+                if step == "garbage":
+                    payload = b"<html>not json</html>"
+                    status = 200
+                else:
+                    status = step
+                    good = CHAT if "chat" in self.path else {"data": [_probs(i) for i in range(len(body["input"]))]}
+                    payload = json.dumps(good if status == 200 else {"error": "scripted"}).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def __enter__(self) -> "ScriptedServer":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def _probs(index: int) -> dict:
+    return {"index": index, "label": "b", "probs": [0.25, 0.75], "num_classes": 2}
+
+
+def _client(url: str, retries: int = 3) -> ClassifyClient:
+    args = PredictArguments(model="m", output_file="unused.jsonl", server_url=url, retries=retries, timeout=5)
+    client = ClassifyClient(args)
+    return client
+
+
+@pytest.fixture(autouse=True)
+def fast_backoff(monkeypatch):
+    monkeypatch.setattr("trainer.retry.time.sleep", lambda seconds: None)
+
+
+@pytest.mark.parametrize("failures", [[500], [429], [503, 502], ["close"], ["close", 500, 429]])
+def test_transport_errors_429_and_5xx_are_retried(failures):
+    with ScriptedServer(failures) as server:
+        probs = _client(server.url).classify(["x", "y"], max_input_length=16)
+    assert torch.equal(probs, torch.tensor([[0.25, 0.75], [0.25, 0.75]]))
+    assert len(server.requests) == len(failures) + 1
+
+
+@pytest.mark.parametrize("answer, error", [("garbage", ValueError), (404, Exception), (400, Exception)])
+def test_malformed_answers_and_client_errors_are_not_retried(answer, error):
+    with ScriptedServer([answer]) as server, pytest.raises(error) as raised:
+        _client(server.url).classify(["x"], max_input_length=None)
+    assert not isinstance(raised.value, ServerUnavailable)
+    assert len(server.requests) == 1  # raised at once
+
+
+def test_retries_run_out_with_one_line_that_names_the_server():
+    with ScriptedServer([500, 500, 500]) as server, pytest.raises(ServerUnavailable) as raised:
+        _client(server.url, retries=2).classify(["x"], max_input_length=None)
+    assert len(server.requests) == 3
+    assert f"{server.url}/classify: still failing after 2 retries" in str(raised.value)
+
+
+def test_the_teacher_client_follows_the_same_policy(monkeypatch):
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)  # the suite runs offline; this server is on loopback
+    with ScriptedServer([500, "close", 429]) as server:
+        teacher = ServerTeacher(f"{server.url}/v1", "m", max_retries=3, backoff=0.0)
+        ((_, completion),) = next(teacher.complete_iter([[{"role": "user", "content": "why?"}]]))
+    assert completion.text == "Because. [END]" and len(server.requests) == 4
+    with ScriptedServer(["garbage"]) as server, pytest.raises(Exception) as raised:
+        teacher = ServerTeacher(f"{server.url}/v1", "m", max_retries=3, backoff=0.0)
+        next(teacher.complete_iter([[{"role": "user", "content": "why?"}]]))
+    assert not isinstance(raised.value, ServerUnavailable) and len(server.requests) == 1
