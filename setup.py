@@ -28,7 +28,7 @@ setup(
     long_description_content_type="text/markdown",
     license="Apache-2.0",
     python_requires=">=3.10",
-    packages=["configuration_dhrd", "modeling_dhrd", "trainer", "trainer.tasks", "trainer.teachers"],
+    packages=["configuration_dhrd", "modeling_dhrd", "trainer", "trainer.cli", "trainer.tasks", "trainer.teachers"],
     install_requires=INSTALL_REQUIRES,
     entry_points={"console_scripts": ["dhrd = trainer.cli:main"]},
     extras_require={

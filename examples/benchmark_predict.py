@@ -76,8 +76,8 @@ def worker(kind: str, value: int, model: str, texts_file: str, output: str) -> d
         probs = [[{r["label"]: r["score"] for r in result}[name] for name in names] for result in results]
         Path(output).write_text(json.dumps(probs))
     else:
+        from trainer.cli.predict import PredictArguments, run_predict
         from trainer.dataset_args import DatasetArguments
-        from trainer.predict_command import PredictArguments, run_predict
 
         run_predict(
             PredictArguments(

@@ -12,8 +12,8 @@ import logging
 
 from transformers import HfArgumentParser
 
+from trainer.cli.train import ModelArguments, TrainCommandArguments, run_training
 from trainer.dataset_args import DatasetArguments
-from trainer.run_training import ModelArguments, TrainCommandArguments, run_training
 
 
 def main() -> None:

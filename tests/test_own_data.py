@@ -190,7 +190,7 @@ def test_predict_resumes_from_the_parts_a_killed_run_left(tmp_path, tiny_backbon
     every finished record as it is, redoes the rest, and writes every row once, in input order."""
     from conftest import tiny_dhrd
 
-    from trainer.predict_command import parts_folder
+    from trainer.cli.predict import parts_folder
 
     model_dir = tmp_path / "model"
     tiny_dhrd("qwen2", num_labels=2, id2label={0: "no", 1: "yes"}).save_pretrained(model_dir)

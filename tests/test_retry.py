@@ -9,7 +9,7 @@ import pytest
 import torch
 from huggingface_hub import constants
 
-from trainer.predict_command import ClassifyClient, PredictArguments
+from trainer.cli.predict import ClassifyClient, PredictArguments
 from trainer.retry import ServerUnavailable
 from trainer.teachers import ServerTeacher
 

@@ -62,16 +62,16 @@ def _config_file_argv(path: str) -> list[str]:
 
 
 def cmd_rationales(argv: Sequence[str]) -> str:
-    from .dataset_args import DatasetArguments
-    from .rationale_command import RationaleArguments, run_rationales
+    from ..dataset_args import DatasetArguments
+    from .rationales import RationaleArguments, run_rationales
 
     args, data_args = _parse((RationaleArguments, DatasetArguments), argv, "dhrd rationales")
     return run_rationales(args, data_args)
 
 
 def cmd_train(argv: Sequence[str]) -> str:
-    from .dataset_args import DatasetArguments
-    from .run_training import ModelArguments, TrainCommandArguments, run_training
+    from ..dataset_args import DatasetArguments
+    from .train import ModelArguments, TrainCommandArguments, run_training
 
     model_args, data_args, training_args = _parse(
         (ModelArguments, DatasetArguments, TrainCommandArguments), argv, "dhrd train"
@@ -81,23 +81,23 @@ def cmd_train(argv: Sequence[str]) -> str:
 
 
 def cmd_evaluate(argv: Sequence[str]) -> str:
-    from .dataset_args import DatasetArguments
-    from .evaluate_command import EvaluateArguments, run_evaluate
+    from ..dataset_args import DatasetArguments
+    from .evaluate import EvaluateArguments, run_evaluate
 
     args, data_args = _parse((EvaluateArguments, DatasetArguments), argv, "dhrd evaluate")
     return run_evaluate(args, data_args)
 
 
 def cmd_predict(argv: Sequence[str]) -> str:
-    from .dataset_args import DatasetArguments
-    from .predict_command import PredictArguments, run_predict
+    from ..dataset_args import DatasetArguments
+    from .predict import PredictArguments, run_predict
 
     args, data_args = _parse((PredictArguments, DatasetArguments), argv, "dhrd predict")
     return run_predict(args, data_args)
 
 
 def cmd_export(argv: Sequence[str]) -> str:
-    from .export_command import ExportArguments, run_export
+    from .export import ExportArguments, run_export
 
     (args,) = _parse((ExportArguments,), argv, "dhrd export")
     return run_export(args)

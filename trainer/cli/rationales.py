@@ -14,9 +14,9 @@ from datasets import Dataset
 
 from modeling_dhrd.atomic import atomic_write_text
 
-from .dataset_args import DataError, DatasetArguments, LabelledData, canonical_split
-from .tasks import rationale_sets as joins
-from .tasks.base import data_dir_or_env
+from ..dataset_args import DataError, DatasetArguments, LabelledData, canonical_split
+from ..tasks import rationale_sets as joins
+from ..tasks.base import data_dir_or_env
 
 
 @dataclass
@@ -63,7 +63,7 @@ def run_rationales(args: RationaleArguments, data_args: DatasetArguments) -> str
     output_dir = Path(args.output_dir)
     if args.join:
         return _run_join(args, data, output_dir)
-    from .teachers import generate_rationales, summary_line
+    from ..teachers import generate_rationales, summary_line
 
     rows = data.rows(args.split, limit=args.limit)
     raw = data.require(args.split).select(range(len(rows)))
@@ -114,7 +114,7 @@ def _read_template(path: str | None) -> str | None:
 
 
 def _teacher(args: RationaleArguments):
-    from .teachers import LocalTeacher, ServerTeacher
+    from ..teachers import LocalTeacher, ServerTeacher
 
     if args.server_url:
         return ServerTeacher(

@@ -10,8 +10,8 @@ import torch
 
 from modeling_dhrd.atomic import atomic_write_text
 
-from .dataset_args import DatasetArguments, LabelledData
-from .inference import (
+from ..dataset_args import DatasetArguments, LabelledData
+from ..inference import (
     check_model_reference,
     classify,
     load_classifier,
@@ -71,13 +71,13 @@ def run_evaluate(args: EvaluateArguments, data_args: DatasetArguments) -> str:
         if args.method == "cot":
             from transformers import AutoModelForCausalLM, AutoTokenizer
 
-            from .cot import cot_decode
+            from ..cot import cot_decode
 
             tokenizer = AutoTokenizer.from_pretrained(args.model)
             model = load_pretrained(AutoModelForCausalLM, args.model).eval()
             result = cot_decode(model, tokenizer, rows["text"], task.label_names, args.batch_size, args.max_new_tokens)
         else:
-            from .reasoning_decode import reasoning_head_decode
+            from ..reasoning_decode import reasoning_head_decode
 
             model, tokenizer = load_classifier(args.model)
             length = max_input_length(args.max_input_length, record, tokenizer)

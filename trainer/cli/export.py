@@ -11,8 +11,8 @@ from modeling_dhrd import export_classifier
 from modeling_dhrd.atomic import atomic_write_text
 from modeling_dhrd.unwrap import is_dhrd
 
-from .inference import TRAINING_RECORD, load_pretrained
-from .model_card import render_model_card
+from ..inference import TRAINING_RECORD, load_pretrained
+from ..model_card import render_model_card
 
 
 @dataclass

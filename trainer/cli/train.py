@@ -19,9 +19,9 @@ from modeling_dhrd.atomic import atomic_write_text, give_default_permissions
 from modeling_dhrd.embedded import BACKBONE_HELP, base_model_id
 from modeling_dhrd.unwrap import unwrap_dhrd
 
-from .dataset_args import DatasetArguments, LabelledData, dataset_ids
-from .dhrd_trainer import DHRDTrainer, paper_lora_config
-from .training_args import CONFIG_OVERRIDES, DHRDTrainingArguments
+from ..dataset_args import DatasetArguments, LabelledData, dataset_ids
+from ..dhrd_trainer import DHRDTrainer, paper_lora_config
+from ..training_args import CONFIG_OVERRIDES, DHRDTrainingArguments
 
 logger = logging.getLogger(__name__)
 

@@ -20,8 +20,8 @@ import torch
 
 from modeling_dhrd.atomic import atomic_file
 
-from .dataset_args import DatasetArguments, LabelledData
-from .inference import (
+from ..dataset_args import DatasetArguments, LabelledData
+from ..inference import (
     check_model_reference,
     classify_batches,
     load_classifier,
@@ -29,7 +29,7 @@ from .inference import (
     model_label_names,
     training_record,
 )
-from .shards import ShardedResults
+from ..shards import ShardedResults
 
 logger = logging.getLogger(__name__)
 
@@ -176,7 +176,7 @@ class ClassifyClient:
     def __init__(self, args: PredictArguments) -> None:
         import os
 
-        from .retry import http_client
+        from ..retry import http_client
 
         token = os.environ.get(args.api_key_env)
         self.url = args.server_url.rstrip("/").removesuffix("/v1") + "/classify"
@@ -185,7 +185,7 @@ class ClassifyClient:
         self.client = http_client(args.timeout, {"Authorization": f"Bearer {token}"} if token else {})
 
     def classify(self, texts: list[str], max_input_length: int | None) -> torch.Tensor:
-        from .retry import call_with_retries
+        from ..retry import call_with_retries
 
         body = {"model": self.model, "input": texts}
         if max_input_length:

@@ -27,11 +27,11 @@ from modeling_dhrd import DHRDForSequenceClassification, export_classifier, reso
 from modeling_dhrd.atomic import atomic_write_text
 from modeling_dhrd.embedded import BACKBONE_HELP
 
-from .cot import cot_decode
-from .dhrd_trainer import DHRDTrainer
-from .evaluate_command import classify
-from .tasks import Task, get_task
-from .training_args import DHRDTrainingArguments
+from ..cot import cot_decode
+from ..dhrd_trainer import DHRDTrainer
+from ..inference import classify
+from ..tasks import Task, get_task
+from ..training_args import DHRDTrainingArguments
 
 
 @dataclass
@@ -70,7 +70,7 @@ def demo_data(args: DemoArguments) -> tuple[Task, Dataset, Dataset]:
         return task, train, task.load("val", limit=args.eval_rows)
     if task.name != "copa" or not args.data_dir:
         raise ValueError("The demo runs on --task synthetic, or on --task copa with --data_dir.")
-    from .tasks.rationale_sets import join_copa_sse
+    from ..tasks.rationale_sets import join_copa_sse
 
     rationales = Path(args.data_dir) / "rationales" / "copa_sse"
     train, _ = join_copa_sse(task.load("train", args.data_dir), "train", rationales)
