@@ -20,6 +20,7 @@ from ..inference import (
     model_label_names,
     training_record,
 )
+from .checks import require_positive
 
 
 @dataclass
@@ -47,10 +48,7 @@ class EvaluateArguments:
     output_file: str | None = field(default=None, metadata={"help": "Write metrics (and timing) as JSON here."})
 
     def __post_init__(self) -> None:
-        for name in ("limit", "batch_size", "max_input_length", "max_new_tokens"):
-            value = getattr(self, name)
-            if value is not None and value < 1:
-                raise ValueError(f"--{name} must be a positive integer, got {value}.")
+        require_positive(self, "limit", "batch_size", "max_input_length", "max_new_tokens")
 
 
 def run_evaluate(args: EvaluateArguments, data_args: DatasetArguments) -> str:

@@ -30,6 +30,7 @@ from ..inference import (
     training_record,
 )
 from ..shards import ShardedResults
+from .checks import require_client_limits, require_positive
 
 logger = logging.getLogger(__name__)
 
@@ -67,19 +68,10 @@ class PredictArguments:
     api_key_env: str = field(default="OPENAI_API_KEY", metadata={"help": "Env variable holding the server token."})
 
     def __post_init__(self) -> None:
-        for name in (
-            "limit",
-            "max_input_length",
-            "max_batch_tokens",
-            "batch_size",
-            "server_batch_size",
-            "concurrency",
-        ):
-            value = getattr(self, name)
-            if value is not None and value < 1:
-                raise ValueError(f"--{name} must be a positive integer, got {value}.")
-        if self.retries < 0 or self.timeout <= 0:
-            raise ValueError("--retries must be >= 0 and --timeout > 0.")
+        require_positive(
+            self, "limit", "max_input_length", "max_batch_tokens", "batch_size", "server_batch_size", "concurrency"
+        )
+        require_client_limits(self.retries, self.timeout)
         if Path(self.output_file).suffix.lower() not in OUTPUT_FORMATS:
             raise ValueError(f"--output_file {self.output_file}: use a {' or '.join(OUTPUT_FORMATS)} file name.")
         if Path(self.output_file).is_dir():

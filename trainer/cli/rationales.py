@@ -17,6 +17,7 @@ from modeling_dhrd.atomic import atomic_write_text
 from ..dataset_args import DataError, DatasetArguments, LabelledData, canonical_split
 from ..tasks import rationale_sets as joins
 from ..tasks.base import data_dir_or_env
+from .checks import require_client_limits, require_positive
 
 
 @dataclass
@@ -45,12 +46,8 @@ class RationaleArguments:
     dtype: str | None = field(default=None, metadata={"help": "Local teacher dtype (bfloat16, float32)."})
 
     def __post_init__(self) -> None:
-        for name in ("limit", "batch_size", "concurrency", "max_new_tokens", "max_words"):
-            value = getattr(self, name)
-            if value is not None and value < 1:
-                raise ValueError(f"--{name} must be a positive integer, got {value}.")
-        if self.retries < 0 or self.timeout <= 0:
-            raise ValueError("--retries must be >= 0 and --timeout > 0.")
+        require_positive(self, "limit", "batch_size", "concurrency", "max_new_tokens", "max_words")
+        require_client_limits(self.retries, self.timeout)
         if self.join and self.join not in JOINERS:
             raise ValueError(f"Unknown --join {self.join!r}; choose from {sorted(JOINERS)}.")
         if self.server_url and not self.server_model:

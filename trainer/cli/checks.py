@@ -1,0 +1,15 @@
+"""Checks the subcommands' arguments share, with the flag's name in the message."""
+
+
+def require_positive(arguments: object, *names: str) -> None:
+    """Every named field is None (not given) or a positive integer."""
+    for name in names:
+        value = getattr(arguments, name)
+        if value is not None and value < 1:
+            raise ValueError(f"--{name} must be a positive integer, got {value}.")
+
+
+def require_client_limits(retries: int, timeout: float) -> None:
+    """An HTTP client's retry count and per-request timeout."""
+    if retries < 0 or timeout <= 0:
+        raise ValueError(f"--retries must be >= 0 and --timeout > 0, got {retries} and {timeout}.")
