@@ -17,13 +17,13 @@ siblings.
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from transformers import AutoModel, AutoModelForCausalLM, PreTrainedModel
 from transformers.utils import ModelOutput
 from transformers.utils.generic import can_return_tuple
 
 from .chunked_lm_loss import causal_lm_loss_sum
+from .classification_loss import classification_loss_sum, infer_problem_type
 from .configuration_dhrd import DHRDConfig
 from .pooling import pool_hidden_states, position_ids_from_attention_mask
 
@@ -193,8 +193,10 @@ class DHRDForSequenceClassification(DHRDPreTrainedModel):
     ) -> DHRDSequenceClassifierOutput:
         r"""
         Args:
-            labels (`torch.LongTensor` of shape `(batch_size,)`, *optional*):
-                Class indices in `[0, num_labels)` for the classification loss.
+            labels (`torch.Tensor`, *optional*):
+                Targets of the pooled head, by `config.problem_type` (inferred from the first labels when unset, as
+                in transformers): class indices `(batch_size,)` for single-label classification, multi-hot floats
+                `(batch_size, num_labels)` for multi-label classification, floats for regression.
             pooling_mask (`torch.Tensor` of shape `(batch_size, sequence_length)`, *optional*):
                 1 on the tokens of the classifier input `x`, 0 elsewhere (rationale, markers, label, padding). The
                 classifier pools over these positions. Defaults to `attention_mask` (the sequence *is* the input, as
@@ -236,9 +238,11 @@ class DHRDForSequenceClassification(DHRDPreTrainedModel):
 
         cls_loss = None
         if labels is not None:
-            labels = self._checked_labels(labels)
-            denominator = num_examples if num_examples is not None else labels.numel()
-            cls_loss = F.cross_entropy(logits.float(), labels, reduction="sum") / denominator
+            if self.config.problem_type is None:  # as transformers' classifiers: decided by the first labels seen
+                self.config.problem_type = infer_problem_type(self.num_labels, labels)
+            loss_sum, per_example = classification_loss_sum(logits, labels, self.config.problem_type)
+            denominator = num_examples if num_examples is not None else logits.shape[0]
+            cls_loss = loss_sum / (denominator * per_example)
 
         lm_loss = None
         if lm_labels is not None and self.config.lm_weight > 0:
@@ -265,16 +269,6 @@ class DHRDForSequenceClassification(DHRDPreTrainedModel):
             hidden_states=outputs.hidden_states if output_hidden_states else None,
             attentions=outputs.attentions if output_attentions else None,
         )
-
-    def _checked_labels(self, labels: torch.Tensor) -> torch.Tensor:
-        if labels.is_floating_point():
-            raise ValueError(f"`labels` must hold class indices (integers), got dtype {labels.dtype}.")
-        labels = labels.view(-1).long()
-        out_of_range = (labels < 0) | (labels >= self.num_labels)
-        if out_of_range.any():
-            bad = labels[out_of_range][0].item()
-            raise ValueError(f"Label {bad} is out of range for a classifier with num_labels={self.num_labels}.")
-        return labels
 
 
 __all__ = ["DHRDForSequenceClassification", "DHRDPreTrainedModel", "DHRDSequenceClassifierOutput", "DHRDMLPHead"]

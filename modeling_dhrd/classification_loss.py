@@ -1,0 +1,56 @@
+"""The pooled head's loss for transformers' three `problem_type`s, as sums (the caller divides by the examples of
+the whole gradient-accumulation window, which makes accumulation exact).
+
+Same semantics as transformers' `ForSequenceClassificationLoss`: `"regression"` (MSE on float targets; inferred when
+`num_labels == 1`), `"single_label_classification"` (cross-entropy on class indices; inferred for integer labels)
+and `"multi_label_classification"` (binary cross-entropy on multi-hot float targets). transformers averages over
+every element, so the sum here comes with the number of elements per example to divide by as well.
+
+This file is copied into every saved checkpoint (remote code): it imports only torch.
+"""
+
+import torch
+import torch.nn.functional as F
+
+PROBLEM_TYPES = ("regression", "single_label_classification", "multi_label_classification")
+
+
+def infer_problem_type(num_labels: int, labels: torch.Tensor) -> str:
+    if num_labels == 1:
+        return "regression"
+    if labels.dtype in (torch.long, torch.int, torch.int16, torch.int8, torch.uint8):
+        return "single_label_classification"
+    return "multi_label_classification"
+
+
+def classification_loss_sum(logits: torch.Tensor, labels: torch.Tensor, problem_type: str) -> tuple[torch.Tensor, int]:
+    """`(loss summed over the batch, elements per example)` for `problem_type`; bad labels raise a `ValueError`."""
+    num_labels = logits.shape[-1]
+    logits = logits.float()
+    if problem_type == "single_label_classification":
+        if labels.is_floating_point():
+            raise ValueError(f"`labels` must hold class indices (integers), got dtype {labels.dtype}.")
+        labels = labels.view(-1).long()
+        out_of_range = (labels < 0) | (labels >= num_labels)
+        if out_of_range.any():
+            bad = labels[out_of_range][0].item()
+            raise ValueError(f"Label {bad} is out of range for a classifier with num_labels={num_labels}.")
+        return F.cross_entropy(logits, labels, reduction="sum"), 1
+    if problem_type == "regression":
+        targets = labels.float().view(logits.shape[0], -1)
+        if targets.shape[-1] != num_labels:
+            raise ValueError(
+                f"Regression targets have {targets.shape[-1]} values per example; num_labels={num_labels}."
+            )
+        return F.mse_loss(logits, targets, reduction="sum"), num_labels
+    if problem_type == "multi_label_classification":
+        if labels.dim() != 2 or labels.shape[-1] != num_labels:
+            raise ValueError(
+                f"Multi-label targets must be multi-hot rows of width num_labels={num_labels}, got shape "
+                f"{tuple(labels.shape)}."
+            )
+        targets = labels.float()
+        if ((targets < 0) | (targets > 1)).any():
+            raise ValueError("Multi-label targets must lie in [0, 1] (multi-hot).")
+        return F.binary_cross_entropy_with_logits(logits, targets, reduction="sum"), num_labels
+    raise ValueError(f"`problem_type` must be one of {PROBLEM_TYPES}, got {problem_type!r}.")
