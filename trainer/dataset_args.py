@@ -19,7 +19,7 @@ import logging
 import os
 import string
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -149,8 +149,6 @@ class DatasetArguments:
         """These arguments, with the recorded input format where none was given."""
         if self.input_format() or not recorded:
             return self
-        from dataclasses import replace
-
         return replace(
             self, **{k: recorded[k] for k in ("text_column", "text_columns", "input_template") if k in recorded}
         )
@@ -298,12 +296,15 @@ class LabelledData:
     def require(self, split: str) -> Dataset:
         dataset = self.raw(split)
         if dataset is None:
-            available = sorted(self._hub) if self._hub is not None else []
-            flag = {"train": "--train_file", "validation": "--validation_file", "test": "--test_file"}[
-                canonical_split(split)
-            ]
-            where = f"; {self.args.dataset_name} has {available} (choose with --{canonical_split(split)[:5]}_split)"
-            raise DataError(f"No {canonical_split(split)} split: pass {flag}{where if self._hub is not None else ''}.")
+            split = canonical_split(split)
+            file_flag = {"train": "--train_file", "validation": "--validation_file", "test": "--test_file"}[split]
+            split_flag = {"train": "--train_split", "validation": "--eval_split", "test": "--test_split"}[split]
+            where = (
+                f"; {self.args.dataset_name} has the splits {sorted(self._hub)} (choose one with {split_flag})"
+                if self._hub is not None
+                else ""
+            )
+            raise DataError(f"No {split} split: pass {file_flag}{where}.")
         return dataset
 
     # columns

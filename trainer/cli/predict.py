@@ -10,6 +10,7 @@ kill loses at most the batch in flight. The output file is written atomically at
 
 import json
 import logging
+import os
 import shutil
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -29,6 +30,7 @@ from ..inference import (
     model_label_names,
     training_record,
 )
+from ..retry import call_with_retries, http_client
 from ..shards import ShardedResults
 from .checks import require_client_limits, require_positive
 
@@ -118,9 +120,8 @@ def run_predict(args: PredictArguments, data_args: DatasetArguments) -> str:
     counts = {name: 0 for name in names}
     for result in results:
         counts[result["label"]] += 1
-    return (
-        f"wrote {len(results)} predictions to {args.output_file} ({', '.join(f'{k} {v}' for k, v in counts.items())})"
-    )
+    summary = ", ".join(f"{name} {count}" for name, count in counts.items())
+    return f"wrote {len(results)} predictions to {args.output_file} ({summary})"
 
 
 def _local_batches(args: PredictArguments, record: dict, pending: list[int], texts: Sequence[str]):
@@ -166,10 +167,6 @@ class ClassifyClient:
     """vLLM's `/classify` (pooling runner): `{"model", "input": [texts], "truncate_prompt_tokens"}` -> `probs`."""
 
     def __init__(self, args: PredictArguments) -> None:
-        import os
-
-        from ..retry import http_client
-
         token = os.environ.get(args.api_key_env)
         self.url = args.server_url.rstrip("/").removesuffix("/v1") + "/classify"
         self.model = args.server_model or args.model
@@ -177,8 +174,6 @@ class ClassifyClient:
         self.client = http_client(args.timeout, {"Authorization": f"Bearer {token}"} if token else {})
 
     def classify(self, texts: list[str], max_input_length: int | None) -> torch.Tensor:
-        from ..retry import call_with_retries
-
         body = {"model": self.model, "input": texts}
         if max_input_length:
             body["truncate_prompt_tokens"] = max_input_length
