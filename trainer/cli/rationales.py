@@ -60,7 +60,7 @@ def run_rationales(args: RationaleArguments, data_args: DatasetArguments) -> str
     output_dir = Path(args.output_dir)
     if args.join:
         return _run_join(args, data, output_dir)
-    from ..teachers import generate_rationales, summary_line
+    from ..teachers import generate_rationales, summary_line, template_for
 
     rows = data.rows(args.split, limit=args.limit)
     raw = data.require(args.split).select(range(len(rows)))
@@ -71,6 +71,7 @@ def run_rationales(args: RationaleArguments, data_args: DatasetArguments) -> str
                 "another one with --rationale_column NAME."
             )
     template = _read_template(args.prompt_template_file)
+    template_for(data.task.name, template)  # a template without its fields fails before a teacher is loaded
     teacher = _teacher(args)
     joined, summary = generate_rationales(
         rows, data.task, teacher, output_dir, prompt_template=template, max_words=args.max_words
