@@ -12,7 +12,8 @@ reports its own wall time and peak memory (max RSS); the best batch setting of e
 - `predict_t{T}`: `dhrd predict --max_batch_tokens T` (token-budget batches over length-sorted inputs).
 
 Predictions of the best pipeline and the best `dhrd predict` run are compared (top label and max probability
-difference). Prints JSON and writes it to `--output`.
+difference). Prints JSON and writes it to `--output`. With `--runs-dir`, each configuration's timing and
+probabilities are kept there and a rerun measures only the configurations not there yet.
 
     python examples/benchmark_predict.py --data-dir ../shared/data --rows 2000 --output docs/benchmarks/predict.json
     python examples/benchmark_predict.py --smoke      # seconds, a tiny random model (CI)
@@ -111,6 +112,9 @@ def main() -> None:
     parser.add_argument("--token-budgets", default="4096,16384", help="dhrd predict --max_batch_tokens values.")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output")
+    parser.add_argument(
+        "--runs-dir", help="Keep each configuration's timing and probabilities here; configurations found are reused."
+    )
     parser.add_argument("--smoke", action="store_true")
     parser.add_argument("--worker", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -121,6 +125,8 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
+        runs_dir = Path(args.runs_dir) if args.runs_dir else tmp / "runs"
+        runs_dir.mkdir(parents=True, exist_ok=True)
         if args.smoke:
             texts = [" ".join(["word"] * (5 + (i * 37) % 120)) for i in range(48)]
             args.batch_sizes, args.token_budgets = "1,8", "512,2048"
@@ -131,27 +137,30 @@ def main() -> None:
         build_classifier(tmp / "classifier", args.smoke)
         configs = [("pipeline", int(b)) for b in args.batch_sizes.split(",")]
         configs += [("predict", int(t)) for t in args.token_budgets.split(",")]
-        runs = {}
+        runs, probs = {}, {}
         for kind, value in configs:
             name = f"{kind}_{'b' if kind == 'pipeline' else 't'}{value}"
-            output = tmp / f"{name}.{'json' if kind == 'pipeline' else 'jsonl'}"
-            command = [sys.executable, __file__, "--worker", kind, str(value), str(tmp / "classifier")]
-            completed = subprocess.run(
-                [*command, str(texts_file), str(output)], capture_output=True, text=True, check=False
+            result, output = (
+                runs_dir / f"{name}.json",
+                runs_dir / f"{name}.probs.{'json' if kind == 'pipeline' else 'jsonl'}",
             )
-            if completed.returncode != 0:
-                raise SystemExit(f"{name} failed:\n{completed.stderr[-3000:]}")
-            runs[name] = {**json.loads(completed.stdout.strip().splitlines()[-1]), "rows_per_second": None}
+            if not (result.is_file() and output.is_file()):  # a configuration measured before (--runs-dir) is kept
+                command = [sys.executable, __file__, "--worker", kind, str(value), str(tmp / "classifier")]
+                completed = subprocess.run(
+                    [*command, str(texts_file), str(output)], capture_output=True, text=True, check=False
+                )
+                if completed.returncode != 0:
+                    raise SystemExit(f"{name} failed:\n{completed.stderr[-3000:]}")
+                result.write_text(completed.stdout.strip().splitlines()[-1] + "\n")
+            runs[name] = json.loads(result.read_text())
             runs[name]["rows_per_second"] = round(len(texts) / runs[name]["seconds"], 2)
-            runs[name]["probs"] = read_probs(kind, output)
-            print(name, {k: v for k, v in runs[name].items() if k != "probs"}, file=sys.stderr, flush=True)
+            probs[name] = read_probs(kind, output)
+            print(name, runs[name], file=sys.stderr, flush=True)
         best = {
             kind: max((name for name in runs if name.startswith(kind)), key=lambda n: runs[n]["rows_per_second"])
             for kind in ("pipeline", "predict")
         }
-        pipe, ours = runs[best["pipeline"]].pop("probs"), runs[best["predict"]].pop("probs")
-        for run in runs.values():
-            run.pop("probs", None)
+        pipe, ours = probs[best["pipeline"]], probs[best["predict"]]
         same_label = sum(
             max(range(len(a)), key=a.__getitem__) == max(range(len(b)), key=b.__getitem__) for a, b in zip(pipe, ours)
         )
@@ -159,7 +168,7 @@ def main() -> None:
             "rows": len(texts),
             "long_share": None if args.smoke else args.long_share,
             "max_input_length": MAX_INPUT_LENGTH,
-            "model": "tiny random llama" if args.smoke else "SmolLM2-135M-Instruct + DHRD head, exported (fp32)",
+            "model": "tiny random llama" if args.smoke else "SmolLM2-135M-Instruct + DHRD head, exported",
             "threads": __import__("torch").get_num_threads(),
             "runs": runs,
             "best": best,
