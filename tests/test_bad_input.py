@@ -62,6 +62,12 @@ def world(tmp_path_factory):
     ).cast_column("label", ClassLabel(names=names))
     DatasetDict(train=split(4, ["a", "b"])).save_to_disk(str(root / "only_train"))
     DatasetDict(train=split(4, ["a", "b"]), validation=split(0, ["a", "b"])).save_to_disk(str(root / "empty_val"))
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(
+        pa.table({"text": pa.array([], pa.string()), "label": pa.array([], pa.int64())}), root / "empty.parquet"
+    )
     DatasetDict(test=split(3, ["no", "yes", "maybe"])).save_to_disk(str(root / "three_labels"))
 
     model = tiny_dhrd("qwen2", num_labels=2, id2label={0: "yes", 1: "no"})
@@ -116,7 +122,7 @@ CASES = [
     (
         "int outside names",
         [*TRAIN, "--train_file", W("int7.jsonl"), "--label_names", "a,b"],
-        "row 2: label 7 is outside",
+        "row 2: label 7 is out of range",
     ),
     ("fractional label", [*TRAIN, "--train_file", W("float.jsonl")], "float.jsonl row 6: label 1.5 is neither"),
     ("null label", [*TRAIN, "--train_file", W("null_label.jsonl")], "null_label.jsonl row 1: no label"),
@@ -124,13 +130,19 @@ CASES = [
     # datasets and splits
     ("task and dataset", [*TRAIN, "--task", "rte", "--dataset_name", W("only_train")], "not both"),
     ("unknown task", [*TRAIN, "--task", "copaa"], "Unknown task 'copaa'"),
-    ("empty split", [*TRAIN, "--dataset_name", W("empty_val")], "empty_val [validation]: the split is empty"),
+    ("empty parquet", [*TRAIN, "--train_file", W("empty.parquet")], "empty.parquet: the file has no rows"),
+    (
+        "damaged saved dataset",
+        [*TRAIN, "--dataset_name", W("empty_val")],
+        "empty_val: datasets' load_from_disk cannot",
+    ),
     ("missing split", ["evaluate", "--model", W("model"), "--dataset_name", W("only_train")], "No validation split"),
     ("max_train_samples 0", [*TRAIN, *GOOD, "--max_train_samples", "0"], "--max_train_samples must be a positive"),
     # training flags and files
     ("max_steps 0", [*TRAIN, *GOOD, "--max_steps", "0"], "max_steps=0 trains nothing"),
     ("max_steps not a number", [*TRAIN, *GOOD, "--max_steps", "abc"], "--max_steps/--max-steps: invalid int value"),
-    ("unknown flag", [*TRAIN, *GOOD, "--learning_rat", "1e-4"], "--learning_rat"),
+    ("abbreviated flag", [*TRAIN, *GOOD, "--learning_rat", "1e-4"], "--learning_rat"),
+    ("unknown flag", [*TRAIN, *GOOD, "--frobnicate", "1"], "--frobnicate"),
     ("non-empty output_dir", [*TRAIN[:4], W("taken"), *TRAIN[5:], *GOOD], "taken is not empty; pass --overwrite"),
     ("lm_loss_scope", [*TRAIN, *GOOD, "--lm_loss_scope", "some"], "--lm-loss-scope: invalid choice: 'some'"),
     ("malformed yaml", ["train", W("bad.yaml")], "bad.yaml: not valid YAML"),
@@ -205,6 +217,8 @@ CASES = [
             *GOOD,
             "--prompt_template_file",
             W("nope.txt"),
+            "--rationale_column",
+            "t",
             "--output_dir",
             W("out"),
             "--teacher_model",
@@ -219,6 +233,8 @@ CASES = [
             *GOOD,
             "--prompt_template_file",
             W("no_input.txt"),
+            "--rationale_column",
+            "t",
             "--output_dir",
             W("out"),
             "--teacher_model",
@@ -256,7 +272,7 @@ def test_a_refused_teacher_server_is_one_line_after_the_retries(world, capsys, m
     from serving import free_port
 
     url = f"http://127.0.0.1:{free_port()}/v1"  # nothing listens there
-    argv = ["rationales", "--train_file", str(world / "good.jsonl"), "--output_dir", str(world / "out")]
+    argv = ["rationales", "--train_file", str(world / "unlabelled.jsonl"), "--output_dir", str(world / "out")]
     code = main([*argv, "--server_url", url, "--server_model", "m", "--retries", "1", "--limit", "1"])
     line = capsys.readouterr().err.strip().splitlines()[-1]
     assert code == 1 and line.startswith("dhrd rationales: error: teacher server")

@@ -181,10 +181,16 @@ def load_table(path: str | os.PathLike) -> Dataset:
 
 
 def _text_problem(file: Path, fmt: str) -> str | None:
-    """The first undecodable or (for jsonl) unparsable line as ` line N: what`, or a file without rows; checked
-    before datasets parses, whose own errors name neither the file nor the line."""
+    """The first undecodable or (for jsonl) unparsable line as `N: what`, an unreadable parquet file, or a file
+    without rows; checked before datasets parses, whose own errors name neither the file nor the line."""
     if fmt == "parquet":
-        return None
+        import pyarrow.parquet as pq
+
+        try:
+            rows = pq.ParquetFile(file).metadata.num_rows
+        except Exception as error:  # not a parquet file, or a damaged one
+            return f" not a readable parquet file ({error})."
+        return " the file has no rows." if rows == 0 else None
     lines = 0
     with open(file, "rb") as handle:
         for number, raw in enumerate(handle, start=1):
@@ -210,7 +216,12 @@ def _load_dataset_dict(args: DatasetArguments) -> DatasetDict:
 
     path = Path(args.dataset_name)
     if path.is_dir() and ((path / "dataset_dict.json").is_file() or (path / "state.json").is_file()):
-        loaded = load_from_disk(str(path))
+        try:
+            loaded = load_from_disk(str(path))
+        except Exception as error:  # a damaged or partly written folder
+            raise DataError(
+                f"{path}: datasets' load_from_disk cannot read it ({type(error).__name__}: {error})."
+            ) from None
         return loaded if isinstance(loaded, DatasetDict) else DatasetDict({"train": loaded})
     try:
         loaded = load_dataset(args.dataset_name, args.dataset_config_name)

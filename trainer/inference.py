@@ -81,7 +81,14 @@ def load_classifier(model: str, bf16: bool = False):
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     classifier = load_pretrained(AutoModelForSequenceClassification, model, dtype=torch.bfloat16 if bf16 else None)
-    return classifier.eval(), AutoTokenizer.from_pretrained(model)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(model)
+    except (OSError, ValueError) as error:
+        raise ValueError(
+            f"{model}: no usable tokenizer ({str(error).splitlines()[0][:200]}); save the tokenizer next to the model "
+            "(`tokenizer.save_pretrained(folder)`)."
+        ) from None
+    return classifier.eval(), tokenizer
 
 
 def max_input_length(explicit: int | None, record: dict, tokenizer=None) -> int | None:

@@ -24,7 +24,7 @@ USAGE = __doc__.split("\n\n", 1)[1]
 def _parse(dataclass_types: tuple, argv: Sequence[str], prog: str):
     """Flags, or one YAML/JSON file whose keys are the flags' names (its values go through the same argparse types,
     so a wrong type in the file is reported like a wrong flag)."""
-    parser = HfArgumentParser(dataclass_types, prog=prog)
+    parser = HfArgumentParser(dataclass_types, prog=prog, allow_abbrev=False)  # `--learning_rat` is no flag
     parser.error = _refuse  # argparse's usage + message + exit(2) becomes one line
     if len(argv) == 1 and argv[0].endswith((".yaml", ".yml", ".json")):
         argv = _config_file_argv(argv[0])

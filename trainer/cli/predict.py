@@ -12,7 +12,7 @@ import json
 import logging
 import os
 import shutil
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -101,6 +101,7 @@ def run_predict(args: PredictArguments, data_args: DatasetArguments) -> str:
     data.label_names  # noqa: B018 - checks a ClassLabel / --label_names / task against the model's labels
     id_column = data.id_column(data.require(args.split)) or "idx"
     ids, texts = rows["idx"], rows["text"]
+    predictor = _server_predictor(args, record) if args.server_url else _local_predictor(args, record)
     store = ShardedResults(parts_folder(args.output_file), key=id_column)
     with store.open() as (done, shard):
         pending = [i for i, key in enumerate(ids) if str(key) not in done]
@@ -108,12 +109,7 @@ def run_predict(args: PredictArguments, data_args: DatasetArguments) -> str:
             logger.info(
                 "Resuming: %d of %d rows already predicted in %s", len(ids) - len(pending), len(ids), store.folder
             )
-        batches = (
-            _server_batches(args, record, pending, texts)
-            if args.server_url
-            else _local_batches(args, record, pending, texts)
-        )
-        for positions, probs in batches:
+        for positions, probs in predictor(pending, texts):
             shard.write(
                 {id_column: ids[p], "label": names[int(row.argmax())], "probs": dict(zip(names, row.tolist()))}
                 for p, row in zip(positions, probs)
@@ -128,43 +124,54 @@ def run_predict(args: PredictArguments, data_args: DatasetArguments) -> str:
     return f"wrote {len(results)} predictions to {args.output_file} ({summary})"
 
 
-def _local_batches(args: PredictArguments, record: dict, pending: list[int], texts: Sequence[str]):
+Predictor = Callable[[list[int], Sequence[str]], Iterator[tuple[list[int], torch.Tensor]]]
+
+
+def _local_predictor(args: PredictArguments, record: dict) -> Predictor:
+    """The model loaded now (a failure leaves nothing on disk); batches of `(positions, probabilities)` later."""
     model, tokenizer = load_classifier(args.model, bf16=args.bf16)
     length = max_input_length(args.max_input_length, record, tokenizer)
-    logger.info("Predicting %d rows locally (truncation: %s tokens)", len(pending), length or "none")
-    for positions, logits in classify_batches(
-        model,
-        tokenizer,
-        [texts[i] for i in pending],
-        length,
-        max_batch_tokens=args.max_batch_tokens or (4096 if model.device.type == "cpu" else 16384),
-        max_batch_size=args.batch_size,
-        desc="Predicting",
-    ):
-        yield [pending[p] for p in positions], torch.softmax(logits, dim=-1)
+    budget = args.max_batch_tokens or (4096 if model.device.type == "cpu" else 16384)
+
+    def predict(pending: list[int], texts: Sequence[str]) -> Iterator[tuple[list[int], torch.Tensor]]:
+        logger.info("Predicting %d rows locally (truncation: %s tokens)", len(pending), length or "none")
+        for positions, logits in classify_batches(
+            model,
+            tokenizer,
+            [texts[i] for i in pending],
+            length,
+            max_batch_tokens=budget,
+            max_batch_size=args.batch_size,
+            desc="Predicting",
+        ):
+            yield [pending[p] for p in positions], torch.softmax(logits, dim=-1)
+
+    return predict
 
 
-def _server_batches(
-    args: PredictArguments, record: dict, pending: list[int], texts: Sequence[str]
-) -> Iterator[tuple[list[int], torch.Tensor]]:
+def _server_predictor(args: PredictArguments, record: dict) -> Predictor:
     """Chunks of `server_batch_size` inputs sent to `/classify`, `concurrency` in flight, each yielded as it ends."""
     from tqdm.auto import tqdm
 
     client = ClassifyClient(args)
     length = max_input_length(args.max_input_length, record)  # else the server's --max-model-len applies
-    chunks = [pending[i : i + args.server_batch_size] for i in range(0, len(pending), args.server_batch_size)]
-    with (
-        ThreadPoolExecutor(max_workers=args.concurrency) as pool,
-        tqdm(total=len(pending), desc=f"Predicting via {args.server_url}", unit="row", dynamic_ncols=True) as bar,
-    ):
-        futures = {pool.submit(client.classify, [texts[i] for i in chunk], length): chunk for chunk in chunks}
-        try:
-            for future in as_completed(futures):
-                bar.update(len(futures[future]))
-                yield futures[future], future.result()
-        finally:
-            for future in futures:
-                future.cancel()
+
+    def predict(pending: list[int], texts: Sequence[str]) -> Iterator[tuple[list[int], torch.Tensor]]:
+        chunks = [pending[i : i + args.server_batch_size] for i in range(0, len(pending), args.server_batch_size)]
+        with (
+            ThreadPoolExecutor(max_workers=args.concurrency) as pool,
+            tqdm(total=len(pending), desc=f"Predicting via {args.server_url}", unit="row", dynamic_ncols=True) as bar,
+        ):
+            futures = {pool.submit(client.classify, [texts[i] for i in chunk], length): chunk for chunk in chunks}
+            try:
+                for future in as_completed(futures):
+                    bar.update(len(futures[future]))
+                    yield futures[future], future.result()
+            finally:
+                for future in futures:
+                    future.cancel()
+
+    return predict
 
 
 class ClassifyClient:
