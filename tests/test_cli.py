@@ -182,6 +182,7 @@ def test_model_card_renders_with_hub_metadata():
         datasets=["super_glue/copa"],
     )
     metadata = parse_front_matter(card)
+    model_index = metadata.pop("model-index")
     assert metadata == {
         "library_name": "transformers",
         "pipeline_tag": "text-classification",
@@ -189,6 +190,8 @@ def test_model_card_renders_with_hub_metadata():
         "base_model": "HuggingFaceTB/SmolLM2-135M-Instruct",
         "datasets": ["super_glue/copa"],
     }
+    assert model_index[0]["name"] == "copa-dhrd"
+    assert model_index[0]["results"][0]["metrics"] == [{"type": "accuracy", "value": 0.61}]
     assert 'pipeline("text-classification", model="me/copa-dhrd")' in card
     assert "| accuracy | 0.6100 |" in card and "arXiv:2509.21487" in card and "`Option 2`" in card
     remote = render_model_card(

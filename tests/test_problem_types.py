@@ -31,7 +31,7 @@ def test_pooled_loss_equals_transformers_loss_function(problem_type, num_labels)
     output = model(input_ids=IDS, attention_mask=MASK, labels=labels)
     expected = ForSequenceClassificationLoss(labels, output.logits, model.config)
     torch.testing.assert_close(output.cls_loss, expected, atol=1e-6, rtol=1e-5)
-    assert output.loss == pytest.approx(output.cls_loss.item())  # no rationale: the loss is the pooled loss
+    assert output.loss.item() == pytest.approx(output.cls_loss.item())  # no rationale: the loss is the pooled loss
 
 
 @pytest.mark.parametrize(

@@ -311,3 +311,21 @@ def test_arguments_are_validated(tmp_path):
         DHRDTrainingArguments(output_dir="x", max_steps=0, report_to=[])
     with pytest.raises(ValueError, match="max_input_length"):
         DHRDTrainingArguments(output_dir="x", max_input_length=2048, max_length=1024, report_to=[])
+
+
+def test_a_streamed_dataset_is_prepared_as_it_is_read(tmp_path, tokenizer):
+    """An `IterableDataset` (e.g. `load_dataset(..., streaming=True)`) trains like a map-style one: the same batch
+    gives the same weights; it has no preparation report (counting would read the whole stream)."""
+    rows = _rows(8, seed=9)
+    one_batch = {"max_steps": 1, "per_device_train_batch_size": 8}  # the same batch however the rows are ordered
+    mapped = _train(tmp_path / "m", tokenizer, rows, **one_batch)
+    model = tiny_dhrd("qwen2", num_labels=3).train()
+    stream = Dataset.from_list(rows).to_iterable_dataset()
+    trainer = DHRDTrainer(
+        model=model, args=_args(tmp_path / "s", **one_batch), train_dataset=stream, processing_class=tokenizer
+    )
+    trainer.train()
+    assert trainer.state.global_step == 1 and "train" not in trainer.preparation_reports
+    assert mapped.preparation_reports["train"].rows == 8
+    for name, value in _params(mapped.model).items():
+        torch.testing.assert_close(_params(trainer.model)[name], value, atol=1e-6, rtol=1e-5, msg=name)

@@ -289,7 +289,10 @@ def _apply_config_overrides(config, args: DHRDTrainingArguments) -> None:
             "%s=%s from the training arguments (the model's config had %s)", name, value, getattr(config, name)
         )
         setattr(config, name, value)
-    config.validate()
+    try:
+        config.validate()
+    except Exception as error:  # `@strict`'s wrapper: raise the rule's own ValueError, which says what is wrong
+        raise ValueError(str(error.__cause__ or error)) from None
 
 
 def _wrap_with_peft(dhrd: PreTrainedModel, peft_config: PeftConfig, gradient_checkpointing: bool) -> PeftModel:
