@@ -21,10 +21,12 @@ from transformers import HfArgumentParser
 USAGE = __doc__.split("\n\n", 1)[1]
 
 
-def _parse(dataclass_types: tuple, argv: Sequence[str], prog: str):
+def _parse(dataclass_types: tuple, argv: Sequence[str], prog: str, defaults: dict | None = None):
     """Flags, or one YAML/JSON file whose keys are the flags' names (its values go through the same argparse types,
-    so a wrong type in the file is reported like a wrong flag)."""
+    so a wrong type in the file is reported like a wrong flag). `defaults` replace the dataclasses' defaults."""
     parser = HfArgumentParser(dataclass_types, prog=prog, allow_abbrev=False)  # `--learning_rat` is no flag
+    if defaults:
+        parser.set_defaults(**defaults)
     parser.error = _refuse  # argparse's usage + message + exit(2) becomes one line
     if len(argv) == 1 and argv[0].endswith((".yaml", ".yml", ".json")):
         argv = _config_file_argv(argv[0])
@@ -104,10 +106,11 @@ def cmd_export(argv: Sequence[str]) -> str:
 
 
 def cmd_demo(argv: Sequence[str]) -> str:
-    from .demo import DemoArguments, run_demo
+    from ..training_args import DHRDTrainingArguments
+    from .demo import DEMO_TRAINING_DEFAULTS, DemoArguments, run_demo
 
-    (args,) = _parse((DemoArguments,), argv, "dhrd demo")
-    return run_demo(args)
+    args, training = _parse((DemoArguments, DHRDTrainingArguments), argv, "dhrd demo", DEMO_TRAINING_DEFAULTS)
+    return run_demo(args, training)
 
 
 COMMANDS: dict[str, Callable[[Sequence[str]], str]] = {
