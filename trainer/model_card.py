@@ -27,7 +27,7 @@ classifier("{example}")
 The checkpoint is a plain `{architecture}`: it also loads with
 `AutoModelForSequenceClassification.from_pretrained("{repo}")` and serves with vLLM's pooling runner
 (`vllm serve {repo} --runner pooling`). Tokenise inputs with right padding (as saved) and
-`truncation=True, max_length={max_input_length}` to match training."""
+`{truncation}` to match training."""
 
 REMOTE_USAGE = """```python
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
@@ -86,7 +86,11 @@ def build_model_card(
         repo=repo_id,
         example=example.replace('"', "'"),
         architecture=architecture,
-        max_input_length=training.get("max_input_length", 512),
+        truncation=(
+            f"truncation=True, max_length={training['max_input_length']}"
+            if training.get("max_input_length")
+            else "truncation=True"
+        ),
         pooling=dhrd.get("pooling"),
         head=dhrd.get("head"),
     )

@@ -37,7 +37,7 @@ def reasoning_head_decode(
     id2label: Mapping[int, str],
     batch_size: int = 16,
     max_new_tokens: int = 128,
-    max_input_length: int = 512,
+    max_input_length: int | None = None,
 ) -> CoTResult:
     """Greedy decoding from `[x, reason marker]` to eos; the prediction is the label after the answer marker."""
     model = unwrap_dhrd(classifier, "Reasoning-head decoding", hint=NO_REASONING_HEAD)
@@ -45,6 +45,7 @@ def reasoning_head_decode(
     config = model.config
     label_names = [id2label[i] for i in range(len(id2label))]
     marker = tokenizer(config.reason_marker, add_special_tokens=False)["input_ids"]
+    # As in training; None: the tokenizer's own limit (evaluate passes what the checkpoint records)
     inputs = tokenizer(list(texts), truncation=True, max_length=max_input_length)["input_ids"]
 
     def parse(text: str) -> int:
