@@ -5,7 +5,12 @@ dataclass field is a flag, `--snake_case` or `--dash-case`), or reads them from 
     dhrd train --task copa --train_file rationales/copa/rationales.jsonl --output_dir runs/copa --lm-weight 1
     dhrd evaluate --model runs/copa --task copa --data_dir ../shared/data
     dhrd export --model runs/copa --output_dir exported/copa [--push_to_hub user/copa-dhrd]
+    dhrd predict --model exported/copa --test_file new_rows.csv --output_file predictions.parquet
     dhrd demo [--quick]
+
+Your own data: every data subcommand takes the same description (`--dataset_name` or `--train_file` /
+`--validation_file` / `--test_file`, `--text_column(s)`, `--input_template`, `--label_column`, `--label_names`);
+see `dhrd train --help` and the README's "Your own data".
 
 Bad input ends with one line on stderr and a non-zero exit, not a traceback.
 """
