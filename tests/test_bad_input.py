@@ -94,6 +94,11 @@ TRAIN = ["train", "--model_name_or_path", W("backbone"), "--output_dir", W("out"
 GOOD = ["--train_file", W("good.jsonl")]
 PREDICT = ["predict", "--model", W("model"), "--output_file", W("out/p.jsonl")]
 
+
+def predict_good_rows(model: str = "model", output: str = "out/p.jsonl") -> list[str]:
+    return ["predict", "--model", W(model), "--output_file", W(output), "--test_file", W("good.jsonl")]
+
+
 CASES = [
     # data files
     ("no data", [*TRAIN], "No data given: pass --dataset_name"),
@@ -159,38 +164,18 @@ CASES = [
         ["evaluate", "--model", W("model"), "--validation_file", W("unlabelled.jsonl")],
         "unlabelled.jsonl row 0: label 'maybe' is not one of the labels ['yes', 'no']",
     ),  # fmt: skip
-    ("predict batch 0", [*PREDICT, "--test_file", W("good.jsonl"), "--batch_size", "0"], "--batch_size must be"),
-    ("predict limit -1", [*PREDICT, "--test_file", W("good.jsonl"), "--limit", "-1"], "--limit must be a positive"),
-    (
-        "predict output format",
-        ["predict", "--model", W("model"), "--output_file", W("out/p.csv"), "--test_file", W("good.jsonl")],
-        "use a .jsonl or .parquet file name",
-    ),  # fmt: skip
+    ("predict batch 0", [*predict_good_rows(), "--batch_size", "0"], "--batch_size must be"),
+    ("predict limit -1", [*predict_good_rows(), "--limit", "-1"], "--limit must be a positive"),
+    ("predict output format", predict_good_rows(output="out/p.csv"), "use a .jsonl or .parquet file name"),
     (
         "predict output exists",
-        ["predict", "--model", W("model"), "--output_file", W("exists.jsonl"), "--test_file", W("good.jsonl")],
+        predict_good_rows(output="exists.jsonl"),
         "exists.jsonl already exists; pass --overwrite",
-    ),  # fmt: skip
-    (
-        "predict no model",
-        ["predict", "--model", W("nope"), "--output_file", W("out/p.jsonl"), "--test_file", W("good.jsonl")],
-        "No such model folder",
-    ),  # fmt: skip
-    (
-        "predict not a model",
-        ["predict", "--model", W("a_folder"), "--output_file", W("out/p.jsonl"), "--test_file", W("good.jsonl")],
-        "a_folder is not a model folder (no config.json)",
-    ),  # fmt: skip
-    (
-        "truncated weights",
-        ["predict", "--model", W("truncated"), "--output_file", W("out/p.jsonl"), "--test_file", W("good.jsonl")],
-        "truncated: the weights (model.safetensors) cannot be read",
-    ),  # fmt: skip
-    (
-        "no tokenizer",
-        ["predict", "--model", W("no_tokenizer"), "--output_file", W("out/p.jsonl"), "--test_file", W("good.jsonl")],
-        "no_tokenizer",
-    ),  # fmt: skip
+    ),
+    ("predict no model", predict_good_rows("nope"), "No such model folder"),
+    ("predict not a model", predict_good_rows("a_folder"), "a_folder is not a model folder (no config.json)"),
+    ("truncated weights", predict_good_rows("truncated"), "truncated: the weights (model.safetensors) cannot be read"),
+    ("no tokenizer", predict_good_rows("no_tokenizer"), "no_tokenizer: no usable tokenizer"),
     ("labels differ", [*PREDICT, "--dataset_name", W("three_labels")], "The model's labels ['yes', 'no'] differ"),
     # rationales
     (
