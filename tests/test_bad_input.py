@@ -120,6 +120,7 @@ CASES = [
     ("missing id column", [*TRAIN, *GOOD, "--id_column", "uid"], "no column 'uid' (--id_column)"),
     ("duplicate ids", [*TRAIN, "--train_file", W("dup_ids.jsonl"), "--id_column", "uid"], "repeated ids ['a']"),
     ("empty input", [*TRAIN, "--train_file", W("empty_text.jsonl")], "empty_text.jsonl row 1: empty input"),
+    ("no rationales", [*TRAIN, "--train_file", W("unlabelled.jsonl")], "no rationale column 'rationale'"),
     # labels
     ("label not a name", [*TRAIN, *GOOD, "--label_names", "yes,maybe"], "row 1: label 'no' is not one of the labels"),
     ("repeated label names", [*TRAIN, *GOOD, "--label_names", "yes,yes"], "--label_names repeats a name"),
@@ -241,8 +242,10 @@ def test_bad_input_is_one_line_and_leaves_nothing(world, case, argv, message, ca
     stderr = capsys.readouterr().err
     assert code != 0, (case, stderr[-2000:])
     assert "Traceback" not in stderr
-    line = stderr.strip().splitlines()[-1]
+    *context, line = stderr.strip().splitlines()
     assert line.startswith(f"dhrd {argv[0]}: error: "), (case, stderr[-2000:])
+    # what comes before the error is log lines and progress bars, never more of the error
+    assert all(text.startswith(("INFO ", "WARNING ")) or "/s]" in text for text in context), (case, context)
     assert message in line, (case, line)
     after = sorted(str(p.relative_to(world)) for p in world.rglob("*"))
     assert after == before, (case, set(after) ^ set(before))  # nothing written, not even an empty folder

@@ -19,7 +19,7 @@ from modeling_dhrd.atomic import atomic_write_text, give_default_permissions
 from modeling_dhrd.embedded import BACKBONE_HELP, base_model_id
 from modeling_dhrd.unwrap import unwrap_dhrd
 
-from ..dataset_args import DatasetArguments, LabelledData, dataset_ids
+from ..dataset_args import DataError, DatasetArguments, LabelledData, dataset_ids
 from ..dhrd_trainer import DHRDTrainer, paper_lora_config
 from ..training_args import CONFIG_OVERRIDES, DHRDTrainingArguments
 
@@ -69,6 +69,11 @@ def run_training(model_args: ModelArguments, data_args: DatasetArguments, args: 
     _check_output_dir(args)
     set_seed(args.seed)
     train, evaluation, data = training_data(data_args)
+    if "rationale" not in train.column_names and args.lm_weight != 0:
+        raise DataError(
+            f"{data.source('train')}: no rationale column {data_args.rationale_column!r} (--rationale_column): "
+            "write one with `dhrd rationales`, or train the pooled baseline with --lm_weight 0."
+        )
     names = data.label_names
     backbone = resolve_backbone(model_args.model_name_or_path)
     tokenizer = AutoTokenizer.from_pretrained(backbone, gguf_file=model_args.gguf_file)
