@@ -95,6 +95,11 @@ GOOD = ["--train_file", W("good.jsonl")]
 PREDICT = ["predict", "--model", W("model"), "--output_file", W("out/p.jsonl")]
 
 
+def rationales_with_template(template: str) -> list[str]:
+    teacher = ["--teacher_model", W("backbone"), "--rationale_column", "t", "--output_dir", W("out")]
+    return ["rationales", "--train_file", W("good.jsonl"), "--prompt_template_file", W(template), *teacher]
+
+
 def predict_good_rows(model: str = "model", output: str = "out/p.jsonl") -> list[str]:
     return ["predict", "--model", W(model), "--output_file", W(output), "--test_file", W("good.jsonl")]
 
@@ -196,38 +201,8 @@ CASES = [
         ["rationales", "--train_file", W("with_rationale.jsonl"), "--output_dir", W("out")],
         "already has a column 'rationale'; write the teacher's rationales to another one with --rationale_column",
     ),  # fmt: skip
-    (
-        "template file missing",
-        [
-            "rationales",
-            *GOOD,
-            "--prompt_template_file",
-            W("nope.txt"),
-            "--rationale_column",
-            "t",
-            "--output_dir",
-            W("out"),
-            "--teacher_model",
-            W("backbone"),
-        ],
-        "nope.txt: cannot be read",
-    ),  # fmt: skip
-    (
-        "template without input",
-        [
-            "rationales",
-            *GOOD,
-            "--prompt_template_file",
-            W("no_input.txt"),
-            "--rationale_column",
-            "t",
-            "--output_dir",
-            W("out"),
-            "--teacher_model",
-            W("backbone"),
-        ],
-        "must contain {input}",
-    ),  # fmt: skip
+    ("template file missing", rationales_with_template("nope.txt"), "nope.txt: cannot be read"),
+    ("template without input", rationales_with_template("no_input.txt"), "must contain {input}"),
     # export
     ("export native model", ["export", "--model", W("native"), "--output_dir", W("out")], "not a DHRD checkpoint"),
     ("export truncated", ["export", "--model", W("truncated"), "--output_dir", W("out")], "cannot be read"),
