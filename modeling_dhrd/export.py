@@ -137,7 +137,8 @@ def _native_classifier(
     config.id2label = dict(dhrd.config.id2label)
     config.label2id = dict(dhrd.config.label2id)
     config.num_labels = dhrd.config.num_labels
-    config.problem_type = "single_label_classification"
+    # The native classifier computes the same loss the DHRD head trained with (regression, multi-label, single-label)
+    config.problem_type = dhrd.config.problem_type or "single_label_classification"
     pad_token_id = _pad_token_id_that_cannot_end_an_input(tokenizer)
     with init_empty_weights(include_buffers=False):
         exported = native_class(config)

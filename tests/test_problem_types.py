@@ -75,3 +75,23 @@ def test_bad_targets_are_one_clear_error(problem_type, num_labels, labels, messa
     model = tiny_dhrd("llama", num_labels=num_labels, problem_type=problem_type)
     with pytest.raises(ValueError, match=message):
         model(input_ids=IDS, attention_mask=MASK, labels=labels)
+
+
+@pytest.mark.parametrize("problem_type, num_labels", [("regression", 1), ("multi_label_classification", 3)])
+def test_native_export_carries_the_problem_type_and_its_loss(tmp_path, tokenizer, problem_type, num_labels):
+    from transformers import AutoModelForSequenceClassification
+
+    from modeling_dhrd import export_classifier
+
+    model = tiny_dhrd("llama", num_labels=num_labels, problem_type=problem_type)
+    export_classifier(model, tmp_path / "exported", tokenizer)
+    native = AutoModelForSequenceClassification.from_pretrained(tmp_path / "exported").eval()
+    assert native.config.problem_type == problem_type
+    from transformers import AutoTokenizer
+
+    texts, labels = ["a short one", "a longer input sentence"], _targets(problem_type, num_labels)[:2]
+    exported_tokenizer = AutoTokenizer.from_pretrained(tmp_path / "exported")  # with the export's own pad token
+    ours = model(**tokenizer(texts, padding=True, return_tensors="pt"), labels=labels)
+    theirs = native(**exported_tokenizer(texts, padding=True, return_tensors="pt"), labels=labels)
+    torch.testing.assert_close(theirs.logits, ours.logits, atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(theirs.loss, ours.cls_loss, atol=1e-5, rtol=1e-4)  # transformers' own loss, same value
