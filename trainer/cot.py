@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 import torch
 
+from .data import padding_id
+
 COT_INSTRUCTION = (
     "{input}\n\nThink step by step, then give the final answer on its own line as 'Answer: <label>', where <label> "
     "is one of: {labels}."
@@ -72,7 +74,7 @@ def greedy_decode(
 ) -> CoTResult:
     """Greedy generation from token-id prompts, batched with left padding and the KV cache; each completion is cut
     at its first eos (or pad), decoded, and read into a label id by `parse` (-1: none)."""
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    pad_id = padding_id(tokenizer)
     stop_ids = {tokenizer.eos_token_id, pad_id}
     predictions, lengths, outputs = [], [], []
     for start in range(0, len(prompts), batch_size):

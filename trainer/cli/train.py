@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
 
+import torch
 from datasets import Dataset
 from transformers import AutoTokenizer, set_seed
 
@@ -129,7 +130,16 @@ def run_training(model_args: ModelArguments, data_args: DatasetArguments, args: 
             },
         }
         atomic_write_text(Path(args.output_dir) / "dhrd_training.json", json.dumps(record, indent=2) + "\n")
+    _leave_process_group(trainer)
     return trainer
+
+
+def _leave_process_group(trainer: DHRDTrainer) -> None:
+    """All processes wait for rank 0's writes, then leave the process group together: a rank that exits while
+    another still holds gloo's threads can abort ("terminate called without an active exception")."""
+    trainer.accelerator.wait_for_everyone()
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
 
 
 def _check_output_dir(args: DHRDTrainingArguments) -> None:
