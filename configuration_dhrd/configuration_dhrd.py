@@ -14,6 +14,10 @@ from transformers.models.auto.modeling_auto import (
 )
 from transformers.utils.type_validators import interval
 
+# The choices of `pooling` and `head`, typed once (the CLI's `ModelArguments` lists the same ones in `--help`).
+Pooling = Literal["last", "mean"]
+Head = Literal["linear", "mlp"]
+
 
 @strict
 class DHRDConfig(PreTrainedConfig):
@@ -65,8 +69,8 @@ class DHRDConfig(PreTrainedConfig):
 
     text_config: dict | PreTrainedConfig | None = None
     # Types and intervals are checked by `@strict` on construction and on every assignment, like LlamaConfig's.
-    pooling: Literal["last", "mean"] = "last"
-    head: Literal["linear", "mlp"] = "linear"
+    pooling: Pooling = "last"
+    head: Head = "linear"
     classifier_dropout: int | float = interval(min=0.0, max=1.0, exclude_max=True)(default=0.0)
     cls_weight: int | float = interval(min=0.0)(default=1.0)
     lm_weight: int | float = interval(min=0.0)(default=1.0)
@@ -123,4 +127,4 @@ def _check_decoder_only(text_config: PreTrainedConfig) -> None:
         )
 
 
-__all__ = ["DHRDConfig"]
+__all__ = ["DHRDConfig", "Head", "Pooling"]

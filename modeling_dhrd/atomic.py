@@ -1,10 +1,11 @@
 """Atomic writes of whole folders, so that a crash never leaves a half-written checkpoint behind."""
 
 import contextlib
+import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO
 
@@ -75,6 +76,13 @@ def atomic_file(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def atomic_write_jsonl(path: str | os.PathLike, records: Iterable[dict]) -> None:
+    """One JSON object a line, written as it is produced, through a temporary file and `os.replace`."""
+    with atomic_file(path, "w") as handle:
+        for record in records:
+            handle.write(json.dumps(record) + "\n")
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:

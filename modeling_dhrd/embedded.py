@@ -116,10 +116,10 @@ def base_model_id(model_name_or_path: str | None) -> str | None:
     if name in EMBEDDED_MODELS:
         return EMBEDDED_MODELS[name].hub_id
     path = Path(name)
-    for spec in EMBEDDED_MODELS.values():
-        if path.exists() and path.resolve() == (default_cache_dir() / spec.name).resolve():
-            return spec.hub_id
-    return None if path.exists() else name
+    if not path.exists():
+        return name
+    cached = {(default_cache_dir() / spec.name).resolve(): spec.hub_id for spec in EMBEDDED_MODELS.values()}
+    return cached.get(path.resolve())
 
 
 def _wheel_glob(requirement: str) -> str:

@@ -100,7 +100,7 @@ def test_hub_dataset_from_rationales_to_the_hub(hub_dataset, tiny_backbone_dir, 
     config = json.loads((run / "config.json").read_text())
     assert [config["id2label"][str(i)] for i in range(3)] == LABELS  # the ClassLabel names, in their order
     record = json.loads((run / "dhrd_training.json").read_text())
-    assert record["label_names"] == LABELS and record["preparation"]["train"]["rows"] == 4
+    assert record["preparation"]["train"]["rows"] == 4
     assert record["preparation"]["eval"]["rows"] == 6  # the dataset's validation split
     assert record["input_format"]["input_template"] == "Premise: {premise}\nHypothesis: {hypothesis}"
 
@@ -133,7 +133,11 @@ def test_hub_dataset_from_rationales_to_the_hub(hub_dataset, tiny_backbone_dir, 
         )  # fmt: skip
     assert pushed.returncode == 0, pushed.stderr[-3000:]
     assert (tmp_path / "hub" / "files" / "model.safetensors").is_file()
-    assert json.loads((tmp_path / "hub" / "files" / "dhrd_training.json").read_text())["label_names"] == LABELS
+    uploaded = json.loads((tmp_path / "hub" / "files" / "config.json").read_text())
+    assert [uploaded["id2label"][str(i)] for i in range(3)] == LABELS
+    assert json.loads((tmp_path / "hub" / "files" / "dhrd_training.json").read_text())[
+        "input_format"
+    ]  # predict reads it
 
     # the export predicts the same, into parquet this time, with the same truncation it carries
     parquet = tmp_path / "predictions.parquet"

@@ -9,7 +9,7 @@ labels, never looking at `pad_token_id` (which equals eos for many models).
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, get_args
 
 import torch
 from datasets import Dataset, IterableDataset
@@ -21,7 +21,9 @@ from .labels import label_index
 
 logger = logging.getLogger(__name__)
 
-LM_LOSS_SCOPES = ("all", "rationale", "rationale_answer")
+# Tokens the LM loss covers; the training arguments' `lm_loss_scope` is typed with it, and `--help` lists it.
+LMLossScope = Literal["all", "rationale", "rationale_answer"]
+LM_LOSS_SCOPES = get_args(LMLossScope)
 PREPARED_COLUMNS = ("input_ids", "num_input_tokens", "num_reasoning_tokens", "labels", "has_rationale")
 
 

@@ -26,6 +26,7 @@ from typing import Any
 from datasets import ClassLabel, Dataset, DatasetDict
 
 from .labels import label_index, label_value
+from .shards import require_unique_ids
 from .tasks.base import SPLIT_ALIASES, Task, TaskDataError
 
 logger = logging.getLogger(__name__)
@@ -467,7 +468,7 @@ class LabelledData:
         where = self.source(split)
         id_column = self.id_column(dataset)
         ids = dataset[id_column] if id_column else list(range(len(dataset)))
-        _check_unique(ids, id_column or "position", where)
+        require_unique_ids(ids, id_column or "position", where)
         render = self.render_input()
         names = self.label_names if labelled else None
         label2id = {name: index for index, name in enumerate(names or [])}
@@ -489,20 +490,6 @@ class LabelledData:
 
     def _input_columns(self) -> list[str]:
         return self.template_fields() or self.args.columns_of_input() or [self.text_column]
-
-
-def _check_unique(ids: list, column: str, where: str) -> None:
-    seen: set = set()
-    repeated = []
-    for value in ids:
-        key = str(value)
-        if key in seen:
-            repeated.append(value)
-        seen.add(key)
-    if repeated:
-        raise DataError(
-            f"{where}: column {column!r} must identify rows uniquely; repeated ids {repeated[:5]} (use --id_column)."
-        )
 
 
 def dataset_ids(args: DatasetArguments) -> list[str]:

@@ -29,7 +29,7 @@ from .data import (
     padding_id,
     prepare_dhrd_dataset,
 )
-from .metrics import compute_classification_metrics
+from .metrics import compute_classification_metrics, eval_scores
 from .training_args import CONFIG_OVERRIDES, DHRDTrainingArguments
 
 logger = logging.getLogger(__name__)
@@ -145,39 +145,35 @@ class DHRDTrainer(Trainer):
             return
         from modeling_dhrd.embedded import base_model_id
 
-        from .model_card import build_model_card
+        from .model_card import build_model_card, model_card_fields
 
         config = self._dhrd_config
         backbone = getattr(config, "_name_or_path", "")
         evaluations = [log for log in self.state.log_history if "eval_loss" in log]
-        metrics = {
-            key.removeprefix("eval_"): value
-            for key, value in (evaluations[-1] if evaluations else {}).items()
-            if key.startswith("eval_") and isinstance(value, float)
-            and not key.endswith(("runtime", "per_second", "loss"))
-        }  # fmt: skip
         datasets = [dataset_name] if isinstance(dataset_name, str) else list(dataset_name or [])
         card = build_model_card(
             repo_id=self.hub_model_id or model_name or Path(self.args.output_dir).name,
             base_model=base_model_id(backbone) if backbone else None,
             architecture=type(self.accelerator.unwrap_model(self.model)).__name__,
             native=False,
-            label_names=[config.id2label[i] for i in range(config.num_labels)],
-            dhrd={name: getattr(config, name) for name in ("pooling", "head", "cls_weight", "lm_weight")},
-            training={
-                "lm_loss_scope": self.args.lm_loss_scope,
-                "max_input_length": self.args.max_input_length,
-                "learning_rate": self.args.learning_rate,
-                "steps": self.state.global_step,
-                "seed": self.args.seed,
-            },
-            metrics=metrics,
+            **model_card_fields(config),
+            training=self.training_summary(),
+            metrics=eval_scores(evaluations[-1]) if evaluations else None,
             datasets=datasets,
-            eval_split="validation" if metrics else None,
             tags=[tags] if isinstance(tags, str) else list(tags or []),
             exported=False,
         )
         atomic_write_text(Path(self.args.output_dir) / "README.md", str(card))
+
+    def training_summary(self) -> dict:
+        """The settings a training record and a model card report."""
+        return {
+            "lm_loss_scope": self.args.lm_loss_scope,
+            "max_input_length": self.args.max_input_length,
+            "learning_rate": self.args.learning_rate,
+            "steps": self.state.global_step,
+            "seed": self.args.seed,
+        }
 
     def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval"):
         """As `Trainer.evaluate`; a raw dataset (text / label columns) is prepared first."""

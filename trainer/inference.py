@@ -12,11 +12,15 @@ import logging
 import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from tqdm.auto import tqdm
 
 from .data import padding_id
+
+if TYPE_CHECKING:
+    from .dataset_args import LabelledData
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +63,17 @@ def model_label_names(model: str) -> list[str]:
 
     config = AutoConfig.from_pretrained(model)
     return [str(config.id2label[i]) for i in range(config.num_labels)]
+
+
+def classifier_data(model: str, data_args) -> tuple[dict, "LabelledData"]:
+    """A classifier's training record and the data described for it: the record's input format where the flags give
+    none, and the model's labels as the label names (data whose own names differ is refused)."""
+    from .dataset_args import LabelledData
+
+    check_model_reference(model)
+    record = training_record(model)
+    data_args = data_args.with_input_format(record.get("input_format", {}))
+    return record, LabelledData(data_args, expected_label_names=model_label_names(model))
 
 
 def load_pretrained(auto_class, model: str, **kwargs):

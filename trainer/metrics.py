@@ -42,3 +42,13 @@ def compute_classification_metrics(eval_prediction: "EvalPrediction") -> dict[st
     predictions = np.asarray(logits).argmax(-1)
     labels = np.asarray(eval_prediction.label_ids)
     return {"accuracy": accuracy(predictions, labels), "macro_f1": macro_f1(predictions, labels, logits.shape[-1])}
+
+
+def eval_scores(metrics: dict) -> dict[str, float]:
+    """The scores among the Trainer's `eval_*` entries (no loss, run time or throughput), prefix removed: what a
+    training record and a model card report."""
+    return {
+        key.removeprefix("eval_"): value
+        for key, value in metrics.items()
+        if key.startswith("eval_") and isinstance(value, float) and not key.endswith(("loss", "runtime", "per_second"))
+    }

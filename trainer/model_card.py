@@ -52,7 +52,6 @@ def build_model_card(
     training: Mapping[str, Any] | None = None,
     metrics: Mapping[str, float] | None = None,
     datasets: Sequence[str] = (),
-    eval_split: str | None = None,
     tags: Sequence[str] = (),
     exported: bool = True,
     example: str = "Premise: A man plays a guitar. Hypothesis: A person makes music.",
@@ -66,7 +65,7 @@ def build_model_card(
             task_type="text-classification",
             dataset_type=dataset or "custom",
             dataset_name=dataset or "custom",
-            dataset_split=eval_split,
+            dataset_split="validation",  # what `dhrd train` and the Trainer evaluate on
             metric_type=metric,
             metric_value=float(value),
         )
@@ -131,6 +130,14 @@ Labels: {labels}.
 Made with transformers-dhrd.
 """
     return ModelCard(f"---\n{card_data.to_yaml()}\n---\n\n{body}")
+
+
+def model_card_fields(config) -> dict[str, Any]:
+    """`label_names` and `dhrd` (the settings a card shows) of a DHRD config."""
+    return {
+        "label_names": [config.id2label[i] for i in range(config.num_labels)],
+        "dhrd": {name: getattr(config, name) for name in ("pooling", "head", "cls_weight", "lm_weight")},
+    }
 
 
 def render_model_card(**kwargs: Any) -> str:

@@ -9,10 +9,21 @@ ignored on load (that key is done again), and no key is ever kept twice. A lock 
 import fcntl
 import json
 import os
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
+
+
+def require_unique_ids(ids: Iterable, column: str, where: str) -> None:
+    """Results are kept by row id: two rows with one id would share (and lose) a result."""
+    counts = Counter(str(value) for value in ids)
+    repeated = [key for key, count in counts.items() if count > 1]
+    if repeated:
+        raise ValueError(
+            f"{where}: column {column!r} must identify rows uniquely; repeated ids {repeated[:5]} (use --id_column)."
+        )
 
 
 class ShardWriter:

@@ -3,10 +3,11 @@
 import copy
 import logging
 from dataclasses import dataclass, field
-from typing import Literal
 
 import torch
 from transformers import TrainingArguments
+
+from .data import LMLossScope
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +40,7 @@ class DHRDTrainingArguments(TrainingArguments):
             "Default: the model config's `lm_weight` (1.0 unless set by `from_backbone`)."
         },
     )
-    lm_loss_scope: Literal["all", "rationale", "rationale_answer"] = field(
+    lm_loss_scope: LMLossScope = field(
         default="all",
         metadata={
             "help": "Tokens the LM loss covers: 'all' (input + rationale + answer, as in the paper), 'rationale' "

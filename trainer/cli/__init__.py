@@ -157,9 +157,7 @@ def describe(error: BaseException) -> str:
     """One line: the message of the errors this project raises on purpose; type and message of anything else."""
     if isinstance(error, KeyError) and error.args:
         message = str(error.args[0])
-    elif isinstance(error, (OSError, ValueError, KeyError, TypeError, RuntimeError, ImportError)) or type(
-        error
-    ).__name__.startswith("StrictDataclass"):  # a config field out of its type or interval: the message says which
+    elif isinstance(error, (OSError, ValueError, KeyError, TypeError, RuntimeError, ImportError)):
         message = str(error)
     else:
         message = f"{type(error).__name__}: {error}"

@@ -1,4 +1,11 @@
-"""Checks the subcommands' arguments share, with the flag's name in the message."""
+"""What the subcommands' arguments share: the model argument, and checks with the flag's name in the message."""
+
+from dataclasses import field
+
+
+def model_argument(help: str):  # noqa: A002 - the dataclass metadata's own name
+    """The `--model` field (also spelled `--model_name_or_path`, as `dhrd train` spells it)."""
+    return field(metadata={"help": help, "aliases": ["--model_name_or_path"]})
 
 
 def require_positive(arguments: object, *names: str) -> None:

@@ -13,24 +13,18 @@ from modeling_dhrd.atomic import atomic_write_text
 from ..dataset_args import DatasetArguments, LabelledData
 from ..inference import (
     check_model_reference,
+    classifier_data,
     classify,
     load_classifier,
     load_pretrained,
     max_input_length,
-    model_label_names,
-    training_record,
 )
-from .checks import require_positive
+from .checks import model_argument, require_positive
 
 
 @dataclass
 class EvaluateArguments:
-    model: str = field(
-        metadata={
-            "help": "DHRD checkpoint, exported classifier, Hub id, or (--method cot) a causal LM.",
-            "aliases": ["--model_name_or_path"],
-        }
-    )
+    model: str = model_argument("DHRD checkpoint, exported classifier, Hub id, or (--method cot) a causal LM.")
     split: str = field(default="validation", metadata={"help": "Split to score: train, validation or test."})
     method: Literal["classifier", "cot", "reasoning_head"] = field(
         default="classifier",
@@ -52,11 +46,11 @@ class EvaluateArguments:
 
 
 def run_evaluate(args: EvaluateArguments, data_args: DatasetArguments) -> str:
-    check_model_reference(args.model)
-    record = training_record(args.model) if args.method != "cot" else {}
-    data_args = data_args.with_input_format(record.get("input_format", {}))
-    expected = model_label_names(args.model) if args.method != "cot" else None
-    data = LabelledData(data_args, expected_label_names=expected)
+    if args.method == "cot":  # a causal LM: the data's own labels, no training record
+        check_model_reference(args.model)
+        record, data = {}, LabelledData(data_args)
+    else:
+        record, data = classifier_data(args.model, data_args)
     rows = data.rows(args.split, limit=args.limit)
     task = data.task
     start = time.perf_counter()

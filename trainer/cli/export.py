@@ -11,18 +11,14 @@ from modeling_dhrd import export_classifier
 from modeling_dhrd.atomic import atomic_write_text
 from modeling_dhrd.unwrap import is_dhrd
 
-from ..inference import TRAINING_RECORD, load_pretrained
-from ..model_card import render_model_card
+from ..inference import TRAINING_RECORD, load_pretrained, training_record
+from ..model_card import model_card_fields, render_model_card
+from .checks import model_argument
 
 
 @dataclass
 class ExportArguments:
-    model: str = field(
-        metadata={
-            "help": "A DHRD checkpoint folder (as written by `dhrd train`).",
-            "aliases": ["--model_name_or_path"],
-        }
-    )
+    model: str = model_argument("A DHRD checkpoint folder (as written by `dhrd train`).")
     output_dir: str = field(metadata={"help": "Where the exported classifier goes (written atomically)."})
     overwrite: bool = field(default=False, metadata={"help": "Replace an existing output_dir."})
     push_to_hub: str | None = field(default=None, metadata={"help": "Upload the export to this Hub repo id."})
@@ -53,24 +49,16 @@ def run_export(args: ExportArguments) -> str:
         raise ValueError(f"{source} holds a {model.config.model_type!r} model, not a DHRD checkpoint.")
     tokenizer = AutoTokenizer.from_pretrained(source)
     result = export_classifier(model, args.output_dir, tokenizer, overwrite=args.overwrite)
-    record = json.loads((source / TRAINING_RECORD).read_text()) if (source / TRAINING_RECORD).is_file() else {}
-    config = model.config
+    record = training_record(str(source))
     card = render_model_card(
         repo_id=args.push_to_hub or Path(args.output_dir).name,
         base_model=record.get("base_model"),
         architecture=result.architecture,
         native=result.native,
-        label_names=[config.id2label[i] for i in range(config.num_labels)],
-        dhrd={
-            "pooling": config.pooling,
-            "head": config.head,
-            "cls_weight": config.cls_weight,
-            "lm_weight": config.lm_weight,
-        },
+        **model_card_fields(model.config),
         training=record.get("training"),
         metrics=record.get("eval_metrics"),
         datasets=record.get("datasets", []),
-        eval_split="validation" if record.get("eval_metrics") else None,
     )
     atomic_write_text(Path(args.output_dir) / "README.md", card)
     if record:  # predict reads the truncation and input format the model was trained with from it

@@ -8,7 +8,6 @@ Work is resumable: each finished batch is appended to `<output>.parts/` (fsynced
 kill loses at most the batch in flight. The output file is written atomically at the end and the parts removed.
 """
 
-import json
 import logging
 import os
 import shutil
@@ -19,20 +18,18 @@ from pathlib import Path
 
 import torch
 
-from modeling_dhrd.atomic import atomic_file
+from modeling_dhrd.atomic import atomic_file, atomic_write_jsonl
 
-from ..dataset_args import DatasetArguments, LabelledData
+from ..dataset_args import DatasetArguments
 from ..inference import (
-    check_model_reference,
+    classifier_data,
     classify_batches,
     load_classifier,
     max_input_length,
-    model_label_names,
-    training_record,
 )
 from ..retry import call_with_retries, http_client
 from ..shards import ShardedResults
-from .checks import require_client_limits, require_positive
+from .checks import model_argument, require_client_limits, require_positive
 
 logger = logging.getLogger(__name__)
 
@@ -41,12 +38,7 @@ OUTPUT_FORMATS = (".jsonl", ".parquet")
 
 @dataclass
 class PredictArguments:
-    model: str = field(
-        metadata={
-            "help": "DHRD checkpoint, exported classifier or Hub id (labels, tokenizer).",
-            "aliases": ["--model_name_or_path"],
-        }
-    )
+    model: str = model_argument("DHRD checkpoint, exported classifier or Hub id (labels, tokenizer).")
     output_file: str = field(metadata={"help": "Predictions: .jsonl or .parquet (id, label, probs per row)."})
     split: str = field(default="test", metadata={"help": "Split to predict: train, validation or test."})
     limit: int | None = field(default=None, metadata={"help": "Only the first N rows."})
@@ -92,11 +84,8 @@ def parts_folder(output_file: str | Path) -> Path:
 
 
 def run_predict(args: PredictArguments, data_args: DatasetArguments) -> str:
-    check_model_reference(args.model)
-    record = training_record(args.model)
-    data_args = data_args.with_input_format(record.get("input_format", {}))
-    names = model_label_names(args.model)
-    data = LabelledData(data_args, expected_label_names=names)
+    record, data = classifier_data(args.model, data_args)
+    names = data.expected_label_names
     rows = data.rows(args.split, limit=args.limit, labelled=False)
     data.label_names  # noqa: B018 - checks a ClassLabel / --label_names / task against the model's labels
     id_column = data.id_column(data.require(args.split)) or "idx"
@@ -203,9 +192,7 @@ class ClassifyClient:
 def _write_predictions(results: list[dict], path: Path) -> None:
     """The whole output at once, atomically (a crash leaves the previous file or none, never half of one)."""
     if path.suffix.lower() == ".jsonl":
-        with atomic_file(path, "w") as handle:
-            for result in results:
-                handle.write(json.dumps(result) + "\n")
+        atomic_write_jsonl(path, results)
         return
     import pyarrow as pa
     import pyarrow.parquet as pq

@@ -5,14 +5,13 @@ The output `rationales.jsonl` holds the split's rows as given (every column, the
 the row's position) plus `rationale` and `rationale_status`, so `dhrd train --train_file .../rationales.jsonl` with
 the same dataset description trains on it."""
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from datasets import Dataset
 
-from modeling_dhrd.atomic import atomic_write_text
+from modeling_dhrd.atomic import atomic_write_jsonl
 
 from ..dataset_args import DataError, DatasetArguments, LabelledData, canonical_split
 from ..tasks import rationale_sets as joins
@@ -71,16 +70,17 @@ def run_rationales(args: RationaleArguments, data_args: DatasetArguments) -> str
                 "another one with --rationale_column NAME."
             )
     template = _read_template(args.prompt_template_file)
-    template_for(data.task.name, template)  # a template without its fields fails before a teacher is loaded
+    task = data.task
+    template_for(task.name, template)  # a template without its fields fails before a teacher is loaded
     teacher = _teacher(args)
     joined, summary = generate_rationales(
-        rows, data.task, teacher, output_dir, prompt_template=template, max_words=args.max_words
+        rows, task, teacher, output_dir, prompt_template=template, max_words=args.max_words
     )
     if data.id_column(raw) is None:
         raw = raw.add_column("idx", rows["idx"])
     raw = raw.add_column(data_args.rationale_column, joined["rationale"])
     raw = raw.add_column("rationale_status", joined["rationale_status"])
-    _write_jsonl(raw, output_dir / "rationales.jsonl")
+    atomic_write_jsonl(output_dir / "rationales.jsonl", raw)
     return f"{summary_line(summary)}\nwrote {output_dir / 'rationales.jsonl'}"
 
 
@@ -97,7 +97,7 @@ def _run_join(args: RationaleArguments, data: LabelledData, output_dir: Path) ->
     split = {"validation": "val"}.get(canonical_split(args.split), canonical_split(args.split))
     joined, report = joiner.join(rows, split, Path(data_dir) / "rationales" / joiner.folder)
     output_dir.mkdir(parents=True, exist_ok=True)
-    _write_jsonl(joined, output_dir / "rationales.jsonl")
+    atomic_write_jsonl(output_dir / "rationales.jsonl", joined)
     line = f"{report.source}: {report.matched}/{report.rows} rows matched {report.extra or ''}".strip()
     return f"{line}\nwrote {output_dir / 'rationales.jsonl'}"
 
@@ -151,7 +151,3 @@ JOINERS: dict[str, Joiner] = {
         ("esnli",), "palm_esnli", lambda rows, split, root: joins.join_palm_esnli(rows, root, source="human")
     ),
 }
-
-
-def _write_jsonl(dataset: Dataset, path: Path) -> None:
-    atomic_write_text(path, "".join(json.dumps(row) + "\n" for row in dataset))

@@ -9,12 +9,12 @@ import logging
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Literal
 
 import torch
 from datasets import Dataset
 from transformers import AutoTokenizer, set_seed
 
+from configuration_dhrd.configuration_dhrd import Head, Pooling
 from modeling_dhrd import DHRDForSequenceClassification, resolve_backbone
 from modeling_dhrd.atomic import atomic_write_text, give_default_permissions
 from modeling_dhrd.embedded import BACKBONE_HELP, base_model_id
@@ -22,6 +22,7 @@ from modeling_dhrd.unwrap import unwrap_dhrd
 
 from ..dataset_args import DataError, DatasetArguments, LabelledData, dataset_ids
 from ..dhrd_trainer import DHRDTrainer, paper_lora_config
+from ..metrics import eval_scores
 from ..training_args import CONFIG_OVERRIDES, DHRDTrainingArguments
 
 logger = logging.getLogger(__name__)
@@ -31,8 +32,8 @@ logger = logging.getLogger(__name__)
 class ModelArguments:
     model_name_or_path: str | None = field(default=None, metadata={"help": BACKBONE_HELP, "aliases": ["--model"]})
     gguf_file: str | None = field(default=None, metadata={"help": "GGUF file inside model_name_or_path."})
-    pooling: Literal["last", "mean"] = field(default="last", metadata={"help": "Input's last token, or the mean."})
-    head: Literal["linear", "mlp"] = field(
+    pooling: Pooling = field(default="last", metadata={"help": "Input's last token, or the mean."})
+    head: Head = field(
         default="linear", metadata={"help": "'linear' (exports as a native classifier) or 'mlp' (the paper's)."}
     )
     lora_r: int = field(default=0, metadata={"help": "LoRA rank on q,k,v,o,gate,up,down (alpha = 2r); 0 = full."})
@@ -66,7 +67,7 @@ def training_data(data_args: DatasetArguments) -> tuple[Dataset, Dataset | None,
     return train, evaluation, data
 
 
-def run_training(model_args: ModelArguments, data_args: DatasetArguments, args: DHRDTrainingArguments) -> DHRDTrainer:
+def run_training(model_args: ModelArguments, data_args: DatasetArguments, args: TrainCommandArguments) -> DHRDTrainer:
     _check_output_dir(args)
     set_seed(args.seed)
     train, evaluation, data = training_data(data_args)
@@ -113,21 +114,9 @@ def run_training(model_args: ModelArguments, data_args: DatasetArguments, args: 
             "datasets": dataset_ids(data_args),
             "train_file": data_args.train_file,
             "input_format": data_args.input_format(),
-            "label_names": names,
-            "training": {
-                "lora_r": model_args.lora_r,
-                "lm_loss_scope": args.lm_loss_scope,
-                "max_input_length": args.max_input_length,
-                "learning_rate": args.learning_rate,
-                "steps": trainer.state.global_step,
-                "seed": args.seed,
-            },
+            "training": {"lora_r": model_args.lora_r, **trainer.training_summary()},
             "preparation": {name: asdict(report) for name, report in trainer.preparation_reports.items()},
-            "eval_metrics": {
-                k.removeprefix("eval_"): v
-                for k, v in metrics.items()
-                if k.startswith("eval_") and isinstance(v, float) and "runtime" not in k and "per_second" not in k
-            },
+            "eval_metrics": eval_scores(metrics),
         }
         atomic_write_text(Path(args.output_dir) / "dhrd_training.json", json.dumps(record, indent=2) + "\n")
     _leave_process_group(trainer)
@@ -142,11 +131,11 @@ def _leave_process_group(trainer: DHRDTrainer) -> None:
         torch.distributed.destroy_process_group()
 
 
-def _check_output_dir(args: DHRDTrainingArguments) -> None:
+def _check_output_dir(args: TrainCommandArguments) -> None:
     output_dir = Path(args.output_dir)
     if output_dir.exists() and not output_dir.is_dir():
         raise ValueError(f"--output_dir {output_dir} is a file; give a folder.")
-    overwrite = getattr(args, "overwrite_output_dir", False) or args.resume_from_checkpoint
+    overwrite = args.overwrite_output_dir or args.resume_from_checkpoint
     if output_dir.is_dir() and any(output_dir.iterdir()) and not overwrite:
         raise ValueError(
             f"--output_dir {output_dir} is not empty; pass --overwrite_output_dir to train into it anyway, or "

@@ -65,9 +65,6 @@ class LocalTeacher:
             return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
         return "\n\n".join(message["content"] for message in messages) + "\n\n"
 
-    def complete(self, chats: Sequence[list[dict]]) -> list[Completion]:
-        return [completion for batch in self.complete_iter(chats) for _, completion in batch]
-
     @torch.no_grad()
     def complete_iter(self, chats: Sequence[list[dict]]) -> Iterator[list[tuple[int, Completion]]]:
         """`(index, completion)` pairs one generation batch at a time, so the caller can persist each batch."""

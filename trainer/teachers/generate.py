@@ -19,9 +19,9 @@ from pathlib import Path
 from datasets import Dataset
 from tqdm.auto import tqdm
 
-from modeling_dhrd.atomic import atomic_write_text
+from modeling_dhrd.atomic import atomic_write_jsonl, atomic_write_text
 
-from ..shards import ShardedResults
+from ..shards import ShardedResults, require_unique_ids
 from ..tasks import Task
 from .prompts import SENTINEL, build_messages, template_for
 
@@ -94,9 +94,7 @@ def generate_rationales(
     """
     output_dir = Path(output_dir)
     ids = [str(value) for value in dataset[id_column]]
-    duplicates = [key for key, count in Counter(ids).items() if count > 1]
-    if duplicates:
-        raise ValueError(f"Column {id_column!r} must identify rows uniquely; repeated ids: {duplicates[:5]}.")
+    require_unique_ids(ids, id_column, "generate_rationales")
     template = template_for(task.name, prompt_template)
     start = time.monotonic()
     with ShardedResults(output_dir).open() as (done, shard):
@@ -147,7 +145,7 @@ def generate_rationales(
         teacher=getattr(teacher, "name", type(teacher).__name__),
     )
     filtered = [record for record in results if record["status"] != "kept"]
-    atomic_write_text(output_dir / "filtered.jsonl", "".join(json.dumps(r) + "\n" for r in filtered))
+    atomic_write_jsonl(output_dir / "filtered.jsonl", filtered)
     atomic_write_text(output_dir / "summary.json", json.dumps(asdict(summary), indent=2) + "\n")
     logger.info("Teacher rationales: %s", summary)
     joined = dataset.add_column("rationale", [r["rationale"] if r["status"] == "kept" else None for r in results])
