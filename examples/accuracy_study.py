@@ -29,7 +29,7 @@ from pathlib import Path
 from datasets import Dataset
 from transformers import AutoTokenizer, set_seed
 
-from modeling_dhrd import DHRDForSequenceClassification, resolve_backbone
+from modeling_dhrd import DHRDForMultipleChoice, DHRDForSequenceClassification, resolve_backbone
 from modeling_dhrd.atomic import atomic_write_text
 from modeling_dhrd.embedded import BACKBONE_HELP
 from trainer import DHRDTrainer, DHRDTrainingArguments, paper_lora_config
@@ -113,7 +113,12 @@ def conditions(args, sources: dict[str, Dataset]) -> list[tuple[str, float, str 
 
 def run_one(args, task, train: Dataset, evaluations: dict, lm_weight: float, seed: int, backbone: str, tokenizer):
     set_seed(seed)
-    model = DHRDForSequenceClassification.from_backbone(backbone, id2label=task.id2label)
+    if args.multiple_choice:  # one score per [context, option]; the rationale rides on the gold option's row
+        model = DHRDForMultipleChoice.from_backbone(backbone)
+        columns = {"text_column": "context", "options_column": "options"}
+    else:
+        model = DHRDForSequenceClassification.from_backbone(backbone, id2label=task.id2label)
+        columns = {}
     training_args = DHRDTrainingArguments(
         output_dir=str(Path(args.output_dir) / "runs"),
         num_train_epochs=args.epochs,
@@ -136,6 +141,7 @@ def run_one(args, task, train: Dataset, evaluations: dict, lm_weight: float, see
         max_length=args.max_length,
         bf16=args.bf16,
         disable_tqdm=True,
+        **columns,
     )
     trainer = DHRDTrainer(
         model=model,
@@ -152,7 +158,7 @@ def run_one(args, task, train: Dataset, evaluations: dict, lm_weight: float, see
         scores[name] = task.score_rows(predicted, rows)
         # the predicted label ids as one string: lets runs be compared item by item (agreement, label bias)
         scores[name]["predictions"] = "".join(str(p) for p in predicted) if task.num_labels <= 10 else None
-    if args.cot_eval and lm_weight > 0:
+    if args.cot_eval and lm_weight > 0 and not args.multiple_choice:
         name, rows = next(iter(evaluations.items()))
         rows = rows.select(range(min(args.cot_eval, len(rows))))
         decoded = reasoning_head_decode(
@@ -215,6 +221,11 @@ def main() -> None:
     parser.add_argument("--name", default=None, help="output file stem (default: the study)")
     parser.add_argument("--cot-eval", type=int, default=0, help="rows decoded with the trained reasoning head")
     parser.add_argument("--cot-tokens", type=int, default=128, help="new-token cap for --cot-eval")
+    parser.add_argument(
+        "--multiple-choice",
+        action="store_true",
+        help="copa / cqa: score each option (DHRDForMultipleChoice) instead of one head over the listed options",
+    )
     parser.add_argument("--smoke", action="store_true", help="synthetic, 2 steps, 1 seed (CI, under a minute)")
     args = parser.parse_args()
     if args.smoke:

@@ -1,8 +1,8 @@
-"""DHRD classifier, export and embedded backbone; importing registers the model with the Auto classes."""
+"""DHRD classifier and option scorer, export, embedded backbones; importing registers them with the Auto classes."""
 
 import sys
 
-from transformers import AutoConfig, AutoModelForSequenceClassification
+from transformers import AutoConfig, AutoModelForMultipleChoice, AutoModelForSequenceClassification
 
 from configuration_dhrd import DHRDConfig
 from configuration_dhrd import configuration_dhrd as _configuration_module
@@ -15,6 +15,7 @@ sys.modules.setdefault(f"{__name__}.configuration_dhrd", _configuration_module)
 from .embedded import EMBEDDED_MODELS, EmbeddedModelUnavailable, embedded_backbone_path, resolve_backbone  # noqa: E402
 from .export import ExportResult, ExportVerificationError, export_classifier  # noqa: E402
 from .modeling_dhrd import (  # noqa: E402
+    DHRDForMultipleChoice,
     DHRDForSequenceClassification,
     DHRDMLPHead,
     DHRDPreTrainedModel,
@@ -24,10 +25,13 @@ from .modeling_dhrd import (  # noqa: E402
 AutoConfig.register(DHRDConfig.model_type, DHRDConfig, exist_ok=True)
 AutoModelForSequenceClassification.register(DHRDConfig, DHRDForSequenceClassification, exist_ok=True)
 DHRDForSequenceClassification.register_for_auto_class("AutoModelForSequenceClassification")
+AutoModelForMultipleChoice.register(DHRDConfig, DHRDForMultipleChoice, exist_ok=True)
+DHRDForMultipleChoice.register_for_auto_class("AutoModelForMultipleChoice")
 
 __all__ = [
     "EMBEDDED_MODELS",
     "DHRDConfig",
+    "DHRDForMultipleChoice",
     "DHRDForSequenceClassification",
     "DHRDMLPHead",
     "DHRDPreTrainedModel",

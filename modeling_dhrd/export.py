@@ -5,6 +5,12 @@ With last-token pooling and a linear head, DHRD's classifier *is* transformers' 
 loads with plain `AutoModelForSequenceClassification`, `pipeline("text-classification")` and vLLM. Other settings
 (mean pooling, MLP head) export as DHRD remote code without the reasoning head.
 
+A `DHRDForMultipleChoice` exports the same way, as a native `*ForSequenceClassification` with one output (`num_labels
+=1`): an option scorer. Why native rather than remote code: it loads with plain transformers, runs in
+`pipeline`/vLLM as any one-output classifier, and scoring options is a `view(batch, num_choices)` plus argmax on the
+caller's side (README recipe); a remote-code `*ForMultipleChoice` would need `trust_remote_code` everywhere for the
+sake of one reshape. Mean pooling / MLP heads export as DHRD remote code (`AutoModelForMultipleChoice`).
+
 Every export is verified before it is published: the written folder is reloaded and must reproduce the source
 model's logits on left- and right-padded batches, otherwise nothing is written.
 """
@@ -17,7 +23,12 @@ from pathlib import Path
 
 import torch
 from accelerate import init_empty_weights
-from transformers import AutoModelForSequenceClassification, PreTrainedModel, PreTrainedTokenizerBase
+from transformers import (
+    AutoModelForMultipleChoice,
+    AutoModelForSequenceClassification,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+)
 from transformers.models.auto.modeling_auto import MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING
 
 from .atomic import atomic_directory
@@ -91,9 +102,12 @@ def export_classifier(
     with atomic_directory(save_directory, overwrite=overwrite) as tmp_dir:
         exported.save_pretrained(tmp_dir)
         tokenizer.save_pretrained(tmp_dir)
-        reloaded = AutoModelForSequenceClassification.from_pretrained(
-            tmp_dir, trust_remote_code=native_class is None, dtype=dhrd.dtype
+        auto_class = (
+            AutoModelForMultipleChoice
+            if native_class is None and dhrd.scores_options
+            else AutoModelForSequenceClassification
         )
+        reloaded = auto_class.from_pretrained(tmp_dir, trust_remote_code=native_class is None, dtype=dhrd.dtype)
         max_diff = _max_logit_difference(model, reloaded, tokenizer, texts)
         if not max_diff <= atol:
             raise ExportVerificationError(
@@ -137,8 +151,9 @@ def _native_classifier(
     config.id2label = dict(dhrd.config.id2label)
     config.label2id = dict(dhrd.config.label2id)
     config.num_labels = dhrd.config.num_labels
-    # The native classifier computes the same loss the DHRD head trained with (regression, multi-label, single-label)
-    config.problem_type = dhrd.config.problem_type or "single_label_classification"
+    # The native classifier computes the same loss the DHRD head trained with (regression, multi-label, single-label).
+    # An option scorer's single output is a score with no native training loss of its own: left to transformers.
+    config.problem_type = None if dhrd.scores_options else dhrd.config.problem_type or "single_label_classification"
     pad_token_id = _pad_token_id_that_cannot_end_an_input(tokenizer)
     with init_empty_weights(include_buffers=False):
         exported = native_class(config)
@@ -197,12 +212,20 @@ def _max_logit_difference(
             position_ids = position_ids_from_attention_mask(batch["attention_mask"])
             # The export may have added a pad id the source's embeddings lack; masked positions never matter.
             source_ids = batch["input_ids"].masked_fill(batch["attention_mask"] == 0, 0)
-            expected = source(input_ids=source_ids, attention_mask=batch["attention_mask"]).logits
+            expected = _scores(source, input_ids=source_ids, attention_mask=batch["attention_mask"])
             # Right padding is what the pipeline does; left padding needs positions that skip the pads.
             extra = {"position_ids": position_ids} if side == "left" else {}
-            actual = exported(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], **extra).logits
+            actual = _scores(exported, input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], **extra)
             max_diff = max(max_diff, (expected.float() - actual.float()).abs().max().item())
     finally:
         tokenizer.padding_side = "right"
         source.train(was_training)
     return max_diff
+
+
+def _scores(model: torch.nn.Module, **batch: torch.Tensor) -> torch.Tensor:
+    """`[n, num_labels]` logits; an option scorer (`[batch, num_choices, seq]` inputs) scores the n texts as the n
+    options of one example, which gives each its own score: `[n, 1]`."""
+    if getattr(model, "scores_options", False):  # peft models forward attribute lookups to the model they wrap
+        return model(**{name: tensor[None] for name, tensor in batch.items()}).logits.view(-1, 1)
+    return model(**batch).logits

@@ -27,6 +27,9 @@ from .classification_loss import classification_loss_sum, infer_problem_type
 from .configuration_dhrd import DHRDConfig
 from .pooling import pool_hidden_states, position_ids_from_attention_mask
 
+# The single label of an option scorer (DHRDForMultipleChoice and its native export).
+OPTION_SCORE_LABEL = "option_score"
+
 
 @dataclass
 class DHRDSequenceClassifierOutput(ModelOutput):
@@ -84,6 +87,9 @@ class DHRDPreTrainedModel(PreTrainedModel):
 
 class DHRDForSequenceClassification(DHRDPreTrainedModel):
     """Decoder-only classifier with a pooled `score` head and a training-only reasoning head (`lm_head`)."""
+
+    # True for the option scorer: inputs are `[batch, num_choices, seq]` and `logits` one score per option.
+    scores_options: bool = False
 
     def __init__(
         self, config: DHRDConfig, backbone: PreTrainedModel | None = None, lm_head: nn.Module | None = None
@@ -175,6 +181,68 @@ class DHRDForSequenceClassification(DHRDPreTrainedModel):
     def set_output_embeddings(self, new_embeddings: nn.Module) -> None:
         self.lm_head = new_embeddings
 
+    def _two_heads(
+        self,
+        input_ids: torch.LongTensor | None,
+        attention_mask: torch.Tensor | None,
+        position_ids: torch.LongTensor | None,
+        inputs_embeds: torch.FloatTensor | None,
+        pooling_mask: torch.Tensor | None,
+        lm_labels: torch.LongTensor | None,
+        num_lm_tokens: int | torch.Tensor | None,
+        output_attentions: bool | None,
+        output_hidden_states: bool | None,
+        **kwargs,
+    ) -> tuple[torch.Tensor, torch.Tensor | None, ModelOutput]:
+        """One backbone pass over `[batch, seq]` rows: the pooled head's logits, the reasoning head's LM loss (when
+        `lm_labels` are given and `lm_weight > 0`) and the backbone's outputs."""
+        if lm_labels is not None and pooling_mask is None:
+            raise ValueError(
+                "`lm_labels` were given without `pooling_mask`: the classifier would pool at the end of the "
+                "rationale instead of the end of the input. Pass `pooling_mask` marking the input tokens."
+            )
+        if attention_mask is not None and position_ids is None:
+            position_ids = position_ids_from_attention_mask(attention_mask)
+        backbone_kwargs = dict(kwargs)
+        if output_attentions is not None:
+            backbone_kwargs["output_attentions"] = output_attentions
+        if output_hidden_states is not None:
+            backbone_kwargs["output_hidden_states"] = output_hidden_states
+        outputs = self.model(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            position_ids=position_ids,
+            inputs_embeds=inputs_embeds,
+            use_cache=False,
+            **backbone_kwargs,
+        )
+        hidden_states = outputs.last_hidden_state
+        if pooling_mask is None:
+            pooling_mask = attention_mask if attention_mask is not None else torch.ones_like(hidden_states[..., 0])
+        pooled = pool_hidden_states(hidden_states, pooling_mask, self.config.pooling)
+        logits = self.score(self.dropout(pooled))
+
+        lm_loss = None
+        if lm_labels is not None and self.config.lm_weight > 0:
+            if self.lm_head is None:
+                raise ValueError("`lm_labels` were given but this model has no reasoning head (an exported model?).")
+            lm_sum, lm_count = causal_lm_loss_sum(
+                hidden_states, lm_labels, self.lm_head, self.config.lm_loss_chunk_size
+            )
+            denominator = num_lm_tokens if num_lm_tokens is not None else lm_count.clamp(min=1)
+            lm_loss = lm_sum / denominator
+        return logits, lm_loss, outputs
+
+    def _joint_loss(self, cls_loss: torch.Tensor | None, lm_loss: torch.Tensor | None) -> torch.Tensor | None:
+        """`cls_weight * cls_loss + lm_weight * lm_loss` over the parts that were computed."""
+        loss = None
+        if cls_loss is not None:
+            loss = self.config.cls_weight * cls_loss
+        if lm_loss is not None:
+            weighted = self.config.lm_weight * lm_loss
+            loss = weighted if loss is None else loss + weighted
+        return loss
+
     @can_return_tuple
     def forward(
         self,
@@ -210,32 +278,18 @@ class DHRDForSequenceClassification(DHRDPreTrainedModel):
             num_lm_tokens (`int`, *optional*):
                 Divisor of the summed LM loss, likewise over the accumulation window. Defaults to this batch's count.
         """
-        if lm_labels is not None and pooling_mask is None:
-            raise ValueError(
-                "`lm_labels` were given without `pooling_mask`: the classifier would pool at the end of the "
-                "rationale instead of the end of the input. Pass `pooling_mask` marking the input tokens."
-            )
-        if attention_mask is not None and position_ids is None:
-            position_ids = position_ids_from_attention_mask(attention_mask)
-        backbone_kwargs = dict(kwargs)
-        if output_attentions is not None:
-            backbone_kwargs["output_attentions"] = output_attentions
-        if output_hidden_states is not None:
-            backbone_kwargs["output_hidden_states"] = output_hidden_states
-        outputs = self.model(
-            input_ids=input_ids,
-            attention_mask=attention_mask,
-            position_ids=position_ids,
-            inputs_embeds=inputs_embeds,
-            use_cache=False,
-            **backbone_kwargs,
+        logits, lm_loss, outputs = self._two_heads(
+            input_ids,
+            attention_mask,
+            position_ids,
+            inputs_embeds,
+            pooling_mask,
+            lm_labels,
+            num_lm_tokens,
+            output_attentions,
+            output_hidden_states,
+            **kwargs,
         )
-        hidden_states = outputs.last_hidden_state
-        if pooling_mask is None:
-            pooling_mask = attention_mask if attention_mask is not None else torch.ones_like(hidden_states[..., 0])
-        pooled = pool_hidden_states(hidden_states, pooling_mask, self.config.pooling)
-        logits = self.score(self.dropout(pooled))
-
         cls_loss = None
         if labels is not None:
             if self.config.problem_type is None:  # as transformers' classifiers: decided by the first labels seen
@@ -243,23 +297,7 @@ class DHRDForSequenceClassification(DHRDPreTrainedModel):
             loss_sum, per_example = classification_loss_sum(logits, labels, self.config.problem_type)
             denominator = num_examples if num_examples is not None else logits.shape[0]
             cls_loss = loss_sum / (denominator * per_example)
-
-        lm_loss = None
-        if lm_labels is not None and self.config.lm_weight > 0:
-            if self.lm_head is None:
-                raise ValueError("`lm_labels` were given but this model has no reasoning head (an exported model?).")
-            lm_sum, lm_count = causal_lm_loss_sum(
-                hidden_states, lm_labels, self.lm_head, self.config.lm_loss_chunk_size
-            )
-            denominator = num_lm_tokens if num_lm_tokens is not None else lm_count.clamp(min=1)
-            lm_loss = lm_sum / denominator
-
-        loss = None
-        if cls_loss is not None:
-            loss = self.config.cls_weight * cls_loss
-        if lm_loss is not None:
-            weighted = self.config.lm_weight * lm_loss
-            loss = weighted if loss is None else loss + weighted
+        loss = self._joint_loss(cls_loss, lm_loss)
 
         return DHRDSequenceClassifierOutput(
             loss=loss,
@@ -271,4 +309,117 @@ class DHRDForSequenceClassification(DHRDPreTrainedModel):
         )
 
 
-__all__ = ["DHRDForSequenceClassification", "DHRDPreTrainedModel", "DHRDSequenceClassifierOutput", "DHRDMLPHead"]
+class DHRDForMultipleChoice(DHRDForSequenceClassification):
+    """Decoder-only option scorer with a training-only reasoning head (`AutoModelForMultipleChoice`).
+
+    Each option is one row `[context, option]`; the pooled `score` head gives it one scalar (the head has a single
+    output), and the options of an example compete through a softmax: cross-entropy over the gold option, as in
+    transformers' `*ForMultipleChoice`. Inputs are `[batch, num_choices, seq]`, all rows go through the backbone in
+    one pass.
+
+    The rationale is appended once per example, to the **gold option's row**: `[context, gold option, reason marker,
+    rationale, answer marker, gold option, eos]`. That is the row whose content the rationale explains (a teacher
+    says why *this* answer is right), it costs no extra sequence, and causal attention keeps every option's pooled
+    position (the end of `[context, option]`) blind to it, so each option is scored exactly as at inference. Other
+    rows carry no LM targets. Gradient accumulation is exact as for the classifier (`num_examples`, `num_lm_tokens`).
+    """
+
+    scores_options = True
+
+    def __init__(
+        self, config: DHRDConfig, backbone: PreTrainedModel | None = None, lm_head: nn.Module | None = None
+    ) -> None:
+        if config.num_labels != 1:
+            raise ValueError(
+                f"DHRDForMultipleChoice scores each option with one output: num_labels must be 1, got "
+                f"{config.num_labels}. The number of options comes from the inputs."
+            )
+        config.id2label, config.label2id = {0: OPTION_SCORE_LABEL}, {OPTION_SCORE_LABEL: 0}  # the one output's name
+        super().__init__(config, backbone=backbone, lm_head=lm_head)
+
+    @classmethod
+    def from_backbone(cls, pretrained_model_name_or_path: str, **kwargs) -> "DHRDForMultipleChoice":
+        """As [`DHRDForSequenceClassification.from_backbone`], with the one-output option-scoring head."""
+        if kwargs.get("num_labels", 1) != 1 or len(kwargs.get("id2label") or [0]) != 1:
+            raise ValueError("DHRDForMultipleChoice has a one-output head; do not pass num_labels or id2label.")
+        kwargs.pop("num_labels", None)
+        kwargs["id2label"] = {0: OPTION_SCORE_LABEL}
+        return super().from_backbone(pretrained_model_name_or_path, **kwargs)
+
+    @can_return_tuple
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.LongTensor | None = None,
+        inputs_embeds: torch.FloatTensor | None = None,
+        labels: torch.LongTensor | None = None,
+        pooling_mask: torch.Tensor | None = None,
+        lm_labels: torch.LongTensor | None = None,
+        num_examples: int | torch.Tensor | None = None,
+        num_lm_tokens: int | torch.Tensor | None = None,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        **kwargs,
+    ) -> DHRDSequenceClassifierOutput:
+        r"""
+        Args:
+            input_ids, attention_mask, position_ids, pooling_mask, lm_labels (`[batch, num_choices, seq]`):
+                as for [`DHRDForSequenceClassification`], one row per option (`inputs_embeds`: `[batch,
+                num_choices, seq, hidden]`). `lm_labels` mark the rationale in the gold option's row.
+            labels (`torch.LongTensor` of shape `(batch_size,)`, *optional*): index of the gold option.
+            num_examples, num_lm_tokens: divisors over the accumulation window, as for the classifier.
+
+        Returns the output with `logits` of shape `[batch, num_choices]` (one score per option).
+        """
+        reference = input_ids if input_ids is not None else inputs_embeds
+        if reference is None or reference.dim() < 3:
+            raise ValueError("DHRDForMultipleChoice expects inputs of shape [batch, num_choices, seq].")
+        batch_size, num_choices = reference.shape[:2]
+        if num_choices < 2:
+            raise ValueError(f"Each example needs at least two options to choose from, got {num_choices}.")
+
+        def rows(tensor: torch.Tensor | None) -> torch.Tensor | None:
+            return None if tensor is None else tensor.reshape(batch_size * num_choices, *tensor.shape[2:])
+
+        scores, lm_loss, outputs = self._two_heads(
+            rows(input_ids),
+            rows(attention_mask),
+            rows(position_ids),
+            rows(inputs_embeds),
+            rows(pooling_mask),
+            rows(lm_labels),
+            num_lm_tokens,
+            output_attentions,
+            output_hidden_states,
+            **kwargs,
+        )
+        logits = scores.view(batch_size, num_choices)
+        cls_loss = None
+        if labels is not None:
+            labels = labels.view(-1)
+            if labels.is_floating_point() or ((labels < 0) | (labels >= num_choices)).any():
+                bad = labels[(labels < 0) | (labels >= num_choices)] if not labels.is_floating_point() else labels
+                raise ValueError(
+                    f"Gold option {bad[0].item()} is not an option index in [0, {num_choices}) "
+                    f"({num_choices} options per example)."
+                )
+            loss_sum, _ = classification_loss_sum(logits, labels, "single_label_classification")
+            cls_loss = loss_sum / (num_examples if num_examples is not None else batch_size)
+        return DHRDSequenceClassifierOutput(
+            loss=self._joint_loss(cls_loss, lm_loss),
+            cls_loss=cls_loss,
+            lm_loss=lm_loss,
+            logits=logits,
+            hidden_states=outputs.hidden_states if output_hidden_states else None,
+            attentions=outputs.attentions if output_attentions else None,
+        )
+
+
+__all__ = [
+    "DHRDForMultipleChoice",
+    "DHRDForSequenceClassification",
+    "DHRDPreTrainedModel",
+    "DHRDSequenceClassifierOutput",
+    "DHRDMLPHead",
+]

@@ -4,7 +4,7 @@ import pytest
 from conftest import DATA_DIR, requires_data
 from datasets import Dataset
 
-from trainer.tasks import TASKS, TaskDataError, get_task
+from trainer.tasks import TASKS, TaskDataError, get_task, wsc_choice_items
 from trainer.tasks import rationale_sets as joins
 
 EXPECTED_ROWS = {
@@ -33,7 +33,14 @@ def test_every_task_loads_formats_and_scores_from_local_files(name, split):
     task = get_task(name)
     rows = task.load(split, DATA_DIR)
     assert len(rows) == EXPECTED_ROWS[(name, split)]
-    assert set(rows.column_names) == {"idx", "text", "label", "group"}
+    # every task's columns; multiple-choice tasks add their per-option form, WSC its pronoun and candidate
+    extra = {
+        "copa": {"context", "options"},
+        "copa_sse": {"context", "options"},
+        "commonsense_qa": {"context", "options"},
+        "wsc": {"passage", "pronoun", "pronoun_index", "candidate"},
+    }.get(name, set())
+    assert set(rows.column_names) == {"idx", "text", "label", "group"} | extra
     assert all(0 <= label < task.num_labels for label in rows["label"])
     assert all(text.strip() for text in rows["text"][:50])
     perfect = task.score(rows["label"], rows["label"], rows["group"])
@@ -90,7 +97,15 @@ def test_hub_layouts_are_read_too():
         "group": "3-1",
     }
     (wsc,) = get_task("wsc").to_rows(
-        {"text": "He ran.", "span1_text": "Tom", "span2_text": "He", "idx": 0, "label": 1}
+        {
+            "text": "He ran.",
+            "span1_text": "Tom",
+            "span2_text": "He",
+            "span1_index": 5,
+            "span2_index": 0,
+            "idx": 0,
+            "label": 1,
+        }
     )
     assert "pronoun 'He' refer to 'Tom'" in wsc["text"]
     (cb,) = get_task("cb").to_rows({"premise": "p", "hypothesis": "h", "label": 2, "idx": 0})
@@ -168,3 +183,47 @@ def test_palm_esnli_rationales_and_human_explanations():
 
 def test_registry_holds_the_seven_superglue_tasks_and_the_extras():
     assert {"boolq", "cb", "copa", "multirc", "rte", "wic", "wsc", "commonsense_qa", "esnli"} <= set(TASKS)
+
+
+def test_multiple_choice_forms_of_copa_commonsense_qa_and_wsc():
+    (copa,) = get_task("copa").to_rows(
+        {
+            "premise": "The man broke his toe.",
+            "question": "cause",
+            "choice1": "He dropped a hammer.",
+            "choice2": "He sang.",
+            "label": 0,
+            "idx": 3,
+        }
+    )
+    assert copa["context"] == "Premise: The man broke his toe.\nQuestion: What was the cause?"
+    assert copa["options"] == ["He dropped a hammer.", "He sang."] and copa["label"] == 0
+    assert copa["text"].startswith(copa["context"] + "\nOption 1: ")  # the concatenated form stays
+    choices = {"label": list("ABCDE"), "text": list("vwxyz")}
+    (cqa,) = get_task("commonsense_qa").to_rows({"id": "x", "question": "Q?", "answerKey": "C", "choices": choices})
+    assert cqa["context"] == "Question: Q?" and cqa["options"] == list("vwxyz") and cqa["label"] == 2
+
+    def pair(candidate, label, text="Tom told Bob he won.", pronoun_index=3, idx=0):
+        record = {
+            "text": text,
+            "span1_text": candidate,
+            "span2_text": "he",
+            "span1_index": 0,
+            "span2_index": pronoun_index,
+            "idx": idx,
+            "label": label,
+        }
+        return next(iter(get_task("wsc").to_rows(record)))
+
+    rows = Dataset.from_list([pair("Tom", 0), pair("Bob", 1, idx=1), pair("Tom", 1, text="Tom said he left.", idx=2)])
+    items, report = wsc_choice_items(rows)
+    assert report == {"items": 1, "pronouns with 1 candidates": 1}
+    (item,) = items
+    assert item["options"] == ["Tom", "Bob"] and item["label"] == 1 and "pronoun 'he'" in item["context"]
+
+
+def test_wsc_multiple_choice_items_from_the_release():
+    requires_data("superglue", "WSC")
+    items, report = wsc_choice_items(get_task("wsc").load("train", DATA_DIR))
+    assert report["items"] == len(items) == 214
+    assert sum(report.values()) - report["items"] == 307 - 214  # every other pronoun is counted by reason

@@ -1,5 +1,8 @@
 """Training sequences `[x, reason marker, rationale, answer marker, verbalised label, eos]` and their collator.
 
+The verbalised label depends on the problem type (`trainer.targets.answer_text`): the label name, the names of a
+multi-label set, or a regression target's number.
+
 `x` is tokenised on its own and the other parts are appended as token ids, so the pooled prefix is token for token
 what the classifier sees at inference (`tokenizer(x, truncation=True, max_length=max_input_length)`). Rows keep the
 segment lengths instead of masks; the collator turns them into the attention mask, the pooling mask and the LM
@@ -17,7 +20,7 @@ from transformers import PreTrainedTokenizerBase
 
 from modeling_dhrd.chunked_lm_loss import IGNORE_INDEX
 
-from .labels import label_index
+from .targets import answer_text, encode_target, infer_problem_type
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +57,7 @@ class SequenceBuilder:
     max_length: int = 1024
     include_rationale: bool = True
     require_rationales: bool = False
+    problem_type: str | None = None  # the model's; None: inferred from each label as transformers does
 
     def __post_init__(self) -> None:
         self.label2id = {str(name): int(index) for index, name in self.id2label.items()}
@@ -72,7 +76,9 @@ class SequenceBuilder:
         text = example[self.text_column]
         if not isinstance(text, str) or not text.strip():
             raise ValueError(f"Row {row}: empty input in column {self.text_column!r}.")
-        label = label_index(example[self.label_column], self.label2id, f"Row {row}")
+        value = example[self.label_column]
+        problem_type = self.problem_type or infer_problem_type(value, len(self.id2label))
+        label = encode_target(value, problem_type, self.label2id, f"Row {row}")
         full_input = self.tokenizer(text)["input_ids"]
         x_ids = self.tokenizer(text, truncation=True, max_length=self.max_input_length)["input_ids"]
         rationale = example.get(self.rationale_column) if self.include_rationale else None
@@ -87,9 +93,22 @@ class SequenceBuilder:
         }
         if not has_rationale:
             return {**result, "input_ids": x_ids, "num_input_tokens": len(x_ids), "num_reasoning_tokens": 0}
+        answer = answer_text(label, problem_type, self.id2label)
+        ids, num_reasoning, truncated = self.with_reasoning(x_ids, rationale, answer, row)
+        return {
+            **result,
+            "input_ids": ids,
+            "num_input_tokens": len(x_ids),
+            "num_reasoning_tokens": num_reasoning,
+            "rationale_truncated": truncated,
+        }
+
+    def with_reasoning(self, x_ids: list[int], rationale: str, answer: str, row: int) -> tuple[list[int], int, bool]:
+        """`x + [reason marker, rationale, answer marker, answer, eos]` within `max_length` (the rationale is cut
+        first): the ids, the reasoning tokens kept, and whether the rationale was truncated."""
         encode = lambda part: self.tokenizer(part, add_special_tokens=False)["input_ids"]  # noqa: E731
         reasoning_ids = encode(f"{self.reason_marker} {rationale.strip()}")
-        answer_ids = encode(f"{self.answer_marker} {self.id2label[label]}") + self.eos_ids
+        answer_ids = encode(f"{self.answer_marker} {answer}") + self.eos_ids
         budget = self.max_length - len(x_ids) - len(answer_ids)
         if self.max_rationale_length is not None:
             budget = min(budget, self.max_rationale_length)
@@ -98,14 +117,11 @@ class SequenceBuilder:
                 f"Row {row}: the input and the answer alone take {len(x_ids) + len(answer_ids)} tokens > max_length "
                 f"{self.max_length}; raise max_length or lower max_input_length."
             )
-        result["rationale_truncated"] = len(reasoning_ids) > budget
-        reasoning_ids = reasoning_ids[:budget]
-        return {
-            **result,
-            "input_ids": x_ids + reasoning_ids + answer_ids,
-            "num_input_tokens": len(x_ids),
-            "num_reasoning_tokens": len(reasoning_ids),
-        }
+        return (
+            x_ids + reasoning_ids[:budget] + answer_ids,
+            min(len(reasoning_ids), budget),
+            len(reasoning_ids) > budget,
+        )
 
 
 def prepare_dhrd_dataset(
@@ -169,34 +185,49 @@ class DHRDDataCollator:
             raise ValueError(f"lm_loss_scope must be one of {LM_LOSS_SCOPES}, got {self.lm_loss_scope!r}.")
 
     def __call__(self, features: list[Mapping[str, Any]]) -> dict[str, torch.Tensor]:
-        lengths = [len(feature["input_ids"]) for feature in features]
-        width = max(lengths)
+        batch = self._empty_batch((len(features),), max(len(feature["input_ids"]) for feature in features))
+        for row, feature in enumerate(features):
+            self._fill(
+                batch,
+                row,
+                feature["input_ids"],
+                int(feature["num_input_tokens"]),
+                int(feature["num_reasoning_tokens"]),
+                bool(feature.get("has_rationale", False)),
+            )
+        return self._finish(batch, features)
+
+    def _empty_batch(self, shape: tuple[int, ...], width: int) -> dict[str, torch.Tensor]:
+        """Right-padded `shape + (width,)` tensors; `width` rounded up to `pad_to_multiple_of`."""
         if self.pad_to_multiple_of:
             width = -(-width // self.pad_to_multiple_of) * self.pad_to_multiple_of
-        batch_size = len(features)
-        input_ids = torch.full((batch_size, width), self.pad_token_id, dtype=torch.long)
-        attention_mask = torch.zeros((batch_size, width), dtype=torch.long)
-        pooling_mask = torch.zeros((batch_size, width), dtype=torch.long)
-        lm_labels = torch.full((batch_size, width), IGNORE_INDEX, dtype=torch.long)
-        any_rationale = False
-        for row, (feature, length) in enumerate(zip(features, lengths)):
-            ids = torch.as_tensor(feature["input_ids"], dtype=torch.long)
-            input_ids[row, :length] = ids
-            attention_mask[row, :length] = 1
-            n_input = int(feature["num_input_tokens"])
-            pooling_mask[row, :n_input] = 1
-            if feature.get("has_rationale", False):
-                any_rationale = True
-                start, end = self._lm_span(n_input, int(feature["num_reasoning_tokens"]), length)
-                lm_labels[row, start:end] = ids[start:end]
-        batch = {
-            "input_ids": input_ids,
-            "attention_mask": attention_mask,
-            "pooling_mask": pooling_mask,
-            "labels": torch.tensor([int(feature["labels"]) for feature in features], dtype=torch.long),
+        size = (*shape, width)
+        return {
+            "input_ids": torch.full(size, self.pad_token_id, dtype=torch.long),
+            "attention_mask": torch.zeros(size, dtype=torch.long),
+            "pooling_mask": torch.zeros(size, dtype=torch.long),
+            "lm_labels": torch.full(size, IGNORE_INDEX, dtype=torch.long),
         }
-        if any_rationale:
-            batch["lm_labels"] = lm_labels
+
+    def _fill(
+        self, batch: dict[str, torch.Tensor], index, ids: Sequence[int], n_input: int, n_reasoning: int, lm: bool
+    ) -> None:
+        """Write one sequence at `batch[...][index]`: its tokens, masks and (when `lm`) its LM targets."""
+        ids = torch.as_tensor(ids, dtype=torch.long)
+        length = ids.numel()
+        batch["input_ids"][index][:length] = ids
+        batch["attention_mask"][index][:length] = 1
+        batch["pooling_mask"][index][:n_input] = 1
+        if lm:
+            start, end = self._lm_span(n_input, n_reasoning, length)
+            batch["lm_labels"][index][start:end] = ids[start:end]
+
+    @staticmethod
+    def _finish(batch: dict[str, torch.Tensor], features: list[Mapping[str, Any]]) -> dict[str, torch.Tensor]:
+        # class indices stay integers; multi-hot rows and regression targets are floats (transformers' convention)
+        batch["labels"] = torch.tensor([feature["labels"] for feature in features])
+        if not any(feature.get("has_rationale", False) for feature in features):
+            del batch["lm_labels"]
         return batch
 
     def _lm_span(self, n_input: int, n_reasoning: int, length: int) -> tuple[int, int]:
@@ -210,9 +241,10 @@ class DHRDDataCollator:
 def inference_view(batch: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """The classifier's inference inputs inside a training batch: the input prefix `x` alone, right-padded.
 
-    Rows are right-padded with `x` first, so cutting at the longest input keeps every `x` whole; the result is what a
-    tokenizer would give for the inputs alone (no rationale, no answer).
+    Works for `[batch, seq]` and for option rows `[batch, num_choices, seq]`. Rows are right-padded with `x` first,
+    so cutting at the longest input keeps every `x` whole; the result is what a tokenizer would give for the inputs
+    alone (no rationale, no answer).
     """
     pooling_mask = batch["pooling_mask"]
     width = int(pooling_mask.sum(-1).max())
-    return {"input_ids": batch["input_ids"][:, :width], "attention_mask": pooling_mask[:, :width]}
+    return {"input_ids": batch["input_ids"][..., :width], "attention_mask": pooling_mask[..., :width]}

@@ -25,8 +25,9 @@ from typing import Any
 
 from datasets import ClassLabel, Dataset, DatasetDict
 
-from .labels import label_index, label_value
+from .labels import LabelError, label_value
 from .shards import require_unique_ids
+from .targets import MULTI_LABEL, REGRESSION, SINGLE_LABEL, ProblemType, encode_target, is_list_value
 from .tasks.base import SPLIT_ALIASES, Task, TaskDataError
 
 logger = logging.getLogger(__name__)
@@ -90,7 +91,28 @@ class DatasetArguments:
             "are a line break and a tab)."
         },
     )
-    label_column: str = field(default="label", metadata={"help": "Column holding the label (index or name)."})
+    label_column: str = field(
+        default="label",
+        metadata={
+            "help": "Column holding the label: a name or index; for multi-label a list of names or indices, a "
+            "multi-hot list, or names joined by commas; for regression a number."
+        },
+    )
+    label_columns: str | None = field(
+        default=None,
+        metadata={
+            "help": "Multi-label from several 0/1 columns, comma-separated (e.g. 'toxic,insult,threat'); their names "
+            "are the label names."
+        },
+    )
+    problem_type: ProblemType | None = field(
+        default=None,
+        metadata={
+            "help": "transformers' problem type. Default: multi_label_classification when the labels are lists or "
+            "--label_columns is given, else single_label_classification; regression (one number per row) is never "
+            "guessed."
+        },
+    )
     label_names: str | None = field(
         default=None,
         metadata={
@@ -125,11 +147,21 @@ class DatasetArguments:
                 raise DataError(f"--{name} must be a positive number of rows, got {value}.")
         if self.text_columns is not None and not self.columns_of_input():
             raise DataError("--text_columns is empty; give comma-separated column names.")
+        if self.label_columns is not None:
+            if not self.columns_of_labels():
+                raise DataError("--label_columns is empty; give comma-separated 0/1 column names.")
+            if self.problem_type not in (None, MULTI_LABEL):
+                raise DataError(
+                    f"--label_columns gives multi-label data; it contradicts --problem_type {self.problem_type}."
+                )
         if self.input_template:  # a shell passes "\n" as two characters: the user means a line break
             self.input_template = self.input_template.replace("\\n", "\n").replace("\\t", "\t")
 
     def columns_of_input(self) -> list[str]:
         return [name.strip() for name in (self.text_columns or "").split(",") if name.strip()]
+
+    def columns_of_labels(self) -> list[str]:
+        return [name.strip() for name in (self.label_columns or "").split(",") if name.strip()]
 
     def file_for(self, split: str) -> str | None:
         return {"train": self.train_file, "validation": self.validation_file, "test": self.test_file}[split]
@@ -238,11 +270,19 @@ class LabelledData:
         args: the description.
         expected_label_names: a model's labels (`evaluate`, `predict`): they are the label names, and data whose
             own names differ is an error.
+        expected_problem_type: a model's `problem_type`, likewise.
     """
 
-    def __init__(self, args: DatasetArguments, expected_label_names: Sequence[str] | None = None) -> None:
+    def __init__(
+        self,
+        args: DatasetArguments,
+        expected_label_names: Sequence[str] | None = None,
+        expected_problem_type: str | None = None,
+    ) -> None:
         self.args = args
         self.expected_label_names = list(expected_label_names) if expected_label_names is not None else None
+        self.expected_problem_type = expected_problem_type
+        self._problem_type: str | None = None
         self.preset: Task | None = None
         if args.task:
             from .tasks import get_task
@@ -344,10 +384,10 @@ class LabelledData:
                 )
         if self.args.id_column and self.args.id_column not in columns:
             raise DataError(f"{where}: no column {self.args.id_column!r} (--id_column); the columns are {columns}.")
-        if labelled and self.args.label_column not in columns:
-            raise DataError(
-                f"{where}: no label column {self.args.label_column!r} (--label_column); the columns are {columns}."
-            )
+        for name in (self.args.columns_of_labels() or [self.args.label_column]) if labelled else []:
+            if name not in columns:
+                flag = "--label_columns" if self.args.label_columns else "--label_column"
+                raise DataError(f"{where}: no label column {name!r} ({flag}); the columns are {columns}.")
 
     def template_fields(self) -> list[str]:
         template = self.args.input_template
@@ -389,19 +429,30 @@ class LabelledData:
             raise DataError("--label_names is empty; give comma-separated names in index order.")
         if len(set(given)) != len(given):
             raise DataError(f"--label_names repeats a name: {given}.")
+        columns = self.args.columns_of_labels()
         expected = self.expected_label_names
         if expected is not None:
             preset = list(self.preset.label_names) if self.preset is not None else None
             for names, origin in (
                 (given, "--label_names"),
+                (columns, "--label_columns"),
                 (self._class_label_names(), "the dataset's ClassLabel names"),
                 (preset, f"the labels of task {self.args.task}"),
             ):
                 if names and list(names) != expected:
                     raise DataError(f"The model's labels {expected} differ from {origin} {list(names)}.")
             return expected, "the model's"
+        regression = self.problem_type == REGRESSION
         if given:
+            if regression and len(given) != 1:
+                raise DataError(f"Regression has one output: give one name with --label_names, not {given}.")
+            if columns and len(given) != len(columns):
+                raise DataError(f"--label_names has {len(given)} names for the {len(columns)} --label_columns.")
             return given, "--label_names"
+        if regression:
+            return [self.args.label_column], "regression: one output, named after the label column"
+        if columns:
+            return columns, "--label_columns"
         if self.preset is not None:
             return list(self.preset.label_names), f"task {self.preset.name}"
         class_label = self._class_label_names()
@@ -409,27 +460,77 @@ class LabelledData:
             return class_label, f"the ClassLabel feature of column {self.args.label_column!r}"
         return self._observed_label_names()
 
-    def _class_label_names(self) -> list[str] | None:
-        """Names of a `ClassLabel` label feature in the Hub/`save_to_disk` dataset or an already loaded split."""
+    def _label_features(self) -> list:
+        """The label column's feature in every split loaded so far and in the Hub/`save_to_disk` dataset."""
         loaded = [d for d in self._raw.values() if d is not None]
         if self.args.dataset_name and self._hub is None:
             self._hub = _load_dataset_dict(self.args)
         features = [d.features for d in (*loaded, *(self._hub.values() if self._hub is not None else ()))]
-        for feature in (f.get(self.args.label_column) for f in features):
+        return [f[self.args.label_column] for f in features if self.args.label_column in f]
+
+    def _class_label_names(self) -> list[str] | None:
+        """Names of a `ClassLabel` label feature (or a list of them, for multi-label) in the Hub/`save_to_disk`
+        dataset or an already loaded split."""
+        for feature in self._label_features():
+            feature = getattr(feature, "feature", feature)  # List(ClassLabel): multi-label class indices
             if isinstance(feature, ClassLabel):
                 return list(feature.names)
         return None
 
+    def _labels_are_class_indices(self) -> bool:
+        return any(isinstance(getattr(f, "feature", None), ClassLabel) for f in self._label_features())
+
+    @property
+    def problem_type(self) -> str:
+        """The given, the model's, or the one the labels show (said once in the log when it is not single-label)."""
+        if self._problem_type is None:
+            self._problem_type, origin = self._resolve_problem_type()
+            if self._problem_type != SINGLE_LABEL:
+                logger.info("Problem type: %s (%s)", self._problem_type, origin)
+        return self._problem_type
+
+    def _resolve_problem_type(self) -> tuple[str, str]:
+        given, expected = self.args.problem_type, self.expected_problem_type
+        if expected and given and given != expected:
+            raise DataError(f"--problem_type {given} differs from the model's problem type {expected}.")
+        if expected:
+            return expected, "the model's"
+        if given:
+            return given, "--problem_type"
+        if self.args.label_columns:
+            return MULTI_LABEL, "--label_columns"
+        if self.preset is not None:
+            return self.preset.problem_type, f"task {self.preset.name}"
+        for split in SPLITS:
+            dataset = self.raw(split)
+            if dataset is None or self.args.label_column not in dataset.column_names:
+                continue
+            if hasattr(dataset.features[self.args.label_column], "feature"):
+                return MULTI_LABEL, f"the list feature of column {self.args.label_column!r}"
+            first = next(
+                (v for v in dataset.select(range(min(100, len(dataset))))[self.args.label_column] if v is not None),
+                None,
+            )
+            if is_list_value(first):
+                return MULTI_LABEL, f"column {self.args.label_column!r} holds lists"
+            break
+        return SINGLE_LABEL, "default"
+
     def _observed_label_names(self) -> tuple[list[str], str]:
         values: set = set()
         sources = []
+        multi_label = self.problem_type == MULTI_LABEL
         for split in SPLITS:
             dataset = self.raw(split)
             if dataset is None or self.args.label_column not in dataset.column_names:
                 continue
             sources.append(self.source(split))
             for row, value in enumerate(dataset[self.args.label_column]):
-                values.add(label_value(value, f"{self.source(split)} row {row}"))
+                where = f"{self.source(split)} row {row}"
+                if multi_label:
+                    values.update(_names_in_multi_label_value(value, where))
+                else:
+                    values.add(label_value(value, where))
         if not values:
             raise DataError(
                 f"No labels found (column {self.args.label_column!r}); pass --label_names or a labelled split."
@@ -454,8 +555,20 @@ class LabelledData:
         """The preset, or a task with these label names and accuracy + macro-F1 (for metrics and prompts)."""
         if self.preset is not None and list(self.preset.label_names) == self.label_names:
             return self.preset
-        description = self.args.task_description or (f"a text to classify as one of: {', '.join(self.label_names)}")
-        return Task("custom", tuple(self.label_names), lambda record: [record], CUSTOM_METRIC, description=description)
+        names = ", ".join(self.label_names)
+        default_description = {
+            SINGLE_LABEL: f"a text to classify as one of: {names}",
+            MULTI_LABEL: f"a text to tag with any of the labels: {names} (or none)",
+            REGRESSION: f"a text to score ({names})",
+        }[self.problem_type]
+        return Task(
+            "custom",
+            tuple(self.label_names),
+            lambda record: [record],
+            CUSTOM_METRIC,
+            description=self.args.task_description or default_description,
+            problem_type=self.problem_type,
+        )
 
     # normalised rows
     def rows(self, split: str, limit: int | None = None, labelled: bool = True) -> Dataset:
@@ -472,6 +585,7 @@ class LabelledData:
         render = self.render_input()
         names = self.label_names if labelled else None
         label2id = {name: index for index, name in enumerate(names or [])}
+        indices = labelled and self._labels_are_class_indices()
         texts, labels = [], []
         for row, record in enumerate(dataset):
             text = render(record)
@@ -479,7 +593,7 @@ class LabelledData:
                 raise DataError(f"{where} row {row}: empty input (column(s) {self._input_columns()}).")
             texts.append(text)
             if labelled:
-                labels.append(label_index(record[self.args.label_column], label2id, f"{where} row {row}"))
+                labels.append(self._target(record, label2id, f"{where} row {row}", indices))
         columns: dict[str, list] = {"idx": ids, "text": texts}
         if labelled:
             columns["label"] = labels
@@ -488,8 +602,33 @@ class LabelledData:
                 columns[target] = dataset[name]
         return Dataset.from_dict(columns)
 
+    def _target(self, record: dict, label2id: dict[str, int], where: str, indices: bool) -> int | float | list[float]:
+        columns = self.args.columns_of_labels()
+        if not columns:
+            return encode_target(record[self.args.label_column], self.problem_type, label2id, where, indices)
+        flags = []
+        for name in columns:
+            value = record[name]
+            if isinstance(value, str) or value not in (0, 1):  # bools and 0.0 / 1.0 compare equal to 0 / 1
+                raise LabelError(f"{where}: column {name!r} holds {value!r}; --label_columns must hold 0 or 1.")
+            flags.append(float(value))
+        return flags
+
     def _input_columns(self) -> list[str]:
         return self.template_fields() or self.args.columns_of_input() or [self.text_column]
+
+
+def _names_in_multi_label_value(value, where: str) -> list[str]:
+    """The label names a multi-label value lists; numbers (indices, multi-hot) cannot name the classes."""
+    if value is None:
+        raise LabelError(f"{where}: no labels; give a list (empty for none) or remove the row.")
+    items = [name.strip() for name in value.split(",") if name.strip()] if isinstance(value, str) else list(value)
+    if not all(isinstance(item, str) for item in items):
+        raise DataError(
+            f"{where}: the multi-label values are numbers (class indices or multi-hot); pass --label_names with the "
+            "names in index order."
+        )
+    return items
 
 
 def dataset_ids(args: DatasetArguments) -> list[str]:

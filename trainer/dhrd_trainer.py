@@ -20,6 +20,7 @@ from transformers import EvalPrediction, PreTrainedModel, PreTrainedTokenizerBas
 from modeling_dhrd.atomic import atomic_write_text, give_default_permissions
 from modeling_dhrd.unwrap import unwrap_dhrd
 
+from .choice_data import ChoiceSequenceBuilder, DHRDMultipleChoiceCollator
 from .data import (
     PREPARED_COLUMNS,
     DHRDDataCollator,
@@ -44,13 +45,14 @@ def paper_lora_config(r: int = 16, lora_alpha: int = 32, lora_dropout: float = 0
 
 
 class DHRDTrainer(Trainer):
-    """Trainer for [`DHRDForSequenceClassification`].
+    """Trainer for [`DHRDForSequenceClassification`] and [`DHRDForMultipleChoice`].
 
     `push_to_hub()` publishes the checkpoint with the DHRD model card (`create_model_card`), the same card as
     `dhrd export --push_to_hub` (which uploads the exported classifier instead).
 
-    Datasets may be raw (columns `args.text_column`, `args.label_column`, `args.rationale_column`; they are
-    tokenised with `processing_class`) or already prepared with [`prepare_dhrd_dataset`].
+    Datasets may be raw (columns `args.text_column`, `args.label_column`, `args.rationale_column`, and
+    `args.options_column` for multiple choice; they are tokenised with `processing_class`) or already prepared with
+    [`prepare_dhrd_dataset`].
 
     Args:
         peft_config: a `peft` config (e.g. [`paper_lora_config`]) to train adapters on the backbone; `score` is
@@ -77,6 +79,7 @@ class DHRDTrainer(Trainer):
             model = _wrap_with_peft(dhrd, peft_config, args.gradient_checkpointing)
         self.preparation_reports: dict[str, PreparationReport] = {}
         self._dhrd_config = dhrd.config
+        self._multiple_choice = dhrd.scores_options
         if processing_class is not None:
             train_dataset = self._prepare(train_dataset, "train", processing_class, args, include_rationale=True)
             if isinstance(eval_dataset, dict):
@@ -87,7 +90,8 @@ class DHRDTrainer(Trainer):
             else:
                 eval_dataset = self._prepare(eval_dataset, "eval", processing_class, args, include_rationale=False)
         if data_collator is None:
-            data_collator = DHRDDataCollator(padding_id(processing_class), args.lm_loss_scope)
+            collator_class = DHRDMultipleChoiceCollator if self._multiple_choice else DHRDDataCollator
+            data_collator = collator_class(padding_id(processing_class), args.lm_loss_scope)
         super().__init__(
             model=model,
             args=args,
@@ -108,7 +112,9 @@ class DHRDTrainer(Trainer):
         if dataset is None or "input_ids" in (dataset.column_names or []) or tokenizer is None:
             return dataset
         config = self._dhrd_config
-        builder = SequenceBuilder(
+        extra = {"options_column": args.options_column} if self._multiple_choice else {}
+        builder = (ChoiceSequenceBuilder if self._multiple_choice else SequenceBuilder)(
+            **extra,
             tokenizer=tokenizer,
             id2label=config.id2label,
             reason_marker=config.reason_marker,
@@ -121,6 +127,7 @@ class DHRDTrainer(Trainer):
             max_length=args.max_length,
             include_rationale=include_rationale and config.lm_weight > 0,
             require_rationales=args.require_rationales,
+            problem_type=config.problem_type,
         )
         # Rank 0 tokenises first and the other processes read the result from the datasets cache.
         with args.main_process_first(desc=f"preparing the {name} dataset"):
@@ -201,8 +208,10 @@ class DHRDTrainer(Trainer):
         """Examples and LM target tokens in the accumulation window, summed over processes: `[examples, tokens]`."""
         if not batch_samples or "labels" not in batch_samples[0]:
             return None
-        examples = sum(batch["labels"].numel() for batch in batch_samples)
-        tokens = sum(int((batch["lm_labels"][:, 1:] != -100).sum()) for batch in batch_samples if "lm_labels" in batch)
+        examples = sum(batch["labels"].shape[0] for batch in batch_samples)
+        tokens = sum(
+            int((batch["lm_labels"][..., 1:] != -100).sum()) for batch in batch_samples if "lm_labels" in batch
+        )
         counts = torch.tensor([examples, tokens], dtype=torch.long, device=device)
         if self.args.world_size > 1:
             counts = self.accelerator.gather(counts).view(-1, 2).sum(0)
@@ -231,13 +240,14 @@ class DHRDTrainer(Trainer):
 
     @torch.no_grad()
     def _track_metrics(self, outputs, inputs) -> None:
-        examples = inputs["labels"].numel()
+        labels = inputs["labels"]
+        examples = labels.shape[0]
         cls_scale = float(inputs.get("num_examples", examples))
-        sums = [0.0, examples, 0.0, 0.0, float((outputs.logits.argmax(-1) == inputs["labels"]).sum())]
+        sums = [0.0, examples, 0.0, 0.0, float(_correct(outputs.logits, labels))]
         if outputs.cls_loss is not None:
             sums[0] = float(outputs.cls_loss) * cls_scale
         if outputs.lm_loss is not None:
-            tokens = float((inputs["lm_labels"][:, 1:] != -100).sum())
+            tokens = float((inputs["lm_labels"][..., 1:] != -100).sum())
             lm_scale = float(inputs["num_lm_tokens"]) if "num_lm_tokens" in inputs else tokens
             sums[2], sums[3] = float(outputs.lm_loss) * lm_scale, tokens
         self._metric_sums += torch.tensor(sums, dtype=torch.float64)
@@ -251,7 +261,8 @@ class DHRDTrainer(Trainer):
             logs["cls_loss"] = round(cls_sum / examples, 4)
             if lm_tokens > 0:
                 logs["lm_loss"] = round(lm_sum / lm_tokens, 4)
-            logs["train_accuracy"] = round(correct / examples, 4)
+            if self._dhrd_config.problem_type != "regression":  # exact match of the label set for multi-label
+                logs["train_accuracy"] = round(correct / examples, 4)
             self._metric_sums.zero_()
         super().log(logs, start_time)
 
@@ -271,6 +282,15 @@ class DHRDTrainer(Trainer):
         if prediction_loss_only:
             return loss, None, None
         return loss, outputs.logits.detach(), labels
+
+
+def _correct(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Examples predicted right: the class, or (multi-hot labels) every class's decision; 0 for regression."""
+    if labels.is_floating_point():
+        if labels.dim() != 2:
+            return torch.zeros(())
+        return ((logits > 0) == (labels > 0.5)).all(-1).sum()
+    return (logits.argmax(-1) == labels).sum()
 
 
 def _apply_config_overrides(config, args: DHRDTrainingArguments) -> None:

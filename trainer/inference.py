@@ -58,22 +58,27 @@ def training_record(model: str) -> dict:
         raise ValueError(f"{path}: unreadable training record ({error}).") from None
 
 
-def model_label_names(model: str) -> list[str]:
+def model_labels(model: str) -> tuple[list[str], str | None]:
+    """The classifier's label names and its `problem_type` (None when its config does not say)."""
     from transformers import AutoConfig
 
+    import modeling_dhrd  # noqa: F401 - registers DHRD's config
+
     config = AutoConfig.from_pretrained(model)
-    return [str(config.id2label[i]) for i in range(config.num_labels)]
+    names = [str(config.id2label[i]) for i in range(config.num_labels)]
+    return names, getattr(config, "problem_type", None)
 
 
 def classifier_data(model: str, data_args) -> tuple[dict, "LabelledData"]:
     """A classifier's training record and the data described for it: the record's input format where the flags give
-    none, and the model's labels as the label names (data whose own names differ is refused)."""
+    none, and the model's labels and problem type (data whose own differ is refused)."""
     from .dataset_args import LabelledData
 
     check_model_reference(model)
     record = training_record(model)
     data_args = data_args.with_input_format(record.get("input_format", {}))
-    return record, LabelledData(data_args, expected_label_names=model_label_names(model))
+    names, problem_type = model_labels(model)
+    return record, LabelledData(data_args, expected_label_names=names, expected_problem_type=problem_type)
 
 
 def load_pretrained(auto_class, model: str, **kwargs):

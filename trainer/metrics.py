@@ -1,4 +1,6 @@
-"""Classification metrics without extra dependencies: accuracy and macro-F1 (the default `compute_metrics`)."""
+"""Metrics without extra dependencies, for transformers' three problem types (the default `compute_metrics`):
+accuracy and macro-F1 (single-label); micro-/macro-F1 and exact match at the 0.5 sigmoid threshold (multi-label);
+MSE, Pearson and Spearman correlation (regression)."""
 
 from typing import TYPE_CHECKING
 
@@ -35,13 +37,72 @@ def macro_f1(predictions: np.ndarray, labels: np.ndarray, num_labels: int | None
     return float(np.mean(f1_per_class(predictions, labels, classes))) if classes else 0.0
 
 
+def multi_label_scores(predicted: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+    """Micro-F1 (over every decision), macro-F1 (mean over classes) and exact match (every class right) of 0/1
+    `[n, num_labels]` predictions against multi-hot labels."""
+    predicted, labels = np.asarray(predicted) > 0.5, np.asarray(labels) > 0.5
+    true_positive = (predicted & labels).sum(0).astype(float)
+    denominator = (predicted.sum(0) + labels.sum(0)).astype(float)
+    per_class = np.divide(2 * true_positive, denominator, out=np.zeros_like(true_positive), where=denominator > 0)
+    micro_denominator = float(denominator.sum())
+    return {
+        "micro_f1": float(2 * true_positive.sum() / micro_denominator) if micro_denominator else 0.0,
+        "macro_f1": float(per_class.mean()) if per_class.size else 0.0,
+        "exact_match": float((predicted == labels).all(-1).mean()) if labels.size else 0.0,
+    }
+
+
+def _ranks(values: np.ndarray) -> np.ndarray:
+    """Ranks with ties averaged (as Spearman's correlation needs)."""
+    order = np.argsort(values, kind="stable")
+    ranks = np.empty(len(values), dtype=float)
+    ranks[order] = np.arange(len(values), dtype=float)
+    for value in np.unique(values):
+        tied = values == value
+        ranks[tied] = ranks[tied].mean()
+    return ranks
+
+
+def _correlation(a: np.ndarray, b: np.ndarray) -> float:
+    if len(a) < 2 or a.std() == 0 or b.std() == 0:
+        return 0.0  # undefined for constant predictions or targets: reported as no correlation
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+def regression_scores(predicted: np.ndarray, targets: np.ndarray) -> dict[str, float]:
+    predicted, targets = np.asarray(predicted, dtype=float).ravel(), np.asarray(targets, dtype=float).ravel()
+    return {
+        "mse": float(((predicted - targets) ** 2).mean()) if targets.size else 0.0,
+        "pearson": _correlation(predicted, targets),
+        "spearman": _correlation(_ranks(predicted), _ranks(targets)),
+    }
+
+
+def problem_type_of(logits: np.ndarray, labels: np.ndarray) -> str:
+    """The problem type evaluation data shows: multi-hot label rows, float targets of a one-output head, or class
+    indices."""
+    labels = np.asarray(labels)
+    if labels.ndim == 2:
+        return "multi_label_classification"
+    if np.asarray(logits).shape[-1] == 1 and np.issubdtype(labels.dtype, np.floating):
+        return "regression"
+    return "single_label_classification"
+
+
 def compute_classification_metrics(eval_prediction: "EvalPrediction") -> dict[str, float]:
-    """Accuracy and macro-F1 from logits `[n, num_labels]` and gold label ids."""
+    """The metrics of the problem type the logits and labels show (see the module docstring)."""
+    from .targets import MULTI_LABEL, REGRESSION, predictions
+
     logits = eval_prediction.predictions
-    logits = logits[0] if isinstance(logits, tuple) else logits
-    predictions = np.asarray(logits).argmax(-1)
+    logits = np.asarray(logits[0] if isinstance(logits, tuple) else logits)
     labels = np.asarray(eval_prediction.label_ids)
-    return {"accuracy": accuracy(predictions, labels), "macro_f1": macro_f1(predictions, labels, logits.shape[-1])}
+    problem_type = problem_type_of(logits, labels)
+    predicted = predictions(logits, problem_type)
+    if problem_type == MULTI_LABEL:
+        return multi_label_scores(predicted, labels)
+    if problem_type == REGRESSION:
+        return regression_scores(predicted, labels)
+    return {"accuracy": accuracy(predicted, labels), "macro_f1": macro_f1(predicted, labels, logits.shape[-1])}
 
 
 def eval_scores(metrics: dict) -> dict[str, float]:

@@ -10,6 +10,7 @@ import torch
 
 from modeling_dhrd.atomic import atomic_write_text
 
+from .. import targets
 from ..dataset_args import DatasetArguments, LabelledData
 from ..inference import (
     check_model_reference,
@@ -19,6 +20,7 @@ from ..inference import (
     load_pretrained,
     max_input_length,
 )
+from ..targets import SINGLE_LABEL
 from .checks import model_argument, require_positive
 
 
@@ -53,12 +55,15 @@ def run_evaluate(args: EvaluateArguments, data_args: DatasetArguments) -> str:
         record, data = classifier_data(args.model, data_args)
     rows = data.rows(args.split, limit=args.limit)
     task = data.task
+    if args.method != "classifier" and data.problem_type != SINGLE_LABEL:
+        raise ValueError(f"--method {args.method} decodes one label per row; this data is {data.problem_type}.")
     start = time.perf_counter()
     extra: dict = {}
     if args.method == "classifier":
         model, tokenizer = load_classifier(args.model)
         length = max_input_length(args.max_input_length, record, tokenizer)
-        predictions = classify(model, tokenizer, rows["text"], args.batch_size, length).argmax(-1)
+        logits = classify(model, tokenizer, rows["text"], args.batch_size, length)
+        predictions = torch.from_numpy(targets.predictions(logits.numpy(), data.problem_type))
     else:
         if args.method == "cot":
             from transformers import AutoModelForCausalLM, AutoTokenizer

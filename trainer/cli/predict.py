@@ -3,7 +3,9 @@ classifier or a Hub id on this machine, or from a vLLM pooling server that serve
 way past one machine, with vLLM's data/tensor parallelism).
 
 The output (`.jsonl` or `.parquet`, by extension) has one record per input row, in input order: the row id (the
-data's id column, or `idx` = the row's position), `label` (the top class) and `probs` (every class's probability).
+data's id column, or `idx` = the row's position), then by the model's problem type: `label` (the top class) and
+`probs` (every class's probability); multi-label: `labels` (every class above 0.5) and `probs` (each class's
+sigmoid); regression: `score`.
 Work is resumable: each finished batch is appended to `<output>.parts/` (fsynced); a rerun skips what is there, so a
 kill loses at most the batch in flight. The output file is written atomically at the end and the parts removed.
 """
@@ -29,6 +31,7 @@ from ..inference import (
 )
 from ..retry import call_with_retries, http_client
 from ..shards import ShardedResults
+from ..targets import REGRESSION, SINGLE_LABEL, activations, prediction_record
 from .checks import model_argument, require_client_limits, require_positive
 
 logger = logging.getLogger(__name__)
@@ -39,7 +42,9 @@ OUTPUT_FORMATS = (".jsonl", ".parquet")
 @dataclass
 class PredictArguments:
     model: str = model_argument("DHRD checkpoint, exported classifier or Hub id (labels, tokenizer).")
-    output_file: str = field(metadata={"help": "Predictions: .jsonl or .parquet (id, label, probs per row)."})
+    output_file: str = field(
+        metadata={"help": "Predictions: .jsonl or .parquet (id + label/probs, labels/probs or score)."}
+    )
     split: str = field(default="test", metadata={"help": "Split to predict: train, validation or test."})
     limit: int | None = field(default=None, metadata={"help": "Only the first N rows."})
     max_input_length: int | None = field(
@@ -86,11 +91,14 @@ def parts_folder(output_file: str | Path) -> Path:
 def run_predict(args: PredictArguments, data_args: DatasetArguments) -> str:
     record, data = classifier_data(args.model, data_args)
     names = data.expected_label_names
+    problem_type = data.problem_type
+    if args.server_url and problem_type != SINGLE_LABEL:
+        raise ValueError(f"--server_url predicts single-label classifiers only; this model is {problem_type}.")
     rows = data.rows(args.split, limit=args.limit, labelled=False)
     data.label_names  # noqa: B018 - checks a ClassLabel / --label_names / task against the model's labels
     id_column = data.id_column(data.require(args.split)) or "idx"
     ids, texts = rows["idx"], rows["text"]
-    predictor = _server_predictor(args, record) if args.server_url else _local_predictor(args, record)
+    predictor = _server_predictor(args, record) if args.server_url else _local_predictor(args, record, problem_type)
     store = ShardedResults(parts_folder(args.output_file), key=id_column)
     with store.open() as (done, shard):
         pending = [i for i, key in enumerate(ids) if str(key) not in done]
@@ -98,26 +106,35 @@ def run_predict(args: PredictArguments, data_args: DatasetArguments) -> str:
             logger.info(
                 "Resuming: %d of %d rows already predicted in %s", len(ids) - len(pending), len(ids), store.folder
             )
-        for positions, probs in predictor(pending, texts):
+        for positions, activated in predictor(pending, texts):
             shard.write(
-                {id_column: ids[p], "label": names[int(row.argmax())], "probs": dict(zip(names, row.tolist()))}
-                for p, row in zip(positions, probs)
+                {id_column: ids[p], **prediction_record(row.tolist(), problem_type, names)}
+                for p, row in zip(positions, activated)
             )
         results = [done[str(key)] for key in ids]
     _write_predictions(results, Path(args.output_file))
     shutil.rmtree(store.folder, ignore_errors=True)
+    return f"wrote {len(results)} predictions to {args.output_file} ({_summary(results, names, problem_type)})"
+
+
+def _summary(results: list[dict], names: list[str], problem_type: str) -> str:
+    """Rows per predicted label (rows carrying each label, for multi-label), or the range of predicted scores."""
+    if problem_type == REGRESSION:
+        scores = [result["score"] for result in results]
+        return f"score min {min(scores):.4g}, mean {sum(scores) / len(scores):.4g}, max {max(scores):.4g}"
     counts = {name: 0 for name in names}
     for result in results:
-        counts[result["label"]] += 1
-    summary = ", ".join(f"{name} {count}" for name, count in counts.items())
-    return f"wrote {len(results)} predictions to {args.output_file} ({summary})"
+        for name in result.get("labels", [result.get("label")]):
+            counts[name] += 1
+    return ", ".join(f"{name} {count}" for name, count in counts.items())
 
 
 Predictor = Callable[[list[int], Sequence[str]], Iterator[tuple[list[int], torch.Tensor]]]
 
 
-def _local_predictor(args: PredictArguments, record: dict) -> Predictor:
-    """The model loaded now (a failure leaves nothing on disk); batches of `(positions, probabilities)` later."""
+def _local_predictor(args: PredictArguments, record: dict, problem_type: str) -> Predictor:
+    """The model loaded now (a failure leaves nothing on disk); batches of `(positions, activations)` later
+    (probabilities, or regression values)."""
     model, tokenizer = load_classifier(args.model, bf16=args.bf16)
     length = max_input_length(args.max_input_length, record, tokenizer)
     budget = args.max_batch_tokens or (4096 if model.device.type == "cpu" else 16384)
@@ -133,7 +150,7 @@ def _local_predictor(args: PredictArguments, record: dict) -> Predictor:
             max_batch_size=args.batch_size,
             desc="Predicting",
         ):
-            yield [pending[p] for p in positions], torch.softmax(logits, dim=-1)
+            yield [pending[p] for p in positions], activations(logits, problem_type)
 
     return predict
 

@@ -51,6 +51,7 @@ class TrainCommandArguments(DHRDTrainingArguments):
     text_column: str = field(default="text", init=False)
     label_column: str = field(default="label", init=False)
     rationale_column: str = field(default="rationale", init=False)
+    options_column: str = field(default="options", init=False)
     label_names: list[str] | None = field(default=None, init=False)
     overwrite_output_dir: bool = field(
         default=False, metadata={"help": "Train into a non-empty output_dir (else refused: files would mix)."}
@@ -84,6 +85,7 @@ def run_training(model_args: ModelArguments, data_args: DatasetArguments, args: 
         return DHRDForSequenceClassification.from_backbone(
             backbone,
             id2label=dict(enumerate(names)),
+            problem_type=data.problem_type,
             gguf_file=model_args.gguf_file,
             dtype=model_args.dtype,
             pooling=model_args.pooling,

@@ -2,7 +2,7 @@
 
 from .base import Task, TaskDataError, exact_match
 from .reasoning import COMMONSENSE_QA, COPA_SSE, ESNLI
-from .superglue import BOOLQ, CB, COPA, MULTIRC, RTE, SUPERGLUE_TASKS, WIC, WSC
+from .superglue import BOOLQ, CB, COPA, MULTIRC, RTE, SUPERGLUE_TASKS, WIC, WSC, wsc_choice_items
 from .synthetic import SYNTHETIC, synthetic_rows
 
 TASKS: dict[str, Task] = {task.name: task for task in (*SUPERGLUE_TASKS, COMMONSENSE_QA, ESNLI, COPA_SSE, SYNTHETIC)}
@@ -34,4 +34,5 @@ __all__ = [
     "exact_match",
     "get_task",
     "synthetic_rows",
+    "wsc_choice_items",
 ]

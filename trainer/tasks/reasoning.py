@@ -26,7 +26,14 @@ def cqa_rows(record: Mapping[str, Any]) -> Iterable[dict]:
         label = "ABCDE".index(record["answerKey"]) if record["answerKey"] else -1
     else:
         label = choices.index(record["answer"])
-    yield {"idx": str(record["id"]), "text": text, "label": label, "group": str(record["id"])}
+    yield {
+        "idx": str(record["id"]),
+        "text": text,
+        "label": label,
+        "group": str(record["id"]),
+        "context": f"Question: {record['question']}",  # the multiple-choice form: each option scored on its own
+        "options": choices,
+    }
 
 
 def esnli_rows(record: Mapping[str, Any]) -> Iterable[dict]:

@@ -1,8 +1,11 @@
 """The seven SuperGLUE tasks of the paper. Each reader accepts the original jsonl release and the Hub's
 `aps/super_glue` layout (flattened MultiRC and WSC, integer CB / RTE labels)."""
 
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any
+
+from datasets import Dataset
 
 from .base import Task
 
@@ -32,12 +35,13 @@ def rte_rows(record: Mapping[str, Any]) -> Iterable[dict]:
 
 
 def copa_rows(record: Mapping[str, Any]) -> Iterable[dict]:
+    """Both forms: `text` lists the options for a 2-way classifier; `context` + `options` score each option
+    (`DHRDForMultipleChoice`)."""
     relation = "cause" if record["question"] == "cause" else "effect"
-    text = (
-        f"Premise: {record['premise']}\nQuestion: What was the {relation}?\n"
-        f"Option 1: {record['choice1']}\nOption 2: {record['choice2']}"
-    )
-    yield _row(record, text, int(record["label"]))
+    context = f"Premise: {record['premise']}\nQuestion: What was the {relation}?"
+    text = f"{context}\nOption 1: {record['choice1']}\nOption 2: {record['choice2']}"
+    row = _row(record, text, int(record["label"]))
+    yield {**row, "context": context, "options": [record["choice1"], record["choice2"]]}
 
 
 def wic_rows(record: Mapping[str, Any]) -> Iterable[dict]:
@@ -49,13 +53,57 @@ def wic_rows(record: Mapping[str, Any]) -> Iterable[dict]:
 
 
 def wsc_rows(record: Mapping[str, Any]) -> Iterable[dict]:
+    """One row per (pronoun, candidate) pair, as released; the pronoun and candidate columns let
+    `wsc_choice_items` regroup the pairs into multiple-choice items."""
     target = record.get("target", record)
     text = (
         f"Passage: {record['text']}\n"
         f"Question: In the passage above, does the pronoun '{target['span2_text']}' refer to "
         f"'{target['span1_text']}'?"
     )
-    yield _row(record, text, int(record["label"]))
+    row = _row(record, text, int(record["label"]))
+    yield {
+        **row,
+        "passage": record["text"],
+        "pronoun": target["span2_text"],
+        "pronoun_index": int(target["span2_index"]),
+        "candidate": target["span1_text"],
+    }
+
+
+def wsc_choice_items(rows: Dataset, num_options: int = 2) -> tuple[Dataset, dict[str, int]]:
+    """WSC in multiple-choice form: the rows of one pronoun (same passage and position) become one item whose
+    options are their candidate referents and whose gold option is the one labelled true.
+
+    SuperGLUE releases WSC as yes/no pairs; only pronouns with exactly one true candidate and `num_options`
+    candidates form an item (a batch needs one option count). Every other pronoun is counted in the report by
+    reason, never dropped silently: on the train split, 214 of 307 pronouns have two candidates and one referent.
+    """
+    groups: dict[tuple[str, int], list[dict]] = {}
+    for row in rows:
+        groups.setdefault((row["passage"], row["pronoun_index"]), []).append(row)
+    items, report = [], Counter()
+    for (passage, _), members in groups.items():
+        candidates = list(dict.fromkeys(member["candidate"] for member in members))
+        gold = {member["candidate"] for member in members if member["label"] == 1}
+        if len(gold) != 1:
+            report[f"pronouns with {len(gold)} true candidates"] += 1
+            continue
+        if len(candidates) != num_options:
+            report[f"pronouns with {len(candidates)} candidates"] += 1
+            continue
+        pronoun = members[0]["pronoun"]
+        items.append(
+            {
+                "idx": members[0]["idx"],
+                "context": f"Passage: {passage}\nQuestion: In the passage above, who or what does the pronoun "
+                f"'{pronoun}' refer to?",
+                "options": candidates,
+                "label": candidates.index(gold.pop()),
+                "group": members[0]["group"],
+            }
+        )
+    return Dataset.from_list(items), {"items": len(items), **report}
 
 
 def multirc_rows(record: Mapping[str, Any]) -> Iterable[dict]:

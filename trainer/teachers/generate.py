@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 
 from modeling_dhrd.atomic import atomic_write_jsonl, atomic_write_text
 
+from .. import targets
 from ..shards import ShardedResults, require_unique_ids
 from ..tasks import Task
 from .prompts import SENTINEL, build_messages, template_for
@@ -95,7 +96,7 @@ def generate_rationales(
     output_dir = Path(output_dir)
     ids = [str(value) for value in dataset[id_column]]
     require_unique_ids(ids, id_column, "generate_rationales")
-    template = template_for(task.name, prompt_template)
+    template = template_for(task.name, prompt_template, task.problem_type)
     start = time.monotonic()
     with ShardedResults(output_dir).open() as (done, shard):
         pending = [i for i, key in enumerate(ids) if key not in done]
@@ -111,7 +112,7 @@ def generate_rationales(
             for offset in range(0, len(pending), chunk_size):
                 indices = pending[offset : offset + chunk_size]
                 rows = [dataset[i] for i in indices]
-                labels = [task.label_names[row["label"]] for row in rows]
+                labels = [targets.answer_text(row["label"], task.problem_type, task.id2label) for row in rows]
                 chats = [build_messages(template, task, row, sentinel) for row in rows]
                 for finished in _completions(teacher, chats):
                     records = []

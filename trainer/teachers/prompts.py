@@ -6,6 +6,8 @@ are plain `str.format` strings with the fields `{description}`, `{input}`, `{ans
 to `generate_rationales(prompt_template=...)` or register one per task here.
 """
 
+from .. import targets
+
 SENTINEL = "[END]"
 
 SYSTEM_PROMPT = "You are a careful teacher. You explain the reasoning behind answers clearly and briefly."
@@ -22,6 +24,20 @@ COPA_TEMPLATE = (
     "effects. Do not mention option numbers. End your explanation with {sentinel}"
 )
 
+MULTI_LABEL_TEMPLATE = (
+    "Here is {description}.\n\n{input}\n\nThe labels that apply are: {answer}.\n"
+    "Explain in two or three sentences what in the text makes these labels apply and the others not. Do not list "
+    "the labels themselves. End your explanation with {sentinel}"
+)
+
+REGRESSION_TEMPLATE = (
+    "Here is {description}.\n\n{input}\n\nThe score is: {answer}.\n"
+    "Explain in two or three sentences what in the text leads to this score. Do not restate the number. End your "
+    "explanation with {sentinel}"
+)
+
+PROBLEM_TYPE_TEMPLATES = {"multi_label_classification": MULTI_LABEL_TEMPLATE, "regression": REGRESSION_TEMPLATE}
+
 TASK_TEMPLATES: dict[str, str] = {
     "copa": COPA_TEMPLATE,
     "copa_sse": COPA_TEMPLATE,
@@ -33,9 +49,11 @@ TASK_TEMPLATES: dict[str, str] = {
 }
 
 
-def template_for(task_name: str, override: str | None = None) -> str:
-    """The prompt template: `override`, else the task's own, else the default."""
-    template = override or TASK_TEMPLATES.get(task_name, DEFAULT_TEMPLATE)
+def template_for(task_name: str, override: str | None = None, problem_type: str | None = None) -> str:
+    """The prompt template: `override`, else the task's own, else the problem type's (multi-label: "the labels that
+    apply are"; regression: "the score is"), else the default."""
+    fallback = PROBLEM_TYPE_TEMPLATES.get(problem_type or "", DEFAULT_TEMPLATE)
+    template = override or TASK_TEMPLATES.get(task_name, fallback)
     for field_name in ("{input}", "{answer}", "{sentinel}"):
         if field_name not in template:
             raise ValueError(f"A teacher prompt template must contain {field_name}; got {template!r}.")
@@ -44,9 +62,10 @@ def template_for(task_name: str, override: str | None = None) -> str:
 
 def answer_text(task, row: dict) -> str:
     """How the gold answer is shown to the teacher: the chosen option's text for COPA (so the teacher explains the
-    content, not "Option 2"), else the label name."""
-    name = task.label_names[row["label"]]
-    if name.startswith("Option ") and f"{name}: " in row["text"]:
+    content, not "Option 2"), else the verbalised label (`trainer.targets.answer_text`: the name, the names of a
+    multi-label set, or the number)."""
+    name = targets.answer_text(row["label"], task.problem_type, task.id2label)
+    if task.problem_type == targets.SINGLE_LABEL and name.startswith("Option ") and f"{name}: " in row["text"]:
         return row["text"].split(f"{name}: ", 1)[1].split("\n", 1)[0].strip()
     return name
 

@@ -1,0 +1,106 @@
+"""Multiple-choice rows for [`DHRDForMultipleChoice`]: one sequence per option, the rationale on the gold one.
+
+A row has a context (`text_column`), a list of options (`options_column`), the gold option (an index, or the option's
+text) and optionally a rationale. Option `i` is the classifier input `option_input(context, option_i)`; the gold
+option's sequence continues with `[reason marker, rationale, answer marker, gold option, eos]` (see the model's
+docstring for why there). Inputs longer than `max_input_length` lose the start of the context, never the option.
+"""
+
+import copy
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from .data import DHRDDataCollator, SequenceBuilder
+from .labels import label_index
+
+# The text of one option row: the one format for training, evaluation and the exported scorer (README recipe).
+OPTION_TEMPLATE = "{context}\nAnswer: {option}"
+
+
+def option_input(context: str, option: str) -> str:
+    return OPTION_TEMPLATE.format(context=context.rstrip(), option=option.strip())
+
+
+@dataclass
+class ChoiceSequenceBuilder(SequenceBuilder):
+    """Tokenises one multiple-choice row into its option sequences (`text_column` holds the context)."""
+
+    options_column: str = "options"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.tokenizer = copy.deepcopy(self.tokenizer)
+        self.tokenizer.truncation_side = "left"  # a long context loses its start; the option is what gets scored
+
+    def check_columns(self, column_names: Sequence[str]) -> None:
+        super().check_columns(column_names)
+        if self.options_column not in column_names:
+            raise KeyError(
+                f"Column {self.options_column!r} (the options) not found; the dataset has {list(column_names)}. "
+                "Set options_column."
+            )
+
+    def __call__(self, example: Mapping[str, Any], row: int) -> dict[str, Any]:
+        context = example[self.text_column]
+        if not isinstance(context, str) or not context.strip():
+            raise ValueError(f"Row {row}: empty context in column {self.text_column!r}.")
+        options = example[self.options_column]
+        if not isinstance(options, (list, tuple)) or len(options) < 2:
+            raise ValueError(
+                f"Row {row}: column {self.options_column!r} must list at least two options, got {options!r}."
+            )
+        if not all(isinstance(option, str) and option.strip() for option in options):
+            raise ValueError(f"Row {row}: every option in column {self.options_column!r} must be non-empty text.")
+        where = f"Row {row}: gold option"
+        label = label_index(example[self.label_column], {option: i for i, option in enumerate(options)}, where)
+        sequences, truncated = [], False
+        for option in options:
+            text = option_input(context, option)
+            ids = self.tokenizer(text, truncation=True, max_length=self.max_input_length)["input_ids"]
+            truncated = truncated or len(ids) < len(self.tokenizer(text)["input_ids"])
+            sequences.append(ids)
+        rationale = example.get(self.rationale_column) if self.include_rationale else None
+        has_rationale = isinstance(rationale, str) and bool(rationale.strip())
+        if self.include_rationale and not has_rationale and self.require_rationales:
+            raise ValueError(f"Row {row}: no rationale in column {self.rationale_column!r} (require_rationales=True).")
+        lengths = [len(ids) for ids in sequences]
+        num_reasoning, rationale_truncated = 0, False
+        if has_rationale:
+            sequences[label], num_reasoning, rationale_truncated = self.with_reasoning(
+                sequences[label], rationale, options[label].strip(), row
+            )
+        return {
+            "input_ids": sequences,
+            "num_input_tokens": lengths,
+            "num_reasoning_tokens": num_reasoning,
+            "labels": label,
+            "has_rationale": has_rationale,
+            "input_truncated": truncated,
+            "rationale_truncated": rationale_truncated,
+        }
+
+
+@dataclass
+class DHRDMultipleChoiceCollator(DHRDDataCollator):
+    """Pads option sequences to `[batch, num_choices, longest]`; LM targets only on the gold option's row."""
+
+    def __call__(self, features: list[Mapping[str, Any]]) -> dict[str, torch.Tensor]:
+        counts = sorted({len(feature["input_ids"]) for feature in features})
+        if len(counts) > 1:
+            raise ValueError(
+                f"Examples in one batch have different numbers of options ({counts}); give every example the same "
+                "number of options."
+            )
+        width = max(len(ids) for feature in features for ids in feature["input_ids"])
+        batch = self._empty_batch((len(features), counts[0]), width)
+        for row, feature in enumerate(features):
+            gold = int(feature["labels"])
+            for option, ids in enumerate(feature["input_ids"]):
+                carries_rationale = option == gold and bool(feature.get("has_rationale", False))
+                n_reasoning = int(feature["num_reasoning_tokens"]) if carries_rationale else 0
+                n_input = int(feature["num_input_tokens"][option])
+                self._fill(batch, (row, option), ids, n_input, n_reasoning, carries_rationale)
+        return self._finish(batch, features)
