@@ -139,9 +139,10 @@ def test_accumulating_four_single_examples_equals_the_batch(tokenizer):
         ({"text": "q", "options": ["only one"], "label": 0}, "at least two options"),
         ({"text": "q", "options": "a, b", "label": 0}, "at least two options"),
         ({"text": "q", "options": ["a", ""], "label": 0}, "non-empty text"),
-        ({"text": "q", "options": ["a", "b"], "label": 2}, "label 2 is out of range"),
-        ({"text": "q", "options": ["a", "b"], "label": "c"}, "label 'c' is not one of the labels ['a', 'b']"),
+        ({"text": "q", "options": ["a", "b"], "label": 2}, "gold option 2 is out of range [0, 2)"),
+        ({"text": "q", "options": ["a", "b"], "label": "c"}, "gold option 'c' is not one of the options ['a', 'b']"),
         ({"text": " ", "options": ["a", "b"], "label": 0}, "empty context"),
+        ({"text": "q", "options": ["a", "b"], "label": None}, "no label"),
     ],
 )
 def test_bad_rows_are_one_line_errors_naming_the_row(tokenizer, row, message):
@@ -169,6 +170,14 @@ def test_bad_model_inputs_are_clear_errors():
                 {"input_ids": [[1], [2], [3]], "num_input_tokens": [1, 1, 1], "num_reasoning_tokens": 0, "labels": 0},
             ]
         )
+
+
+def test_a_repeated_option_keeps_every_option_and_the_gold_index(tokenizer):
+    """CommonsenseQA repeats an option in 122 train questions: the gold index still counts every option."""
+    row = {"text": "Eating too much leads to?", "options": ["a", "obesity", "b", "obesity", "c"], "label": 4}
+    prepared = _builder(tokenizer, include_rationale=False)(row, 0)
+    assert prepared["labels"] == 4 and len(prepared["input_ids"]) == 5
+    assert _builder(tokenizer, include_rationale=False)({**row, "label": "obesity"}, 0)["labels"] == 1
 
 
 def test_long_context_loses_its_start_never_the_option(tokenizer):

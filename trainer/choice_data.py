@@ -14,7 +14,7 @@ from typing import Any
 import torch
 
 from .data import DHRDDataCollator, SequenceBuilder
-from .labels import label_index
+from .labels import LabelError, label_value
 
 # The text of one option row: the one format for training, evaluation and the exported scorer (README recipe).
 OPTION_TEMPLATE = "{context}\nAnswer: {option}"
@@ -22,6 +22,21 @@ OPTION_TEMPLATE = "{context}\nAnswer: {option}"
 
 def option_input(context: str, option: str) -> str:
     return OPTION_TEMPLATE.format(context=context.rstrip(), option=option.strip())
+
+
+def gold_option(value, options: Sequence[str], where: str) -> int:
+    """The gold option's index, given as an index or as the option's text (the first option with that text: some
+    releases repeat an option, e.g. 122 CommonsenseQA train questions)."""
+    value = label_value(value, f"{where}: gold option")
+    if isinstance(value, str):
+        if value not in options:
+            raise LabelError(f"{where}: gold option {value!r} is not one of the options {list(options)}.")
+        return list(options).index(value)
+    if not 0 <= value < len(options):
+        raise LabelError(
+            f"{where}: gold option {value} is out of range [0, {len(options)}) for its {len(options)} options."
+        )
+    return value
 
 
 @dataclass
@@ -54,8 +69,7 @@ class ChoiceSequenceBuilder(SequenceBuilder):
             )
         if not all(isinstance(option, str) and option.strip() for option in options):
             raise ValueError(f"Row {row}: every option in column {self.options_column!r} must be non-empty text.")
-        where = f"Row {row}: gold option"
-        label = label_index(example[self.label_column], {option: i for i, option in enumerate(options)}, where)
+        label = gold_option(example[self.label_column], options, f"Row {row}")
         sequences, truncated = [], False
         for option in options:
             text = option_input(context, option)
