@@ -8,13 +8,14 @@ def is_dhrd(model: torch.nn.Module) -> bool:
 
 
 def unwrap_dhrd(model: torch.nn.Module, purpose: str, hint: str = "") -> torch.nn.Module:
-    """The `DHRDForSequenceClassification` inside `model` (a PEFT model's base model, or `model` itself); anything
-    else is a `TypeError` that says what `purpose` expected, what it got, and `hint`."""
+    """The DHRD model (`DHRDForSequenceClassification` or `DHRDForMultipleChoice`) inside `model`: a PEFT model's
+    base model, or `model` itself. Anything else is a `TypeError` that says what `purpose` expected, what it got,
+    and `hint`."""
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     if not is_dhrd(base):
         model_type = getattr(getattr(base, "config", None), "model_type", None)
         raise TypeError(
-            f"{purpose} expects a DHRDForSequenceClassification, got {type(base).__name__} (model_type "
-            f"{model_type!r}).{' ' + hint if hint else ''}"
+            f"{purpose} expects a DHRD model (DHRDForSequenceClassification or DHRDForMultipleChoice), got "
+            f"{type(base).__name__} (model_type {model_type!r}).{' ' + hint if hint else ''}"
         )
     return base

@@ -6,12 +6,14 @@ files (`--train_file` / `--validation_file` / `--test_file`: csv, jsonl, json, p
 of `--dataset_name`), or a built-in task (`--task copa`, a preset: its files or Hub copy, input format, label names
 and description). How a row becomes the classifier input: one column (`--text_column`) or several joined by a
 template (`--text_columns a,b --input_template "A: {a}\\nB: {b}"`). Labels: `--label_names`, else the `ClassLabel`
-feature's names, else the distinct values found in all given splits (said once in the log).
+feature's names, else the distinct values found in all given splits (said once in the log). The problem type
+(`--problem_type`) is single-label unless the labels are lists or `--label_columns` names several 0/1 columns
+(multi-label); regression is never guessed (`trainer.targets` says what each accepts).
 
 `LabelledData.rows(split)` gives every subcommand the same normalised columns: `idx` (the row id), `text`, `label`
-(an index into the label names; absent for unlabelled splits), `rationale` where the data has one, and `group`
-(MultiRC's question) for the tasks that score by group. Nothing is dropped, renamed or invented silently: a bad
-value is a `DataError` that names the split, the row, the column and the fix.
+(an index into the label names, a multi-hot row, or a number; absent for unlabelled splits), `rationale` where the
+data has one, and `group` (MultiRC's question) for the tasks that score by group. Nothing is dropped, renamed or
+invented silently: a bad value is a `DataError` that names the split, the row, the column and the fix.
 """
 
 import json
