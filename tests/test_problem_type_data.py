@@ -279,3 +279,24 @@ def test_a_saved_dataset_dict_keeps_working_single_label(tmp_path):
     DatasetDict(train=split).save_to_disk(str(tmp_path / "d"))
     data = LabelledData(DatasetArguments(dataset_name=str(tmp_path / "d")))
     assert data.problem_type == "single_label_classification" and data.rows("train")["label"] == [0, 1]
+
+
+def test_teacher_prompts_ask_why_these_labels_or_this_score(tmp_path):
+    from trainer.teachers import build_messages, template_for
+
+    rows = _rows("multi", 4)
+    rows[0]["label"] = ["sports", "weather"]
+    data = LabelledData(DatasetArguments(train_file=str(_write_jsonl(tmp_path / "t.jsonl", rows))))
+    task = data.task
+    prompt = build_messages(template_for(task.name, None, task.problem_type), task, data.rows("train")[0])[1]
+    assert "The labels that apply are: sports, weather." in prompt["content"]
+    assert "tag with any of the labels: politics, sports, weather" in prompt["content"]
+
+    scores = LabelledData(
+        DatasetArguments(
+            train_file=str(_write_jsonl(tmp_path / "s.jsonl", _rows("regression", 2))), problem_type="regression"
+        )
+    )
+    task = scores.task
+    prompt = build_messages(template_for(task.name, None, task.problem_type), task, scores.rows("train")[0])[1]
+    assert f"The score is: {_rows('regression', 1)[0]['label']:g}." in prompt["content"]

@@ -59,9 +59,7 @@ class ChoiceSequenceBuilder(SequenceBuilder):
             )
 
     def __call__(self, example: Mapping[str, Any], row: int) -> dict[str, Any]:
-        context = example[self.text_column]
-        if not isinstance(context, str) or not context.strip():
-            raise ValueError(f"Row {row}: empty context in column {self.text_column!r}.")
+        context = self.input_text(example, row, what="context")
         options = example[self.options_column]
         if not isinstance(options, (list, tuple)) or len(options) < 2:
             raise ValueError(
@@ -76,10 +74,8 @@ class ChoiceSequenceBuilder(SequenceBuilder):
             ids = self.tokenizer(text, truncation=True, max_length=self.max_input_length)["input_ids"]
             truncated = truncated or len(ids) < len(self.tokenizer(text)["input_ids"])
             sequences.append(ids)
-        rationale = example.get(self.rationale_column) if self.include_rationale else None
-        has_rationale = isinstance(rationale, str) and bool(rationale.strip())
-        if self.include_rationale and not has_rationale and self.require_rationales:
-            raise ValueError(f"Row {row}: no rationale in column {self.rationale_column!r} (require_rationales=True).")
+        rationale = self.rationale_text(example, row)
+        has_rationale = rationale is not None
         lengths = [len(ids) for ids in sequences]
         num_reasoning, rationale_truncated = 0, False
         if has_rationale:

@@ -72,19 +72,30 @@ class SequenceBuilder:
                 "label_column / rationale_column (or use lm_weight=0 to train without rationales)."
             )
 
-    def __call__(self, example: Mapping[str, Any], row: int) -> dict[str, Any]:
+    def input_text(self, example: Mapping[str, Any], row: int, what: str = "input") -> str:
         text = example[self.text_column]
         if not isinstance(text, str) or not text.strip():
-            raise ValueError(f"Row {row}: empty input in column {self.text_column!r}.")
+            raise ValueError(f"Row {row}: empty {what} in column {self.text_column!r}.")
+        return text
+
+    def rationale_text(self, example: Mapping[str, Any], row: int) -> str | None:
+        """The row's rationale when the LM loss wants one (None: none given, or none wanted)."""
+        rationale = example.get(self.rationale_column) if self.include_rationale else None
+        if isinstance(rationale, str) and rationale.strip():
+            return rationale
+        if self.include_rationale and self.require_rationales:
+            raise ValueError(f"Row {row}: no rationale in column {self.rationale_column!r} (require_rationales=True).")
+        return None
+
+    def __call__(self, example: Mapping[str, Any], row: int) -> dict[str, Any]:
+        text = self.input_text(example, row)
         value = example[self.label_column]
         problem_type = self.problem_type or infer_problem_type(value, len(self.id2label))
         label = encode_target(value, problem_type, self.label2id, f"Row {row}")
         full_input = self.tokenizer(text)["input_ids"]
         x_ids = self.tokenizer(text, truncation=True, max_length=self.max_input_length)["input_ids"]
-        rationale = example.get(self.rationale_column) if self.include_rationale else None
-        has_rationale = isinstance(rationale, str) and bool(rationale.strip())
-        if self.include_rationale and not has_rationale and self.require_rationales:
-            raise ValueError(f"Row {row}: no rationale in column {self.rationale_column!r} (require_rationales=True).")
+        rationale = self.rationale_text(example, row)
+        has_rationale = rationale is not None
         result = {
             "labels": label,
             "has_rationale": has_rationale,
