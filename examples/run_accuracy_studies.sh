@@ -54,3 +54,8 @@ $STUDY --lora --lr 2e-4 --lm-loss-scope rationale --study esnli --seeds 0,1,2 --
   --train-rows 1600 --eval-rows 600 --name esnli_lora
 $STUDY --lora --lr 1e-3 --lm-loss-scope rationale --study esnli --seeds 0 --only pooled,dhrd --steps 200 \
   --train-rows 1600 --eval-rows 600 --name esnli_lora_lr1e-3
+# sixth session: multiple choice scored per option (DHRDForMultipleChoice)
+MC="$STUDY --multiple-choice --lm-loss-scope rationale"
+$MC --study copa --seeds 0,1,2 --only pooled,dhrd --epochs 3 --name copa_mc
+$MC --model gemma-3-270m --study copa --seeds 0,1,2 --only pooled,dhrd --epochs 3 --name copa_mc_gemma
+$MC --study cqa --seeds 0 --only pooled,dhrd --steps 200 --train-rows 1600 --eval-rows 600 --name cqa_mc

@@ -52,6 +52,51 @@ def synthetic_rows(n: int, seed: int = 0, steps: int = 2) -> list[dict]:
     return rows
 
 
+# The same story for transformers' other problem types (the `dhrd` command line's multi-label and regression
+# example, `examples/problem_types_example.py`): labels and rationales written by the same programmatic teacher.
+MULTI_LABELS = ("first_over_10", "second_over_10", "first_has_more")
+
+
+def synthetic_multi_label_rows(n: int, seed: int = 0, steps: int = 2) -> list[dict]:
+    """`label`: the names of `MULTI_LABELS` that hold (any subset, possibly none)."""
+    rng = random.Random(seed)
+    rows = []
+    while len(rows) < n:
+        first, second = rng.sample(NAMES, 2)
+        text_a, total_a, _, work_a = _person(rng, steps)
+        text_b, total_b, _, work_b = _person(rng, steps)
+        if total_a == total_b:
+            continue
+        holds = {"first_over_10": total_a > 10, "second_over_10": total_b > 10, "first_has_more": total_a > total_b}
+        text = f"{first} {text_a}. {second} {text_b}."
+        rationale = (
+            f"{first} has {work_a} apples, {'more' if total_a > 10 else 'not more'} than 10. {second} has {work_b} "
+            f"apples, {'more' if total_b > 10 else 'not more'} than 10. {total_a} is "
+            f"{'more' if total_a > total_b else 'fewer'} than {total_b}."
+        )
+        labels = [name for name in MULTI_LABELS if holds[name]]
+        rows.append({"idx": len(rows), "text": text, "label": labels, "rationale": rationale})
+    return rows
+
+
+def synthetic_regression_rows(n: int, seed: int = 0, steps: int = 3) -> list[dict]:
+    """`label`: how many apples the person has at the end (a number)."""
+    rng = random.Random(seed)
+    rows = []
+    for idx in range(n):
+        name = rng.choice(NAMES)
+        text, total, _, work = _person(rng, steps)
+        rows.append(
+            {
+                "idx": idx,
+                "text": f"{name} {text}. How many apples does {name} have now?",
+                "label": float(total),
+                "rationale": f"{name} has {work} apples.",
+            }
+        )
+    return rows
+
+
 class SyntheticTask(Task):
     """`load(split)` generates the rows: train, val and test use different seeds."""
 
