@@ -300,3 +300,24 @@ def test_teacher_prompts_ask_why_these_labels_or_this_score(tmp_path):
     task = scores.task
     prompt = build_messages(template_for(task.name, None, task.problem_type), task, scores.rows("train")[0])[1]
     assert f"The score is: {_rows('regression', 1)[0]['label']:g}." in prompt["content"]
+
+
+def test_synthetic_multi_label_and_regression_rows_agree_with_their_own_arithmetic():
+    import re
+
+    from trainer.tasks.synthetic import MULTI_LABELS, synthetic_multi_label_rows, synthetic_regression_rows
+
+    for row in synthetic_regression_rows(50, seed=3):
+        formula, total = re.search(r"has ([\d +-]+) = (\d+) apples", row["rationale"]).groups()
+        assert eval(formula) == int(total) == row["label"]  # noqa: S307 - digits and + - only
+    seen = set()
+    for row in synthetic_multi_label_rows(50, seed=3):
+        totals = [int(t) for t in re.findall(r"= (\d+) apples", row["rationale"])]
+        holds = {
+            "first_over_10": totals[0] > 10,
+            "second_over_10": totals[1] > 10,
+            "first_has_more": totals[0] > totals[1],
+        }
+        assert row["label"] == [name for name in MULTI_LABELS if holds[name]]
+        seen.add(len(row["label"]))
+    assert seen == {0, 1, 2, 3}  # every size of label set occurs, the empty one included
