@@ -152,8 +152,11 @@ def _native_classifier(
     config.label2id = dict(dhrd.config.label2id)
     config.num_labels = dhrd.config.num_labels
     # The native classifier computes the same loss the DHRD head trained with (regression, multi-label, single-label).
-    # An option scorer's single output is a score with no native training loss of its own: left to transformers.
-    config.problem_type = None if dhrd.scores_options else dhrd.config.problem_type or "single_label_classification"
+    # An option scorer's one output is a real-valued score: "regression" to transformers (what it infers for one
+    # output anyway), so `dhrd predict` reports each row's `score`.
+    config.problem_type = (
+        "regression" if dhrd.scores_options else dhrd.config.problem_type or "single_label_classification"
+    )
     pad_token_id = _pad_token_id_that_cannot_end_an_input(tokenizer)
     with init_empty_weights(include_buffers=False):
         exported = native_class(config)

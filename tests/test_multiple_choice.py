@@ -219,6 +219,7 @@ def test_trainer_trains_evaluates_and_exports_a_native_option_scorer(tmp_path, t
     assert result.native and result.architecture == "LlamaForSequenceClassification"
     exported = AutoModelForSequenceClassification.from_pretrained(tmp_path / "export")
     assert exported.config.num_labels == 1 and exported.config.id2label == {0: "option_score"}
+    assert exported.config.problem_type == "regression"  # one real-valued score per [context, option] row
 
     # The README recipe, in a fresh process without this project: score each [context, option], argmax.
     row = ROWS[1]
