@@ -5,8 +5,8 @@ With last-token pooling and a linear head, DHRD's classifier *is* transformers' 
 loads with plain `AutoModelForSequenceClassification`, `pipeline("text-classification")` and vLLM. Other settings
 (mean pooling, MLP head) export as DHRD remote code without the reasoning head.
 
-A `DHRDForMultipleChoice` exports the same way, as a native `*ForSequenceClassification` with one output (`num_labels
-=1`): an option scorer. Why native rather than remote code: it loads with plain transformers, runs in
+A `DHRDForMultipleChoice` exports the same way, as a native `*ForSequenceClassification` with one output
+(`num_labels=1`, `problem_type="regression"`): an option scorer. Why native rather than remote code: it loads with plain transformers, runs in
 `pipeline`/vLLM as any one-output classifier, and scoring options is a `view(batch, num_choices)` plus argmax on the
 caller's side (README recipe); a remote-code `*ForMultipleChoice` would need `trust_remote_code` everywhere for the
 sake of one reshape. Mean pooling / MLP heads export as DHRD remote code (`AutoModelForMultipleChoice`).
