@@ -6,10 +6,11 @@ loads with plain `AutoModelForSequenceClassification`, `pipeline("text-classific
 (mean pooling, MLP head) export as DHRD remote code without the reasoning head.
 
 A `DHRDForMultipleChoice` exports the same way, as a native `*ForSequenceClassification` with one output
-(`num_labels=1`, `problem_type="regression"`): an option scorer. Why native rather than remote code: it loads with plain transformers, runs in
-`pipeline`/vLLM as any one-output classifier, and scoring options is a `view(batch, num_choices)` plus argmax on the
-caller's side (README recipe); a remote-code `*ForMultipleChoice` would need `trust_remote_code` everywhere for the
-sake of one reshape. Mean pooling / MLP heads export as DHRD remote code (`AutoModelForMultipleChoice`).
+(`num_labels=1`, `problem_type="regression"`): an option scorer. Why native rather than remote code: it loads with
+plain transformers, runs in `pipeline`/vLLM as any one-output classifier, and scoring options is a
+`view(batch, num_choices)` plus argmax on the caller's side (README recipe); a remote-code `*ForMultipleChoice`
+would need `trust_remote_code` everywhere for the sake of one reshape. Mean pooling / MLP heads export as DHRD remote
+code (`AutoModelForMultipleChoice`).
 
 Every export is verified before it is published: the written folder is reloaded and must reproduce the source
 model's logits on left- and right-padded batches, otherwise nothing is written.
