@@ -71,10 +71,13 @@ def run_kind(kind: str, args, work: Path) -> dict:
     report: dict = {"train_rows": args.rows, "eval_rows": args.eval_rows, "steps": args.steps}
     for name, lm_weight in (("pooled", "0"), ("dhrd", "1")):
         run = folder / name
-        started = time.time()
-        dhrd("train", "--output_dir", str(run), "--lm_weight", lm_weight, *data, *training)
-        seconds = round(time.time() - started)
-        dhrd("evaluate", "--model", str(run), "--validation_file", str(valid), "--output_file", str(run / "eval.json"))
+        if not (run / "eval.json").is_file():  # a finished run (trained and evaluated) is kept: reruns resume
+            started = time.time()
+            dhrd("train", "--output_dir", str(run), "--lm_weight", lm_weight, *data, *training)
+            atomic_write_text(run / "train_seconds.txt", str(round(time.time() - started)))
+            evaluation = ["--validation_file", str(valid), "--output_file", str(run / "eval.json")]
+            dhrd("evaluate", "--model", str(run), *evaluation)
+        seconds = int((run / "train_seconds.txt").read_text())
         metrics = json.loads((run / "eval.json").read_text())
         report[name] = {
             k: v for k, v in metrics.items() if k not in ("model", "split", "task", "method", "seconds", "qps")
@@ -86,7 +89,7 @@ def run_kind(kind: str, args, work: Path) -> dict:
     dhrd("predict", "--model", str(export), "--test_file", str(valid), "--output_file", str(predictions))
     predicted = [json.loads(line) for line in predictions.read_text().splitlines()][:8]
     texts = [json.loads(line)["text"] for line in valid.read_text().splitlines()][:8]
-    reloaded = fresh_process_logits(export, texts)
+    reloaded = fresh_process_logits(export.resolve(), texts)
     import torch
 
     logits = torch.tensor(reloaded["logits"])
