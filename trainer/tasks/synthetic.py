@@ -7,6 +7,8 @@ data is deterministic in the seed and needs no download.
 """
 
 import random
+from collections.abc import Iterator
+from itertools import islice
 
 from datasets import Dataset
 
@@ -32,16 +34,21 @@ def _person(rng: random.Random, steps: int) -> tuple[str, int, str, str]:
     return text, total, formula, f"{formula} = {total}"
 
 
-def synthetic_rows(n: int, seed: int = 0, steps: int = 2) -> list[dict]:
-    """`n` examples with `text`, `label` (0: the first person has more, 1: the second), `rationale`, `idx`."""
+def _pairs(seed: int, steps: int) -> Iterator[tuple[str, str, str, int, str, str, int, str]]:
+    """Endless `(first, second, text_a, total_a, work_a, text_b, total_b, work_b)` with unequal totals."""
     rng = random.Random(seed)
-    rows = []
-    while len(rows) < n:
+    while True:
         first, second = rng.sample(NAMES, 2)
         text_a, total_a, _, work_a = _person(rng, steps)
         text_b, total_b, _, work_b = _person(rng, steps)
-        if total_a == total_b:
-            continue
+        if total_a != total_b:
+            yield first, second, text_a, total_a, work_a, text_b, total_b, work_b
+
+
+def synthetic_rows(n: int, seed: int = 0, steps: int = 2) -> list[dict]:
+    """`n` examples with `text`, `label` (0: the first person has more, 1: the second), `rationale`, `idx`."""
+    rows = []
+    for first, second, text_a, total_a, work_a, text_b, total_b, work_b in islice(_pairs(seed, steps), n):
         label = 0 if total_a > total_b else 1
         comparison = "more" if total_a > total_b else "fewer"
         text = f"{first} {text_a}. {second} {text_b}. Who has more apples now, the first person or the second?"
@@ -59,14 +66,8 @@ MULTI_LABELS = ("first_over_10", "second_over_10", "first_has_more")
 
 def synthetic_multi_label_rows(n: int, seed: int = 0, steps: int = 2) -> list[dict]:
     """`label`: the names of `MULTI_LABELS` that hold (any subset, possibly none)."""
-    rng = random.Random(seed)
     rows = []
-    while len(rows) < n:
-        first, second = rng.sample(NAMES, 2)
-        text_a, total_a, _, work_a = _person(rng, steps)
-        text_b, total_b, _, work_b = _person(rng, steps)
-        if total_a == total_b:
-            continue
+    for first, second, text_a, total_a, work_a, text_b, total_b, work_b in islice(_pairs(seed, steps), n):
         holds = {"first_over_10": total_a > 10, "second_over_10": total_b > 10, "first_has_more": total_a > total_b}
         text = f"{first} {text_a}. {second} {text_b}."
         rationale = (
