@@ -68,12 +68,9 @@ class ChoiceSequenceBuilder(SequenceBuilder):
         if not all(isinstance(option, str) and option.strip() for option in options):
             raise ValueError(f"Row {row}: every option in column {self.options_column!r} must be non-empty text.")
         label = gold_option(example[self.label_column], options, f"Row {row}")
-        sequences, truncated = [], False
-        for option in options:
-            text = option_input(context, option)
-            ids = self.tokenizer(text, truncation=True, max_length=self.max_input_length)["input_ids"]
-            truncated = truncated or len(ids) < len(self.tokenizer(text)["input_ids"])
-            sequences.append(ids)
+        encoded = [self.encode_input(option_input(context, option)) for option in options]
+        sequences = [ids for ids, _ in encoded]
+        truncated = any(cut for _, cut in encoded)
         rationale = self.rationale_text(example, row)
         has_rationale = rationale is not None
         lengths = [len(ids) for ids in sequences]

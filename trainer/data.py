@@ -78,6 +78,14 @@ class SequenceBuilder:
             raise ValueError(f"Row {row}: empty {what} in column {self.text_column!r}.")
         return text
 
+    def encode_input(self, text: str) -> tuple[list[int], bool]:
+        """`(ids, truncated)`: the tokenizer's ids of `text`, cut to `max_input_length` on its truncation side (the
+        second, truncating call only for the inputs that need it)."""
+        ids = self.tokenizer(text)["input_ids"]
+        if len(ids) <= self.max_input_length:
+            return ids, False
+        return self.tokenizer(text, truncation=True, max_length=self.max_input_length)["input_ids"], True
+
     def rationale_text(self, example: Mapping[str, Any], row: int) -> str | None:
         """The row's rationale when the LM loss wants one (None: none given, or none wanted)."""
         rationale = example.get(self.rationale_column) if self.include_rationale else None
@@ -92,14 +100,13 @@ class SequenceBuilder:
         value = example[self.label_column]
         problem_type = self.problem_type or infer_problem_type(value, len(self.id2label))
         label = encode_target(value, problem_type, self.label2id, f"Row {row}")
-        full_input = self.tokenizer(text)["input_ids"]
-        x_ids = self.tokenizer(text, truncation=True, max_length=self.max_input_length)["input_ids"]
+        x_ids, input_truncated = self.encode_input(text)
         rationale = self.rationale_text(example, row)
         has_rationale = rationale is not None
         result = {
             "labels": label,
             "has_rationale": has_rationale,
-            "input_truncated": len(x_ids) < len(full_input),
+            "input_truncated": input_truncated,
             "rationale_truncated": False,
         }
         if not has_rationale:

@@ -29,7 +29,15 @@ from datasets import ClassLabel, Dataset, DatasetDict
 
 from .labels import LabelError, label_value
 from .shards import require_unique_ids
-from .targets import MULTI_LABEL, REGRESSION, SINGLE_LABEL, ProblemType, encode_target, is_list_value
+from .targets import (
+    MULTI_LABEL,
+    REGRESSION,
+    SINGLE_LABEL,
+    ProblemType,
+    encode_target,
+    is_list_value,
+    multi_label_items,
+)
 from .tasks.base import SPLIT_ALIASES, Task, TaskDataError
 
 logger = logging.getLogger(__name__)
@@ -622,9 +630,7 @@ class LabelledData:
 
 def _names_in_multi_label_value(value, where: str) -> list[str]:
     """The label names a multi-label value lists; numbers (indices, multi-hot) cannot name the classes."""
-    if value is None:
-        raise LabelError(f"{where}: no labels; give a list (empty for none) or remove the row.")
-    items = [name.strip() for name in value.split(",") if name.strip()] if isinstance(value, str) else list(value)
+    items = multi_label_items(value, where)
     if not all(isinstance(item, str) for item in items):
         raise DataError(
             f"{where}: the multi-label values are numbers (class indices or multi-hot); pass --label_names with the "

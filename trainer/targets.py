@@ -30,6 +30,19 @@ def is_list_value(value: Any) -> bool:
     return isinstance(value, (list, tuple)) or (isinstance(value, np.ndarray) and value.ndim == 1)
 
 
+def multi_label_items(value: Any, where: str) -> list:
+    """The items a multi-label value lists: a list as given, names split at commas (a CSV cell; "" is none)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        raise LabelError(f"{where}: no labels; give a list (empty for none) or remove the row.")
+    if isinstance(value, str):
+        return [name.strip() for name in value.split(",") if name.strip()]
+    if not is_list_value(value):
+        raise LabelError(
+            f"{where}: multi-label value {value!r} is not a list of label names, class indices or a multi-hot vector."
+        )
+    return list(value)
+
+
 def multi_hot(value: Any, label2id: Mapping[str, int], where: str, indices: bool = False) -> list[float]:
     """A multi-label value as a multi-hot vector over `label2id`'s classes (see the module docstring).
 
@@ -37,15 +50,7 @@ def multi_hot(value: Any, label2id: Mapping[str, int], where: str, indices: bool
     feature says its integers are class indices (a `Sequence(ClassLabel)` column). Reading it either way is never
     guessed from the values, so a vector of the wrong width is an error, not a set of indices."""
     width = len(label2id)
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        raise LabelError(f"{where}: no labels; give a list (empty for none) or remove the row.")
-    if isinstance(value, str):
-        value = [name.strip() for name in value.split(",") if name.strip()]
-    if not is_list_value(value):
-        raise LabelError(
-            f"{where}: multi-label value {value!r} is not a list of label names, class indices or a multi-hot vector."
-        )
-    value = list(value)
+    value = multi_label_items(value, where)
     numbers = bool(value) and all(isinstance(v, (bool, int, float, np.number)) for v in value)
     if numbers and not indices:
         if len(value) != width or any(float(v) not in (0.0, 1.0) for v in value):
