@@ -60,3 +60,5 @@ $MC --study copa --seeds 0,1,2 --only pooled,dhrd --epochs 3 --name copa_mc
 $MC --model gemma-3-270m --study copa --seeds 0,1,2 --only pooled,dhrd --epochs 3 --name copa_mc_gemma
 $MC --study cqa --seeds 0 --only pooled,dhrd --steps 200 --train-rows 1600 --eval-rows 600 --name cqa_mc
 $MC --study cqa --seeds 1 --only pooled,dhrd --steps 200 --train-rows 1600 --eval-rows 600 --name cqa_mc_s1
+# seventh session
+$MC --study cqa --seeds 2 --only pooled,dhrd --steps 200 --train-rows 1600 --eval-rows 600 --name cqa_mc_s2
