@@ -16,6 +16,7 @@ import torch
 from datasets import Dataset
 from peft import LoraConfig, PeftConfig, PeftModel, get_peft_model
 from transformers import EvalPrediction, PreTrainedModel, PreTrainedTokenizerBase, Trainer
+from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
 from modeling_dhrd.atomic import atomic_write_text, give_default_permissions
 from modeling_dhrd.unwrap import unwrap_dhrd
@@ -31,6 +32,7 @@ from .data import (
     prepare_dhrd_dataset,
 )
 from .metrics import compute_classification_metrics, eval_scores
+from .progress import RunProgressCallback, interactive, run_label
 from .training_args import CONFIG_OVERRIDES, DHRDTrainingArguments
 
 logger = logging.getLogger(__name__)
@@ -102,10 +104,20 @@ class DHRDTrainer(Trainer):
             compute_metrics=compute_metrics,
             **kwargs,
         )
+        self._label_progress(args)
         if hasattr(self.model, "add_model_tags"):
             self.model.add_model_tags(self._tag_names)  # the Hub finds DHRD models by this tag
         self.loss_is_scaled_for_ga = True  # compute_loss normalises over the whole accumulation window
         self._metric_sums = torch.zeros(5, dtype=torch.float64)  # cls sum, examples, lm sum, lm tokens, correct
+
+    def _label_progress(self, args: DHRDTrainingArguments) -> None:
+        """transformers' progress output (an unlabelled bar, or bare log dicts) becomes `RunProgressCallback`: the
+        run's name on every line, and no redrawn bar when stderr is not a terminal. A notebook's widget stays."""
+        replaced = [c for c in self.callback_handler.callbacks if type(c) in (ProgressCallback, PrinterCallback)]
+        if replaced:
+            for callback in replaced:
+                self.remove_callback(callback)
+            self.add_callback(RunProgressCallback(run_label(args), bar=not args.disable_tqdm and interactive()))
 
     def _prepare(self, dataset, name, tokenizer, args, include_rationale):
         """Tokenise a raw dataset (one without `input_ids`) into DHRD sequences; prepared ones pass through."""

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
-from tqdm.auto import tqdm
 
 from .data import padding_id
+from .progress import progress_bar
 
 if TYPE_CHECKING:
     from .dataset_args import LabelledData
@@ -153,7 +153,7 @@ def classify_batches(
     """`(positions, float32 logits)` per batch, in the order batches run (longest inputs first in each window)."""
     pad_id = padding_id(tokenizer, model.config)
     truncation = {"truncation": True, "max_length": max_input_length} if max_input_length else {}
-    with tqdm(total=len(texts), desc=desc, unit="row", disable=not progress, dynamic_ncols=True) as bar:
+    with progress_bar(len(texts), desc, unit="row", disable=not progress) as bar:
         for window_start in range(0, len(texts), sort_window):
             window = list(texts[window_start : window_start + sort_window])
             encoded = tokenizer(window, **truncation)["input_ids"]

@@ -138,6 +138,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"dhrd: unknown command {name!r}; choose from {', '.join(COMMANDS)}.", file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    from ..progress import quiet_library_bars
+
+    quiet_library_bars()  # in a log file, `datasets`' and transformers' redrawn bars are noise
     try:
         print(COMMANDS[name](rest))
     except KeyboardInterrupt:

@@ -29,6 +29,7 @@ from ..inference import (
     load_classifier,
     max_input_length,
 )
+from ..progress import progress_bar
 from ..retry import call_with_retries, http_client
 from ..shards import ShardedResults
 from ..targets import REGRESSION, SINGLE_LABEL, activations, prediction_record
@@ -157,8 +158,6 @@ def _local_predictor(args: PredictArguments, record: dict, problem_type: str) ->
 
 def _server_predictor(args: PredictArguments, record: dict) -> Predictor:
     """Chunks of `server_batch_size` inputs sent to `/classify`, `concurrency` in flight, each yielded as it ends."""
-    from tqdm.auto import tqdm
-
     client = ClassifyClient(args)
     length = max_input_length(args.max_input_length, record)  # else the server's --max-model-len applies
 
@@ -166,7 +165,7 @@ def _server_predictor(args: PredictArguments, record: dict) -> Predictor:
         chunks = [pending[i : i + args.server_batch_size] for i in range(0, len(pending), args.server_batch_size)]
         with (
             ThreadPoolExecutor(max_workers=args.concurrency) as pool,
-            tqdm(total=len(pending), desc=f"Predicting via {args.server_url}", unit="row", dynamic_ncols=True) as bar,
+            progress_bar(len(pending), f"Predicting via {args.server_url}", unit="row") as bar,
         ):
             futures = {pool.submit(client.classify, [texts[i] for i in chunk], length): chunk for chunk in chunks}
             try:

@@ -17,11 +17,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from datasets import Dataset
-from tqdm.auto import tqdm
 
 from modeling_dhrd.atomic import atomic_write_jsonl, atomic_write_text
 
 from .. import targets
+from ..progress import progress_bar
 from ..shards import ShardedResults, require_unique_ids
 from ..tasks import Task
 from .prompts import SENTINEL, build_messages, template_for
@@ -101,13 +101,8 @@ def generate_rationales(
     with ShardedResults(output_dir).open() as (done, shard):
         pending = [i for i, key in enumerate(ids) if key not in done]
         generated, tokens = 0, 0
-        with tqdm(
-            total=len(ids),
-            initial=len(ids) - len(pending),
-            disable=not progress,
-            desc="Teacher rationales",
-            unit="row",
-            dynamic_ncols=True,
+        with progress_bar(
+            len(ids), "Teacher rationales", unit="row", initial=len(ids) - len(pending), disable=not progress
         ) as bar:
             for offset in range(0, len(pending), chunk_size):
                 indices = pending[offset : offset + chunk_size]

@@ -1,0 +1,66 @@
+"""Progress output: labelled with the run it belongs to, and plain lines (no carriage returns) in a log file."""
+
+import subprocess
+import sys
+
+from conftest import PROJECT_ROOT, tiny_dhrd
+from datasets import Dataset
+
+from trainer import DHRDTrainer, DHRDTrainingArguments
+from trainer.progress import LineProgress, RunProgressCallback, progress_bar
+
+
+def test_line_progress_prints_whole_lines_with_counts_and_a_final_line(capsys):
+    bar = LineProgress(total=10, desc="Predicting", unit="row", initial=2, interval=0.0)
+    with bar:
+        bar.update(3)
+        bar.update(5)
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0].startswith("Predicting: 5/10 rows (50%)")
+    assert lines[-1].startswith("Predicting: 10/10 rows (100%)")
+    assert len(lines) == 3  # two updates at interval 0, one on close
+
+
+def test_line_progress_is_what_a_log_file_gets():
+    assert isinstance(progress_bar(5, "x"), LineProgress)  # pytest captures stderr: not a terminal
+
+
+def test_trainer_progress_names_the_run_and_writes_no_carriage_returns(tmp_path, tokenizer):
+    """A real 2-step training in a child process whose stdout/stderr are a file, as under nohup or CI."""
+    script = f"""
+import sys
+sys.path.insert(0, {str(PROJECT_ROOT / "tests")!r})
+from conftest import make_tokenizer, tiny_dhrd
+from datasets import Dataset
+from trainer import DHRDTrainer, DHRDTrainingArguments
+rows = Dataset.from_list([{{"text": f"row {{i}}", "label": i % 3, "rationale": "because"}} for i in range(8)])
+args = DHRDTrainingArguments(output_dir={str(tmp_path / "out")!r}, max_steps=2, per_device_train_batch_size=4,
+    logging_steps=1, save_strategy="no", report_to=[], use_cpu=True, run_name="pooled seed 0")
+DHRDTrainer(model=tiny_dhrd("llama", num_labels=3), args=args, train_dataset=rows,
+    processing_class=make_tokenizer()).train()
+"""
+    log = tmp_path / "log.txt"
+    with open(log, "w") as handle:
+        completed = subprocess.run([sys.executable, "-c", script], stdout=handle, stderr=subprocess.STDOUT)
+    text = log.read_text()
+    assert completed.returncode == 0, text[-3000:]
+    assert "\r" not in text
+    assert "[pooled seed 0] training: 2 steps" in text
+    assert "[pooled seed 0] step 1/2 (50%) loss=" in text and "[pooled seed 0] step 2/2 (100%)" in text
+
+
+def test_the_callback_replaces_transformers_unlabelled_progress_output(tmp_path, tokenizer):
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+    rows = Dataset.from_list([{"text": f"row {i}", "label": i % 3, "rationale": "because"} for i in range(4)])
+    for disable_tqdm in (True, False):
+        args = DHRDTrainingArguments(
+            output_dir=str(tmp_path / "run-a"), max_steps=1, report_to=[], use_cpu=True, disable_tqdm=disable_tqdm
+        )
+        trainer = DHRDTrainer(
+            model=tiny_dhrd("llama", num_labels=3), args=args, train_dataset=rows, processing_class=tokenizer
+        )
+        kinds = [type(c) for c in trainer.callback_handler.callbacks]
+        assert RunProgressCallback in kinds and ProgressCallback not in kinds and PrinterCallback not in kinds
+        callback = next(c for c in trainer.callback_handler.callbacks if isinstance(c, RunProgressCallback))
+        assert callback.label == "run-a" and callback.bar is False  # no run_name: the folder; not a terminal

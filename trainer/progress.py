@@ -1,0 +1,143 @@
+"""Progress output that reads well in a terminal *and* in a log file.
+
+tqdm redraws its bar with carriage returns: in a terminal that is a live bar, in a log (CI, `nohup`, `| tee`) it is
+one endless line of half-drawn bars. So every long loop of this project goes through `progress_bar`, which is tqdm
+when stderr is a terminal and otherwise prints a plain line every `interval` seconds; `quiet_library_bars` turns the
+libraries' own bars (`datasets` maps, weight loading) off when stderr is not a terminal; and `RunProgressCallback`
+replaces the Trainer's unlabelled bar (or its bare `print(logs)`) with one that says which run it belongs to.
+"""
+
+import sys
+import time
+from typing import Any
+
+from transformers import TrainerCallback
+
+
+def interactive() -> bool:
+    """Whether stderr is a terminal (where tqdm's redrawn bars belong)."""
+    return sys.stderr.isatty()
+
+
+def quiet_library_bars() -> None:
+    """Turn off `datasets`' and transformers' own progress bars when stderr is not a terminal."""
+    if interactive():
+        return
+    import datasets
+    import transformers
+
+    datasets.disable_progress_bars()
+    transformers.utils.logging.disable_progress_bar()
+
+
+class LineProgress:
+    """The subset of tqdm this project uses (`update`, `close`, context manager), as one line per `interval`
+    seconds plus a final one: `Predicting: 1200/5000 rows (24%), 35.2 rows/s`."""
+
+    def __init__(
+        self,
+        total: int | None,
+        desc: str,
+        unit: str = "it",
+        initial: int = 0,
+        disable: bool = False,
+        interval: float = 30.0,
+    ):
+        self.total, self.desc, self.unit, self.interval, self.disable = total, desc, unit, interval, disable
+        self.n = self._initial = initial
+        self._start = self._last = time.monotonic()
+        self._closed = False
+
+    def update(self, n: int = 1) -> None:
+        self.n += n
+        now = time.monotonic()
+        if now - self._last >= self.interval:
+            self._last = now
+            self._print()
+
+    def _print(self) -> None:
+        if self.disable:
+            return
+        elapsed = max(time.monotonic() - self._start, 1e-9)
+        share = f" ({100 * self.n / self.total:.0f}%)" if self.total else ""
+        of_total = f"/{self.total}" if self.total is not None else ""
+        rate = (self.n - self._initial) / elapsed
+        print(
+            f"{self.desc}: {self.n}{of_total} {self.unit}s{share}, {rate:.1f} {self.unit}s/s",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._print()
+
+    def __enter__(self) -> "LineProgress":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def progress_bar(total: int | None, desc: str, unit: str = "it", initial: int = 0, disable: bool = False):
+    """tqdm in a terminal, `LineProgress` elsewhere; both take `update(n)` and work as context managers."""
+    if interactive():
+        from tqdm.auto import tqdm
+
+        return tqdm(total=total, desc=desc, unit=unit, initial=initial, disable=disable, dynamic_ncols=True)
+    return LineProgress(total, desc, unit, initial=initial, disable=disable)
+
+
+def run_label(args) -> str:
+    """The name a run's progress lines carry: `--run_name`, else the output folder's name."""
+    return args.run_name or str(args.output_dir).rstrip("/").rsplit("/", 1)[-1]
+
+
+class RunProgressCallback(TrainerCallback):
+    """The Trainer's progress output with the run's name on it.
+
+    In a terminal (and unless `disable_tqdm`): a training bar `pooled: 40%|████ | 24/60` whose log lines are
+    prefixed with the run's name; elsewhere one line per logging step, `[pooled] step 24/60 (40%) loss=0.69 ...`.
+    Replaces transformers' `ProgressCallback` / `PrinterCallback` (see `DHRDTrainer`)."""
+
+    def __init__(self, label: str, bar: bool):
+        self.label, self.bar = label, bar
+        self._training_bar = None
+        self._step = 0
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        if not state.is_world_process_zero:
+            return
+        if self.bar:
+            from tqdm.auto import tqdm
+
+            self._training_bar = tqdm(total=state.max_steps, desc=self.label, dynamic_ncols=True)
+        else:
+            print(f"[{self.label}] training: {state.max_steps} steps", flush=True)
+        self._step = 0
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self._training_bar is not None:
+            self._training_bar.update(state.global_step - self._step)
+        self._step = state.global_step
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if not state.is_world_process_zero or not logs:
+            return
+        values = " ".join(
+            f"{key}={value:.4g}" if isinstance(value, float) else f"{key}={value}"
+            for key, value in logs.items()
+            if key != "total_flos"
+        )
+        share = f" ({100 * state.global_step / state.max_steps:.0f}%)" if state.max_steps else ""
+        line = f"[{self.label}] step {state.global_step}/{state.max_steps}{share} {values}"
+        if self._training_bar is not None:
+            self._training_bar.write(line)
+        else:
+            print(line, flush=True)
+
+    def on_train_end(self, args, state, control, **kwargs):
+        if self._training_bar is not None:
+            self._training_bar.close()
+            self._training_bar = None
