@@ -4,6 +4,8 @@ One command per table; every condition of a study runs for every seed with the s
 order, and the table reports mean ± std over seeds:
 
     python examples/accuracy_study.py --study synthetic --seeds 0,1,2   # mechanism check (programmatic teacher)
+    python examples/accuracy_study.py --study synthetic_multistep --eval-split test  # the harder mechanism check
+    python examples/accuracy_study.py --study esnli --train-rows 100,200,400 --shuffled  # a data-efficiency curve
     python examples/accuracy_study.py --study esnli --seeds 0,1,2       # PaLM-540B CoT and human explanations
     python examples/accuracy_study.py --study copa --seeds 0,1,2        # COPA-SSE; COPA val + 500 COPA-SSE test items
     python examples/accuracy_study.py --study cqa --seeds 0,1,2         # CommonsenseQA with PaLM-540B CoT
@@ -17,6 +19,12 @@ Results go to `--output-dir` as `<name>.json` and `<name>.md` (`--name`, default
 run so an interrupted study keeps what it finished. `--cot-eval N` also decodes N evaluation rows with each DHRD
 run's trained reasoning head (`[x, reason marker]` -> rationale -> answer): the CoT accuracy of the same
 fine-tuned backbone, at the cost DHRD avoids.
+
+Several `--train-rows` (`100,200,400`) make a data-efficiency curve: each size trains on the first rows of the same
+training set (nested subsets) with the same `--steps`, so every point has the same compute and differs only in how
+many distinct rows it is drawn from; `examples/plot_curves.py` draws it. `--resume` keeps the runs an earlier
+invocation with the same `--name` finished (a study can span sessions). The synthetic studies choose settings on
+`--eval-split val` and score the held-out `test` split once per final setting.
 """
 
 import argparse
@@ -33,9 +41,11 @@ from modeling_dhrd import DHRDForMultipleChoice, DHRDForSequenceClassification, 
 from modeling_dhrd.atomic import atomic_write_text
 from modeling_dhrd.embedded import BACKBONE_HELP
 from trainer import DHRDTrainer, DHRDTrainingArguments, paper_lora_config
+from trainer.progress import quiet_library_bars
 from trainer.reasoning_decode import reasoning_head_decode
 from trainer.tasks import get_task
 from trainer.tasks import rationale_sets as joins
+from trainer.tasks.rationale_sets import shuffled_rationales as shuffled
 
 
 def _rationale_root(args) -> Path:
@@ -44,12 +54,12 @@ def _rationale_root(args) -> Path:
 
 def study_data(args) -> tuple[object, Dataset, dict[str, Dataset], dict[str, Dataset]]:
     """(task, train rows without rationale, {source: train rows with rationale}, {eval name: rows})."""
-    n = args.train_rows
-    if args.study == "synthetic":
-        task = get_task("synthetic")
+    n = args.train_rows_now
+    if args.study in ("synthetic", "synthetic_multistep"):
+        task = get_task(args.study)
         train = task.load("train", limit=n)
-        evaluation = task.load("val", limit=min(args.eval_rows, 500))
-        return task, train.remove_columns("rationale"), {"programmatic": train}, {"val": evaluation}
+        evaluation = task.load(args.eval_split, limit=min(args.eval_rows, 500))
+        return task, train.remove_columns("rationale"), {"programmatic": train}, {args.eval_split: evaluation}
     if args.study == "esnli":
         task = get_task("esnli")
         rows = task.load("val", args.data_dir)
@@ -90,28 +100,20 @@ def study_data(args) -> tuple[object, Dataset, dict[str, Dataset], dict[str, Dat
     raise ValueError(f"unknown study {args.study!r}")
 
 
-def shuffled(rows: Dataset, seed: int) -> Dataset:
-    """The paper's control: the same rationales, permuted across rows (rows without one keep none)."""
-    rationales = list(rows["rationale"])
-    present = [i for i, rationale in enumerate(rationales) if rationale]
-    permuted = [rationales[i] for i in present]
-    random.Random(1000 + seed).shuffle(permuted)
-    for i, rationale in zip(present, permuted):
-        rationales[i] = rationale
-    return rows.remove_columns("rationale").add_column("rationale", rationales)
-
-
 def conditions(args, sources: dict[str, Dataset]) -> list[tuple[str, float, str | None, bool]]:
     """(name, lm_weight, rationale source, shuffled)."""
     main = next(iter(sources))
-    result = [("pooled", 0.0, None, False), ("dhrd", 1.0, main, False), ("dhrd_a0.3", 0.3, main, False)]
-    result += [(f"dhrd_{name}", 1.0, name, False) for name in list(sources)[1:]]
+    weight = args.lm_weight
+    result = [("pooled", 0.0, None, False), ("dhrd", weight, main, False), ("dhrd_a0.3", 0.3, main, False)]
+    result += [(f"dhrd_{name}", weight, name, False) for name in list(sources)[1:]]
     if args.shuffled:
-        result.append(("dhrd_shuffled", 1.0, main, True))
+        result.append(("dhrd_shuffled", weight, main, True))
     return [c for c in result if not args.only or c[0] in args.only.split(",")]
 
 
-def run_one(args, task, train: Dataset, evaluations: dict, lm_weight: float, seed: int, backbone: str, tokenizer):
+def run_one(
+    args, task, train: Dataset, evaluations: dict, lm_weight: float, seed: int, backbone: str, tokenizer, label: str
+):
     set_seed(seed)
     if args.multiple_choice:  # one score per [context, option]; the rationale rides on the gold option's row
         model = DHRDForMultipleChoice.from_backbone(backbone)
@@ -141,6 +143,7 @@ def run_one(args, task, train: Dataset, evaluations: dict, lm_weight: float, see
         max_length=args.max_length,
         bf16=args.bf16,
         disable_tqdm=True,
+        run_name=label,
         **columns,
     )
     trainer = DHRDTrainer(
@@ -168,6 +171,11 @@ def run_one(args, task, train: Dataset, evaluations: dict, lm_weight: float, see
     return scores
 
 
+def run_key(run: dict) -> str:
+    """The row a run belongs to in a table: its condition, and on a curve (runs at several sizes) the size."""
+    return f"{run['condition']}@{run['train_rows']}" if run.get("curve") else run["condition"]
+
+
 def summarise(runs: list[dict]) -> dict:
     table = {}
     for run in runs:
@@ -175,7 +183,7 @@ def summarise(runs: list[dict]) -> dict:
             for metric, value in scores.items():
                 if not isinstance(value, (int, float)):
                     continue  # e.g. the predictions string
-                table.setdefault(run["condition"], {}).setdefault(f"{evaluation}/{metric}", []).append(value)
+                table.setdefault(run_key(run), {}).setdefault(f"{evaluation}/{metric}", []).append(value)
     return {
         condition: {
             key: {"mean": statistics.mean(v), "std": statistics.stdev(v) if len(v) > 1 else 0.0, "n": len(v)}
@@ -199,13 +207,17 @@ def markdown(summary: dict) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--study", default="synthetic", choices=["synthetic", "esnli", "copa", "cqa", "rte", "cb"])
+    studies = ["synthetic", "synthetic_multistep", "esnli", "copa", "cqa", "rte", "cb"]
+    parser.add_argument("--study", default="synthetic", choices=studies)
     parser.add_argument("--data-dir", default=str(Path(__file__).resolve().parents[2] / "shared" / "data"))
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--only", default=None, help="comma-separated conditions to run")
     parser.add_argument("--shuffled", action="store_true", help="add the shuffled-rationale control")
-    parser.add_argument("--train-rows", type=int, default=1000)
+    parser.add_argument("--train-rows", default="1000", help="rows, or several (100,200,400) for a curve")
     parser.add_argument("--eval-rows", type=int, default=1000)
+    parser.add_argument("--eval-split", default="val", choices=["val", "test"], help="synthetic studies: scored split")
+    parser.add_argument("--lm-weight", type=float, default=1.0, help="lm_weight of the DHRD conditions (paper: 1)")
+    parser.add_argument("--resume", action="store_true", help="keep the finished runs of an earlier --name report")
     parser.add_argument("--steps", type=int, default=-1, help="optimizer steps (-1: use --epochs)")
     parser.add_argument("--epochs", type=float, default=1.0)
     parser.add_argument("--batch-size", type=int, default=8)
@@ -234,48 +246,60 @@ def main() -> None:
             "0",
             "pooled,dhrd",
             2,
-            16,
+            "16",
             16,
         )
         args.cot_eval, args.cot_tokens = 4, 4
     Path(args.output_dir).mkdir(parents=True, exist_ok=True)
+    quiet_library_bars()  # a study's log is a file: plain lines, no redrawn bars
     backbone = resolve_backbone(args.model)
     tokenizer = AutoTokenizer.from_pretrained(backbone)
-    task, plain, sources, evaluations = study_data(args)
-    runs, start = [], time.time()
-    for seed in [int(s) for s in args.seeds.split(",")]:
-        for name, lm_weight, source, shuffle in conditions(args, sources):
-            train = plain if source is None else (shuffled(sources[source], seed) if shuffle else sources[source])
-            began = time.time()
-            scores = run_one(args, task, train, evaluations, lm_weight, seed, backbone, tokenizer)
-            runs.append(
-                {
-                    "condition": name,
-                    "seed": seed,
-                    "lm_weight": lm_weight,
-                    "source": source,
-                    "seconds": round(time.time() - began),
-                    "scores": scores,
-                }
-            )
-            print(json.dumps(runs[-1]), flush=True)
-            write_report(args, plain, evaluations, runs, time.time() - start)
+    sizes = [int(size) for size in args.train_rows.split(",")]
+    stem = Path(args.output_dir) / (args.name or args.study)
+    earlier = stem.with_suffix(".json")
+    runs = json.loads(earlier.read_text())["runs"] if args.resume and earlier.exists() else []
+    finished = {(run["condition"], run["seed"], run.get("train_rows")) for run in runs}
+    start = time.time()
+    for size in sizes:
+        args.train_rows_now = size
+        task, plain, sources, evaluations = study_data(args)
+        for seed in [int(s) for s in args.seeds.split(",")]:
+            for name, lm_weight, source, shuffle in conditions(args, sources):
+                if (name, seed, len(plain)) in finished:
+                    continue
+                train = plain if source is None else (shuffled(sources[source], seed) if shuffle else sources[source])
+                began = time.time()
+                label = f"{name} seed {seed}" + (f" {size} rows" if len(sizes) > 1 else "")
+                scores = run_one(args, task, train, evaluations, lm_weight, seed, backbone, tokenizer, label)
+                runs.append(
+                    {
+                        "condition": name,
+                        "seed": seed,
+                        "lm_weight": lm_weight,
+                        "source": source,
+                        "train_rows": len(plain),
+                        "curve": len(sizes) > 1,
+                        "seconds": round(time.time() - began),
+                        "scores": scores,
+                    }
+                )
+                print(json.dumps(runs[-1]), flush=True)
+                write_report(args, stem, evaluations, runs, time.time() - start)
     print(markdown(summarise(runs)))
 
 
-def write_report(args, plain: Dataset, evaluations: dict, runs: list[dict], seconds: float) -> None:
+def write_report(args, stem: Path, evaluations: dict, runs: list[dict], seconds: float) -> None:
     """The JSON record and the markdown table, written atomically after every run."""
     summary = summarise(runs)
     report = {
         "study": args.study,
-        "settings": vars(args),
-        "train_rows": len(plain),
+        "settings": {k: v for k, v in vars(args).items() if k != "train_rows_now"},
+        "train_rows": sorted({run["train_rows"] for run in runs}),
         "eval_rows": {k: len(v) for k, v in evaluations.items()},
         "cpu_seconds": round(seconds),
         "runs": runs,
         "summary": summary,
     }
-    stem = Path(args.output_dir) / (args.name or args.study)
     atomic_write_text(stem.with_suffix(".json"), json.dumps(report, indent=2) + "\n")
     atomic_write_text(stem.with_suffix(".md"), markdown(summary) + "\n")
 

@@ -60,3 +60,46 @@ def test_accuracy_study_smoke(tmp_path, smollm2_path):
     table = _run("results_table.py", str(tmp_path / "synthetic.json"), cwd=tmp_path).stdout
     delta = 100 * (runs["dhrd"]["val"]["accuracy"] - runs["pooled"]["val"]["accuracy"])
     assert f"| dhrd | {runs['dhrd']['val']['accuracy']:.3f} |" in table and f"{delta:+.1f} ± 0.0 (n=1)" in table
+
+
+def test_accuracy_study_curve_resumes_and_plots(tmp_path, tiny_backbone_dir):
+    """Several --train-rows make a curve (nested subsets, one row per size and condition); --resume runs only what
+    is missing; plot_curves.py pairs conditions by seed and size and draws the PNG."""
+    common = ["--study", "synthetic_multistep", "--model", str(tiny_backbone_dir), "--steps", "1", "--eval-rows", "8"]
+    common += ["--output-dir", str(tmp_path), "--name", "curve", "--shuffled"]
+    _run("accuracy_study.py", *common, "--seeds", "0", "--only", "pooled,dhrd", "--train-rows", "8,16", cwd=tmp_path)
+    report = json.loads((tmp_path / "curve.json").read_text())
+    assert [(r["condition"], r["train_rows"]) for r in report["runs"]] == [
+        ("pooled", 8),
+        ("dhrd", 8),
+        ("pooled", 16),
+        ("dhrd", 16),
+    ]
+    assert set(report["summary"]) == {"pooled@8", "dhrd@8", "pooled@16", "dhrd@16"}
+    first = {(r["condition"], r["train_rows"]): r["scores"] for r in report["runs"]}
+
+    more = ["--seeds", "0", "--only", "pooled,dhrd,dhrd_shuffled", "--train-rows", "8,16", "--resume"]
+    log = _run("accuracy_study.py", *common, *more, cwd=tmp_path).stdout
+    report = json.loads((tmp_path / "curve.json").read_text())
+    assert [(r["condition"], r["train_rows"]) for r in report["runs"]][4:] == [
+        ("dhrd_shuffled", 8),
+        ("dhrd_shuffled", 16),
+    ]
+    assert {(r["condition"], r["train_rows"]): r["scores"] for r in report["runs"][:4]} == first  # kept, not rerun
+    assert log.count('"condition"') == 2  # only the two missing runs ran
+    assert "[dhrd_shuffled seed 0 8 rows] training: 1 steps" in log  # progress lines name their run
+
+    table = _run(
+        "plot_curves.py",
+        str(tmp_path / "curve.json"),
+        "--metric",
+        "val/accuracy",
+        "--png",
+        str(tmp_path / "c.png"),
+        cwd=tmp_path,
+    ).stdout
+    runs = {(r["condition"], r["train_rows"]): r["scores"]["val"]["accuracy"] for r in report["runs"]}
+    delta = 100 * (runs[("dhrd", 16)] - runs[("pooled", 16)])
+    assert f"| 16 | {runs[('pooled', 16)]:.3f} ± 0.000 (n=1) |" in table
+    assert f"{delta:+.1f} ± 0.0 ({int(delta > 0)}/1 seeds ahead)" in table
+    assert (tmp_path / "c.png").stat().st_size > 0

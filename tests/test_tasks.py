@@ -227,3 +227,33 @@ def test_wsc_multiple_choice_items_from_the_release():
     items, report = wsc_choice_items(get_task("wsc").load("train", DATA_DIR))
     assert report["items"] == len(items) == 214
     assert sum(report.values()) - report["items"] == 307 - 214  # every other pronoun is counted by reason
+
+
+def test_synthetic_multistep_writes_every_running_total_and_labels_by_them():
+    import re
+
+    task = get_task("synthetic_multistep")
+    rows = task.load("train", limit=60)
+    assert rows["text"] == task.load("train", limit=60)["text"]  # deterministic
+    assert not set(rows["text"]) & set(task.load("test", limit=60)["text"])  # splits differ
+    for row in rows:
+        finals = []
+        for person in re.findall(r"has ((?:\d+ [+-] \d+ = \d+(?:, )?)+) apples", row["rationale"]):
+            steps = re.findall(r"(\d+) ([+-]) (\d+) = (\d+)", person)
+            assert len(steps) == 4  # four gains or losses each, every partial result written
+            for (a, sign, b, result), following in zip(steps, steps[1:] + [None]):
+                assert int(result) == (int(a) + int(b) if sign == "+" else int(a) - int(b)) >= 0
+                assert following is None or following[0] == result  # each step starts from the last result
+            finals.append(int(steps[-1][3]))
+        assert len(finals) == 2 and row["label"] == (0 if finals[0] > finals[1] else 1)
+        numbers = [int(n) for n in re.findall(r"(\d+)", row["text"])]
+        assert numbers[0] == int(re.search(r"has (\d+) ", row["rationale"]).group(1))  # the story's own start
+
+
+def test_synthetic_two_step_rows_are_unchanged():
+    """The demo's and earlier studies' data (docs/RESULTS.md) must not move when the generator grows options."""
+    import hashlib
+    import json
+
+    rows = get_task("synthetic").load("val", limit=200).to_list()
+    assert hashlib.md5(json.dumps(rows).encode()).hexdigest() == "0ff4445b4f47286cbcfdb1d24a71e31f"

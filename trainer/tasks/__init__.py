@@ -3,9 +3,11 @@
 from .base import Task, TaskDataError, exact_match
 from .reasoning import COMMONSENSE_QA, COPA_SSE, ESNLI
 from .superglue import BOOLQ, CB, COPA, MULTIRC, RTE, SUPERGLUE_TASKS, WIC, WSC, wsc_choice_items
-from .synthetic import SYNTHETIC, synthetic_rows
+from .synthetic import SYNTHETIC, SYNTHETIC_MULTISTEP, synthetic_rows
 
-TASKS: dict[str, Task] = {task.name: task for task in (*SUPERGLUE_TASKS, COMMONSENSE_QA, ESNLI, COPA_SSE, SYNTHETIC)}
+TASKS: dict[str, Task] = {
+    task.name: task for task in (*SUPERGLUE_TASKS, COMMONSENSE_QA, ESNLI, COPA_SSE, SYNTHETIC, SYNTHETIC_MULTISTEP)
+}
 
 
 def get_task(name: str) -> Task:
@@ -26,6 +28,7 @@ __all__ = [
     "RTE",
     "SUPERGLUE_TASKS",
     "SYNTHETIC",
+    "SYNTHETIC_MULTISTEP",
     "TASKS",
     "WIC",
     "WSC",

@@ -5,6 +5,7 @@ many rows matched, so that nothing is dropped silently.
 """
 
 import json
+import random
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -160,3 +161,15 @@ def join_palm_esnli(rows: Dataset, palm_esnli_dir: str | Path, source: str = "pa
     joined = rows.add_column("rationale", rationales).add_column("teacher_agrees", agrees)
     matched = sum(r is not None for r in rationales)
     return joined, JoinReport("palm_esnli", len(rows), matched, {"teacher_agrees": sum(agrees)})
+
+
+def shuffled_rationales(rows: Dataset, seed: int) -> Dataset:
+    """The paper's control: the same rationales, permuted across rows (rows without one keep none). Whatever DHRD
+    gains with these comes from the LM objective on in-domain text, not from what a rationale says about its row."""
+    rationales = list(rows["rationale"])
+    present = [i for i, rationale in enumerate(rationales) if rationale]
+    permuted = [rationales[i] for i in present]
+    random.Random(1000 + seed).shuffle(permuted)
+    for i, rationale in zip(present, permuted):
+        rationales[i] = rationale
+    return rows.remove_columns("rationale").add_column("rationale", rationales)

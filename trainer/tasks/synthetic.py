@@ -1,13 +1,18 @@
-"""A built-in synthetic reasoning task with a programmatic teacher: the demo's data and the mechanism check.
+"""Built-in synthetic reasoning tasks with a programmatic teacher: the demo's data and the mechanism check.
 
 Two people gain and lose apples in a few steps; the question is who has more at the end. The label depends on an
 arithmetic computation that the rationale spells out ("Ana has 3 + 4 - 2 = 5 apples ..."), so a reasoning head that
 learns the rationale gets a signal the label alone does not carry: DHRD should beat the pooled baseline here. The
 data is deterministic in the seed and needs no download.
+
+`synthetic` (two steps each, the sum in one line) is learnt by both methods at 250 steps (~0.9); `synthetic_multistep`
+(four steps each, the teacher writes every running total: "7 + 3 = 10, 10 - 4 = 6, ...") is the harder version, where
+one bit of label per example teaches the five-term sums slowly and the rationale carries every intermediate value.
 """
 
 import random
 from collections.abc import Iterator
+from dataclasses import dataclass
 from itertools import islice
 
 from datasets import Dataset
@@ -18,37 +23,38 @@ NAMES = ("Ana", "Ben", "Cleo", "Dev", "Eli", "Fay", "Gus", "Hana", "Ivo", "Jade"
 LABELS = ("first", "second")
 
 
-def _person(rng: random.Random, steps: int) -> tuple[str, int, str, str]:
+def _person(rng: random.Random, steps: int, running: bool = False) -> tuple[str, int, str]:
+    """(story, final total, worked arithmetic): `3 + 4 - 2 = 5`, or with `running` every partial result
+    (`3 + 4 = 7, 7 - 2 = 5`). The random draws do not depend on `running`."""
     start = rng.randint(2, 12)
-    text, formula, total = f"starts with {start} apples", f"{start}", start
+    text, formula, total, partials = f"starts with {start} apples", f"{start}", start, []
     for _ in range(steps):
         amount = rng.randint(1, 9)
-        if rng.random() < 0.5 or total - amount < 0:
-            text += f", gets {amount} more"
-            formula += f" + {amount}"
-            total += amount
-        else:
-            text += f", gives away {amount}"
-            formula += f" - {amount}"
-            total -= amount
-    return text, total, formula, f"{formula} = {total}"
+        sign = "+" if rng.random() < 0.5 or total - amount < 0 else "-"
+        text += f", gets {amount} more" if sign == "+" else f", gives away {amount}"
+        formula += f" {sign} {amount}"
+        partials.append(f"{total} {sign} {amount} = {total + amount if sign == '+' else total - amount}")
+        total = total + amount if sign == "+" else total - amount
+    return text, total, ", ".join(partials) if running else f"{formula} = {total}"
 
 
-def _pairs(seed: int, steps: int) -> Iterator[tuple[str, str, str, int, str, str, int, str]]:
+def _pairs(seed: int, steps: int, running: bool = False) -> Iterator[tuple[str, str, str, int, str, str, int, str]]:
     """Endless `(first, second, text_a, total_a, work_a, text_b, total_b, work_b)` with unequal totals."""
     rng = random.Random(seed)
     while True:
         first, second = rng.sample(NAMES, 2)
-        text_a, total_a, _, work_a = _person(rng, steps)
-        text_b, total_b, _, work_b = _person(rng, steps)
+        text_a, total_a, work_a = _person(rng, steps, running)
+        text_b, total_b, work_b = _person(rng, steps, running)
         if total_a != total_b:
             yield first, second, text_a, total_a, work_a, text_b, total_b, work_b
 
 
-def synthetic_rows(n: int, seed: int = 0, steps: int = 2) -> list[dict]:
-    """`n` examples with `text`, `label` (0: the first person has more, 1: the second), `rationale`, `idx`."""
+def synthetic_rows(n: int, seed: int = 0, steps: int = 2, running: bool = False) -> list[dict]:
+    """`n` examples with `text`, `label` (0: the first person has more, 1: the second), `rationale`, `idx`.
+
+    `running`: the rationale writes every partial result instead of one sum per person."""
     rows = []
-    for first, second, text_a, total_a, work_a, text_b, total_b, work_b in islice(_pairs(seed, steps), n):
+    for first, second, text_a, total_a, work_a, text_b, total_b, work_b in islice(_pairs(seed, steps, running), n):
         label = 0 if total_a > total_b else 1
         comparison = "more" if total_a > total_b else "fewer"
         text = f"{first} {text_a}. {second} {text_b}. Who has more apples now, the first person or the second?"
@@ -86,7 +92,7 @@ def synthetic_regression_rows(n: int, seed: int = 0, steps: int = 3) -> list[dic
     rows = []
     for idx in range(n):
         name = rng.choice(NAMES)
-        text, total, _, work = _person(rng, steps)
+        text, total, work = _person(rng, steps)
         rows.append(
             {
                 "idx": idx,
@@ -98,16 +104,28 @@ def synthetic_regression_rows(n: int, seed: int = 0, steps: int = 3) -> list[dic
     return rows
 
 
+@dataclass(frozen=True)
 class SyntheticTask(Task):
-    """`load(split)` generates the rows: train, val and test use different seeds."""
+    """`load(split)` generates the rows: train, val and test use different seeds.
+
+    Args:
+        steps: gains or losses per person.
+        running: the teacher writes every partial result (see `synthetic_rows`).
+    """
+
+    steps: int = 2
+    running: bool = False
 
     def load(self, split: str, data_dir=None, limit: int | None = None) -> Dataset:
         seeds = {"train": 0, "val": 1, "validation": 1, "test": 2}
         if split not in seeds:
-            raise ValueError(f"synthetic: no split {split!r}; use train, val or test.")
-        return Dataset.from_list(synthetic_rows(limit or {"train": 2000}.get(split, 500), seed=1000 + seeds[split]))
+            raise ValueError(f"{self.name}: no split {split!r}; use train, val or test.")
+        n = limit or {"train": 2000}.get(split, 500)
+        return Dataset.from_list(synthetic_rows(n, seed=1000 + seeds[split], steps=self.steps, running=self.running))
 
 
-SYNTHETIC = SyntheticTask(
-    "synthetic", LABELS, lambda record: [record], description="a question about who has more apples after some steps"
+_DESCRIPTION = "a question about who has more apples after some steps"
+SYNTHETIC = SyntheticTask("synthetic", LABELS, lambda record: [record], description=_DESCRIPTION)
+SYNTHETIC_MULTISTEP = SyntheticTask(
+    "synthetic_multistep", LABELS, lambda record: [record], description=_DESCRIPTION, steps=4, running=True
 )
