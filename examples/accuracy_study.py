@@ -55,7 +55,7 @@ def _rationale_root(args) -> Path:
 def study_data(args) -> tuple[object, Dataset, dict[str, Dataset], dict[str, Dataset]]:
     """(task, train rows without rationale, {source: train rows with rationale}, {eval name: rows})."""
     n = args.train_rows_now
-    if args.study in ("synthetic", "synthetic_multistep"):
+    if args.study.startswith("synthetic"):
         task = get_task(args.study)
         train = task.load("train", limit=n)
         evaluation = task.load(args.eval_split, limit=min(args.eval_rows, 500))
@@ -207,7 +207,7 @@ def markdown(summary: dict) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    studies = ["synthetic", "synthetic_multistep", "esnli", "copa", "cqa", "rte", "cb"]
+    studies = ["synthetic", "synthetic_multistep", "synthetic_multistep_worked", "esnli", "copa", "cqa", "rte", "cb"]
     parser.add_argument("--study", default="synthetic", choices=studies)
     parser.add_argument("--data-dir", default=str(Path(__file__).resolve().parents[2] / "shared" / "data"))
     parser.add_argument("--seeds", default="0,1,2")
@@ -256,7 +256,7 @@ def main() -> None:
     tokenizer = AutoTokenizer.from_pretrained(backbone)
     sizes = [int(size) for size in args.train_rows.split(",")]
     stem = Path(args.output_dir) / (args.name or args.study)
-    earlier = stem.with_suffix(".json")
+    earlier = report_path(stem, ".json")
     runs = json.loads(earlier.read_text())["runs"] if args.resume and earlier.exists() else []
     finished = {(run["condition"], run["seed"], run.get("train_rows")) for run in runs}
     start = time.time()
@@ -300,8 +300,13 @@ def write_report(args, stem: Path, evaluations: dict, runs: list[dict], seconds:
         "runs": runs,
         "summary": summary,
     }
-    atomic_write_text(stem.with_suffix(".json"), json.dumps(report, indent=2) + "\n")
-    atomic_write_text(stem.with_suffix(".md"), markdown(summary) + "\n")
+    atomic_write_text(report_path(stem, ".json"), json.dumps(report, indent=2) + "\n")
+    atomic_write_text(report_path(stem, ".md"), markdown(summary) + "\n")
+
+
+def report_path(stem: Path, suffix: str) -> Path:
+    """`stem` + `suffix`; not `with_suffix`, which would read `w0.3` in a name as a suffix to replace."""
+    return stem.with_name(stem.name + suffix)
 
 
 if __name__ == "__main__":

@@ -229,14 +229,14 @@ def test_wsc_multiple_choice_items_from_the_release():
     assert sum(report.values()) - report["items"] == 307 - 214  # every other pronoun is counted by reason
 
 
-def test_synthetic_multistep_writes_every_running_total_and_labels_by_them():
+def test_synthetic_multistep_teachers_write_the_totals_or_every_running_total_of_the_same_questions():
     import re
 
-    task = get_task("synthetic_multistep")
-    rows = task.load("train", limit=60)
-    assert rows["text"] == task.load("train", limit=60)["text"]  # deterministic
-    assert not set(rows["text"]) & set(task.load("test", limit=60)["text"])  # splits differ
-    for row in rows:
+    worked = get_task("synthetic_multistep_worked").load("train", limit=60)
+    totals_first = get_task("synthetic_multistep").load("train", limit=60)
+    assert worked["text"] == totals_first["text"] and worked["label"] == totals_first["label"]  # same questions
+    assert not set(worked["text"]) & set(get_task("synthetic_multistep").load("test", limit=60)["text"])
+    for row, short in zip(worked, totals_first):
         finals = []
         for person in re.findall(r"has ((?:\d+ [+-] \d+ = \d+(?:, )?)+) apples", row["rationale"]):
             steps = re.findall(r"(\d+) ([+-]) (\d+) = (\d+)", person)
@@ -246,8 +246,13 @@ def test_synthetic_multistep_writes_every_running_total_and_labels_by_them():
                 assert following is None or following[0] == result  # each step starts from the last result
             finals.append(int(steps[-1][3]))
         assert len(finals) == 2 and row["label"] == (0 if finals[0] > finals[1] else 1)
-        numbers = [int(n) for n in re.findall(r"(\d+)", row["text"])]
-        assert numbers[0] == int(re.search(r"has (\d+) ", row["rationale"]).group(1))  # the story's own start
+        assert re.match(rf"\w+ ends with {finals[0]} apples and \w+ with {finals[1]}: ", short["rationale"])
+        story = re.findall(r"starts with (\d+) apples((?:, (?:gets \d+ more|gives away \d+))+)", row["text"])
+        for (start, changes), final in zip(story, finals):  # the totals follow from the question's own text
+            moves = [
+                int(n) if verb == "gets" else -int(n) for verb, n in re.findall(r"(gets|gives away) (\d+)", changes)
+            ]
+            assert int(start) + sum(moves) == final
 
 
 def test_synthetic_two_step_rows_are_unchanged():

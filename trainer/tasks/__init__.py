@@ -3,10 +3,19 @@
 from .base import Task, TaskDataError, exact_match
 from .reasoning import COMMONSENSE_QA, COPA_SSE, ESNLI
 from .superglue import BOOLQ, CB, COPA, MULTIRC, RTE, SUPERGLUE_TASKS, WIC, WSC, wsc_choice_items
-from .synthetic import SYNTHETIC, SYNTHETIC_MULTISTEP, synthetic_rows
+from .synthetic import SYNTHETIC, SYNTHETIC_MULTISTEP, SYNTHETIC_MULTISTEP_WORKED, synthetic_rows
 
 TASKS: dict[str, Task] = {
-    task.name: task for task in (*SUPERGLUE_TASKS, COMMONSENSE_QA, ESNLI, COPA_SSE, SYNTHETIC, SYNTHETIC_MULTISTEP)
+    task.name: task
+    for task in (
+        *SUPERGLUE_TASKS,
+        COMMONSENSE_QA,
+        ESNLI,
+        COPA_SSE,
+        SYNTHETIC,
+        SYNTHETIC_MULTISTEP,
+        SYNTHETIC_MULTISTEP_WORKED,
+    )
 }
 
 
@@ -29,6 +38,7 @@ __all__ = [
     "SUPERGLUE_TASKS",
     "SYNTHETIC",
     "SYNTHETIC_MULTISTEP",
+    "SYNTHETIC_MULTISTEP_WORKED",
     "TASKS",
     "WIC",
     "WSC",

@@ -5,15 +5,17 @@ arithmetic computation that the rationale spells out ("Ana has 3 + 4 - 2 = 5 app
 learns the rationale gets a signal the label alone does not carry: DHRD should beat the pooled baseline here. The
 data is deterministic in the seed and needs no download.
 
-`synthetic` (two steps each, the sum in one line) is learnt by both methods at 250 steps (~0.9); `synthetic_multistep`
-(four steps each, the teacher writes every running total: "7 + 3 = 10, 10 - 4 = 6, ...") is the harder version, where
-one bit of label per example teaches the five-term sums slowly and the rationale carries every intermediate value.
+`synthetic` (two steps each, the sum in one line) is learnt by both methods at 250 steps (~0.9). The four-step
+versions are harder: one bit of label per example teaches five-term sums slowly, while the rationale carries the
+intermediate values: `synthetic_multistep` opens with both final totals, `synthetic_multistep_worked` writes every
+running total ("7 + 3 = 10, 10 - 4 = 6, ...").
 """
 
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import islice
+from typing import Literal
 
 from datasets import Dataset
 
@@ -49,18 +51,32 @@ def _pairs(seed: int, steps: int, running: bool = False) -> Iterator[tuple[str, 
             yield first, second, text_a, total_a, work_a, text_b, total_b, work_b
 
 
-def synthetic_rows(n: int, seed: int = 0, steps: int = 2, running: bool = False) -> list[dict]:
+RationaleStyle = Literal["sum", "running", "totals_first"]
+
+
+def synthetic_rows(n: int, seed: int = 0, steps: int = 2, rationale_style: RationaleStyle = "sum") -> list[dict]:
     """`n` examples with `text`, `label` (0: the first person has more, 1: the second), `rationale`, `idx`.
 
-    `running`: the rationale writes every partial result instead of one sum per person."""
+    `rationale_style`: `sum` writes one sum per person (`Ana has 3 + 4 - 2 = 5 apples.`); `running` every partial
+    result (`3 + 4 = 7, 7 - 2 = 5`); `totals_first` opens with both final totals (`Ana ends with 5 apples and Ben
+    with 9: 5 is fewer than 9.`), so the first rationale tokens the reasoning head predicts, right after the input,
+    need the same computation from the input as the label does (the later tokens of the other styles are computed
+    from the rationale's own earlier tokens)."""
     rows = []
+    running = rationale_style == "running"
     for first, second, text_a, total_a, work_a, text_b, total_b, work_b in islice(_pairs(seed, steps, running), n):
         label = 0 if total_a > total_b else 1
         comparison = "more" if total_a > total_b else "fewer"
         text = f"{first} {text_a}. {second} {text_b}. Who has more apples now, the first person or the second?"
-        rationale = (
-            f"{first} has {work_a} apples. {second} has {work_b} apples. {total_a} is {comparison} than {total_b}."
-        )
+        if rationale_style == "totals_first":
+            rationale = (
+                f"{first} ends with {total_a} apples and {second} with {total_b}: "
+                f"{total_a} is {comparison} than {total_b}."
+            )
+        else:
+            rationale = (
+                f"{first} has {work_a} apples. {second} has {work_b} apples. {total_a} is {comparison} than {total_b}."
+            )
         rows.append({"idx": len(rows), "text": text, "label": label, "group": str(len(rows)), "rationale": rationale})
     return rows
 
@@ -110,22 +126,35 @@ class SyntheticTask(Task):
 
     Args:
         steps: gains or losses per person.
-        running: the teacher writes every partial result (see `synthetic_rows`).
+        rationale_style: what the programmatic teacher writes (see `synthetic_rows`).
     """
 
     steps: int = 2
-    running: bool = False
+    rationale_style: RationaleStyle = "sum"
 
     def load(self, split: str, data_dir=None, limit: int | None = None) -> Dataset:
         seeds = {"train": 0, "val": 1, "validation": 1, "test": 2}
         if split not in seeds:
             raise ValueError(f"{self.name}: no split {split!r}; use train, val or test.")
         n = limit or {"train": 2000}.get(split, 500)
-        return Dataset.from_list(synthetic_rows(n, seed=1000 + seeds[split], steps=self.steps, running=self.running))
+        rows = synthetic_rows(n, seed=1000 + seeds[split], steps=self.steps, rationale_style=self.rationale_style)
+        return Dataset.from_list(rows)
 
 
 _DESCRIPTION = "a question about who has more apples after some steps"
-SYNTHETIC = SyntheticTask("synthetic", LABELS, lambda record: [record], description=_DESCRIPTION)
+
+
+def _one_row(record: dict) -> list[dict]:
+    return [record]
+
+
+SYNTHETIC = SyntheticTask("synthetic", LABELS, _one_row, description=_DESCRIPTION)
+# The same four-step questions (identical inputs and labels) with two teachers: the worked running totals were tried
+# first and lost to the pooled baseline (docs/RESULTS.md, "The mechanism check"); the totals-first teacher is the one
+# the demo uses.
 SYNTHETIC_MULTISTEP = SyntheticTask(
-    "synthetic_multistep", LABELS, lambda record: [record], description=_DESCRIPTION, steps=4, running=True
+    "synthetic_multistep", LABELS, _one_row, description=_DESCRIPTION, steps=4, rationale_style="totals_first"
+)
+SYNTHETIC_MULTISTEP_WORKED = SyntheticTask(
+    "synthetic_multistep_worked", LABELS, _one_row, description=_DESCRIPTION, steps=4, rationale_style="running"
 )
