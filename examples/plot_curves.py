@@ -72,7 +72,7 @@ def plot(points: dict[int, dict[str, dict[int, float]]], path: Path, title: str)
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    colours = {"pooled": "#999999", "dhrd": "#d9822b", "dhrd_shuffled": "#4a7ab5"}
+    colours = {"pooled": "#999999", "dhrd": "#d9822b", "dhrd_shuffled": "#4a7ab5", "dhrd_human": "#5a9e4b"}
     figure, axis = plt.subplots(figsize=(5.5, 3.8))
     names = sorted({c for conditions in points.values() for c in conditions}, key=lambda c: (c != "pooled", c))
     for name in names:

@@ -62,3 +62,21 @@ $MC --study cqa --seeds 0 --only pooled,dhrd --steps 200 --train-rows 1600 --eva
 $MC --study cqa --seeds 1 --only pooled,dhrd --steps 200 --train-rows 1600 --eval-rows 600 --name cqa_mc_s1
 # seventh session
 $MC --study cqa --seeds 2 --only pooled,dhrd --steps 200 --train-rows 1600 --eval-rows 600 --name cqa_mc_s2
+# The mechanism check on four-step questions with 160 training rows (docs/results/mechanism/): validation sweep
+# (seed 0), then the chosen setting once on the held-out test split. The first two ran in fp32.
+SYN="$PY examples/accuracy_study.py --study synthetic_multistep --lm-loss-scope rationale --eval-rows 300 --train-rows 160"
+SYN="$SYN --output-dir docs/results/mechanism"
+$PY examples/accuracy_study.py --study synthetic_multistep_worked --lm-loss-scope rationale --eval-split val \
+  --eval-rows 300 --seeds 0 --only pooled,dhrd --steps 60 --train-rows 160,480 --output-dir docs/results/mechanism \
+  --name worked_60steps_seed0  # stopped before DHRD at 480 rows
+$SYN --eval-split val --seeds 0 --only dhrd --steps 60 --name totals_60steps_seed0
+$SYN --bf16 --eval-split val --seeds 0 --only pooled,dhrd --steps 60 --name sweep_60steps_w1
+$SYN --bf16 --eval-split val --seeds 0 --only dhrd --steps 60 --lm-weight 0.3 --name sweep_60steps_w0.3
+$SYN --bf16 --eval-split val --seeds 0 --only dhrd --steps 60 --lm-weight 0.1 --name sweep_60steps_w0.1
+$SYN --bf16 --eval-split val --seeds 0 --only pooled,dhrd --steps 200 --name sweep_200steps_w1
+$SYN --bf16 --eval-split val --seeds 0 --only pooled,dhrd --steps 100 --name sweep_100steps_w1
+$SYN --bf16 --eval-split test --seeds 0,1,2 --shuffled --only pooled,dhrd,dhrd_shuffled --steps 100 --name final_test
+# e-SNLI data-efficiency curve (the e-SNLI table's protocol: 200 steps, 600 held-out rows; 1,600 rows is that table).
+# Resumable: rerun the same command to continue where it stopped.
+$STUDY --lm-loss-scope rationale --study esnli --seeds 0,1,2 --shuffled --only pooled,dhrd,dhrd_shuffled --steps 200 \
+  --train-rows 100,200,400 --eval-rows 600 --name esnli_curve --resume

@@ -34,7 +34,7 @@ from transformers.models.auto.modeling_auto import MODEL_FOR_SEQUENCE_CLASSIFICA
 
 from .atomic import atomic_directory
 from .pooling import position_ids_from_attention_mask
-from .unwrap import unwrap_dhrd
+from .unwrap import full_precision_forward, unwrap_dhrd
 
 logger = logging.getLogger(__name__)
 
@@ -216,7 +216,9 @@ def _max_logit_difference(
             position_ids = position_ids_from_attention_mask(batch["attention_mask"])
             # The export may have added a pad id the source's embeddings lack; masked positions never matter.
             source_ids = batch["input_ids"].masked_fill(batch["attention_mask"] == 0, 0)
-            expected = _scores(source, input_ids=source_ids, attention_mask=batch["attention_mask"])
+            expected = _scores(
+                source, input_ids=source_ids, attention_mask=batch["attention_mask"], full_precision=True
+            )
             # Right padding is what the pipeline does; left padding needs positions that skip the pads.
             extra = {"position_ids": position_ids} if side == "left" else {}
             actual = _scores(exported, input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], **extra)
@@ -227,9 +229,11 @@ def _max_logit_difference(
     return max_diff
 
 
-def _scores(model: torch.nn.Module, **batch: torch.Tensor) -> torch.Tensor:
+def _scores(model: torch.nn.Module, full_precision: bool = False, **batch: torch.Tensor) -> torch.Tensor:
     """`[n, num_labels]` logits; an option scorer (`[batch, num_choices, seq]` inputs) scores the n texts as the n
-    options of one example, which gives each its own score: `[n, 1]`."""
+    options of one example, which gives each its own score: `[n, 1]`. `full_precision`: bypass a mixed-precision
+    training wrapper (`full_precision_forward`)."""
+    forward = full_precision_forward(model) if full_precision else model
     if getattr(model, "scores_options", False):  # peft models forward attribute lookups to the model they wrap
-        return model(**{name: tensor[None] for name, tensor in batch.items()}).logits.view(-1, 1)
-    return model(**batch).logits
+        return forward(**{name: tensor[None] for name, tensor in batch.items()}).logits.view(-1, 1)
+    return forward(**batch).logits

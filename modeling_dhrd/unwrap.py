@@ -1,5 +1,7 @@
 """Finding the DHRD model a caller holds: itself, or the base model inside a PEFT wrapper."""
 
+from collections.abc import Callable
+
 import torch
 
 
@@ -19,3 +21,11 @@ def unwrap_dhrd(model: torch.nn.Module, purpose: str, hint: str = "") -> torch.n
             f"{type(base).__name__} (model_type {model_type!r}).{' ' + hint if hint else ''}"
         )
     return base
+
+
+def full_precision_forward(model: torch.nn.Module) -> Callable:
+    """`model`'s own forward, without the autocast wrapper that accelerate patches onto a model trained with bf16 or
+    fp16 mixed precision (transformers' `Trainer` leaves it on the instance after training). An export holds the
+    full-precision weights and computes in full precision, so it is checked against this forward: through the
+    wrapper the same weights give bf16-rounded logits (0.03 apart on the demo's classifier)."""
+    return model.__dict__.get("_original_forward", model)

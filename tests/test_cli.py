@@ -2,10 +2,11 @@
 Hub upload (against a Hub stand-in on loopback)."""
 
 import json
+import subprocess
 
 import pytest
 from cli_helpers import dhrd, fake_hub
-from conftest import DATA_DIR, requires_data, write_rows
+from conftest import DATA_DIR, PROJECT_ROOT, requires_data, write_rows
 
 from trainer.model_card import parse_front_matter, render_model_card
 
@@ -256,10 +257,22 @@ def test_demo_quick_runs_the_whole_story(tmp_path):
     completed = dhrd("demo", "--quick", "--output_dir", str(tmp_path / "demo"))
     assert completed.returncode == 0, completed.stderr[-3000:]
     results = json.loads((tmp_path / "demo" / "results.json").read_text())
+    assert list(results["methods"]) == ["pooled", "dhrd", "dhrd_shuffled"]  # the control sits beside DHRD
+    assert [results["methods"][m]["lm_weight"] for m in results["methods"]] == [0.0, 1.0, 1.0]
     assert results["export"]["native"] and results["export"]["fresh_process_reload"]["ok"]
     assert results["speed"]["classifier_qps"] > results["speed"]["cot_qps"]
     assert (tmp_path / "demo" / "results.png").is_file()
-    assert "DHRD demo on synthetic" in completed.stdout
+    assert "DHRD demo on synthetic_multistep" in completed.stdout
+    assert "DHRD, shuffled rationales" in completed.stdout
+    # a newcomer's log: each run's progress lines carry its name; no redrawn bars when output is not a terminal
+    assert "[DHRD, shuffled rationales] step 4/4 (100%)" in completed.stdout
+    assert "\r" not in completed.stdout + completed.stderr
+    # the printed command classifies a held-out input with plain transformers, as the demo says it will
+    try_it = results["try_it"]
+    assert try_it["command"] in completed.stdout
+    tried = subprocess.run(["bash", "-c", try_it["command"]], capture_output=True, text=True, cwd=PROJECT_ROOT)
+    assert tried.returncode == 0, tried.stderr[-2000:]
+    assert f"'label': '{try_it['expected_label']}'" in tried.stdout
 
 
 def test_lora_run_saves_its_adapter_and_a_merged_checkpoint(files, tiny_backbone_dir):

@@ -196,3 +196,44 @@ def test_saved_dhrd_checkpoint_loads_as_remote_code_in_a_fresh_process(tmp_path,
     logits = json.loads(_run_isolated(script, tmp_path).strip().splitlines()[-1])
     with torch.no_grad():
         torch.testing.assert_close(torch.tensor(logits), model(input_ids=ids).logits, atol=1e-6, rtol=0)
+
+
+def test_a_model_just_trained_with_bf16_mixed_precision_exports_in_the_same_process(tmp_path, tokenizer):
+    """transformers' Trainer leaves accelerate's autocast wrapper on the model's forward after bf16 training; the
+    export (full precision) is checked against the model's own forward, not the bf16-rounded wrapped one."""
+    from datasets import Dataset
+
+    from modeling_dhrd.unwrap import full_precision_forward
+    from trainer import DHRDTrainer, DHRDTrainingArguments
+
+    rows = Dataset.from_list(
+        [{"text": f"row {i} " * (1 + i % 4), "label": i % 3, "rationale": "so"} for i in range(8)]
+    )
+    args = DHRDTrainingArguments(
+        output_dir=str(tmp_path / "run"),
+        max_steps=1,
+        per_device_train_batch_size=4,
+        report_to=[],
+        use_cpu=True,
+        bf16=True,
+        save_strategy="no",
+    )
+    trainer = DHRDTrainer(
+        model=tiny_dhrd("llama", num_labels=3), args=args, train_dataset=rows, processing_class=tokenizer
+    )
+    trainer.train()
+    model = trainer.model.eval()
+    assert "_original_forward" in model.__dict__  # the wrapper is really there: the situation this test is about
+    batch = tokenizer(["row 1 row 1", "row 7"], padding=True, return_tensors="pt")
+    with torch.no_grad():
+        wrapped, own = model(**batch).logits, full_precision_forward(model)(**batch).logits
+    assert wrapped.dtype == torch.float32 and (wrapped - own).abs().max() > 1e-4  # bf16-rounded vs full precision
+
+    result = export_classifier(model, tmp_path / "exported", tokenizer)
+    assert result.max_abs_diff <= 1e-4
+    reloaded = AutoModelForSequenceClassification.from_pretrained(tmp_path / "exported").eval()
+    exported_batch = AutoTokenizer.from_pretrained(tmp_path / "exported")(
+        ["row 1 row 1", "row 7"], padding=True, return_tensors="pt"
+    )  # the export's own pad token, which cannot end an input
+    with torch.no_grad():
+        torch.testing.assert_close(reloaded(**exported_batch).logits, own, atol=1e-4, rtol=0)

@@ -173,11 +173,19 @@ def classify_batches(
                 yield [window_start + position for position in batch], logits.float().cpu()
 
 
-def classify(model, tokenizer, texts: Sequence[str], batch_size: int, max_input_length: int | None) -> torch.Tensor:
+def classify(
+    model, tokenizer, texts: Sequence[str], batch_size: int, max_input_length: int | None, progress: bool = True
+) -> torch.Tensor:
     """Logits of every text, in input order (rows per batch at most `batch_size`)."""
     logits = torch.empty((len(texts), model.config.num_labels))
     for positions, batch_logits in classify_batches(
-        model, tokenizer, texts, max_input_length, max_batch_tokens=batch_size * 512, max_batch_size=batch_size
+        model,
+        tokenizer,
+        texts,
+        max_input_length,
+        max_batch_tokens=batch_size * 512,
+        max_batch_size=batch_size,
+        progress=progress,
     ):
         logits[positions] = batch_logits
     return logits

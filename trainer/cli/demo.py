@@ -1,20 +1,23 @@
 """`dhrd demo` / `make demo`: the whole DHRD story on the embedded SmolLM2-135M-Instruct, on a laptop CPU.
 
-1. trains the pooled baseline (`lm_weight=0`) and DHRD with the same budget and seed;
-2. evaluates both on held-out data;
+1. trains the pooled baseline (`lm_weight=0`), DHRD, and DHRD on the same rationales shuffled across rows (the
+   paper's control: what DHRD gains from the LM objective alone), with the same budget and seed;
+2. evaluates them on held-out data, next to the same setting's spread over three seeds (docs/RESULTS.md);
 3. exports the DHRD classifier (reasoning head dropped) and reloads it in a fresh process with plain
    `AutoModelForSequenceClassification` (no remote code);
 4. measures inference QPS of the exported classifier against CoT decoding with the same backbone;
-5. prints a comparison table and writes `results.json` and `results.png`.
+5. prints a comparison table and a command to try the exported model on a held-out input, and writes
+   `results.json` and `results.png`.
 
 The default data is the built-in synthetic reasoning task with a programmatic teacher (no download); `--task copa
 --data_dir DIR` runs on COPA with COPA-SSE human explanations instead.
 """
 
 import json
+import shlex
+import shutil
 import subprocess
 import sys
-import textwrap
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -26,12 +29,16 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer, set_
 from modeling_dhrd import DHRDForSequenceClassification, export_classifier, resolve_backbone
 from modeling_dhrd.atomic import atomic_write_text
 from modeling_dhrd.embedded import BACKBONE_HELP
+from modeling_dhrd.unwrap import full_precision_forward
 
 from ..cot import cot_decode
 from ..dhrd_trainer import DHRDTrainer
 from ..inference import classify
+from ..progress import quiet_library_bars
 from ..tasks import Task, get_task
+from ..tasks.rationale_sets import shuffled_rationales
 from ..training_args import DHRDTrainingArguments
+from .demo_reference import DEMO_TRAIN_ROWS, REFERENCE_ACCURACY, REFERENCE_COMMAND, reference_spread, reference_verdict
 
 
 @dataclass
@@ -40,9 +47,19 @@ class DemoArguments:
     `--lm_weight`, `--seed`, `--output_dir`, ...), with the demo's defaults in `DEMO_TRAINING_DEFAULTS`."""
 
     model: str | None = field(default=None, metadata={"help": BACKBONE_HELP})
-    task: str = field(default="synthetic", metadata={"help": "'synthetic' (built in) or 'copa' (needs --data_dir)."})
+    task: str = field(
+        default="synthetic_multistep",
+        metadata={"help": "'synthetic_multistep' or 'synthetic' (built in), or 'copa' (needs --data_dir)."},
+    )
     data_dir: str | None = field(default=None, metadata={"help": "Folder with superglue/ and rationales/."})
     quick: bool = field(default=False, metadata={"help": "A smoke run of about a minute (CI): 4 steps, few rows."})
+    train_rows: int | None = field(
+        default=DEMO_TRAIN_ROWS,
+        metadata={"help": "Training rows of the synthetic tasks (the budget is --max_steps; None: one epoch)."},
+    )
+    shuffled_control: bool = field(
+        default=True, metadata={"help": "Also train DHRD on shuffled rationales (the paper's control)."}
+    )
     eval_rows: int = field(default=300, metadata={"help": "Held-out rows to evaluate."})
     qps_rows: int = field(default=64, metadata={"help": "Inputs for the classifier QPS measurement."})
     cot_rows: int = field(default=8, metadata={"help": "Inputs for the CoT decoding QPS measurement."})
@@ -51,19 +68,33 @@ class DemoArguments:
     def __post_init__(self) -> None:
         if self.quick:
             self.eval_rows, self.qps_rows, self.cot_rows, self.cot_new_tokens = 32, 16, 2, 16
+            self.train_rows = 16
 
 
-# The demo's training budget (full fine-tuning on 2 CPU cores); every value is a `DHRDTrainingArguments` flag.
-# `lm_loss_scope="rationale"`: modelling the synthetic inputs' random names and numbers (the paper's "all") cost the
+QUICK_STEPS = 4
+
+
+def native_bf16() -> bool:
+    """bf16 where the hardware computes it natively (a CUDA GPU with bf16; a CPU with AVX512-BF16): about twice the
+    fp32 training speed on this project's CPU. fp32 elsewhere, where emulated bf16 would be the slower one."""
+    if torch.cuda.is_available():
+        return torch.cuda.is_bf16_supported()
+    probe = getattr(torch.cpu, "_is_avx512_bf16_supported", None)
+    return bool(probe and probe())
+
+
+# The demo's training budget (full fine-tuning on 2 CPU cores); every value is a `DHRDTrainingArguments` flag, and
+# with `--seed 0/1/2` the demo's runs are the runs of the study behind `REFERENCE` (same data, order and settings).
+# `lm_loss_scope="rationale"`: modelling the synthetic inputs' random names and numbers (the paper's "all") cost a
 # 60-step budget accuracy in our runs (docs/RESULTS.md).
 DEMO_TRAINING_DEFAULTS = {
     "output_dir": "outputs/demo",
-    "max_steps": 60,
+    "max_steps": 100,
     "per_device_train_batch_size": 8,
     "per_device_eval_batch_size": 32,
     "learning_rate": 1e-4,
     "lr_scheduler_type": "linear",
-    "warmup_steps": 6,
+    "warmup_steps": 0.1,
     "weight_decay": 0.0,
     "lm_weight": 1.0,
     "lm_loss_scope": "rationale",
@@ -74,17 +105,22 @@ DEMO_TRAINING_DEFAULTS = {
     "max_input_length": 256,
     "max_length": 512,
     "dataloader_num_workers": 0,
+    "bf16": native_bf16(),
+    "use_cpu": not torch.cuda.is_available() and native_bf16(),  # transformers asks for it with bf16 on a CPU
 }
-QUICK_STEPS = 4
 
 
 def demo_data(args: DemoArguments, training: DHRDTrainingArguments) -> tuple[Task, Dataset, Dataset]:
+    """(task, training rows with rationales, held-out rows). The synthetic tasks are scored on their `test` split:
+    settings were chosen on `val` (docs/RESULTS.md), so the demo's numbers are held-out ones."""
     task = get_task(args.task)
-    if task.name == "synthetic":
-        train = task.load("train", limit=training.max_steps * training.per_device_train_batch_size)
-        return task, train, task.load("val", limit=args.eval_rows)
+    if task.name.startswith("synthetic"):
+        rows = args.train_rows or training.max_steps * training.per_device_train_batch_size
+        return task, task.load("train", limit=rows), task.load("test", limit=args.eval_rows)
     if task.name != "copa" or not args.data_dir:
-        raise ValueError("The demo runs on --task synthetic, or on --task copa with --data_dir.")
+        raise ValueError(
+            "The demo runs on --task synthetic_multistep or synthetic, or on --task copa with --data_dir."
+        )
     from ..tasks.rationale_sets import join_copa_sse
 
     rationales = Path(args.data_dir) / "rationales" / "copa_sse"
@@ -93,17 +129,42 @@ def demo_data(args: DemoArguments, training: DHRDTrainingArguments) -> tuple[Tas
     return task, train, evaluation.select(range(min(args.eval_rows, len(evaluation))))
 
 
+@dataclass(frozen=True)
+class Method:
+    """One row of the demo's table."""
+
+    key: str
+    title: str
+    uses_rationales: bool
+    shuffled: bool = False
+
+
+METHODS = (
+    Method("pooled", "pooled baseline (lm_weight 0)", uses_rationales=False),
+    Method("dhrd", "DHRD", uses_rationales=True),
+    Method("dhrd_shuffled", "DHRD, shuffled rationales", uses_rationales=True, shuffled=True),
+)
+
+
 def train_one(
-    training: DHRDTrainingArguments, backbone: str, tokenizer, task: Task, train, evaluation, lm_weight: float
-):
+    training: DHRDTrainingArguments, backbone: str, tokenizer, task: Task, train, evaluation, method: Method
+) -> tuple[torch.nn.Module, dict]:
     set_seed(training.seed)
     model = DHRDForSequenceClassification.from_backbone(backbone, id2label=task.id2label)
+    lm_weight = (training.lm_weight if training.lm_weight is not None else 1.0) if method.uses_rationales else 0.0
+    if method.shuffled:
+        train = shuffled_rationales(train, training.seed)
     training_args = replace(
-        training, output_dir=str(Path(training.output_dir) / f"run-lm{lm_weight:g}"), lm_weight=lm_weight
+        training,
+        output_dir=str(Path(training.output_dir) / f"run-{method.key}"),
+        lm_weight=lm_weight,
+        run_name=method.title,
     )
     trainer = DHRDTrainer(
         model=model, args=training_args, train_dataset=train, eval_dataset=evaluation, processing_class=tokenizer
     )
+    weight = f", lm_weight {lm_weight:g}" if method.uses_rationales else ""
+    print(f"\n== {method.title}: {training.max_steps} steps on {len(train)} rows{weight} ==", flush=True)
     start = time.perf_counter()
     trainer.train()
     train_seconds = time.perf_counter() - start
@@ -112,6 +173,7 @@ def train_one(
         "accuracy": metrics["eval_accuracy"],
         "macro_f1": metrics["eval_macro_f1"],
         "train_seconds": round(train_seconds, 1),
+        "lm_weight": lm_weight,
     }
 
 
@@ -120,9 +182,9 @@ def measure_qps(exported_dir: Path, backbone: str, texts: list[str], cot_texts: 
 
     classifier = AutoModelForSequenceClassification.from_pretrained(exported_dir).eval()
     tokenizer = AutoTokenizer.from_pretrained(exported_dir)
-    classify(classifier, tokenizer, texts[:8], 8, 256)  # warm-up
+    classify(classifier, tokenizer, texts[:8], 8, 256, progress=False)  # warm-up
     start = time.perf_counter()
-    classify(classifier, tokenizer, texts, 16, 256)
+    classify(classifier, tokenizer, texts, 16, 256, progress=False)
     classifier_qps = len(texts) / (time.perf_counter() - start)
 
     lm = AutoModelForCausalLM.from_pretrained(backbone).eval()
@@ -179,11 +241,18 @@ def plot(results: dict, path: Path) -> bool:
         import matplotlib.pyplot as plt
     except ImportError:
         return False
-    figure, (left, right) = plt.subplots(1, 2, figsize=(9, 3.6))
-    methods = ["pooled", "dhrd"]
-    left.bar(methods, [results[m]["accuracy"] for m in methods], color=["#999999", "#d9822b"])
+    figure, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
+    methods = [m for m in METHODS if m.key in results["methods"]]
+    spread = reference_spread(results)
+    left.bar(
+        [m.title.replace(" (", "\n(").replace(", ", ",\n") for m in methods],
+        [results["methods"][m.key]["accuracy"] for m in methods],
+        yerr=[spread[m.key][1] if spread else 0 for m in methods],
+        capsize=4,
+        color=["#999999", "#d9822b", "#4a7ab5"][: len(methods)],
+    )
     left.set_ylim(0, 1)
-    left.set_title(f"Accuracy ({results['task']})")
+    left.set_title(f"Held-out accuracy ({results['task']})" + (", ± std over 3 seeds" if spread else ""))
     speed = results["speed"]
     right.bar(
         ["DHRD classifier", "CoT decoding"], [speed["classifier_qps"], speed["cot_qps"]], color=["#d9822b", "#4a7ab5"]
@@ -196,10 +265,33 @@ def plot(results: dict, path: Path) -> bool:
     return True
 
 
+def try_it_command(exported: Path, text: str) -> str:
+    """A shell command that classifies `text` with the export and plain transformers (no project code)."""
+    # JSON string literals are Python string literals in double quotes: the shell's single quotes stay one pair
+    target, sample = json.dumps(str(exported)), json.dumps(text)
+    code = f'from transformers import pipeline; print(pipeline("text-classification", model={target})({sample}))'
+
+    return f"{_python_command()} -c {shlex.quote(code)}"
+
+
+def _python_command() -> str:
+    """`python` when that is this interpreter, else its path (relative when under the current folder, as
+    `.venv/bin/python` after `make demo`)."""
+    here = Path(sys.executable)
+    on_path = shutil.which("python")
+    if on_path and Path(on_path).resolve() == here.resolve():
+        return "python"
+    try:
+        return str(here.relative_to(Path.cwd()))
+    except ValueError:
+        return str(here)
+
+
 def run_demo(args: DemoArguments, training: DHRDTrainingArguments) -> str:
     start = time.perf_counter()
+    quiet_library_bars()
     if args.quick:
-        training = replace(training, max_steps=QUICK_STEPS, warmup_steps=1, logging_steps=1)
+        training = replace(training, max_steps=QUICK_STEPS, logging_steps=1)
     output_dir = Path(training.output_dir)
     backbone = resolve_backbone(args.model)
     tokenizer = AutoTokenizer.from_pretrained(backbone)
@@ -213,21 +305,34 @@ def run_demo(args: DemoArguments, training: DHRDTrainingArguments) -> str:
         "settings": {**asdict(args), **settings},
         "train_rows": len(train),
         "eval_rows": len(evaluation),
+        "reference": {"command": REFERENCE_COMMAND, "accuracy": REFERENCE_ACCURACY},
+        "methods": {},
     }
-    _, results["pooled"] = train_one(training, backbone, tokenizer, task, train, evaluation, lm_weight=0.0)
-    lm_weight = training.lm_weight if training.lm_weight is not None else 1.0
-    dhrd_model, results["dhrd"] = train_one(training, backbone, tokenizer, task, train, evaluation, lm_weight)
+    models = {}
+    for method in METHODS:
+        if method.shuffled and not args.shuffled_control:
+            continue
+        models[method.key], results["methods"][method.key] = train_one(
+            training, backbone, tokenizer, task, train, evaluation, method
+        )
+    dhrd_model = models["dhrd"]
 
     exported = output_dir / "exported"
     export = export_classifier(dhrd_model, exported, tokenizer, overwrite=True)
     texts = list(evaluation["text"])
     with torch.no_grad():
         tokenizer.padding_side = "right"
-        expected = dhrd_model(**tokenizer(texts[:4], padding=True, return_tensors="pt")).logits.float()
+        batch = tokenizer(texts[:4], padding=True, return_tensors="pt")
+        expected = full_precision_forward(dhrd_model)(**batch).logits.float()  # as the export computes
     results["export"] = {
         "architecture": export.architecture,
         "native": export.native,
         "fresh_process_reload": reload_in_fresh_process(exported, texts[:4], expected),
+    }
+    results["try_it"] = {
+        "command": try_it_command(exported, texts[0]),
+        "expected_label": task.id2label[int(expected[0].argmax())],
+        "gold_label": task.id2label[int(evaluation[0]["label"])],
     }
     qps_texts = (texts * (args.qps_rows // max(1, len(texts)) + 1))[: args.qps_rows]
     results["speed"] = measure_qps(exported, backbone, qps_texts, texts[: args.cot_rows], task, args)
@@ -244,15 +349,35 @@ def run_demo(args: DemoArguments, training: DHRDTrainingArguments) -> str:
 def report_table(results: dict) -> str:
     speed, export = results["speed"], results["export"]
     reload = export["fresh_process_reload"]
-    return textwrap.dedent(f"""
-        DHRD demo on {results["task"]} ({results["train_rows"]} training rows, {results["eval_rows"]} held out)
-        | method                 | accuracy | macro-F1 | train s |
-        |------------------------|----------|----------|---------|
-        | pooled baseline (α=0)  | {results["pooled"]["accuracy"]:.3f}    | {results["pooled"]["macro_f1"]:.3f}    | {results["pooled"]["train_seconds"]:>7} |
-        | DHRD                   | {results["dhrd"]["accuracy"]:.3f}    | {results["dhrd"]["macro_f1"]:.3f}    | {results["dhrd"]["train_seconds"]:>7} |
-
-        inference: exported classifier {speed["classifier_qps"]} inputs/s vs CoT decoding {speed["cot_qps"]} inputs/s
-        ({speed["cot_new_tokens"]} new tokens each): {speed["speedup_vs_cot"]}x faster
-        export: {export["architecture"]} (native: {export["native"]}); fresh-process reload with plain
-        AutoModelForSequenceClassification: {"OK" if reload["ok"] else "MISMATCH"} (max logit diff {reload["max_abs_logit_diff"]:.1e})
-        total time: {results["total_seconds"]} s""").strip()  # noqa: E501
+    spread = reference_spread(results)
+    seed = results["settings"]["seed"]
+    lines = [
+        f"DHRD demo on {results['task']} ({results['train_rows']} training rows, {results['eval_rows']} held out, "
+        f"seed {seed})",
+        f"| {'method':<32} | accuracy | macro-F1 | train s | 3 seeds (docs/RESULTS.md) |",
+        f"|{'-' * 34}|----------|----------|---------|---------------------------|",
+    ]
+    for method in METHODS:
+        if method.key not in results["methods"]:
+            continue
+        row = results["methods"][method.key]
+        reference = f"{spread[method.key][0]:.3f} ± {spread[method.key][1]:.3f}" if spread else "— (other setting)"
+        lines.append(
+            f"| {method.title:<32} | {row['accuracy']:.3f}    | {row['macro_f1']:.3f}    | {row['train_seconds']:>7} "
+            f"| {reference:<25} |"
+        )
+    if spread:
+        lines.append(reference_verdict())
+    try_it = results["try_it"]
+    lines += [
+        "",
+        f"inference: exported classifier {speed['classifier_qps']} inputs/s vs CoT decoding {speed['cot_qps']} "
+        f"inputs/s ({speed['cot_new_tokens']} new tokens each): {speed['speedup_vs_cot']}x faster",
+        f"export: {export['architecture']} (native: {export['native']}); fresh-process reload with plain "
+        f"AutoModelForSequenceClassification: {'OK' if reload['ok'] else 'MISMATCH'} "
+        f"(max logit diff {reload['max_abs_logit_diff']:.1e})",
+        f"try it on a held-out input (gold: {try_it['gold_label']}, DHRD says: {try_it['expected_label']}):",
+        f"  {try_it['command']}",
+        f"total time: {results['total_seconds']} s",
+    ]
+    return "\n".join(lines)
