@@ -32,7 +32,8 @@ from .data import (
     prepare_dhrd_dataset,
 )
 from .metrics import compute_classification_metrics, eval_scores
-from .progress import RunProgressCallback, interactive, run_label
+from .progress import interactive
+from .run_progress import RunProgressCallback, run_label
 from .training_args import CONFIG_OVERRIDES, DHRDTrainingArguments
 
 logger = logging.getLogger(__name__)

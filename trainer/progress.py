@@ -3,15 +3,15 @@
 tqdm redraws its bar with carriage returns: in a terminal that is a live bar, in a log (CI, `nohup`, `| tee`) it is
 one endless line of half-drawn bars. So every long loop of this project goes through `progress_bar`, which is tqdm
 when stderr is a terminal and otherwise prints a plain line every `interval` seconds; `quiet_library_bars` turns the
-libraries' own bars (`datasets` maps, weight loading) off when stderr is not a terminal; and `RunProgressCallback`
-replaces the Trainer's unlabelled bar (or its bare `print(logs)`) with one that says which run it belongs to.
+libraries' own bars (`datasets` maps, weight loading) off when stderr is not a terminal; and
+`trainer.run_progress.RunProgressCallback` replaces the Trainer's unlabelled bar (or its bare `print(logs)`) with one
+that says which run it belongs to (a module of its own: it needs transformers' Trainer machinery, this one does not,
+so data and teacher code can import it).
 """
 
 import sys
 import time
 from typing import Any
-
-from transformers import TrainerCallback
 
 
 def interactive() -> bool:
@@ -87,57 +87,3 @@ def progress_bar(total: int | None, desc: str, unit: str = "it", initial: int = 
 
         return tqdm(total=total, desc=desc, unit=unit, initial=initial, disable=disable, dynamic_ncols=True)
     return LineProgress(total, desc, unit, initial=initial, disable=disable)
-
-
-def run_label(args) -> str:
-    """The name a run's progress lines carry: `--run_name`, else the output folder's name."""
-    return args.run_name or str(args.output_dir).rstrip("/").rsplit("/", 1)[-1]
-
-
-class RunProgressCallback(TrainerCallback):
-    """The Trainer's progress output with the run's name on it.
-
-    In a terminal (and unless `disable_tqdm`): a training bar `pooled: 40%|████ | 24/60` whose log lines are
-    prefixed with the run's name; elsewhere one line per logging step, `[pooled] step 24/60 (40%) loss=0.69 ...`.
-    Replaces transformers' `ProgressCallback` / `PrinterCallback` (see `DHRDTrainer`)."""
-
-    def __init__(self, label: str, bar: bool):
-        self.label, self.bar = label, bar
-        self._training_bar = None
-        self._step = 0
-
-    def on_train_begin(self, args, state, control, **kwargs):
-        if not state.is_world_process_zero:
-            return
-        if self.bar:
-            from tqdm.auto import tqdm
-
-            self._training_bar = tqdm(total=state.max_steps, desc=self.label, dynamic_ncols=True)
-        else:
-            print(f"[{self.label}] training: {state.max_steps} steps", flush=True)
-        self._step = 0
-
-    def on_step_end(self, args, state, control, **kwargs):
-        if self._training_bar is not None:
-            self._training_bar.update(state.global_step - self._step)
-        self._step = state.global_step
-
-    def on_log(self, args, state, control, logs=None, **kwargs):
-        if not state.is_world_process_zero or not logs:
-            return
-        values = " ".join(
-            f"{key}={value:.4g}" if isinstance(value, float) else f"{key}={value}"
-            for key, value in logs.items()
-            if key != "total_flos"
-        )
-        share = f" ({100 * state.global_step / state.max_steps:.0f}%)" if state.max_steps else ""
-        line = f"[{self.label}] step {state.global_step}/{state.max_steps}{share} {values}"
-        if self._training_bar is not None:
-            self._training_bar.write(line)
-        else:
-            print(line, flush=True)
-
-    def on_train_end(self, args, state, control, **kwargs):
-        if self._training_bar is not None:
-            self._training_bar.close()
-            self._training_bar = None

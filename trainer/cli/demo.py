@@ -244,15 +244,27 @@ def plot(results: dict, path: Path) -> bool:
     figure, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
     methods = [m for m in METHODS if m.key in results["methods"]]
     spread = reference_spread(results)
+    names = [m.title.replace(" (", "\n(").replace(", ", ",\n") for m in methods]
+    seed = results["settings"]["seed"]
     left.bar(
-        [m.title.replace(" (", "\n(").replace(", ", ",\n") for m in methods],
+        names,
         [results["methods"][m.key]["accuracy"] for m in methods],
-        yerr=[spread[m.key][1] if spread else 0 for m in methods],
-        capsize=4,
         color=["#999999", "#d9822b", "#4a7ab5"][: len(methods)],
+        label=f"this run (seed {seed})",
     )
+    if spread:
+        left.errorbar(
+            names,
+            [spread[m.key][0] for m in methods],
+            yerr=[spread[m.key][1] for m in methods],
+            fmt="o",
+            color="black",
+            capsize=4,
+            label="3 seeds, mean ± std",
+        )
+    left.legend(loc="lower right", fontsize=8)
     left.set_ylim(0, 1)
-    left.set_title(f"Held-out accuracy ({results['task']})" + (", ± std over 3 seeds" if spread else ""))
+    left.set_title(f"Held-out accuracy ({results['task']})")
     speed = results["speed"]
     right.bar(
         ["DHRD classifier", "CoT decoding"], [speed["classifier_qps"], speed["cot_qps"]], color=["#d9822b", "#4a7ab5"]

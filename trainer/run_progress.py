@@ -1,0 +1,57 @@
+"""The Trainer's progress output with the run's name on it (see `trainer.progress` for why)."""
+
+from transformers import TrainerCallback
+
+
+def run_label(args) -> str:
+    """The name a run's progress lines carry: `--run_name`, else the output folder's name."""
+    return args.run_name or str(args.output_dir).rstrip("/").rsplit("/", 1)[-1]
+
+
+class RunProgressCallback(TrainerCallback):
+    """The Trainer's progress output with the run's name on it.
+
+    In a terminal (and unless `disable_tqdm`): a training bar `pooled: 40%|████ | 24/60` whose log lines are
+    prefixed with the run's name; elsewhere one line per logging step, `[pooled] step 24/60 (40%) loss=0.69 ...`.
+    Replaces transformers' `ProgressCallback` / `PrinterCallback` (see `DHRDTrainer`)."""
+
+    def __init__(self, label: str, bar: bool):
+        self.label, self.bar = label, bar
+        self._training_bar = None
+        self._step = 0
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        if not state.is_world_process_zero:
+            return
+        if self.bar:
+            from tqdm.auto import tqdm
+
+            self._training_bar = tqdm(total=state.max_steps, desc=self.label, dynamic_ncols=True)
+        else:
+            print(f"[{self.label}] training: {state.max_steps} steps", flush=True)
+        self._step = 0
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self._training_bar is not None:
+            self._training_bar.update(state.global_step - self._step)
+        self._step = state.global_step
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if not state.is_world_process_zero or not logs:
+            return
+        values = " ".join(
+            f"{key}={value:.4g}" if isinstance(value, float) else f"{key}={value}"
+            for key, value in logs.items()
+            if key != "total_flos"
+        )
+        share = f" ({100 * state.global_step / state.max_steps:.0f}%)" if state.max_steps else ""
+        line = f"[{self.label}] step {state.global_step}/{state.max_steps}{share} {values}"
+        if self._training_bar is not None:
+            self._training_bar.write(line)
+        else:
+            print(line, flush=True)
+
+    def on_train_end(self, args, state, control, **kwargs):
+        if self._training_bar is not None:
+            self._training_bar.close()
+            self._training_bar = None
