@@ -112,7 +112,8 @@ def cmd_export(argv: Sequence[str]) -> str:
 
 def cmd_demo(argv: Sequence[str]) -> str:
     from ..training_args import DHRDTrainingArguments
-    from .demo import DEMO_TRAINING_DEFAULTS, DemoArguments, run_demo
+    from .demo import DemoArguments, run_demo
+    from .demo_setting import DEMO_TRAINING_DEFAULTS
 
     args, training = _parse((DemoArguments, DHRDTrainingArguments), argv, "dhrd demo", DEMO_TRAINING_DEFAULTS)
     return run_demo(args, training)

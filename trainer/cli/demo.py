@@ -38,7 +38,14 @@ from ..progress import quiet_library_bars
 from ..tasks import Task, get_task
 from ..tasks.rationale_sets import shuffled_rationales
 from ..training_args import DHRDTrainingArguments
-from .demo_reference import DEMO_TRAIN_ROWS, REFERENCE_ACCURACY, REFERENCE_COMMAND, reference_spread, reference_verdict
+from .demo_setting import (
+    DEMO_TRAIN_ROWS,
+    DEMO_TRAINING_DEFAULTS,
+    REFERENCE_ACCURACY,
+    REFERENCE_COMMAND,
+    reference_spread,
+    reference_verdict,
+)
 
 
 @dataclass
@@ -72,42 +79,6 @@ class DemoArguments:
 
 
 QUICK_STEPS = 4
-
-
-def native_bf16() -> bool:
-    """bf16 where the hardware computes it natively (a CUDA GPU with bf16; a CPU with AVX512-BF16): about twice the
-    fp32 training speed on this project's CPU. fp32 elsewhere, where emulated bf16 would be the slower one."""
-    if torch.cuda.is_available():
-        return torch.cuda.is_bf16_supported()
-    probe = getattr(torch.cpu, "_is_avx512_bf16_supported", None)
-    return bool(probe and probe())
-
-
-# The demo's training budget (full fine-tuning on 2 CPU cores); every value is a `DHRDTrainingArguments` flag, and
-# with `--seed 0/1/2` the demo's runs are the runs of the study behind `REFERENCE` (same data, order and settings).
-# `lm_loss_scope="rationale"`: modelling the synthetic inputs' random names and numbers (the paper's "all") cost a
-# 60-step budget accuracy in our runs (docs/RESULTS.md).
-DEMO_TRAINING_DEFAULTS = {
-    "output_dir": "outputs/demo",
-    "max_steps": 100,
-    "per_device_train_batch_size": 8,
-    "per_device_eval_batch_size": 32,
-    "learning_rate": 1e-4,
-    "lr_scheduler_type": "linear",
-    "warmup_steps": 0.1,
-    "weight_decay": 0.0,
-    "lm_weight": 1.0,
-    "lm_loss_scope": "rationale",
-    "logging_steps": 10,
-    "save_strategy": "no",
-    "report_to": "none",
-    "seed": 0,
-    "max_input_length": 256,
-    "max_length": 512,
-    "dataloader_num_workers": 0,
-    "bf16": native_bf16(),
-    "use_cpu": not torch.cuda.is_available() and native_bf16(),  # transformers asks for it with bf16 on a CPU
-}
 
 
 def demo_data(args: DemoArguments, training: DHRDTrainingArguments) -> tuple[Task, Dataset, Dataset]:
