@@ -52,9 +52,8 @@ def _rationale_root(args) -> Path:
     return Path(args.data_dir) / "rationales"
 
 
-def study_data(args) -> tuple[object, Dataset, dict[str, Dataset], dict[str, Dataset]]:
-    """(task, train rows without rationale, {source: train rows with rationale}, {eval name: rows})."""
-    n = args.train_rows_now
+def study_data(args, n: int) -> tuple[object, Dataset, dict[str, Dataset], dict[str, Dataset]]:
+    """(task, `n` train rows without rationale, {source: train rows with rationale}, {eval name: rows})."""
     if args.study.startswith("synthetic"):
         task = get_task(args.study)
         train = task.load("train", limit=n)
@@ -171,19 +170,18 @@ def run_one(
     return scores
 
 
-def run_key(run: dict) -> str:
-    """The row a run belongs to in a table: its condition, and on a curve (runs at several sizes) the size."""
-    return f"{run['condition']}@{run['train_rows']}" if run.get("curve") else run["condition"]
-
-
 def summarise(runs: list[dict]) -> dict:
+    """{row: {evaluation/metric: mean, std, n}}; a row is a condition, or on a curve (runs at several sizes) a
+    condition at a size (`dhrd@100`)."""
+    curve = len({run["train_rows"] for run in runs}) > 1
     table = {}
     for run in runs:
         for evaluation, scores in run["scores"].items():
             for metric, value in scores.items():
                 if not isinstance(value, (int, float)):
                     continue  # e.g. the predictions string
-                table.setdefault(run_key(run), {}).setdefault(f"{evaluation}/{metric}", []).append(value)
+                key = f"{run['condition']}@{run['train_rows']}" if curve else run["condition"]
+                table.setdefault(key, {}).setdefault(f"{evaluation}/{metric}", []).append(value)
     return {
         condition: {
             key: {"mean": statistics.mean(v), "std": statistics.stdev(v) if len(v) > 1 else 0.0, "n": len(v)}
@@ -261,8 +259,7 @@ def main() -> None:
     finished = {(run["condition"], run["seed"], run.get("train_rows")) for run in runs}
     start = time.time()
     for size in sizes:
-        args.train_rows_now = size
-        task, plain, sources, evaluations = study_data(args)
+        task, plain, sources, evaluations = study_data(args, size)
         for seed in [int(s) for s in args.seeds.split(",")]:
             for name, lm_weight, source, shuffle in conditions(args, sources):
                 if (name, seed, len(plain)) in finished:
@@ -278,7 +275,6 @@ def main() -> None:
                         "lm_weight": lm_weight,
                         "source": source,
                         "train_rows": len(plain),
-                        "curve": len(sizes) > 1,
                         "seconds": round(time.time() - began),
                         "scores": scores,
                     }
@@ -293,7 +289,7 @@ def write_report(args, stem: Path, evaluations: dict, runs: list[dict], seconds:
     summary = summarise(runs)
     report = {
         "study": args.study,
-        "settings": {k: v for k, v in vars(args).items() if k != "train_rows_now"},
+        "settings": vars(args),
         "train_rows": sorted({run["train_rows"] for run in runs}),
         "eval_rows": {k: len(v) for k, v in evaluations.items()},
         "cpu_seconds": round(seconds),

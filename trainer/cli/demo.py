@@ -34,7 +34,6 @@ from modeling_dhrd.unwrap import full_precision_forward
 from ..cot import cot_decode
 from ..dhrd_trainer import DHRDTrainer
 from ..inference import classify
-from ..progress import quiet_library_bars
 from ..tasks import Task, get_task
 from ..tasks.rationale_sets import shuffled_rationales
 from ..training_args import DHRDTrainingArguments
@@ -272,7 +271,6 @@ def _python_command() -> str:
 
 def run_demo(args: DemoArguments, training: DHRDTrainingArguments) -> str:
     start = time.perf_counter()
-    quiet_library_bars()
     if args.quick:
         training = replace(training, max_steps=QUICK_STEPS, logging_steps=1)
     output_dir = Path(training.output_dir)
@@ -291,14 +289,14 @@ def run_demo(args: DemoArguments, training: DHRDTrainingArguments) -> str:
         "reference": {"command": REFERENCE_COMMAND, "accuracy": REFERENCE_ACCURACY},
         "methods": {},
     }
-    models = {}
     for method in METHODS:
         if method.shuffled and not args.shuffled_control:
             continue
-        models[method.key], results["methods"][method.key] = train_one(
+        model, results["methods"][method.key] = train_one(
             training, backbone, tokenizer, task, train, evaluation, method
         )
-    dhrd_model = models["dhrd"]
+        if method.key == "dhrd":  # the one exported; the others are dropped as soon as they are scored
+            dhrd_model = model
 
     exported = output_dir / "exported"
     export = export_classifier(dhrd_model, exported, tokenizer, overwrite=True)

@@ -35,8 +35,9 @@ def _person(rng: random.Random, steps: int, running: bool = False) -> tuple[str,
         sign = "+" if rng.random() < 0.5 or total - amount < 0 else "-"
         text += f", gets {amount} more" if sign == "+" else f", gives away {amount}"
         formula += f" {sign} {amount}"
-        partials.append(f"{total} {sign} {amount} = {total + amount if sign == '+' else total - amount}")
-        total = total + amount if sign == "+" else total - amount
+        after = total + amount if sign == "+" else total - amount
+        partials.append(f"{total} {sign} {amount} = {after}")
+        total = after
     return text, total, ", ".join(partials) if running else f"{formula} = {total}"
 
 
