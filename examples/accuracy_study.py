@@ -255,9 +255,10 @@ def main() -> None:
     sizes = [int(size) for size in args.train_rows.split(",")]
     stem = Path(args.output_dir) / (args.name or args.study)
     earlier = report_path(stem, ".json")
-    runs = json.loads(earlier.read_text())["runs"] if args.resume and earlier.exists() else []
+    resumed = json.loads(earlier.read_text()) if args.resume and earlier.exists() else {"runs": [], "cpu_seconds": 0}
+    runs = resumed["runs"]
     finished = {(run["condition"], run["seed"], run.get("train_rows")) for run in runs}
-    start = time.time()
+    start = time.time() - resumed["cpu_seconds"]  # a resumed report counts its earlier sessions' time too
     for size in sizes:
         task, plain, sources, evaluations = study_data(args, size)
         for seed in [int(s) for s in args.seeds.split(",")]:

@@ -77,6 +77,8 @@ def test_accuracy_study_curve_resumes_and_plots(tmp_path, tiny_backbone_dir):
     ]
     assert set(report["summary"]) == {"pooled@8", "dhrd@8", "pooled@16", "dhrd@16"}
     first = {(r["condition"], r["train_rows"]): r["scores"] for r in report["runs"]}
+    report["cpu_seconds"] = 10_000  # as if the first sessions had taken that long: a resumed report adds to it
+    (tmp_path / "curve.json").write_text(json.dumps(report))
 
     more = ["--seeds", "0", "--only", "pooled,dhrd,dhrd_shuffled", "--train-rows", "8,16", "--resume"]
     log = _run("accuracy_study.py", *common, *more, cwd=tmp_path).stdout
@@ -87,6 +89,7 @@ def test_accuracy_study_curve_resumes_and_plots(tmp_path, tiny_backbone_dir):
     ]
     assert {(r["condition"], r["train_rows"]): r["scores"] for r in report["runs"][:4]} == first  # kept, not rerun
     assert log.count('"condition"') == 2  # only the two missing runs ran
+    assert report["cpu_seconds"] >= 10_000
     assert "[dhrd_shuffled seed 0 8 rows] training: 1 steps" in log  # progress lines name their run
 
     table = _run(
