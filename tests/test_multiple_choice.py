@@ -14,8 +14,9 @@ from transformers import AutoModelForMultipleChoice, AutoModelForSequenceClassif
 from modeling_dhrd import DHRDConfig, DHRDForMultipleChoice, export_classifier
 from modeling_dhrd.chunked_lm_loss import IGNORE_INDEX
 from trainer import DHRDTrainer, DHRDTrainingArguments
-from trainer.choice_data import ChoiceSequenceBuilder, DHRDMultipleChoiceCollator, option_input
+from trainer.choice_data import ChoiceSequenceBuilder, DHRDMultipleChoiceCollator
 from trainer.data import inference_view
+from trainer.options import option_input
 
 ROWS = [
     {
@@ -136,7 +137,8 @@ def test_accumulating_four_single_examples_equals_the_batch(tokenizer):
     "row, message",
     [
         ({"text": "q", "options": ["only one"], "label": 0}, "at least two options"),
-        ({"text": "q", "options": "a, b", "label": 0}, "at least two options"),
+        ({"text": "q", "options": "a, b", "label": 0}, "not a list of options"),
+        ({"text": "q", "options": '["a"]', "label": 0}, "at least two options"),  # a JSON list (a CSV cell)
         ({"text": "q", "options": ["a", ""], "label": 0}, "non-empty text"),
         ({"text": "q", "options": ["a", "b"], "label": 2}, "gold option 2 is out of range [0, 2)"),
         ({"text": "q", "options": ["a", "b"], "label": "c"}, "gold option 'c' is not one of the options ['a', 'b']"),

@@ -14,29 +14,7 @@ from typing import Any
 import torch
 
 from .data import DHRDDataCollator, SequenceBuilder
-from .labels import LabelError, label_value
-
-# The text of one option row: the one format for training, evaluation and the exported scorer (README recipe).
-OPTION_TEMPLATE = "{context}\nAnswer: {option}"
-
-
-def option_input(context: str, option: str) -> str:
-    return OPTION_TEMPLATE.format(context=context.rstrip(), option=option.strip())
-
-
-def gold_option(value, options: Sequence[str], where: str) -> int:
-    """The gold option's index, given as an index or as the option's text (the first option with that text: some
-    releases repeat an option, e.g. 122 CommonsenseQA train questions)."""
-    value = label_value(value, f"{where}: gold option")
-    if isinstance(value, str):
-        if value not in options:
-            raise LabelError(f"{where}: gold option {value!r} is not one of the options {list(options)}.")
-        return list(options).index(value)
-    if not 0 <= value < len(options):
-        raise LabelError(
-            f"{where}: gold option {value} is out of range [0, {len(options)}) for its {len(options)} options."
-        )
-    return value
+from .options import gold_option, option_input, parse_options
 
 
 @dataclass
@@ -60,13 +38,7 @@ class ChoiceSequenceBuilder(SequenceBuilder):
 
     def __call__(self, example: Mapping[str, Any], row: int) -> dict[str, Any]:
         context = self.input_text(example, row, what="context")
-        options = example[self.options_column]
-        if not isinstance(options, (list, tuple)) or len(options) < 2:
-            raise ValueError(
-                f"Row {row}: column {self.options_column!r} must list at least two options, got {options!r}."
-            )
-        if not all(isinstance(option, str) and option.strip() for option in options):
-            raise ValueError(f"Row {row}: every option in column {self.options_column!r} must be non-empty text.")
+        options = parse_options(example[self.options_column], f"Row {row}", self.options_column)
         label = gold_option(example[self.label_column], options, f"Row {row}")
         encoded = [self.encode_input(option_input(context, option)) for option in options]
         sequences = [ids for ids, _ in encoded]

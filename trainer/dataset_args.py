@@ -8,11 +8,14 @@ and description). How a row becomes the classifier input: one column (`--text_co
 template (`--text_columns a,b --input_template "A: {a}\\nB: {b}"`). Labels: `--label_names`, else the `ClassLabel`
 feature's names, else the distinct values found in all given splits (said once in the log). The problem type
 (`--problem_type`) is single-label unless the labels are lists or `--label_columns` names several 0/1 columns
-(multi-label); regression is never guessed (`trainer.targets` says what each accepts).
+(multi-label); regression is never guessed (`trainer.targets` says what each accepts). With `--options_column`
+the data is multiple choice: the input is the context, each row lists its options and the label is the gold option
+(an index or the option's text); the model scores each option (`DHRDForMultipleChoice`).
 
 `LabelledData.rows(split)` gives every subcommand the same normalised columns: `idx` (the row id), `text`, `label`
 (an index into the label names, a multi-hot row, or a number; absent for unlabelled splits), `rationale` where the
-data has one, and `group` (MultiRC's question) for the tasks that score by group. Nothing is dropped, renamed or
+data has one, `group` (MultiRC's question) for the tasks that score by group, and `options` (a list of texts) for
+multiple choice. Nothing is dropped, renamed or
 invented silently: a bad value is a `DataError` that names the split, the row, the column and the fix.
 """
 
@@ -28,6 +31,7 @@ from typing import Any
 from datasets import ClassLabel, Dataset, DatasetDict
 
 from .labels import LabelError, label_value
+from .options import gold_option, option_name, parse_options
 from .shards import require_unique_ids
 from .targets import (
     MULTI_LABEL,
@@ -46,6 +50,9 @@ SPLITS = ("train", "validation", "test")
 DATA_FORMATS = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet"}
 ID_COLUMNS = ("idx", "id")
 CUSTOM_METRIC = "accuracy_macro_f1"
+# The arguments that turn a row into model input: a training record keeps them, so `predict` rebuilds inputs alike.
+TEXT_FORMAT = ("text_column", "text_columns", "input_template")
+INPUT_FORMAT = (*TEXT_FORMAT, "options_column")
 
 
 class DataError(ValueError):
@@ -138,6 +145,13 @@ class DatasetArguments:
             "present, else the row's position (added as 'idx')."
         },
     )
+    options_column: str | None = field(
+        default=None,
+        metadata={
+            "help": "Multiple choice: the column listing each row's options (a list; in a CSV cell a JSON list). The "
+            "input columns give the context, --label_column the gold option (index or text); each option is scored."
+        },
+    )
     rationale_column: str = field(default="rationale", metadata={"help": "Column holding the teacher rationale."})
     max_train_samples: int | None = field(default=None, metadata={"help": "Use only the first N training rows."})
     max_eval_samples: int | None = field(default=None, metadata={"help": "Use only the first N evaluation rows."})
@@ -164,6 +178,14 @@ class DatasetArguments:
                 raise DataError(
                     f"--label_columns gives multi-label data; it contradicts --problem_type {self.problem_type}."
                 )
+        if self.options_column is not None:
+            given = [f"--{name}" for name in ("label_columns", "problem_type", "label_names") if getattr(self, name)]
+            if not self.options_column.strip():
+                raise DataError("--options_column is empty; name the column that lists the options.")
+            if given:
+                raise DataError(
+                    f"--options_column (multiple choice: the label is the gold option) does not go with {given[0]}."
+                )
         if self.input_template:  # a shell passes "\n" as two characters: the user means a line break
             self.input_template = self.input_template.replace("\\n", "\n").replace("\\t", "\t")
 
@@ -178,23 +200,17 @@ class DatasetArguments:
 
     def input_format(self) -> dict[str, Any]:
         """What a training record keeps so `predict` can rebuild inputs the same way."""
-        return {
-            key: value
-            for key, value in (
-                ("text_column", self.text_column),
-                ("text_columns", self.text_columns),
-                ("input_template", self.input_template),
-            )
-            if value
-        }
+        return {key: getattr(self, key) for key in INPUT_FORMAT if getattr(self, key)}
 
     def with_input_format(self, recorded: dict[str, Any]) -> "DatasetArguments":
-        """These arguments, with the recorded input format where none was given."""
-        if self.input_format() or not recorded:
-            return self
-        return replace(
-            self, **{k: recorded[k] for k in ("text_column", "text_columns", "input_template") if k in recorded}
-        )
+        """These arguments, with the recorded input format where none was given (the text columns as a whole; the
+        options column on its own)."""
+        changes = {}
+        if not any(getattr(self, key) for key in TEXT_FORMAT):
+            changes.update({key: recorded[key] for key in TEXT_FORMAT if key in recorded})
+        if self.options_column is None and "options_column" in recorded:
+            changes["options_column"] = recorded["options_column"]
+        return replace(self, **changes) if changes else self
 
 
 def load_table(path: str | os.PathLike) -> Dataset:
@@ -392,6 +408,11 @@ class LabelledData:
                 raise DataError(
                     f"{where}: --input_template field {{{name}}} is not a column; the columns are {columns}."
                 )
+        if self.multiple_choice and self.args.options_column not in columns:
+            raise DataError(
+                f"{where}: no column {self.args.options_column!r} (--options_column, the options); the columns are "
+                f"{columns}."
+            )
         if self.args.id_column and self.args.id_column not in columns:
             raise DataError(f"{where}: no column {self.args.id_column!r} (--id_column); the columns are {columns}.")
         for name in (self.args.columns_of_labels() or [self.args.label_column]) if labelled else []:
@@ -433,7 +454,15 @@ class LabelledData:
             logger.info("Labels (%s): %s", origin, ", ".join(self._label_names))
         return self._label_names
 
+    @property
+    def multiple_choice(self) -> bool:
+        return self.args.options_column is not None
+
     def _resolve_label_names(self) -> tuple[list[str], str]:
+        if self.multiple_choice:  # one score per option: the gold option is chosen among each row's own options
+            from modeling_dhrd.modeling_dhrd import OPTION_SCORE_LABEL
+
+            return [OPTION_SCORE_LABEL], "multiple choice: one score per option"
         given = [name.strip() for name in (self.args.label_names or "").split(",") if name.strip()]
         if self.args.label_names is not None and not given:
             raise DataError("--label_names is empty; give comma-separated names in index order.")
@@ -500,6 +529,8 @@ class LabelledData:
         return self._problem_type
 
     def _resolve_problem_type(self) -> tuple[str, str]:
+        if self.multiple_choice:  # a softmax over each row's options (an exported scorer's config says regression)
+            return SINGLE_LABEL, "multiple choice"
         given, expected = self.args.problem_type, self.expected_problem_type
         if expected and given and given != expected:
             raise DataError(f"--problem_type {given} differs from the model's problem type {expected}.")
@@ -563,6 +594,8 @@ class LabelledData:
     @property
     def task(self) -> Task:
         """The preset, or a task with these label names and accuracy + macro-F1 (for metrics and prompts)."""
+        if self.multiple_choice:
+            raise TypeError("Multiple-choice data has no fixed label set: use choice_task(widest).")
         if self.preset is not None and list(self.preset.label_names) == self.label_names:
             return self.preset
         names = ", ".join(self.label_names)
@@ -580,6 +613,18 @@ class LabelledData:
             problem_type=self.problem_type,
         )
 
+    def choice_task(self, widest: int) -> Task:
+        """Multiple choice (rows of at most `widest` options) as a task: accuracy, and for the teacher the options
+        listed as `Option k: text` (`options.teacher_listing`) with the gold one named by its number, which the
+        prompt turns back into its text."""
+        return Task(
+            "multiple_choice",
+            tuple(option_name(i) for i in range(widest)),
+            lambda record: [record],
+            "accuracy",
+            description=self.args.task_description or "a question with several options, one of them right",
+        )
+
     # normalised rows
     def rows(self, split: str, limit: int | None = None, labelled: bool = True) -> Dataset:
         """`idx`, `text`, `label` (if `labelled`), `rationale` and `group` (where present) of the first rows."""
@@ -593,18 +638,25 @@ class LabelledData:
         ids = dataset[id_column] if id_column else list(range(len(dataset)))
         require_unique_ids(ids, id_column or "position", where)
         render = self.render_input()
-        names = self.label_names if labelled else None
+        names = self.label_names if labelled and not self.multiple_choice else None
         label2id = {name: index for index, name in enumerate(names or [])}
         indices = labelled and self._labels_are_class_indices()
-        texts, labels = [], []
+        texts, labels, options = [], [], []
         for row, record in enumerate(dataset):
             text = render(record)
             if not isinstance(text, str) or not text.strip():
                 raise DataError(f"{where} row {row}: empty input (column(s) {self._input_columns()}).")
             texts.append(text)
-            if labelled:
+            if self.multiple_choice:
+                column = self.args.options_column
+                options.append(parse_options(record[column], f"{where} row {row}", column))
+                if labelled:
+                    labels.append(gold_option(record[self.args.label_column], options[-1], f"{where} row {row}"))
+            elif labelled:
                 labels.append(self._target(record, label2id, f"{where} row {row}", indices))
         columns: dict[str, list] = {"idx": ids, "text": texts}
+        if self.multiple_choice:
+            columns["options"] = options
         if labelled:
             columns["label"] = labels
         for name, target in ((self.args.rationale_column, "rationale"), ("group", "group")):

@@ -72,12 +72,25 @@ def model_labels(model: str) -> tuple[list[str], str | None]:
 def classifier_data(model: str, data_args) -> tuple[dict, "LabelledData"]:
     """A classifier's training record and the data described for it: the record's input format where the flags give
     none, and the model's labels and problem type (data whose own differ is refused)."""
-    from .dataset_args import LabelledData
+    from modeling_dhrd.modeling_dhrd import OPTION_SCORE_LABEL
+
+    from .dataset_args import DataError, LabelledData
 
     check_model_reference(model)
     record = training_record(model)
     data_args = data_args.with_input_format(record.get("input_format", {}))
     names, problem_type = model_labels(model)
+    scores_options = names == [OPTION_SCORE_LABEL]
+    if scores_options and not data_args.options_column:
+        raise DataError(
+            f"{model} scores the options of multiple-choice rows; pass --options_column (the column listing each "
+            "row's options)."
+        )
+    if data_args.options_column and not scores_options:
+        raise DataError(
+            f"--options_column is for option scorers (multiple choice); {model} is a classifier with the labels "
+            f"{names}: drop --options_column."
+        )
     return record, LabelledData(data_args, expected_label_names=names, expected_problem_type=problem_type)
 
 

@@ -29,6 +29,25 @@ The checkpoint is a plain `{architecture}`: it also loads with
 (`vllm serve {repo} --runner pooling`). Tokenise inputs with right padding (as saved) and
 `{truncation}` to match training."""
 
+CHOICE_USAGE = """An option scorer: each option of a question is one input `<context>\\nAnswer: <option>`, the
+model gives it one score, and the highest-scoring option is the answer.
+
+```python
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+tokenizer = AutoTokenizer.from_pretrained("{repo}")
+scorer = AutoModelForSequenceClassification.from_pretrained("{repo}")
+context = "Where would you keep a book you are reading?"
+options = ["nightstand", "ocean", "oven"]
+texts = [f"{{context}}\\nAnswer: {{option}}" for option in options]
+scores = scorer(**tokenizer(texts, padding=True, return_tensors="pt")).logits[:, 0]
+print(options[int(scores.argmax())])
+```
+
+The checkpoint is a plain `{architecture}` with one output; `dhrd predict --options_column ...` scores files of
+questions. Tokenise with right padding (as saved) and `{truncation}` (on the left: the context's start goes first)
+to match training."""
+
 REMOTE_USAGE = """```python
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
@@ -58,11 +77,14 @@ def build_model_card(
 ) -> ModelCard:
     """The card: Hub metadata through `ModelCardData` (metrics as `model-index` results) and a usage section that
     fits the checkpoint (native classifier, or DHRD remote code; `exported=False` for a training checkpoint)."""
+    from modeling_dhrd.modeling_dhrd import OPTION_SCORE_LABEL
+
+    scores_options = list(label_names) == [OPTION_SCORE_LABEL]
     name = repo_id.split("/")[-1]
     dataset = datasets[0] if datasets else None
     eval_results = [
         EvalResult(
-            task_type="text-classification",
+            task_type="multiple-choice" if scores_options else "text-classification",
             dataset_type=dataset or "custom",
             dataset_name=dataset or "custom",
             dataset_split="validation",  # what `dhrd train` and the Trainer evaluate on
@@ -73,7 +95,7 @@ def build_model_card(
     ]
     card_data = ModelCardData(
         library_name="transformers",
-        pipeline_tag="text-classification",
+        pipeline_tag="multiple-choice" if scores_options else "text-classification",
         tags=list(dict.fromkeys([*TAGS, *tags])),
         base_model=base_model or None,
         datasets=list(datasets) or None,
@@ -81,7 +103,7 @@ def build_model_card(
         eval_results=eval_results or None,
     )
     training = dict(training or {})
-    usage = (NATIVE_USAGE if native else REMOTE_USAGE).format(
+    usage = (CHOICE_USAGE if scores_options and native else NATIVE_USAGE if native else REMOTE_USAGE).format(
         repo=repo_id,
         example=example.replace('"', "'"),
         architecture=architecture,
@@ -96,6 +118,7 @@ def build_model_card(
     settings = "\n".join(f"| {key} | {value} |" for key, value in {**dhrd, **training}.items())
     scores = "\n".join(f"| {key} | {value:.4f} |" for key, value in (metrics or {}).items()) or "| (not evaluated) | |"
     labels = ", ".join(f"`{label}`" for label in label_names)
+    what = "It scores the options of multiple-choice questions." if scores_options else f"Labels: {labels}."
     body = f"""# {name}
 
 A text classifier trained with **Dual-Head Reasoning Distillation** (DHRD, arXiv 2509.21487) from
@@ -103,7 +126,7 @@ A text classifier trained with **Dual-Head Reasoning Distillation** (DHRD, arXiv
 pooled classification head; {AFTER_EXPORT if exported else BEFORE_EXPORT}, so inference costs exactly what a pooled
 classifier costs.
 
-Labels: {labels}.
+{what}
 
 ## Usage
 

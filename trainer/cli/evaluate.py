@@ -20,6 +20,7 @@ from ..inference import (
     load_pretrained,
     max_input_length,
 )
+from ..option_scoring import score_options
 from ..targets import SINGLE_LABEL
 from .checks import model_argument, require_positive
 
@@ -54,7 +55,9 @@ def run_evaluate(args: EvaluateArguments, data_args: DatasetArguments) -> str:
     else:
         record, data = classifier_data(args.model, data_args)
     rows = data.rows(args.split, limit=args.limit)
-    task = data.task
+    if data.multiple_choice and args.method != "classifier":
+        raise ValueError(f"--method {args.method} decodes a label; multiple choice is scored by the option scorer.")
+    task = data.choice_task(max(map(len, rows["options"]))) if data.multiple_choice else data.task
     if args.method != "classifier" and data.problem_type != SINGLE_LABEL:
         raise ValueError(f"--method {args.method} decodes one label per row; this data is {data.problem_type}.")
     start = time.perf_counter()
@@ -62,8 +65,13 @@ def run_evaluate(args: EvaluateArguments, data_args: DatasetArguments) -> str:
     if args.method == "classifier":
         model, tokenizer = load_classifier(args.model)
         length = max_input_length(args.max_input_length, record, tokenizer)
-        logits = classify(model, tokenizer, rows["text"], args.batch_size, length)
-        predictions = torch.from_numpy(targets.predictions(logits.numpy(), data.problem_type))
+        if data.multiple_choice:
+            budget = {"max_batch_tokens": args.batch_size * 512, "max_batch_size": args.batch_size}
+            scored = score_options(model, tokenizer, rows["text"], rows["options"], length, **budget)
+            predictions = torch.tensor([int(row.argmax()) for _, chunk in scored for row in chunk])
+        else:
+            logits = classify(model, tokenizer, rows["text"], args.batch_size, length)
+            predictions = torch.from_numpy(targets.predictions(logits.numpy(), data.problem_type))
     else:
         if args.method == "cot":
             from transformers import AutoModelForCausalLM, AutoTokenizer

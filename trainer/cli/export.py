@@ -5,7 +5,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from transformers import AutoModelForSequenceClassification, AutoTokenizer
+from transformers import AutoModelForMultipleChoice, AutoModelForSequenceClassification, AutoTokenizer
 
 from modeling_dhrd import export_classifier
 from modeling_dhrd.atomic import atomic_write_text
@@ -44,7 +44,10 @@ def run_export(args: ExportArguments) -> str:
     source = Path(args.model)
     if not (source / "config.json").is_file():
         raise FileNotFoundError(f"{source} is not a model folder (no config.json).")
-    model = load_pretrained(AutoModelForSequenceClassification, str(source))
+    architectures = json.loads((source / "config.json").read_text()).get("architectures") or []
+    multiple_choice = "DHRDForMultipleChoice" in architectures  # exports as a one-output option scorer
+    auto_class = AutoModelForMultipleChoice if multiple_choice else AutoModelForSequenceClassification
+    model = load_pretrained(auto_class, str(source))
     if not is_dhrd(model):
         raise ValueError(f"{source} holds a {model.config.model_type!r} model, not a DHRD checkpoint.")
     tokenizer = AutoTokenizer.from_pretrained(source)

@@ -5,7 +5,8 @@ way past one machine, with vLLM's data/tensor parallelism).
 The output (`.jsonl` or `.parquet`, by extension) has one record per input row, in input order: the row id (the
 data's id column, or `idx` = the row's position), then by the model's problem type: `label` (the top class) and
 `probs` (every class's probability); multi-label: `labels` (every class above 0.5) and `probs` (each class's
-sigmoid); regression: `score`.
+sigmoid); regression: `score`; multiple choice (an option scorer, `--options_column`): `option` (the chosen
+option's text), `option_index` and `probs` (each option's probability, in option order).
 Work is resumable: each finished batch is appended to `<output>.parts/` (fsynced); a rerun skips what is there, so a
 kill loses at most the batch in flight. The output file is written atomically at the end and the parts removed.
 """
@@ -13,6 +14,7 @@ kill loses at most the batch in flight. The output file is written atomically at
 import logging
 import os
 import shutil
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -29,6 +31,8 @@ from ..inference import (
     load_classifier,
     max_input_length,
 )
+from ..option_scoring import choice_record, score_options
+from ..options import option_name
 from ..progress import progress_bar
 from ..retry import call_with_retries, http_client
 from ..shards import ShardedResults
@@ -93,13 +97,26 @@ def run_predict(args: PredictArguments, data_args: DatasetArguments) -> str:
     record, data = classifier_data(args.model, data_args)
     names = data.expected_label_names
     problem_type = data.problem_type
-    if args.server_url and problem_type != SINGLE_LABEL:
-        raise ValueError(f"--server_url predicts single-label classifiers only; this model is {problem_type}.")
+    if args.server_url and (problem_type != SINGLE_LABEL or data.multiple_choice):
+        kind = "multiple choice (an option scorer)" if data.multiple_choice else problem_type
+        raise ValueError(f"--server_url predicts single-label classifiers only; this model is {kind}: drop it.")
     rows = data.rows(args.split, limit=args.limit, labelled=False)
     data.label_names  # noqa: B018 - checks a ClassLabel / --label_names / task against the model's labels
     id_column = data.id_column(data.require(args.split)) or "idx"
     ids, texts = rows["idx"], rows["text"]
-    predictor = _server_predictor(args, record) if args.server_url else _local_predictor(args, record, problem_type)
+    if data.multiple_choice:
+        options = rows["options"]
+        predictor = _choice_predictor(args, record, options)
+
+        def as_record(position: int, scores: torch.Tensor) -> dict:
+            return choice_record(scores, options[position])
+    else:
+        local = not args.server_url
+        predictor = _local_predictor(args, record, problem_type) if local else _server_predictor(args, record)
+
+        def as_record(position: int, activated: torch.Tensor) -> dict:
+            return prediction_record(activated.tolist(), problem_type, names)
+
     store = ShardedResults(parts_folder(args.output_file), key=id_column)
     with store.open() as (done, shard):
         pending = [i for i, key in enumerate(ids) if str(key) not in done]
@@ -108,18 +125,20 @@ def run_predict(args: PredictArguments, data_args: DatasetArguments) -> str:
                 "Resuming: %d of %d rows already predicted in %s", len(ids) - len(pending), len(ids), store.folder
             )
         for positions, activated in predictor(pending, texts):
-            shard.write(
-                {id_column: ids[p], **prediction_record(row.tolist(), problem_type, names)}
-                for p, row in zip(positions, activated)
-            )
+            shard.write({id_column: ids[p], **as_record(p, row)} for p, row in zip(positions, activated))
         results = [done[str(key)] for key in ids]
     _write_predictions(results, Path(args.output_file))
     shutil.rmtree(store.folder, ignore_errors=True)
-    return f"wrote {len(results)} predictions to {args.output_file} ({_summary(results, names, problem_type)})"
+    summary = _summary(results, names, "multiple_choice" if data.multiple_choice else problem_type)
+    return f"wrote {len(results)} predictions to {args.output_file} ({summary})"
 
 
 def _summary(results: list[dict], names: list[str], problem_type: str) -> str:
-    """Rows per predicted label (rows carrying each label, for multi-label), or the range of predicted scores."""
+    """Rows per predicted label (rows carrying each label, for multi-label; per chosen option position, for multiple
+    choice), or the range of predicted scores."""
+    if problem_type == "multiple_choice":
+        counts = Counter(result["option_index"] for result in results)
+        return ", ".join(f"{option_name(index)} {counts[index]}" for index in sorted(counts))
     if problem_type == REGRESSION:
         scores = [result["score"] for result in results]
         return f"score min {min(scores):.4g}, mean {sum(scores) / len(scores):.4g}, max {max(scores):.4g}"
@@ -152,6 +171,29 @@ def _local_predictor(args: PredictArguments, record: dict, problem_type: str) ->
             desc="Predicting",
         ):
             yield [pending[p] for p in positions], activations(logits, problem_type)
+
+    return predict
+
+
+def _choice_predictor(args: PredictArguments, record: dict, options: Sequence[Sequence[str]]) -> Predictor:
+    """As `_local_predictor`, for an option scorer: batches of `(positions, each row's option scores)`."""
+    model, tokenizer = load_classifier(args.model, bf16=args.bf16)
+    length = max_input_length(args.max_input_length, record, tokenizer)
+    budget = args.max_batch_tokens or (4096 if model.device.type == "cpu" else 16384)
+
+    def predict(pending: list[int], contexts: Sequence[str]) -> Iterator[tuple[list[int], list[torch.Tensor]]]:
+        logger.info("Scoring the options of %d rows locally (truncation: %s tokens)", len(pending), length or "none")
+        for positions, scores in score_options(
+            model,
+            tokenizer,
+            [contexts[i] for i in pending],
+            [options[i] for i in pending],
+            length,
+            max_batch_tokens=budget,
+            max_batch_size=args.batch_size,
+            desc="Predicting",
+        ):
+            yield [pending[p] for p in positions], scores
 
     return predict
 

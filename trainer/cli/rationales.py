@@ -14,6 +14,7 @@ from datasets import Dataset
 from modeling_dhrd.atomic import atomic_write_jsonl
 
 from ..dataset_args import DataError, DatasetArguments, LabelledData, canonical_split
+from ..options import teacher_listing
 from ..tasks import rationale_sets as joins
 from ..tasks.base import data_dir_or_env
 from .checks import require_client_limits, require_positive
@@ -70,7 +71,12 @@ def run_rationales(args: RationaleArguments, data_args: DatasetArguments) -> str
                 "another one with --rationale_column NAME."
             )
     template = _read_template(args.prompt_template_file)
-    task = data.task
+    if data.multiple_choice:  # the teacher sees the context with the options listed, and the gold option's text
+        task = data.choice_task(max(map(len, rows["options"])))
+        listed = [teacher_listing(context, options) for context, options in zip(rows["text"], rows["options"])]
+        rows = rows.remove_columns("text").add_column("text", listed)
+    else:
+        task = data.task
     template_for(task.name, template)  # a template without its fields fails before a teacher is loaded
     teacher = _teacher(args)
     joined, summary = generate_rationales(

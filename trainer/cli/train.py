@@ -15,7 +15,7 @@ from datasets import Dataset
 from transformers import AutoTokenizer, set_seed
 
 from configuration_dhrd.configuration_dhrd import Head, Pooling
-from modeling_dhrd import DHRDForSequenceClassification, resolve_backbone
+from modeling_dhrd import DHRDForMultipleChoice, DHRDForSequenceClassification, resolve_backbone
 from modeling_dhrd.atomic import atomic_write_text, give_default_permissions
 from modeling_dhrd.embedded import BACKBONE_HELP, base_model_id
 from modeling_dhrd.unwrap import unwrap_dhrd
@@ -23,6 +23,7 @@ from modeling_dhrd.unwrap import unwrap_dhrd
 from ..dataset_args import DataError, DatasetArguments, LabelledData, dataset_ids
 from ..dhrd_trainer import DHRDTrainer, paper_lora_config
 from ..metrics import eval_scores
+from ..options import require_one_option_count
 from ..training_args import CONFIG_OVERRIDES, DHRDTrainingArguments
 
 logger = logging.getLogger(__name__)
@@ -65,6 +66,10 @@ def training_data(data_args: DatasetArguments) -> tuple[Dataset, Dataset | None,
     evaluation = data.rows("validation", limit=data_args.max_eval_samples) if data.has("validation") else None
     if evaluation is None:
         logger.info("No validation split: training without evaluation.")
+    if data.multiple_choice:
+        for split, rows in (("train", train), ("validation", evaluation)):
+            if rows is not None:
+                require_one_option_count(rows["options"], data.source(split))
     return train, evaluation, data
 
 
@@ -82,14 +87,16 @@ def run_training(model_args: ModelArguments, data_args: DatasetArguments, args: 
     tokenizer = AutoTokenizer.from_pretrained(backbone, gguf_file=model_args.gguf_file)
 
     def load_base() -> DHRDForSequenceClassification:
+        common = {
+            "gguf_file": model_args.gguf_file,
+            "dtype": model_args.dtype,
+            "pooling": model_args.pooling,
+            "head": model_args.head,
+        }
+        if data.multiple_choice:  # one score per [context, option] row
+            return DHRDForMultipleChoice.from_backbone(backbone, **common)
         return DHRDForSequenceClassification.from_backbone(
-            backbone,
-            id2label=dict(enumerate(names)),
-            problem_type=data.problem_type,
-            gguf_file=model_args.gguf_file,
-            dtype=model_args.dtype,
-            pooling=model_args.pooling,
-            head=model_args.head,
+            backbone, id2label=dict(enumerate(names)), problem_type=data.problem_type, **common
         )
 
     model = load_base()

@@ -24,6 +24,12 @@ COPA_TEMPLATE = (
     "effects. Do not mention option numbers. End your explanation with {sentinel}"
 )
 
+CHOICE_TEMPLATE = (
+    'Here is {description}.\n\n{input}\n\nThe right option is: "{answer}"\n'
+    "Explain in two or three sentences why this option is right and the others are not. Do not mention option "
+    "numbers. End your explanation with {sentinel}"
+)
+
 MULTI_LABEL_TEMPLATE = (
     "Here is {description}.\n\n{input}\n\nThe labels that apply are: {answer}.\n"
     "Explain in two or three sentences what in the text makes these labels apply and the others not. Do not list "
@@ -41,6 +47,7 @@ PROBLEM_TYPE_TEMPLATES = {"multi_label_classification": MULTI_LABEL_TEMPLATE, "r
 TASK_TEMPLATES: dict[str, str] = {
     "copa": COPA_TEMPLATE,
     "copa_sse": COPA_TEMPLATE,
+    "multiple_choice": CHOICE_TEMPLATE,  # own data with --options_column (`LabelledData.choice_task`)
     "rte": (
         "Here is {description}.\n\n{input}\n\nThe relation is: {answer}.\n"
         "Explain in two or three sentences what in the premise supports this relation to the hypothesis. Do not "
@@ -61,9 +68,9 @@ def template_for(task_name: str, override: str | None = None, problem_type: str 
 
 
 def answer_text(task, row: dict) -> str:
-    """How the gold answer is shown to the teacher: the chosen option's text for COPA (so the teacher explains the
-    content, not "Option 2"), else the verbalised label (`trainer.targets.answer_text`: the name, the names of a
-    multi-label set, or the number)."""
+    """How the gold answer is shown to the teacher: the chosen option's text for COPA and multiple choice (so the
+    teacher explains the content, not "Option 2"), else the verbalised label (`trainer.targets.answer_text`: the
+    name, the names of a multi-label set, or the number)."""
     name = targets.answer_text(row["label"], task.problem_type, task.id2label)
     if task.problem_type == targets.SINGLE_LABEL and name.startswith("Option ") and f"{name}: " in row["text"]:
         return row["text"].split(f"{name}: ", 1)[1].split("\n", 1)[0].strip()

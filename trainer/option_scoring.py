@@ -1,0 +1,59 @@
+"""Scoring the options of multiple-choice rows with an option scorer: a `DHRDForMultipleChoice` checkpoint or its
+native one-output export. Each option is one classifier input `[context, option]` (`options.option_input`), batched
+by the same token budget as classification (`inference.classify_batches`); a row's options then compete through a
+softmax, as in training. Rows are scored in chunks, so a caller can store finished rows as it goes (`dhrd predict`
+resumes) and memory stays bounded on millions of rows."""
+
+import copy
+from collections.abc import Iterator, Sequence
+
+import torch
+
+from .inference import classify_batches
+from .options import option_input
+from .progress import progress_bar
+
+
+def is_option_scorer(model) -> bool:
+    """A one-output head whose output is named as an option score (how DHRD's multiple-choice models and their exports
+    label it)."""
+    from modeling_dhrd.modeling_dhrd import OPTION_SCORE_LABEL
+
+    return model.config.num_labels == 1 and model.config.id2label.get(0) == OPTION_SCORE_LABEL
+
+
+def score_options(
+    model,
+    tokenizer,
+    contexts: Sequence[str],
+    option_lists: Sequence[Sequence[str]],
+    max_input_length: int | None,
+    max_batch_tokens: int = 16384,
+    max_batch_size: int = 256,
+    chunk_rows: int = 4096,
+    progress: bool = True,
+    desc: str = "Scoring options",
+) -> Iterator[tuple[list[int], list[torch.Tensor]]]:
+    """`(row positions, each row's option scores)` per chunk of rows, in row order. Long inputs lose the start of the
+    context, never the option (as in training)."""
+    tokenizer = copy.deepcopy(tokenizer)
+    tokenizer.truncation_side = "left"
+    with progress_bar(len(contexts), desc, unit="row", disable=not progress) as bar:
+        for start in range(0, len(contexts), chunk_rows):
+            rows = list(range(start, min(start + chunk_rows, len(contexts))))
+            texts = [option_input(contexts[row], option) for row in rows for option in option_lists[row]]
+            scores = torch.empty(len(texts))
+            for positions, logits in classify_batches(
+                model, tokenizer, texts, max_input_length, max_batch_tokens, max_batch_size, progress=False
+            ):
+                scores[positions] = logits[:, 0]
+            bar.update(len(rows))
+            yield rows, list(scores.split([len(option_lists[row]) for row in rows]))
+
+
+def choice_record(scores: torch.Tensor, options: Sequence[str]) -> dict:
+    """One row of `dhrd predict` output for multiple choice: the chosen option's text and index, and every option's
+    probability (softmax over the row's options, in option order)."""
+    probs = torch.softmax(scores.float(), -1)
+    best = int(probs.argmax())
+    return {"option": options[best], "option_index": best, "probs": [float(p) for p in probs]}

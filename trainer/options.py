@@ -1,0 +1,73 @@
+"""Multiple-choice rows: a row's options, its gold option, the text each option is scored as, and how a teacher sees
+the row. One module for every reader (the data description, the Trainer's sequence builder, inference, the teacher
+prompts), light enough for the teacher code to import without torch."""
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from .labels import LabelError, label_value
+
+# The text of one option row: the one format for training, evaluation and the exported scorer (README recipe).
+OPTION_TEMPLATE = "{context}\nAnswer: {option}"
+
+
+def option_input(context: str, option: str) -> str:
+    return OPTION_TEMPLATE.format(context=context.rstrip(), option=option.strip())
+
+
+def parse_options(value: Any, where: str, column: str = "options") -> list[str]:
+    """A row's options: a list of texts, or (a CSV cell) a JSON list of texts; at least two, none empty."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            raise LabelError(
+                f"{where}: column {column!r} holds {value[:80]!r}, not a list of options; write them as a list (in a "
+                'CSV cell, a JSON list such as ["yes", "no"]).'
+            ) from None
+    if not isinstance(value, (list, tuple)) or len(value) < 2:
+        raise LabelError(f"{where}: column {column!r} must list at least two options, got {value!r}.")
+    if not all(isinstance(option, str) and option.strip() for option in value):
+        raise LabelError(f"{where}: every option in column {column!r} must be non-empty text, got {list(value)!r}.")
+    return list(value)
+
+
+def gold_option(value: Any, options: Sequence[str], where: str) -> int:
+    """The gold option's index, given as an index or as the option's text (the first option with that text: some
+    releases repeat an option, e.g. 122 CommonsenseQA train questions)."""
+    value = label_value(value, f"{where}: gold option")
+    if isinstance(value, str):
+        if value not in options:
+            raise LabelError(f"{where}: gold option {value!r} is not one of the options {list(options)}.")
+        return list(options).index(value)
+    if not 0 <= value < len(options):
+        raise LabelError(
+            f"{where}: gold option {value} is out of range [0, {len(options)}) for its {len(options)} options."
+        )
+    return value
+
+
+def option_name(index: int) -> str:
+    return f"Option {index + 1}"
+
+
+def teacher_listing(context: str, options: Sequence[str]) -> str:
+    """The row as a teacher sees it: the context, then one `Option k: text` line per option. The teacher is told the
+    gold option's *text* (`teachers.prompts.answer_text` reads it back from these lines), so it explains the
+    content, not a number."""
+    lines = [f"{option_name(i)}: {option.strip()}" for i, option in enumerate(options)]
+    return "\n".join([context.rstrip(), *lines])
+
+
+def require_one_option_count(option_lists: Sequence[Sequence[str]], where: str) -> None:
+    """Training batches stack every row's options into one `[batch, num_choices, seq]` tensor: one count for all."""
+    if not option_lists:
+        return
+    first = len(option_lists[0])
+    for row, options in enumerate(option_lists):
+        if len(options) != first:
+            raise LabelError(
+                f"{where} row {row}: {len(options)} options where row 0 has {first}; training needs the same number "
+                "of options in every row (split the data by option count, or pad with a never-right option)."
+            )
