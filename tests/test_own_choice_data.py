@@ -195,3 +195,27 @@ def test_bad_multiple_choice_input_is_one_line(tmp_path, tiny_backbone_dir):
     wrong_model = dhrd("predict", "--model", str(classifier), "--test_file", path, *COLUMNS,
                        "--output_file", str(tmp_path / "p.jsonl"))  # fmt: skip
     assert "--options_column is for option scorers (multiple choice)" in error_line(wrong_model)
+
+
+@pytest.mark.slow
+def test_a_built_in_task_per_option_from_its_joined_rationales(tmp_path, tiny_backbone_dir):
+    """`dhrd rationales --join` keeps the task's `context` and `options` columns, so a built-in task trains and
+    evaluates per option with `--options_column` (COPA with COPA-SSE explanations)."""
+    from conftest import DATA_DIR, requires_data
+
+    requires_data("rationales", "copa_sse")
+    task = ("--task", "copa", "--data_dir", str(DATA_DIR))
+    joined = dhrd("rationales", *task, "--join", "copa_sse", "--limit", "12", "--output_dir", str(tmp_path / "r"))
+    assert joined.returncode == 0, joined.stderr[-3000:]
+    rows = _read_jsonl(tmp_path / "r" / "rationales.jsonl")
+    assert len(rows) == 12 and all(row["rationale"] and len(row["options"]) == 2 for row in rows)
+    assert all(row["text"].startswith(row["context"]) for row in rows)
+
+    trained = dhrd("train", *task, "--train_file", str(tmp_path / "r" / "rationales.jsonl"), "--text_column",
+                   "context", "--options_column", "options", "--max_eval_samples", "6", "--model_name_or_path",
+                   str(tiny_backbone_dir), "--output_dir", str(tmp_path / "run"), *TRAIN_FLAGS)  # fmt: skip
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    evaluated = dhrd("evaluate", "--model", str(tmp_path / "run"), *task, "--limit", "6")
+    assert evaluated.returncode == 0, evaluated.stderr[-3000:]
+    report = json.loads(evaluated.stdout.strip().splitlines()[-1])
+    assert report["task"] == "copa" and report["rows"] == 6 and 0 <= report["accuracy"] <= 1

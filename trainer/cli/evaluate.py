@@ -93,7 +93,7 @@ def run_evaluate(args: EvaluateArguments, data_args: DatasetArguments) -> str:
         extra = result.stats()
     seconds = time.perf_counter() - start
     report = {
-        "task": task.name,
+        "task": data.args.task or task.name,
         "model": args.model,
         "method": args.method,
         "split": data.source(args.split),

@@ -102,10 +102,23 @@ def _run_join(args: RationaleArguments, data: LabelledData, output_dir: Path) ->
     rows = data.rows(args.split, limit=args.limit)
     split = {"validation": "val"}.get(canonical_split(args.split), canonical_split(args.split))
     joined, report = joiner.join(rows, split, Path(data_dir) / "rationales" / joiner.folder)
+    joined = _with_task_columns(joined, data.require(args.split).select(range(len(rows))))
     output_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_jsonl(output_dir / "rationales.jsonl", joined)
     line = f"{report.source}: {report.matched}/{report.rows} rows matched {report.extra or ''}".strip()
     return f"{line}\nwrote {output_dir / 'rationales.jsonl'}"
+
+
+def _with_task_columns(joined: Dataset, raw: Dataset) -> Dataset:
+    """The joined rows with the task's other columns (e.g. `context` and `options`, for training the task per
+    option with `--options_column`), matched by `idx` (a join may give one row per explanation)."""
+    by_id = {str(key): position for position, key in enumerate(raw["idx"])}
+    positions = [by_id[str(key)] for key in joined["idx"]]
+    for column in raw.column_names:
+        if column not in joined.column_names:
+            values = raw[column]
+            joined = joined.add_column(column, [values[position] for position in positions])
+    return joined
 
 
 def _read_template(path: str | None) -> str | None:
