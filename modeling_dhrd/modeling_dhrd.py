@@ -22,7 +22,7 @@ from transformers import AutoModel, AutoModelForCausalLM, PreTrainedModel
 from transformers.utils import ModelOutput
 from transformers.utils.generic import can_return_tuple
 
-from .chunked_lm_loss import causal_lm_loss_sum
+from .chunked_lm_loss import IGNORE_INDEX, causal_lm_loss_sum
 from .classification_loss import classification_loss_sum, infer_problem_type
 from .configuration_dhrd import DHRDConfig
 from .pooling import pool_hidden_states, position_ids_from_attention_mask
@@ -325,6 +325,8 @@ class DHRDForMultipleChoice(DHRDForSequenceClassification):
     """
 
     scores_options = True
+    # Run the rows that carry a rationale apart from the other options (`_rationale_rows_apart`); False: one pass.
+    rationale_rows_apart = True
 
     def __init__(
         self, config: DHRDConfig, backbone: PreTrainedModel | None = None, lm_head: nn.Module | None = None
@@ -345,6 +347,46 @@ class DHRDForMultipleChoice(DHRDForSequenceClassification):
         kwargs.pop("num_labels", None)
         kwargs["id2label"] = {0: OPTION_SCORE_LABEL}
         return super().from_backbone(pretrained_model_name_or_path, **kwargs)
+
+    def _rationale_rows_apart(
+        self,
+        input_ids: torch.LongTensor | None,
+        attention_mask: torch.Tensor,
+        position_ids: torch.LongTensor | None,
+        inputs_embeds: torch.FloatTensor | None,
+        pooling_mask: torch.Tensor | None,
+        lm_labels: torch.LongTensor,
+        num_lm_tokens: int | torch.Tensor | None,
+        **kwargs,
+    ) -> tuple[torch.Tensor, torch.Tensor | None, ModelOutput]:
+        """`_two_heads` over `[rows, seq]`, with the rows that carry a rationale run apart from the others, which are
+        cut to their own longest row first.
+
+        Why: a batch pads every option row to the gold row's length, rationale included, so the other options (most
+        rows: four of five on CommonsenseQA, ~30 tokens each against the gold row's ~80) would run mostly padding.
+        Each row attends only to its own tokens, so scores and LM loss are those of one pass (tested).
+        """
+        carries = (lm_labels != IGNORE_INDEX).any(-1)
+        others = ~carries
+        if not carries.any() or not others.any():
+            return self._two_heads(
+                input_ids, attention_mask, position_ids, inputs_embeds, pooling_mask, lm_labels, num_lm_tokens,
+                None, None, **kwargs,
+            )  # fmt: skip
+        positions = torch.arange(1, attention_mask.shape[-1] + 1, device=attention_mask.device)
+        width = int((attention_mask[others] * positions).max())  # past the last attended token of any other row
+
+        def part(tensor: torch.Tensor | None, selected: torch.Tensor, cut: int | None = None) -> torch.Tensor | None:
+            return None if tensor is None else tensor[selected][:, :cut]
+
+        inputs = (input_ids, attention_mask, position_ids, inputs_embeds, pooling_mask)
+        carried, lm_loss, outputs = self._two_heads(
+            *(part(t, carries) for t in inputs), lm_labels[carries], num_lm_tokens, None, None, **kwargs
+        )
+        rest, _, _ = self._two_heads(*(part(t, others, width) for t in inputs), None, None, None, None, **kwargs)
+        scores = carried.new_empty(carries.shape[0], carried.shape[-1])
+        scores[carries], scores[others] = carried, rest.to(carried.dtype)
+        return scores, lm_loss, outputs
 
     @can_return_tuple
     def forward(
@@ -382,18 +424,14 @@ class DHRDForMultipleChoice(DHRDForSequenceClassification):
         def rows(tensor: torch.Tensor | None) -> torch.Tensor | None:
             return None if tensor is None else tensor.reshape(batch_size * num_choices, *tensor.shape[2:])
 
-        scores, lm_loss, outputs = self._two_heads(
-            rows(input_ids),
-            rows(attention_mask),
-            rows(position_ids),
-            rows(inputs_embeds),
-            rows(pooling_mask),
-            rows(lm_labels),
-            num_lm_tokens,
-            output_attentions,
-            output_hidden_states,
-            **kwargs,
-        )
+        flat = [rows(t) for t in (input_ids, attention_mask, position_ids, inputs_embeds, pooling_mask, lm_labels)]
+        apart = self.rationale_rows_apart and lm_labels is not None and attention_mask is not None
+        if apart and not (output_attentions or output_hidden_states):  # those outputs need one pass
+            scores, lm_loss, outputs = self._rationale_rows_apart(*flat, num_lm_tokens, **kwargs)
+        else:
+            scores, lm_loss, outputs = self._two_heads(
+                *flat, num_lm_tokens, output_attentions, output_hidden_states, **kwargs
+            )
         logits = scores.view(batch_size, num_choices)
         cls_loss = None
         if labels is not None:

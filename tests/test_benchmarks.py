@@ -106,3 +106,10 @@ def test_accuracy_study_curve_resumes_and_plots(tmp_path, tiny_backbone_dir):
     assert f"| 16 | {runs[('pooled', 16)]:.3f} ± 0.000 (n=1) |" in table
     assert f"{delta:+.1f} ± 0.0 ({int(delta > 0)}/1 seeds ahead)" in table
     assert (tmp_path / "c.png").stat().st_size > 0
+
+
+def test_choice_step_benchmark_smoke(tmp_path):
+    """Both multiple-choice step configurations run on the same batch and give the same loss (fp32)."""
+    report = json.loads(_run("benchmark_choice_step.py", "--smoke", "--steps", "1", cwd=tmp_path).stdout)
+    assert set(report["seconds_per_step"]) == {"rows_apart", "one_pass"}
+    assert report["max_abs_loss_diff"] < 1e-5 and report["speedup_rows_apart"] > 0

@@ -113,6 +113,32 @@ def test_rationale_rides_on_the_gold_row_only_and_is_never_pooled(tokenizer):
     )
 
 
+def test_rationale_rows_run_apart_with_the_scores_losses_and_gradients_of_one_pass(tokenizer):
+    """Training runs the rows that carry a rationale apart from the other options, which are cut to their own length
+    first (they would otherwise run the gold row's padding): logits, both losses and every gradient equal one pass
+    over the padded batch."""
+    model = tiny_scorer()
+    batch = _batch(tokenizer, _two_option_rows(), scope="rationale")
+    carries = (batch["lm_labels"] != IGNORE_INDEX).any(-1)
+    other_lengths = batch["attention_mask"].sum(-1)[~carries]
+    assert carries.any() and (~carries).any() and int(other_lengths.max()) < batch["input_ids"].shape[-1]
+
+    def run(rows_apart: bool):
+        model.rationale_rows_apart = rows_apart
+        model.zero_grad()
+        output = model(**batch)
+        output.loss.backward()
+        return output, {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
+
+    apart, apart_grads = run(rows_apart=True)
+    one_pass, one_pass_grads = run(rows_apart=False)
+    for name in ("logits", "cls_loss", "lm_loss", "loss"):
+        torch.testing.assert_close(getattr(apart, name), getattr(one_pass, name), atol=1e-5, rtol=1e-5, msg=name)
+    assert apart_grads.keys() == one_pass_grads.keys()
+    for name in one_pass_grads:
+        torch.testing.assert_close(apart_grads[name], one_pass_grads[name], atol=1e-5, rtol=1e-4, msg=name)
+
+
 def test_accumulating_four_single_examples_equals_the_batch(tokenizer):
     rows = [{**row, "options": row["options"][:2], "label": 0} for row in ROWS]
     model = tiny_scorer()
