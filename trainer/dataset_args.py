@@ -15,8 +15,8 @@ the data is multiple choice: the input is the context, each row lists its option
 `LabelledData.rows(split)` gives every subcommand the same normalised columns: `idx` (the row id), `text`, `label`
 (an index into the label names, a multi-hot row, or a number; absent for unlabelled splits), `rationale` where the
 data has one, `group` (MultiRC's question) for the tasks that score by group, and `options` (a list of texts) for
-multiple choice. Nothing is dropped, renamed or
-invented silently: a bad value is a `DataError` that names the split, the row, the column and the fix.
+multiple choice. Nothing is dropped, renamed or invented silently: a bad value is a `DataError` that names the
+split, the row, the column and the fix.
 """
 
 import json
