@@ -80,3 +80,9 @@ $SYN --bf16 --eval-split test --seeds 0,1,2 --shuffled --only pooled,dhrd,dhrd_s
 # Resumable: rerun the same command to continue where it stopped.
 $STUDY --lm-loss-scope rationale --study esnli --seeds 0,1,2 --shuffled --only pooled,dhrd,dhrd_shuffled --steps 200 \
   --train-rows 100,200,400 --eval-rows 600 --name esnli_curve --resume
+# eighth session: the 100-row point on Gemma-3-270M (pooled and DHRD), then CommonsenseQA per option on Gemma-3-270M
+# (its DHRD runs with the rationale rows apart: same losses, ~1.9x faster steps than the SmolLM2 runs above had).
+$STUDY --model gemma-3-270m --lm-loss-scope rationale --study esnli --seeds 0,1,2 --only pooled,dhrd --steps 200 \
+  --train-rows 100 --eval-rows 600 --name esnli_curve_gemma --resume
+$MC --model gemma-3-270m --study cqa --seeds 0,1,2 --only pooled,dhrd --steps 200 --train-rows 1600 --eval-rows 600 \
+  --name cqa_mc_gemma --resume
