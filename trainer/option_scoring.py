@@ -14,14 +14,6 @@ from .options import option_input
 from .progress import progress_bar
 
 
-def is_option_scorer(model) -> bool:
-    """A one-output head whose output is named as an option score (how DHRD's multiple-choice models and their exports
-    label it)."""
-    from modeling_dhrd.modeling_dhrd import OPTION_SCORE_LABEL
-
-    return model.config.num_labels == 1 and model.config.id2label.get(0) == OPTION_SCORE_LABEL
-
-
 def score_options(
     model,
     tokenizer,
