@@ -133,7 +133,7 @@ def test_teacher_sees_the_options_and_the_gold_options_text(tmp_path, tiny_backb
                                          label_column="answer"))  # fmt: skip
     normalised = data.rows("train")
     assert normalised["options"] == [row["choices"] for row in rows] and normalised["label"] == [0, 1]
-    task = data.choice_task(3)
+    task = data.choice_task(normalised["options"])
     row = {"text": teacher_listing(normalised["text"][1], normalised["options"][1]), "label": 1}
     prompt = build_messages(template_for(task.name), task, row)[1]["content"]
     assert "What melts in the sun?\nOption 1: rock\nOption 2: ice\nOption 3: glass" in prompt

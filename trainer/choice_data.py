@@ -6,7 +6,6 @@ option's sequence continues with `[reason marker, rationale, answer marker, gold
 docstring for why there). Inputs longer than `max_input_length` lose the start of the context, never the option.
 """
 
-import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -14,7 +13,7 @@ from typing import Any
 import torch
 
 from .data import DHRDDataCollator, SequenceBuilder
-from .options import gold_option, option_input, parse_options
+from .options import gold_option, left_truncating, option_input, parse_options
 
 
 @dataclass
@@ -25,8 +24,7 @@ class ChoiceSequenceBuilder(SequenceBuilder):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        self.tokenizer = copy.deepcopy(self.tokenizer)
-        self.tokenizer.truncation_side = "left"  # a long context loses its start; the option is what gets scored
+        self.tokenizer = left_truncating(self.tokenizer)
 
     def check_columns(self, column_names: Sequence[str]) -> None:
         super().check_columns(column_names)

@@ -595,7 +595,7 @@ class LabelledData:
     def task(self) -> Task:
         """The preset, or a task with these label names and accuracy + macro-F1 (for metrics and prompts)."""
         if self.multiple_choice:
-            raise TypeError("Multiple-choice data has no fixed label set: use choice_task(widest).")
+            raise TypeError("Multiple-choice data has no fixed label set: use choice_task(option_lists).")
         if self.preset is not None and list(self.preset.label_names) == self.label_names:
             return self.preset
         names = ", ".join(self.label_names)
@@ -613,13 +613,13 @@ class LabelledData:
             problem_type=self.problem_type,
         )
 
-    def choice_task(self, widest: int) -> Task:
-        """Multiple choice (rows of at most `widest` options) as a task: accuracy, and for the teacher the options
+    def choice_task(self, option_lists: Sequence[Sequence[str]]) -> Task:
+        """Multiple choice (rows with these options) as a task: accuracy, and for the teacher the options
         listed as `Option k: text` (`options.teacher_listing`) with the gold one named by its number, which the
         prompt turns back into its text."""
         return Task(
             "multiple_choice",
-            tuple(option_name(i) for i in range(widest)),
+            tuple(option_name(i) for i in range(max(map(len, option_lists)))),
             lambda record: [record],
             "accuracy",
             description=self.args.task_description or "a question with several options, one of them right",

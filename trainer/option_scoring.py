@@ -4,13 +4,12 @@ by the same token budget as classification (`inference.classify_batches`); a row
 softmax, as in training. Rows are scored in chunks, so a caller can store finished rows as it goes (`dhrd predict`
 resumes) and memory stays bounded on millions of rows."""
 
-import copy
 from collections.abc import Iterator, Sequence
 
 import torch
 
 from .inference import classify_batches
-from .options import option_input
+from .options import left_truncating, option_input
 from .progress import progress_bar
 
 
@@ -28,8 +27,7 @@ def score_options(
 ) -> Iterator[tuple[list[int], list[torch.Tensor]]]:
     """`(row positions, each row's option scores)` per chunk of rows, in row order. Long inputs lose the start of the
     context, never the option (as in training)."""
-    tokenizer = copy.deepcopy(tokenizer)
-    tokenizer.truncation_side = "left"
+    tokenizer = left_truncating(tokenizer)
     with progress_bar(len(contexts), desc, unit="row", disable=not progress) as bar:
         for start in range(0, len(contexts), chunk_rows):
             rows = list(range(start, min(start + chunk_rows, len(contexts))))

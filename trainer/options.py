@@ -2,6 +2,7 @@
 the row. One module for every reader (the data description, the Trainer's sequence builder, inference, the teacher
 prompts), light enough for the teacher code to import without torch."""
 
+import copy
 import json
 from collections.abc import Sequence
 from typing import Any
@@ -14,6 +15,14 @@ OPTION_TEMPLATE = "{context}\nAnswer: {option}"
 
 def option_input(context: str, option: str) -> str:
     return OPTION_TEMPLATE.format(context=context.rstrip(), option=option.strip())
+
+
+def left_truncating(tokenizer):
+    """A copy of `tokenizer` that cuts long inputs on the left: an option row loses the start of its context, never
+    the option, which is what gets scored (training and inference alike)."""
+    tokenizer = copy.deepcopy(tokenizer)
+    tokenizer.truncation_side = "left"
+    return tokenizer
 
 
 def parse_options(value: Any, where: str, column: str = "options") -> list[str]:

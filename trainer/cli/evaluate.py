@@ -57,7 +57,7 @@ def run_evaluate(args: EvaluateArguments, data_args: DatasetArguments) -> str:
     rows = data.rows(args.split, limit=args.limit)
     if data.multiple_choice and args.method != "classifier":
         raise ValueError(f"--method {args.method} decodes a label; multiple choice is scored by the option scorer.")
-    task = data.choice_task(max(map(len, rows["options"]))) if data.multiple_choice else data.task
+    task = data.choice_task(rows["options"]) if data.multiple_choice else data.task
     if args.method != "classifier" and data.problem_type != SINGLE_LABEL:
         raise ValueError(f"--method {args.method} decodes one label per row; this data is {data.problem_type}.")
     start = time.perf_counter()

@@ -106,7 +106,7 @@ def run_predict(args: PredictArguments, data_args: DatasetArguments) -> str:
     ids, texts = rows["idx"], rows["text"]
     if data.multiple_choice:
         options = rows["options"]
-        predictor = _choice_predictor(args, record, options)
+        predictor = _local_predictor(args, record, problem_type, options)
 
         def as_record(position: int, scores: torch.Tensor) -> dict:
             return choice_record(scores, options[position])
@@ -152,48 +152,31 @@ def _summary(results: list[dict], names: list[str], problem_type: str) -> str:
 Predictor = Callable[[list[int], Sequence[str]], Iterator[tuple[list[int], torch.Tensor]]]
 
 
-def _local_predictor(args: PredictArguments, record: dict, problem_type: str) -> Predictor:
+def _local_predictor(
+    args: PredictArguments, record: dict, problem_type: str, options: Sequence[Sequence[str]] | None = None
+) -> Predictor:
     """The model loaded now (a failure leaves nothing on disk); batches of `(positions, activations)` later
-    (probabilities, or regression values)."""
+    (probabilities, or regression values), or with `options` (an option scorer) of each row's option scores."""
     model, tokenizer = load_classifier(args.model, bf16=args.bf16)
     length = max_input_length(args.max_input_length, record, tokenizer)
-    budget = args.max_batch_tokens or (4096 if model.device.type == "cpu" else 16384)
+    budget = {
+        "max_batch_tokens": args.max_batch_tokens or (4096 if model.device.type == "cpu" else 16384),
+        "max_batch_size": args.batch_size,
+        "desc": "Predicting",
+    }
 
     def predict(pending: list[int], texts: Sequence[str]) -> Iterator[tuple[list[int], torch.Tensor]]:
         logger.info("Predicting %d rows locally (truncation: %s tokens)", len(pending), length or "none")
-        for positions, logits in classify_batches(
-            model,
-            tokenizer,
-            [texts[i] for i in pending],
-            length,
-            max_batch_tokens=budget,
-            max_batch_size=args.batch_size,
-            desc="Predicting",
-        ):
-            yield [pending[p] for p in positions], activations(logits, problem_type)
-
-    return predict
-
-
-def _choice_predictor(args: PredictArguments, record: dict, options: Sequence[Sequence[str]]) -> Predictor:
-    """As `_local_predictor`, for an option scorer: batches of `(positions, each row's option scores)`."""
-    model, tokenizer = load_classifier(args.model, bf16=args.bf16)
-    length = max_input_length(args.max_input_length, record, tokenizer)
-    budget = args.max_batch_tokens or (4096 if model.device.type == "cpu" else 16384)
-
-    def predict(pending: list[int], contexts: Sequence[str]) -> Iterator[tuple[list[int], list[torch.Tensor]]]:
-        logger.info("Scoring the options of %d rows locally (truncation: %s tokens)", len(pending), length or "none")
-        for positions, scores in score_options(
-            model,
-            tokenizer,
-            [contexts[i] for i in pending],
-            [options[i] for i in pending],
-            length,
-            max_batch_tokens=budget,
-            max_batch_size=args.batch_size,
-            desc="Predicting",
-        ):
-            yield [pending[p] for p in positions], scores
+        inputs = [texts[i] for i in pending]
+        if options is not None:
+            batches = score_options(model, tokenizer, inputs, [options[i] for i in pending], length, **budget)
+        else:
+            batches = (
+                (positions, activations(logits, problem_type))
+                for positions, logits in classify_batches(model, tokenizer, inputs, length, **budget)
+            )
+        for positions, values in batches:
+            yield [pending[p] for p in positions], values
 
     return predict
 

@@ -72,7 +72,7 @@ def run_rationales(args: RationaleArguments, data_args: DatasetArguments) -> str
             )
     template = _read_template(args.prompt_template_file)
     if data.multiple_choice:  # the teacher sees the context with the options listed, and the gold option's text
-        task = data.choice_task(max(map(len, rows["options"])))
+        task = data.choice_task(rows["options"])
         listed = [teacher_listing(context, options) for context, options in zip(rows["text"], rows["options"])]
         rows = rows.remove_columns("text").add_column("text", listed)
     else:
