@@ -23,7 +23,7 @@ import json
 import logging
 import os
 import string
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -53,6 +53,7 @@ CUSTOM_METRIC = "accuracy_macro_f1"
 # The arguments that turn a row into model input: a training record keeps them, so `predict` rebuilds inputs alike.
 TEXT_FORMAT = ("text_column", "text_columns", "input_template")
 INPUT_FORMAT = (*TEXT_FORMAT, "options_column")
+WINDOW_ROWS = 65536  # rows normalised at a time by `row_windows`: bounds memory on millions of rows
 
 
 class DataError(ValueError):
@@ -628,21 +629,56 @@ class LabelledData:
     # normalised rows
     def rows(self, split: str, limit: int | None = None, labelled: bool = True) -> Dataset:
         """`idx`, `text`, `label` (if `labelled`), `rationale` and `group` (where present) of the first rows."""
+        dataset, where, id_column = self._checked(split, limit, labelled)
+        ids = dataset[id_column] if id_column else list(range(len(dataset)))
+        require_unique_ids(ids, id_column or "position", where)
+        return self._normalised(dataset, where, ids, labelled, offset=0)
+
+    def row_windows(
+        self, split: str, limit: int | None = None, labelled: bool = True, window: int = WINDOW_ROWS
+    ) -> Iterator[Dataset]:
+        """The rows of `rows()`, `window` rows at a time: memory bounded by the window whatever the split's size
+        (`dhrd predict` on millions of rows). Ids are checked unique over the whole split first."""
+        dataset, where, id_column = self._checked(split, limit, labelled)
+        if id_column:
+            require_unique_ids(lambda: self.row_ids(split, limit), id_column, where)
+        for start in range(0, len(dataset), window):
+            part = dataset.select(range(start, min(start + window, len(dataset))))
+            ids = part[id_column] if id_column else list(range(start, start + len(part)))
+            yield self._normalised(part, where, ids, labelled, offset=start)
+
+    def row_ids(self, split: str, limit: int | None = None) -> Iterator:
+        """The ids of `rows()` (the id column, else positions), read in windows from the split."""
+        dataset = self.require(split)
+        count = len(dataset) if limit is None else min(limit, len(dataset))
+        id_column = self.id_column(dataset)
+        if id_column is None:
+            yield from range(count)
+            return
+        for batch in dataset.select(range(count)).select_columns([id_column]).iter(batch_size=WINDOW_ROWS):
+            yield from batch[id_column]
+
+    def num_rows(self, split: str, limit: int | None = None) -> int:
+        rows = len(self.require(split))
+        return rows if limit is None else min(limit, rows)
+
+    def _checked(self, split: str, limit: int | None, labelled: bool) -> tuple[Dataset, str, str | None]:
+        """The split's first `limit` rows, its columns checked: `(rows, where, id column or None)`."""
         split = canonical_split(split)
         dataset = self.require(split)
         if limit is not None:
             dataset = dataset.select(range(min(limit, len(dataset))))
         self._check_columns(dataset, split, labelled)
-        where = self.source(split)
-        id_column = self.id_column(dataset)
-        ids = dataset[id_column] if id_column else list(range(len(dataset)))
-        require_unique_ids(ids, id_column or "position", where)
+        return dataset, self.source(split), self.id_column(dataset)
+
+    def _normalised(self, dataset: Dataset, where: str, ids: list, labelled: bool, offset: int) -> Dataset:
+        """The normalised columns of `dataset`, whose first row is row `offset` of the split (for messages)."""
         render = self.render_input()
         names = self.label_names if labelled and not self.multiple_choice else None
         label2id = {name: index for index, name in enumerate(names or [])}
         indices = labelled and self._labels_are_class_indices()
         texts, labels, options = [], [], []
-        for row, record in enumerate(dataset):
+        for row, record in enumerate(dataset, start=offset):
             text = render(record)
             if not isinstance(text, str) or not text.strip():
                 raise DataError(f"{where} row {row}: empty input (column(s) {self._input_columns()}).")

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from .data import padding_id
+from .device import load_kwargs, resolve_device
 from .progress import progress_bar
 
 if TYPE_CHECKING:
@@ -109,11 +110,14 @@ def load_pretrained(auto_class, model: str, **kwargs):
         ) from None
 
 
-def load_classifier(model: str, bf16: bool = False):
-    """`(model, tokenizer)` for inference: safetensors weights only, eval mode, bf16 on request."""
+def load_classifier(model: str, device: torch.device | str = "auto", dtype: torch.dtype | None = None):
+    """`(model, tokenizer)` for inference: safetensors weights only, loaded onto `device` (`trainer.device`) in
+    `dtype` (None: as saved), eval mode."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    classifier = load_pretrained(AutoModelForSequenceClassification, model, dtype=torch.bfloat16 if bf16 else None)
+    classifier = load_pretrained(
+        AutoModelForSequenceClassification, model, **load_kwargs(resolve_device(device), dtype)
+    )
     try:
         tokenizer = AutoTokenizer.from_pretrained(model)
     except (OSError, ValueError) as error:

@@ -4,21 +4,41 @@ Each run appends JSON lines to a shard of its own (`shard-00003.jsonl`) and flus
 unit of work (a rationale, a batch of predictions); a rerun reads all shards, skips the keys already there and
 appends to a new shard. A kill therefore loses only the work in flight: a line cut short has no newline and is
 ignored on load (that key is done again), and no key is ever kept twice. A lock file keeps two runs off one folder.
+
+Memory stays flat on millions of rows: what is done is an index (a key's 8-byte hash, its shard and byte offset,
+16 bytes a record), and a record is read back from its shard when it is asked for.
 """
 
 import fcntl
 import json
 import os
+from array import array
 from collections import Counter
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import IO
 
+import numpy as np
 
-def require_unique_ids(ids: Iterable, column: str, where: str) -> None:
-    """Results are kept by row id: two rows with one id would share (and lose) a result."""
-    counts = Counter(str(value) for value in ids)
+HASH_MASK = (1 << 64) - 1
+
+
+def key_hash(key: str) -> int:
+    """A 64-bit hash of a record key, for this process's in-memory index (never stored)."""
+    return hash(key) & HASH_MASK
+
+
+def require_unique_ids(ids: Iterable | Callable[[], Iterable], column: str, where: str) -> None:
+    """Results are kept by row id: two rows with one id would share (and lose) a result. Checked by 8-byte hashes,
+    so a million ids cost 8 MB; `ids` may be a function that yields them again (a second pass names repeats)."""
+    source = ids if callable(ids) else (lambda: ids)
+    hashes = np.fromiter((key_hash(str(value)) for value in source()), dtype=np.uint64)
+    hashes.sort()
+    suspects = set(hashes[1:][hashes[1:] == hashes[:-1]].tolist())
+    if not suspects:
+        return
+    counts = Counter(str(value) for value in source() if key_hash(str(value)) in suspects)
     repeated = [key for key, count in counts.items() if count > 1]
     if repeated:
         raise ValueError(
@@ -26,19 +46,119 @@ def require_unique_ids(ids: Iterable, column: str, where: str) -> None:
         )
 
 
+class ShardIndex:
+    """The finished records of a job, by key: `key in index`, `index[key]` (read from its shard), `len(index)`.
+
+    Entries are `(hash, shard number, byte offset)` in numpy arrays; a record written by this run is added with
+    `add` and found after the next lookup merges it in. The first record of a key wins (as on every load)."""
+
+    def __init__(self, folder: Path, key: str) -> None:
+        self.folder, self.key = folder, key
+        self._hashes = np.empty(0, dtype=np.uint64)
+        self._shards = np.empty(0, dtype=np.int32)
+        self._offsets = np.empty(0, dtype=np.int64)
+        self._new: tuple[array, array, array] = (array("Q"), array("i"), array("q"))
+        self._files: dict[int, IO[bytes]] = {}
+        self._stack = ExitStack()
+
+    @staticmethod
+    def shard_path(folder: Path, number: int) -> Path:
+        return folder / f"shard-{number:05d}.jsonl"
+
+    def scan(self) -> None:
+        """Index every complete line of every shard (a line cut short by a kill has no newline: not done)."""
+        for shard in sorted(self.folder.glob("shard-*.jsonl")):
+            number = int(shard.stem.split("-")[1])
+            offset = 0
+            with open(shard, "rb") as handle:
+                for line in handle:
+                    if line.endswith(b"\n"):
+                        try:
+                            record = json.loads(line)
+                        except json.JSONDecodeError:
+                            record = None
+                        if record is not None:
+                            self.add(str(record[self.key]), number, offset)
+                    offset += len(line)
+
+    def add(self, key: str, shard: int, offset: int) -> None:
+        hashes, shards, offsets = self._new
+        hashes.append(key_hash(key))
+        shards.append(shard)
+        offsets.append(offset)
+
+    def _merge(self) -> None:
+        """New entries join the sorted arrays; of equal hashes the earliest entry stays."""
+        if not len(self._new[0]):
+            return
+        hashes = np.concatenate([self._hashes, np.frombuffer(self._new[0], dtype=np.uint64)])
+        shards = np.concatenate([self._shards, np.frombuffer(self._new[1], dtype=np.int32)])
+        offsets = np.concatenate([self._offsets, np.frombuffer(self._new[2], dtype=np.int64)])
+        self._new = (array("Q"), array("i"), array("q"))
+        self._hashes, first = np.unique(hashes, return_index=True)  # sorted; `first`: each hash's earliest entry
+        self._shards, self._offsets = shards[first], offsets[first]
+
+    def _position(self, key: str) -> int | None:
+        self._merge()
+        value = np.uint64(key_hash(key))
+        position = int(np.searchsorted(self._hashes, value))
+        if position < len(self._hashes) and self._hashes[position] == value:
+            return position
+        return None
+
+    def missing(self, keys: list[str]) -> list[int]:
+        """Positions of the `keys` not done (one vectorised lookup for a window of keys)."""
+        self._merge()
+        values = np.fromiter((key_hash(key) for key in keys), dtype=np.uint64, count=len(keys))
+        positions = np.minimum(np.searchsorted(self._hashes, values), max(len(self._hashes) - 1, 0))
+        found = self._hashes[positions] == values if len(self._hashes) else np.zeros(len(keys), dtype=bool)
+        return np.flatnonzero(~found).tolist()
+
+    def __contains__(self, key: str) -> bool:
+        return self._position(key) is not None
+
+    def __len__(self) -> int:
+        self._merge()
+        return len(self._hashes)
+
+    def __getitem__(self, key: str) -> dict:
+        return json.loads(self.raw(key))
+
+    def raw(self, key: str) -> bytes:
+        """The record's JSON line, as stored (with its newline)."""
+        position = self._position(key)
+        if position is None:
+            raise KeyError(key)
+        number = int(self._shards[position])
+        if number not in self._files:
+            self._files[number] = self._stack.enter_context(open(self.shard_path(self.folder, number), "rb"))
+        handle = self._files[number]
+        handle.seek(int(self._offsets[position]))
+        line = handle.readline()
+        if str(json.loads(line)[self.key]) != key:  # two keys with one 64-bit hash: never silently swap records
+            raise RuntimeError(f"{self.folder}: keys {key!r} and another share a hash; rerun with --overwrite.")
+        return line
+
+    def close(self) -> None:
+        self._stack.close()
+        self._files.clear()
+
+
 class ShardWriter:
     """Appends records to the run's shard; `write` makes a group of records durable at once."""
 
-    def __init__(self, handle: IO[str], done: dict[str, dict], key: str) -> None:
-        self._handle, self._done, self._key = handle, done, key
+    def __init__(self, handle: IO[bytes], number: int, index: ShardIndex) -> None:
+        self._handle, self._number, self._index = handle, number, index
+        self._offset = handle.tell()
 
     def write(self, records: Iterable[dict]) -> None:
-        records = list(records)
-        self._handle.write("".join(json.dumps(record) + "\n" for record in records))
+        lines = [(str(record[self._index.key]), (json.dumps(record) + "\n").encode()) for record in records]
+        self._handle.write(b"".join(line for _, line in lines))
         self._handle.flush()
         os.fsync(self._handle.fileno())
-        for record in records:
-            self._done[str(record[self._key])] = record
+        for key, line in lines:
+            self._index.add(key, self._number, self._offset)
+            self._offset += len(line)
 
 
 class ShardedResults:
@@ -49,12 +169,12 @@ class ShardedResults:
         self.key = key
 
     def load(self) -> dict[str, dict]:
-        """Finished records by key, from every shard; lines cut short by a crash are ignored."""
+        """Finished records by key, from every shard, in memory (for small jobs and inspection)."""
         results: dict[str, dict] = {}
         for shard in sorted(self.folder.glob("shard-*.jsonl")):
-            with open(shard, encoding="utf-8") as handle:
+            with open(shard, "rb") as handle:
                 for line in handle:
-                    if not line.endswith("\n"):
+                    if not line.endswith(b"\n"):
                         continue  # the last write of a killed run
                     try:
                         record = json.loads(line)
@@ -64,21 +184,24 @@ class ShardedResults:
         return results
 
     @contextmanager
-    def open(self) -> Iterator[tuple[dict[str, dict], ShardWriter]]:
-        """Lock the folder, load what is done, and open a new shard: `(done, writer)`. `done` grows with `write`."""
+    def open(self) -> Iterator[tuple[ShardIndex, ShardWriter]]:
+        """Lock the folder, index what is done, and open a new shard: `(done, writer)`. `done` grows with `write`."""
         self.folder.mkdir(parents=True, exist_ok=True)
         with open(self.folder / ".lock", "w") as lock:
             try:
                 fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 raise RuntimeError(f"Another run is writing to {self.folder}.") from None
-            done = self.load()
+            done = ShardIndex(self.folder, self.key)
+            done.scan()
             numbers = [int(path.stem.split("-")[1]) for path in self.folder.glob("shard-*.jsonl")]
-            shard = self.folder / f"shard-{max(numbers, default=-1) + 1:05d}.jsonl"
+            number = max(numbers, default=-1) + 1
+            shard = ShardIndex.shard_path(self.folder, number)
             try:
-                with open(shard, "a", encoding="utf-8") as handle:
-                    yield done, ShardWriter(handle, done, self.key)
+                with open(shard, "ab") as handle:
+                    yield done, ShardWriter(handle, number, done)
             finally:
+                done.close()
                 if shard.is_file() and shard.stat().st_size == 0:
                     shard.unlink()  # a run that finished nothing leaves no empty shard behind
                 if not any(self.folder.glob("shard-*.jsonl")):

@@ -70,10 +70,11 @@ def _config_file_argv(path: str) -> list[str]:
 
 def cmd_rationales(argv: Sequence[str]) -> str:
     from ..dataset_args import DatasetArguments
+    from ..device import DeviceArguments
     from .rationales import RationaleArguments, run_rationales
 
-    args, data_args = _parse((RationaleArguments, DatasetArguments), argv, "dhrd rationales")
-    return run_rationales(args, data_args)
+    args, device, data_args = _parse((RationaleArguments, DeviceArguments, DatasetArguments), argv, "dhrd rationales")
+    return run_rationales(args, data_args, device)
 
 
 def cmd_train(argv: Sequence[str]) -> str:
@@ -89,18 +90,20 @@ def cmd_train(argv: Sequence[str]) -> str:
 
 def cmd_evaluate(argv: Sequence[str]) -> str:
     from ..dataset_args import DatasetArguments
+    from ..device import DeviceArguments
     from .evaluate import EvaluateArguments, run_evaluate
 
-    args, data_args = _parse((EvaluateArguments, DatasetArguments), argv, "dhrd evaluate")
-    return run_evaluate(args, data_args)
+    args, device, data_args = _parse((EvaluateArguments, DeviceArguments, DatasetArguments), argv, "dhrd evaluate")
+    return run_evaluate(args, data_args, device)
 
 
 def cmd_predict(argv: Sequence[str]) -> str:
     from ..dataset_args import DatasetArguments
+    from ..device import DeviceArguments
     from .predict import PredictArguments, run_predict
 
-    args, data_args = _parse((PredictArguments, DatasetArguments), argv, "dhrd predict")
-    return run_predict(args, data_args)
+    args, device, data_args = _parse((PredictArguments, DeviceArguments, DatasetArguments), argv, "dhrd predict")
+    return run_predict(args, data_args, device)
 
 
 def cmd_export(argv: Sequence[str]) -> str:
@@ -111,12 +114,15 @@ def cmd_export(argv: Sequence[str]) -> str:
 
 
 def cmd_demo(argv: Sequence[str]) -> str:
+    from ..device import DeviceArguments
     from ..training_args import DHRDTrainingArguments
     from .demo import DemoArguments, run_demo
     from .demo_setting import DEMO_TRAINING_DEFAULTS
 
-    args, training = _parse((DemoArguments, DHRDTrainingArguments), argv, "dhrd demo", DEMO_TRAINING_DEFAULTS)
-    return run_demo(args, training)
+    args, device, training = _parse(
+        (DemoArguments, DeviceArguments, DHRDTrainingArguments), argv, "dhrd demo", DEMO_TRAINING_DEFAULTS
+    )
+    return run_demo(args, training, device)
 
 
 COMMANDS: dict[str, Callable[[Sequence[str]], str]] = {

@@ -32,6 +32,7 @@ from modeling_dhrd.embedded import BACKBONE_HELP
 from modeling_dhrd.unwrap import full_precision_forward
 
 from ..cot import cot_decode
+from ..device import DeviceArguments
 from ..dhrd_trainer import DHRDTrainer
 from ..inference import classify
 from ..tasks import Task, get_task
@@ -147,17 +148,25 @@ def train_one(
     }
 
 
-def measure_qps(exported_dir: Path, backbone: str, texts: list[str], cot_texts: list[str], task: Task, args) -> dict:
+def measure_qps(
+    exported_dir: Path,
+    backbone: str,
+    texts: list[str],
+    cot_texts: list[str],
+    task: Task,
+    args,
+    device: DeviceArguments,
+) -> dict:
     from transformers import AutoModelForCausalLM
 
-    classifier = AutoModelForSequenceClassification.from_pretrained(exported_dir).eval()
+    classifier = AutoModelForSequenceClassification.from_pretrained(exported_dir, **device.load_kwargs()).eval()
     tokenizer = AutoTokenizer.from_pretrained(exported_dir)
     classify(classifier, tokenizer, texts[:8], 8, 256, progress=False)  # warm-up
     start = time.perf_counter()
     classify(classifier, tokenizer, texts, 16, 256, progress=False)
     classifier_qps = len(texts) / (time.perf_counter() - start)
 
-    lm = AutoModelForCausalLM.from_pretrained(backbone).eval()
+    lm = AutoModelForCausalLM.from_pretrained(backbone, **device.load_kwargs()).eval()
     lm_tokenizer = AutoTokenizer.from_pretrained(backbone)
     start = time.perf_counter()
     cot = cot_decode(
@@ -269,10 +278,15 @@ def _python_command() -> str:
         return str(here)
 
 
-def run_demo(args: DemoArguments, training: DHRDTrainingArguments) -> str:
+def run_demo(args: DemoArguments, training: DHRDTrainingArguments, device: DeviceArguments | None = None) -> str:
+    """Train, export and measure; `device` places the measurements, and `--device cpu` keeps training on the CPU
+    too (otherwise the Trainer takes every GPU it sees)."""
     start = time.perf_counter()
+    device = device or DeviceArguments()
     if args.quick:
         training = replace(training, max_steps=QUICK_STEPS, logging_steps=1)
+    if device.torch_device.type == "cpu" and not training.use_cpu:
+        training = replace(training, use_cpu=True)
     output_dir = Path(training.output_dir)
     backbone = resolve_backbone(args.model)
     tokenizer = AutoTokenizer.from_pretrained(backbone)
@@ -283,6 +297,7 @@ def run_demo(args: DemoArguments, training: DHRDTrainingArguments) -> str:
     results: dict = {
         "task": task.name,
         "backbone": args.model or "SmolLM2-135M-Instruct (embedded)",
+        "device": str(device.torch_device),
         "settings": {**asdict(args), **settings},
         "train_rows": len(train),
         "eval_rows": len(evaluation),
@@ -303,8 +318,8 @@ def run_demo(args: DemoArguments, training: DHRDTrainingArguments) -> str:
     texts = list(evaluation["text"])
     with torch.no_grad():
         tokenizer.padding_side = "right"
-        batch = tokenizer(texts[:4], padding=True, return_tensors="pt")
-        expected = full_precision_forward(dhrd_model)(**batch).logits.float()  # as the export computes
+        batch = tokenizer(texts[:4], padding=True, return_tensors="pt").to(dhrd_model.device)
+        expected = full_precision_forward(dhrd_model)(**batch).logits.float().cpu()  # as the export computes
     results["export"] = {
         "architecture": export.architecture,
         "native": export.native,
@@ -316,7 +331,7 @@ def run_demo(args: DemoArguments, training: DHRDTrainingArguments) -> str:
         "gold_label": task.id2label[int(evaluation[0]["label"])],
     }
     qps_texts = (texts * (args.qps_rows // max(1, len(texts)) + 1))[: args.qps_rows]
-    results["speed"] = measure_qps(exported, backbone, qps_texts, texts[: args.cot_rows], task, args)
+    results["speed"] = measure_qps(exported, backbone, qps_texts, texts[: args.cot_rows], task, args, device)
     results["total_seconds"] = round(time.perf_counter() - start, 1)
     atomic_write_text(output_dir / "results.json", json.dumps(results, indent=2) + "\n")
     plotted = plot(results, output_dir / "results.png")

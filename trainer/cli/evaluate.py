@@ -12,6 +12,7 @@ from modeling_dhrd.atomic import atomic_write_text
 
 from .. import targets
 from ..dataset_args import DatasetArguments, LabelledData
+from ..device import DeviceArguments
 from ..inference import (
     check_model_reference,
     classifier_data,
@@ -48,7 +49,8 @@ class EvaluateArguments:
         require_positive(self, "limit", "batch_size", "max_input_length", "max_new_tokens")
 
 
-def run_evaluate(args: EvaluateArguments, data_args: DatasetArguments) -> str:
+def run_evaluate(args: EvaluateArguments, data_args: DatasetArguments, device: DeviceArguments | None = None) -> str:
+    device = device or DeviceArguments()
     if args.method == "cot":  # a causal LM: the data's own labels, no training record
         check_model_reference(args.model)
         record, data = {}, LabelledData(data_args)
@@ -63,7 +65,7 @@ def run_evaluate(args: EvaluateArguments, data_args: DatasetArguments) -> str:
     start = time.perf_counter()
     extra: dict = {}
     if args.method == "classifier":
-        model, tokenizer = load_classifier(args.model)
+        model, tokenizer = load_classifier(args.model, device.torch_device, device.torch_dtype)
         length = max_input_length(args.max_input_length, record, tokenizer)
         if data.multiple_choice:
             budget = {"max_batch_tokens": args.batch_size * 512, "max_batch_size": args.batch_size}
@@ -79,12 +81,12 @@ def run_evaluate(args: EvaluateArguments, data_args: DatasetArguments) -> str:
             from ..cot import cot_decode
 
             tokenizer = AutoTokenizer.from_pretrained(args.model)
-            model = load_pretrained(AutoModelForCausalLM, args.model).eval()
+            model = load_pretrained(AutoModelForCausalLM, args.model, **device.load_kwargs()).eval()
             result = cot_decode(model, tokenizer, rows["text"], task.label_names, args.batch_size, args.max_new_tokens)
         else:
             from ..reasoning_decode import reasoning_head_decode
 
-            model, tokenizer = load_classifier(args.model)
+            model, tokenizer = load_classifier(args.model, device.torch_device, device.torch_dtype)
             length = max_input_length(args.max_input_length, record, tokenizer)
             result = reasoning_head_decode(
                 model, tokenizer, rows["text"], task.id2label, args.batch_size, args.max_new_tokens, length
@@ -96,6 +98,7 @@ def run_evaluate(args: EvaluateArguments, data_args: DatasetArguments) -> str:
         "task": data.args.task or task.name,
         "model": args.model,
         "method": args.method,
+        "device": str(device.torch_device),
         "split": data.source(args.split),
         "rows": len(rows),
         **task.score_rows(predictions.tolist(), rows),

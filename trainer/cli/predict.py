@@ -11,20 +11,25 @@ Work is resumable: each finished batch is appended to `<output>.parts/` (fsynced
 kill loses at most the batch in flight. The output file is written atomically at the end and the parts removed.
 """
 
+import itertools
+import json
 import logging
 import os
 import shutil
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from datasets import Dataset
 
-from modeling_dhrd.atomic import atomic_file, atomic_write_jsonl
+from modeling_dhrd.atomic import atomic_file
 
-from ..dataset_args import DatasetArguments
+from ..bounded import bounded_completions
+from ..dataset_args import WINDOW_ROWS, DatasetArguments
+from ..device import DeviceArguments, default_batch_tokens
 from ..inference import (
     classifier_data,
     classify_batches,
@@ -35,13 +40,14 @@ from ..option_scoring import choice_record, score_options
 from ..options import option_name
 from ..progress import progress_bar
 from ..retry import call_with_retries, http_client
-from ..shards import ShardedResults
+from ..shards import ShardedResults, ShardIndex
 from ..targets import REGRESSION, SINGLE_LABEL, activations, prediction_record
 from .checks import model_argument, require_client_limits, require_positive
 
 logger = logging.getLogger(__name__)
 
 OUTPUT_FORMATS = (".jsonl", ".parquet")
+ROW_WINDOW = WINDOW_ROWS  # rows read, predicted and written at a time (one length sort, one parquet row group)
 
 
 @dataclass
@@ -59,11 +65,10 @@ class PredictArguments:
         default=None,
         metadata={
             "help": "Padded tokens per batch (rows x longest row) over length-sorted inputs. Default: 4096 on the CPU "
-            "(measured best, docs/RESULTS.md), 16384 on an accelerator."
+            "(measured best, docs/RESULTS.md), 16384 on an accelerator (--device)."
         },
     )
     batch_size: int = field(default=256, metadata={"help": "Rows per batch at most."})
-    bf16: bool = field(default=False, metadata={"help": "Run the model in bfloat16 (probabilities in float32)."})
     overwrite: bool = field(default=False, metadata={"help": "Replace an existing output file."})
     server_url: str | None = field(
         default=None, metadata={"help": "A vLLM pooling server (`--runner pooling`) serving the export: its base URL."}
@@ -93,113 +98,132 @@ def parts_folder(output_file: str | Path) -> Path:
     return output_file.with_name(f".{output_file.name}.parts")
 
 
-def run_predict(args: PredictArguments, data_args: DatasetArguments) -> str:
+def run_predict(args: PredictArguments, data_args: DatasetArguments, device: DeviceArguments | None = None) -> str:
+    """Predict the split window by window (`LabelledData.row_windows`): rows are read, predicted and stored in
+    `ROW_WINDOW`-row windows, and the output is assembled from the parts in input order, so memory stays flat on
+    millions of rows."""
+    device = device or DeviceArguments()
     record, data = classifier_data(args.model, data_args)
     names = data.expected_label_names
     problem_type = data.problem_type
     if args.server_url and (problem_type != SINGLE_LABEL or data.multiple_choice):
         kind = "multiple choice (an option scorer)" if data.multiple_choice else problem_type
         raise ValueError(f"--server_url predicts single-label classifiers only; this model is {kind}: drop it.")
-    rows = data.rows(args.split, limit=args.limit, labelled=False)
+    windows = data.row_windows(args.split, limit=args.limit, labelled=False, window=ROW_WINDOW)
+    first = next(windows)  # checks the columns, the ids and every row of the first window before a model loads
     data.label_names  # noqa: B018 - checks a ClassLabel / --label_names / task against the model's labels
     id_column = data.id_column(data.require(args.split)) or "idx"
-    ids, texts = rows["idx"], rows["text"]
     if data.multiple_choice:
-        options = rows["options"]
-        predictor = _local_predictor(args, record, problem_type, options)
+        predictor = _local_predictor(args, device, record, problem_type, options=True)
 
-        def as_record(position: int, scores: torch.Tensor) -> dict:
-            return choice_record(scores, options[position])
+        def as_record(options: list[str], scores: torch.Tensor) -> dict:
+            return choice_record(scores, options)
     else:
         local = not args.server_url
-        predictor = _local_predictor(args, record, problem_type) if local else _server_predictor(args, record)
+        predictor = _local_predictor(args, device, record, problem_type) if local else _server_predictor(args, record)
 
-        def as_record(position: int, activated: torch.Tensor) -> dict:
+        def as_record(options: None, activated: torch.Tensor) -> dict:
             return prediction_record(activated.tolist(), problem_type, names)
 
     store = ShardedResults(parts_folder(args.output_file), key=id_column)
+    total = data.num_rows(args.split, args.limit)
     with store.open() as (done, shard):
-        pending = [i for i, key in enumerate(ids) if str(key) not in done]
-        if len(pending) < len(ids):
-            logger.info(
-                "Resuming: %d of %d rows already predicted in %s", len(ids) - len(pending), len(ids), store.folder
-            )
-        for positions, activated in predictor(pending, texts):
-            shard.write({id_column: ids[p], **as_record(p, row)} for p, row in zip(positions, activated))
-        results = [done[str(key)] for key in ids]
-    _write_predictions(results, Path(args.output_file))
+        if len(done):
+            logger.info("Resuming: %d of %d rows already predicted in %s", len(done), total, store.folder)
+        with progress_bar(total, "Predicting", unit="row") as bar:
+            for window in itertools.chain([first], windows):
+                ids = window["idx"]
+                options = window["options"] if data.multiple_choice else [None] * len(ids)
+                pending = done.missing([str(key) for key in ids])
+                bar.update(len(ids) - len(pending))
+                for positions, values in predictor(window.select(pending)) if pending else ():
+                    rows = [pending[position] for position in positions]
+                    shard.write({id_column: ids[r], **as_record(options[r], v)} for r, v in zip(rows, values))
+                    bar.update(len(rows))
+        counts = _write_predictions(done, data.row_ids(args.split, args.limit), Path(args.output_file))
     shutil.rmtree(store.folder, ignore_errors=True)
-    summary = _summary(results, names, "multiple_choice" if data.multiple_choice else problem_type)
-    return f"wrote {len(results)} predictions to {args.output_file} ({summary})"
+    summary = _summary(counts, names, "multiple_choice" if data.multiple_choice else problem_type)
+    return f"wrote {counts.rows} predictions to {args.output_file} ({summary})"
 
 
-def _summary(results: list[dict], names: list[str], problem_type: str) -> str:
-    """Rows per predicted label (rows carrying each label, for multi-label; per chosen option position, for multiple
-    choice), or the range of predicted scores."""
+class PredictionCounts:
+    """What the summary line says, gathered while the output is written: rows per predicted label (per chosen option
+    position for multiple choice; rows carrying each label for multi-label), or the range of scores."""
+
+    def __init__(self) -> None:
+        self.rows = 0
+        self.labels: Counter = Counter()
+        self.score_sum, self.score_min, self.score_max = 0.0, float("inf"), float("-inf")
+
+    def add(self, result: dict) -> None:
+        self.rows += 1
+        if "option_index" in result:
+            self.labels[result["option_index"]] += 1
+        elif "score" in result:
+            score = result["score"]
+            self.score_sum += score
+            self.score_min, self.score_max = min(self.score_min, score), max(self.score_max, score)
+        else:
+            self.labels.update(result.get("labels", [result.get("label")]))
+
+
+def _summary(counts: PredictionCounts, names: list[str], problem_type: str) -> str:
     if problem_type == "multiple_choice":
-        counts = Counter(result["option_index"] for result in results)
-        return ", ".join(f"{option_name(index)} {counts[index]}" for index in sorted(counts))
+        return ", ".join(f"{option_name(index)} {counts.labels[index]}" for index in sorted(counts.labels))
     if problem_type == REGRESSION:
-        scores = [result["score"] for result in results]
-        return f"score min {min(scores):.4g}, mean {sum(scores) / len(scores):.4g}, max {max(scores):.4g}"
-    counts = {name: 0 for name in names}
-    for result in results:
-        for name in result.get("labels", [result.get("label")]):
-            counts[name] += 1
-    return ", ".join(f"{name} {count}" for name, count in counts.items())
+        mean = counts.score_sum / counts.rows
+        return f"score min {counts.score_min:.4g}, mean {mean:.4g}, max {counts.score_max:.4g}"
+    return ", ".join(f"{name} {counts.labels[name]}" for name in names)
 
 
-Predictor = Callable[[list[int], Sequence[str]], Iterator[tuple[list[int], torch.Tensor]]]
+Predictor = Callable[[Dataset], Iterator[tuple[list[int], torch.Tensor]]]
 
 
 def _local_predictor(
-    args: PredictArguments, record: dict, problem_type: str, options: Sequence[Sequence[str]] | None = None
+    args: PredictArguments,
+    device: DeviceArguments,
+    record: dict,
+    problem_type: str,
+    options: bool = False,
 ) -> Predictor:
-    """The model loaded now (a failure leaves nothing on disk); batches of `(positions, activations)` later
-    (probabilities, or regression values), or with `options` (an option scorer) of each row's option scores."""
-    model, tokenizer = load_classifier(args.model, bf16=args.bf16)
+    """The model loaded now (a failure leaves nothing on disk); for each window of rows, batches of
+    `(positions, activations)` (probabilities, or regression values), or with `options` (an option scorer) of each
+    row's option scores."""
+    model, tokenizer = load_classifier(args.model, device.torch_device, device.torch_dtype)
     length = max_input_length(args.max_input_length, record, tokenizer)
     budget = {
-        "max_batch_tokens": args.max_batch_tokens or (4096 if model.device.type == "cpu" else 16384),
+        "max_batch_tokens": args.max_batch_tokens or default_batch_tokens(device.torch_device),
         "max_batch_size": args.batch_size,
-        "desc": "Predicting",
+        "progress": False,
     }
+    logger.info("Predicting on %s (truncation: %s tokens)", model.device, length or "none")
 
-    def predict(pending: list[int], texts: Sequence[str]) -> Iterator[tuple[list[int], torch.Tensor]]:
-        logger.info("Predicting %d rows locally (truncation: %s tokens)", len(pending), length or "none")
-        inputs = [texts[i] for i in pending]
-        if options is not None:
-            batches = score_options(model, tokenizer, inputs, [options[i] for i in pending], length, **budget)
+    def predict(rows: Dataset) -> Iterator[tuple[list[int], torch.Tensor]]:
+        if options:
+            yield from score_options(model, tokenizer, rows["text"], rows["options"], length, **budget)
         else:
-            batches = (
-                (positions, activations(logits, problem_type))
-                for positions, logits in classify_batches(model, tokenizer, inputs, length, **budget)
-            )
-        for positions, values in batches:
-            yield [pending[p] for p in positions], values
+            for positions, logits in classify_batches(model, tokenizer, rows["text"], length, **budget):
+                yield positions, activations(logits, problem_type)
 
     return predict
 
 
 def _server_predictor(args: PredictArguments, record: dict) -> Predictor:
-    """Chunks of `server_batch_size` inputs sent to `/classify`, `concurrency` in flight, each yielded as it ends."""
+    """Chunks of `server_batch_size` inputs sent to `/classify`, at most `concurrency` in flight (more are sent as
+    answers come back, so memory stays bounded), each yielded as it ends."""
     client = ClassifyClient(args)
     length = max_input_length(args.max_input_length, record)  # else the server's --max-model-len applies
+    logger.info("Predicting via %s", args.server_url)
 
-    def predict(pending: list[int], texts: Sequence[str]) -> Iterator[tuple[list[int], torch.Tensor]]:
-        chunks = [pending[i : i + args.server_batch_size] for i in range(0, len(pending), args.server_batch_size)]
-        with (
-            ThreadPoolExecutor(max_workers=args.concurrency) as pool,
-            progress_bar(len(pending), f"Predicting via {args.server_url}", unit="row") as bar,
-        ):
-            futures = {pool.submit(client.classify, [texts[i] for i in chunk], length): chunk for chunk in chunks}
-            try:
-                for future in as_completed(futures):
-                    bar.update(len(futures[future]))
-                    yield futures[future], future.result()
-            finally:
-                for future in futures:
-                    future.cancel()
+    def predict(rows: Dataset) -> Iterator[tuple[list[int], torch.Tensor]]:
+        texts, size = rows["text"], args.server_batch_size
+        chunks = (list(range(i, min(i + size, len(texts)))) for i in range(0, len(texts), size))
+
+        def send(chunk: list[int]) -> torch.Tensor:
+            return client.classify([texts[i] for i in chunk], length)
+
+        with ThreadPoolExecutor(max_workers=args.concurrency) as pool:
+            yield from bounded_completions(pool, send, chunks, args.concurrency)
 
     return predict
 
@@ -230,13 +254,29 @@ class ClassifyClient:
         return call_with_retries(request, self.retries, 1.0, f"prediction server {self.url}")
 
 
-def _write_predictions(results: list[dict], path: Path) -> None:
-    """The whole output at once, atomically (a crash leaves the previous file or none, never half of one)."""
+def _write_predictions(done: ShardIndex, ids: Iterable, path: Path) -> PredictionCounts:
+    """The output in input order, streamed from the parts into a temporary file renamed at the end (a crash leaves
+    the previous file or none, never half of one); parquet in row groups of `ROW_WINDOW` rows."""
+    counts = PredictionCounts()
     if path.suffix.lower() == ".jsonl":
-        atomic_write_jsonl(path, results)
-        return
+        with atomic_file(path, "wb") as handle:
+            for key in ids:
+                line = done.raw(str(key))
+                counts.add(json.loads(line))
+                handle.write(line)
+        return counts
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     with atomic_file(path, "wb") as handle:
-        pq.write_table(pa.Table.from_pylist(results), handle)
+        writer = None
+        results = (done[str(key)] for key in ids)
+        while group := list(itertools.islice(results, ROW_WINDOW)):
+            for result in group:
+                counts.add(result)
+            table = pa.Table.from_pylist(group)
+            writer = writer or pq.ParquetWriter(handle, table.schema)
+            writer.write_table(table)
+        if writer is not None:
+            writer.close()
+    return counts

@@ -14,6 +14,7 @@ from datasets import Dataset
 from modeling_dhrd.atomic import atomic_write_jsonl
 
 from ..dataset_args import DataError, DatasetArguments, LabelledData, canonical_split
+from ..device import DeviceArguments
 from ..options import teacher_listing
 from ..tasks import rationale_sets as joins
 from ..tasks.base import data_dir_or_env
@@ -43,7 +44,6 @@ class RationaleArguments:
     max_new_tokens: int = field(default=128, metadata={"help": "Token cap per rationale."})
     max_words: int = field(default=150, metadata={"help": "Longer rationales are filtered as too_long."})
     prompt_template_file: str | None = field(default=None, metadata={"help": "Text file with a prompt template."})
-    dtype: str | None = field(default=None, metadata={"help": "Local teacher dtype (bfloat16, float32)."})
 
     def __post_init__(self) -> None:
         require_positive(self, "limit", "batch_size", "concurrency", "max_new_tokens", "max_words")
@@ -54,7 +54,9 @@ class RationaleArguments:
             raise ValueError("--server_model is required with --server_url (the name the server serves).")
 
 
-def run_rationales(args: RationaleArguments, data_args: DatasetArguments) -> str:
+def run_rationales(
+    args: RationaleArguments, data_args: DatasetArguments, device: DeviceArguments | None = None
+) -> str:
     """Write `output_dir/rationales.jsonl` (the rows with a `rationale` column); return a summary line."""
     data = LabelledData(data_args)
     output_dir = Path(args.output_dir)
@@ -78,7 +80,7 @@ def run_rationales(args: RationaleArguments, data_args: DatasetArguments) -> str
     else:
         task = data.task
     template_for(task.name, template)  # a template without its fields fails before a teacher is loaded
-    teacher = _teacher(args)
+    teacher = _teacher(args, device or DeviceArguments())
     joined, summary = generate_rationales(
         rows, task, teacher, output_dir, prompt_template=template, max_words=args.max_words
     )
@@ -130,7 +132,7 @@ def _read_template(path: str | None) -> str | None:
         raise ValueError(f"--prompt_template_file {path}: cannot be read ({error}).") from None
 
 
-def _teacher(args: RationaleArguments):
+def _teacher(args: RationaleArguments, device: DeviceArguments):
     from ..teachers import LocalTeacher, ServerTeacher
 
     if args.server_url:
@@ -144,7 +146,11 @@ def _teacher(args: RationaleArguments):
             max_new_tokens=args.max_new_tokens,
         )
     return LocalTeacher(
-        args.teacher_model, batch_size=args.batch_size, max_new_tokens=args.max_new_tokens, dtype=args.dtype
+        args.teacher_model,
+        batch_size=args.batch_size,
+        max_new_tokens=args.max_new_tokens,
+        dtype=device.torch_dtype,
+        device=device.torch_device,
     )
 
 

@@ -15,6 +15,8 @@ from urllib.parse import urlparse
 
 import torch
 
+from ..bounded import bounded_completions
+from ..device import load_kwargs, resolve_device
 from ..retry import call_with_retries
 
 logger = logging.getLogger(__name__)
@@ -35,6 +37,7 @@ class LocalTeacher:
         batch_size: chats generated together (left padding).
         max_new_tokens: cap per rationale.
         dtype: e.g. `torch.bfloat16` to halve memory and time on recent CPUs and GPUs.
+        device: where it generates (`trainer.device`: 'auto' takes a GPU when there is one).
     """
 
     def __init__(
@@ -42,8 +45,8 @@ class LocalTeacher:
         model_name_or_path: str | None = None,
         batch_size: int = 8,
         max_new_tokens: int = 128,
-        dtype: torch.dtype | str | None = None,
-        device: str | None = None,
+        dtype: torch.dtype | None = None,
+        device: torch.device | str = "auto",
     ) -> None:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -53,9 +56,7 @@ class LocalTeacher:
         self.tokenizer = AutoTokenizer.from_pretrained(path, padding_side="left")
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
-        self.model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype).eval()
-        if device:
-            self.model.to(device)
+        self.model = AutoModelForCausalLM.from_pretrained(path, **load_kwargs(resolve_device(device), dtype)).eval()
         self.batch_size = batch_size
         self.max_new_tokens = max_new_tokens
         self.name = path
@@ -144,17 +145,13 @@ class ServerTeacher:
         return call_with_retries(request, self.max_retries, self.backoff, f"teacher server {self.base_url}")
 
     def complete_iter(self, chats: Sequence[list[dict]]) -> Iterator[list[tuple[int, Completion]]]:
-        """Each completion as it finishes, as `[(index, completion)]`: lets the caller persist each one at once."""
-        from concurrent.futures import as_completed
-
+        """Each completion as it finishes, as `[(index, completion)]`: lets the caller persist each one at once. At
+        most `max_concurrency` requests are pending at a time."""
         with ThreadPoolExecutor(max_workers=self.max_concurrency) as pool:
-            futures = {pool.submit(self._request, chat): index for index, chat in enumerate(chats)}
-            try:
-                for future in as_completed(futures):
-                    yield [(futures[future], future.result())]
-            finally:
-                for future in futures:
-                    future.cancel()
+            for index, completion in bounded_completions(
+                pool, lambda index: self._request(chats[index]), range(len(chats)), self.max_concurrency
+            ):
+                yield [(index, completion)]
 
 
 def _as_list(value) -> list:

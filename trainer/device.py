@@ -1,0 +1,103 @@
+"""Where inference runs: the one rule every compute path outside the Trainer follows (`dhrd predict`, `evaluate`,
+the local teacher of `rationales`, the demo's measurements).
+
+`--device auto` (the default) takes the first of CUDA, Apple MPS and the CPU that this machine has; `cpu`, `cuda`,
+`cuda:1` or `mps` name one, and a device that is not there is refused in one line before anything is loaded.
+`--dtype` loads the weights in that precision (bfloat16 / float16 halve memory and multiply throughput on a GPU);
+unset, a model loads as saved. The Trainer keeps its own rule (`TrainingArguments`: every GPU it sees, or
+`--use_cpu`).
+
+Loading goes through `load_kwargs`, so a model is placed once, at load time, and no module calls `.cuda()`.
+"""
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import torch
+
+DeviceDtype = Literal["float32", "bfloat16", "float16"]
+DEVICE_HELP = (
+    "Where the model runs: 'auto' (CUDA, then Apple MPS, then the CPU), or 'cpu', 'cuda', 'cuda:N', 'mps'. A device "
+    "this machine lacks is refused before anything loads."
+)
+DTYPE_HELP = "Weights' precision on load: float32, bfloat16 or float16 (halves memory on a GPU). Default: as saved."
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+CPU_BATCH_TOKENS = 4096  # measured best for the CPU (docs/RESULTS.md, "Batched inference")
+ACCELERATOR_BATCH_TOKENS = 16384
+
+
+@dataclass
+class DeviceArguments:
+    """`--device` and `--dtype`, shared by every subcommand that runs a model outside the Trainer; checked when
+    parsed, so a missing GPU is one line before any model or data loads."""
+
+    device: str = field(default="auto", metadata={"help": DEVICE_HELP})
+    dtype: DeviceDtype | None = field(default=None, metadata={"help": DTYPE_HELP})
+
+    def __post_init__(self) -> None:
+        self.torch_device = resolve_device(self.device)
+        self.torch_dtype = resolve_dtype(self.dtype)
+
+    def load_kwargs(self) -> dict:
+        return load_kwargs(self.torch_device, self.torch_dtype)
+
+
+def resolve_device(spec: str | torch.device = "auto") -> torch.device:
+    """The device `spec` names, checked against this machine (a `ValueError` of one line when it is not here)."""
+    if isinstance(spec, torch.device):
+        spec = str(spec)
+    spec = spec.strip().lower()
+    if spec == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda", torch.cuda.current_device())
+        if _mps_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        device = torch.device(spec)
+    except RuntimeError:
+        raise ValueError(f"--device {spec}: not a device; use auto, cpu, cuda, cuda:N or mps.") from None
+    if device.type == "cpu":
+        return device
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            build = "a CPU-only build of torch" if torch.version.cuda is None else "no CUDA GPU visible"
+            raise ValueError(f"--device {spec}: this machine has {build}; use --device cpu (or auto).")
+        count = torch.cuda.device_count()
+        index = torch.cuda.current_device() if device.index is None else device.index
+        if index >= count:
+            raise ValueError(f"--device {spec}: this machine has {count} CUDA GPU(s), cuda:0 to cuda:{count - 1}.")
+        return torch.device("cuda", index)
+    if device.type == "mps":
+        if not _mps_available():
+            raise ValueError(f"--device {spec}: Apple MPS is not available here; use --device cpu (or auto).")
+        return device
+    raise ValueError(f"--device {spec}: unsupported device type {device.type!r}; use auto, cpu, cuda, cuda:N or mps.")
+
+
+def _mps_available() -> bool:
+    backend = getattr(torch.backends, "mps", None)
+    return bool(backend is not None and backend.is_available())
+
+
+def resolve_dtype(name: str | None) -> torch.dtype | None:
+    """The torch dtype `--dtype` names (None: as saved)."""
+    if name is None:
+        return None
+    if name not in DTYPES:
+        raise ValueError(f"--dtype {name}: choose from {', '.join(DTYPES)}.")
+    return DTYPES[name]
+
+
+def load_kwargs(device: torch.device, dtype: torch.dtype | None = None) -> dict:
+    """`from_pretrained` keywords that load the weights straight onto `device` (no CPU copy of a large model first),
+    in `dtype` when one is asked for."""
+    kwargs: dict = {"device_map": str(device)}
+    if dtype is not None:
+        kwargs["dtype"] = dtype
+    return kwargs
+
+
+def default_batch_tokens(device: torch.device) -> int:
+    """The padded-token budget per inference batch: small on a CPU (cache-bound), large on an accelerator."""
+    return CPU_BATCH_TOKENS if device.type == "cpu" else ACCELERATOR_BATCH_TOKENS
