@@ -113,3 +113,21 @@ def test_choice_step_benchmark_smoke(tmp_path):
     report = json.loads(_run("benchmark_choice_step.py", "--smoke", "--steps", "1", cwd=tmp_path).stdout)
     assert set(report["seconds_per_step"]) == {"rows_apart", "one_pass"}
     assert report["max_abs_loss_diff"] < 1e-5 and report["speedup_rows_apart"] > 0
+
+
+def test_predict_memory_benchmark_smoke(tmp_path):
+    _run("benchmark_predict_memory.py", "--smoke", "--output", str(tmp_path / "memory.json"), cwd=tmp_path)
+    report = json.loads((tmp_path / "memory.json").read_text())
+    assert [run["rows"] for run in report["runs"]] == [2000, 20000]
+    assert all(run["peak_rss_mib"] > 0 and run["rows_per_second"] > 0 for run in report["runs"])
+    assert report["peak_rss_ratio_to_first"]["2000"] == 1.0
+
+
+def test_gpu_check_runs_its_smoke_mode_on_the_cpu(tmp_path):
+    """The GPU script cannot rot while no GPU is lent: its whole path runs on the CPU with a tiny shape."""
+    args = ["--device", "cpu", "--shapes", "tiny", "--serve-shape", "tiny", "--quick"]
+    _run("gpu_check.py", *args, "--output", str(tmp_path / "gpu.json"), cwd=tmp_path)
+    report = json.loads((tmp_path / "gpu.json").read_text())
+    assert report["device"] == "cpu" and report["training"]["tiny"]["tokens_per_second"] > 0
+    assert report["export"]["native"] and report["predict"]["rows"] == 64
+    assert report["predict"]["speedup_over_best_pipeline"] > 0 and report["paper_inference"]["cot_qps"] > 0

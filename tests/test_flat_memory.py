@@ -83,12 +83,13 @@ def test_windows_smaller_than_the_data_give_the_same_output_in_input_order(expor
     assert main([*base, "--output_file", str(folder / "whole.jsonl")]) == 0
     monkeypatch.setattr(predict_module, "ROW_WINDOW", 5)  # 23 rows: windows of 5, 5, 5, 5, 3
     monkeypatch.setattr(dataset_args, "WINDOW_ROWS", 5)
+    monkeypatch.setattr(predict_module, "PARQUET_ROW_GROUP", 5)
     assert main([*base, "--output_file", str(folder / "windowed.jsonl")]) == 0
     assert main([*base, "--output_file", str(folder / "windowed.parquet")]) == 0
     whole = [json.loads(line) for line in (folder / "whole.jsonl").read_text().splitlines()]
     assert [row["id"] for row in whole] == [f"u{i}" for i in range(23)]
     parquet = pq.ParquetFile(folder / "windowed.parquet")
-    assert parquet.metadata.num_row_groups == 5  # written a window at a time
+    assert parquet.metadata.num_row_groups == 5  # written a row group at a time
     windowed = [json.loads(line) for line in (folder / "windowed.jsonl").read_text().splitlines()]
     for other in (windowed, parquet.read().to_pylist()):  # batches differ, so logits agree to float rounding
         assert [(row["id"], row["label"]) for row in other] == [(row["id"], row["label"]) for row in whole]

@@ -329,3 +329,14 @@ def test_a_streamed_dataset_is_prepared_as_it_is_read(tmp_path, tokenizer):
     assert mapped.preparation_reports["train"].rows == 8
     for name, value in _params(mapped.model).items():
         torch.testing.assert_close(_params(trainer.model)[name], value, atol=1e-6, rtol=1e-5, msg=name)
+
+
+def test_several_gpus_in_one_process_are_refused_with_the_launcher_to_use(tmp_path):
+    """`n_gpu > 1` (one process seeing several GPUs, no launcher) would make the Trainer wrap the model in
+    `DataParallel`, which averages replica losses that DHRD already normalised globally: refused, naming torchrun."""
+    args = _args(tmp_path)
+    args._n_gpu = 2  # what `TrainingArguments` computes on a machine with two visible GPUs and no launcher
+    with pytest.raises(ValueError, match=r"2 GPUs in one process .* `torchrun --nproc_per_node 2 \.\.\.`"):
+        DHRDTrainer(model=tiny_dhrd(), args=args)
+    args._n_gpu = 1
+    assert DHRDTrainer(model=tiny_dhrd(), args=args).args.n_gpu == 1

@@ -76,6 +76,13 @@ class DHRDTrainer(Trainer):
     ) -> None:
         if not isinstance(args, DHRDTrainingArguments):
             raise TypeError(f"DHRDTrainer needs DHRDTrainingArguments, got {type(args).__name__}.")
+        if args.n_gpu > 1:  # one process seeing several GPUs: the Trainer would wrap the model in DataParallel
+            raise ValueError(
+                f"{args.n_gpu} GPUs in one process (torch.nn.DataParallel) would count DHRD's loss twice (it is "
+                "normalised over the global batch, then averaged over replicas); launch one process per GPU: "
+                f"`torchrun --nproc_per_node {args.n_gpu} ...` (or `accelerate launch`), or pick one GPU with "
+                "CUDA_VISIBLE_DEVICES."
+            )
         dhrd = unwrap_dhrd(model, "DHRDTrainer")
         _apply_config_overrides(dhrd.config, args)
         if peft_config is not None:

@@ -14,6 +14,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 import torch
 
 from .data import padding_id
@@ -172,15 +173,14 @@ def classify_batches(
     truncation = {"truncation": True, "max_length": max_input_length} if max_input_length else {}
     with progress_bar(len(texts), desc, unit="row", disable=not progress) as bar:
         for window_start in range(0, len(texts), sort_window):
-            window = list(texts[window_start : window_start + sort_window])
-            encoded = tokenizer(window, **truncation)["input_ids"]
+            encoded = _token_ids(tokenizer, texts[window_start : window_start + sort_window], truncation)
             for batch in token_budget_batches([len(ids) for ids in encoded], max_batch_tokens, max_batch_size):
                 width = len(encoded[batch[0]])
                 input_ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
                 attention_mask = torch.zeros((len(batch), width), dtype=torch.long)
                 for row, position in enumerate(batch):
                     ids = encoded[position]
-                    input_ids[row, : len(ids)] = torch.as_tensor(ids)
+                    input_ids[row, : len(ids)] = torch.from_numpy(ids)
                     attention_mask[row, : len(ids)] = 1
                 with torch.inference_mode():
                     logits = model(
@@ -188,6 +188,16 @@ def classify_batches(
                     ).logits
                 bar.update(len(batch))
                 yield [window_start + position for position in batch], logits.float().cpu()
+
+
+def _token_ids(tokenizer, texts: Sequence[str], truncation: dict, chunk: int = 2048) -> list[np.ndarray]:
+    """Each text's token ids as a compact int64 array, tokenised `chunk` texts at a time: a fast tokenizer's
+    per-token encodings (strings, offsets) for a whole window would cost ~100 bytes a token."""
+    ids: list[np.ndarray] = []
+    for start in range(0, len(texts), chunk):
+        batch = tokenizer(list(texts[start : start + chunk]), return_attention_mask=False, **truncation)
+        ids += [np.asarray(row, dtype=np.int64) for row in batch["input_ids"]]
+    return ids
 
 
 def classify(

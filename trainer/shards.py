@@ -184,6 +184,16 @@ class ShardedResults:
         return results
 
     @contextmanager
+    def reading(self) -> Iterator[ShardIndex]:
+        """The index of what is done, for reading records back (no new shard, no lock: for after the run)."""
+        index = ShardIndex(self.folder, self.key)
+        index.scan()
+        try:
+            yield index
+        finally:
+            index.close()
+
+    @contextmanager
     def open(self) -> Iterator[tuple[ShardIndex, ShardWriter]]:
         """Lock the folder, index what is done, and open a new shard: `(done, writer)`. `done` grows with `write`."""
         self.folder.mkdir(parents=True, exist_ok=True)

@@ -47,7 +47,8 @@ from .checks import model_argument, require_client_limits, require_positive
 logger = logging.getLogger(__name__)
 
 OUTPUT_FORMATS = (".jsonl", ".parquet")
-ROW_WINDOW = WINDOW_ROWS  # rows read, predicted and written at a time (one length sort, one parquet row group)
+ROW_WINDOW = WINDOW_ROWS  # rows read and predicted at a time (one length sort)
+PARQUET_ROW_GROUP = 16384  # rows per parquet row group: its conversion is the output's one transient cost
 
 
 @dataclass
@@ -256,7 +257,7 @@ class ClassifyClient:
 
 def _write_predictions(done: ShardIndex, ids: Iterable, path: Path) -> PredictionCounts:
     """The output in input order, streamed from the parts into a temporary file renamed at the end (a crash leaves
-    the previous file or none, never half of one); parquet in row groups of `ROW_WINDOW` rows."""
+    the previous file or none, never half of one); parquet in row groups of `PARQUET_ROW_GROUP` rows."""
     counts = PredictionCounts()
     if path.suffix.lower() == ".jsonl":
         with atomic_file(path, "wb") as handle:
@@ -271,7 +272,7 @@ def _write_predictions(done: ShardIndex, ids: Iterable, path: Path) -> Predictio
     with atomic_file(path, "wb") as handle:
         writer = None
         results = (done[str(key)] for key in ids)
-        while group := list(itertools.islice(results, ROW_WINDOW)):
+        while group := list(itertools.islice(results, PARQUET_ROW_GROUP)):
             for result in group:
                 counts.add(result)
             table = pa.Table.from_pylist(group)

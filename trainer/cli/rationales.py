@@ -5,13 +5,15 @@ The output `rationales.jsonl` holds the split's rows as given (every column, the
 the row's position) plus `rationale` and `rationale_status`, so `dhrd train --train_file .../rationales.jsonl` with
 the same dataset description trains on it."""
 
-from collections.abc import Callable
+import itertools
+import json
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from datasets import Dataset
 
-from modeling_dhrd.atomic import atomic_write_jsonl
+from modeling_dhrd.atomic import atomic_file, atomic_write_jsonl
 
 from ..dataset_args import DataError, DatasetArguments, LabelledData, canonical_split
 from ..device import DeviceArguments
@@ -57,15 +59,16 @@ class RationaleArguments:
 def run_rationales(
     args: RationaleArguments, data_args: DatasetArguments, device: DeviceArguments | None = None
 ) -> str:
-    """Write `output_dir/rationales.jsonl` (the rows with a `rationale` column); return a summary line."""
+    """Write `output_dir/rationales.jsonl` (the rows with a `rationale` column); return a summary line. Rows are read,
+    sent to the teacher and written back in windows, so memory stays flat however many rows there are."""
     data = LabelledData(data_args)
     output_dir = Path(args.output_dir)
     if args.join:
         return _run_join(args, data, output_dir)
-    from ..teachers import generate_rationales, summary_line, template_for
+    from ..teachers import finished_records, generate_in_windows, summary_line, template_for
 
-    rows = data.rows(args.split, limit=args.limit)
-    raw = data.require(args.split).select(range(len(rows)))
+    raw = data.require(args.split)
+    raw = raw.select(range(data.num_rows(args.split, args.limit))) if args.limit else raw
     for column in (data_args.rationale_column, "rationale_status"):
         if column in raw.column_names:
             raise DataError(
@@ -73,23 +76,46 @@ def run_rationales(
                 "another one with --rationale_column NAME."
             )
     template = _read_template(args.prompt_template_file)
+    windows = data.row_windows(args.split, limit=args.limit)
+    first = next(windows)  # checks the columns, labels and ids before a teacher loads
     if data.multiple_choice:  # the teacher sees the context with the options listed, and the gold option's text
-        task = data.choice_task(rows["options"])
-        listed = [teacher_listing(context, options) for context, options in zip(rows["text"], rows["options"])]
-        rows = rows.remove_columns("text").add_column("text", listed)
+        task = data.choice_task(_widest_options(data, args))
+        windows = (_listed(window) for window in itertools.chain([first], windows))
     else:
         task = data.task
+        windows = itertools.chain([first], windows)
     template_for(task.name, template)  # a template without its fields fails before a teacher is loaded
     teacher = _teacher(args, device or DeviceArguments())
-    joined, summary = generate_rationales(
-        rows, task, teacher, output_dir, prompt_template=template, max_words=args.max_words
+
+    def row_ids() -> Iterator:
+        return data.row_ids(args.split, args.limit)
+
+    summary = generate_in_windows(
+        windows, len(raw), row_ids, task, teacher, output_dir, prompt_template=template, max_words=args.max_words
     )
-    if data.id_column(raw) is None:
-        raw = raw.add_column("idx", rows["idx"])
-    raw = raw.add_column(data_args.rationale_column, joined["rationale"])
-    raw = raw.add_column("rationale_status", joined["rationale_status"])
-    atomic_write_jsonl(output_dir / "rationales.jsonl", raw)
+    records = finished_records(output_dir, (str(key) for key in row_ids()))
+    add_idx = data.id_column(raw) is None
+    with atomic_file(output_dir / "rationales.jsonl", "w") as handle:
+        for position, (row, record) in enumerate(zip(raw, records)):  # the rows as given, then the teacher's
+            if add_idx:
+                row["idx"] = position
+            row[data_args.rationale_column] = record["rationale"] if record["status"] == "kept" else None
+            row["rationale_status"] = record["status"]
+            handle.write(json.dumps(row) + "\n")
     return f"{summary_line(summary)}\nwrote {output_dir / 'rationales.jsonl'}"
+
+
+def _widest_options(data: LabelledData, args: RationaleArguments) -> list[list[str]]:
+    """The options of the row with the most (the teacher's task lists that many option names)."""
+    widest: list[str] = []
+    for window in data.row_windows(args.split, limit=args.limit):
+        widest = max([widest, *window["options"]], key=len)
+    return [widest]
+
+
+def _listed(window: Dataset) -> Dataset:
+    listed = [teacher_listing(context, options) for context, options in zip(window["text"], window["options"])]
+    return window.remove_columns("text").add_column("text", listed)
 
 
 def _run_join(args: RationaleArguments, data: LabelledData, output_dir: Path) -> str:

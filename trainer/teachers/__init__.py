@@ -1,7 +1,15 @@
 """Teacher rationales: label-aware prompts, local and server backends, resumable exactly-once generation."""
 
 from .backends import Completion, LocalTeacher, ServerTeacher
-from .generate import GenerationSummary, clean_rationale, generate_rationales, load_results, summary_line
+from .generate import (
+    GenerationSummary,
+    clean_rationale,
+    finished_records,
+    generate_in_windows,
+    generate_rationales,
+    load_results,
+    summary_line,
+)
 from .prompts import DEFAULT_TEMPLATE, SENTINEL, TASK_TEMPLATES, answer_text, build_messages, template_for
 
 __all__ = [
@@ -15,6 +23,8 @@ __all__ = [
     "ServerTeacher",
     "build_messages",
     "clean_rationale",
+    "finished_records",
+    "generate_in_windows",
     "generate_rationales",
     "load_results",
     "summary_line",

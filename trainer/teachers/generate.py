@@ -12,13 +12,13 @@ import os
 import re
 import time
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from datasets import Dataset
 
-from modeling_dhrd.atomic import atomic_write_jsonl, atomic_write_text
+from modeling_dhrd.atomic import atomic_file, atomic_write_text
 
 from .. import targets
 from ..progress import progress_bar
@@ -91,24 +91,55 @@ def generate_rationales(
     """Label-aware rationales for every row of `dataset` (columns `text`, `label`, `id_column`).
 
     Returns the rows with `rationale` (None where filtered) and `rationale_status` columns, and a summary. Filtered
-    rows are also listed in `output_dir/filtered.jsonl`; `output_dir/summary.json` holds the summary.
+    rows are also listed in `output_dir/filtered.jsonl`; `output_dir/summary.json` holds the summary. For data too
+    large for memory, `generate_in_windows` does the same work window by window.
     """
-    output_dir = Path(output_dir)
     ids = [str(value) for value in dataset[id_column]]
-    require_unique_ids(ids, id_column, "generate_rationales")
+    summary = generate_in_windows(
+        [dataset], len(dataset), lambda: ids, task, teacher, output_dir, prompt_template=prompt_template,
+        sentinel=sentinel, max_words=max_words, id_column=id_column, chunk_size=chunk_size, progress=progress,
+    )  # fmt: skip
+    results = list(finished_records(output_dir, ids))
+    joined = dataset.add_column("rationale", [r["rationale"] if r["status"] == "kept" else None for r in results])
+    return joined.add_column("rationale_status", [r["status"] for r in results]), summary
+
+
+def generate_in_windows(
+    windows: Iterable[Dataset],
+    rows: int,
+    row_ids: Callable[[], Iterable],
+    task: Task,
+    teacher,
+    output_dir: str | os.PathLike,
+    *,
+    prompt_template: str | None = None,
+    sentinel: str = SENTINEL,
+    max_words: int = 150,
+    id_column: str = "idx",
+    chunk_size: int = 32,
+    progress: bool = True,
+) -> GenerationSummary:
+    """`generate_rationales` over `windows` of rows (`rows` in all; `row_ids()` yields their ids again, in order):
+    memory is bounded by a window, whatever the data's size. The records stay in the shards of `output_dir`
+    (`finished_records` reads them back in order); `filtered.jsonl` and `summary.json` are written from them."""
+    output_dir = Path(output_dir)
+    require_unique_ids(row_ids, id_column, "generate_rationales")
     template = template_for(task.name, prompt_template, task.problem_type)
     start = time.monotonic()
-    with ShardedResults(output_dir).open() as (done, shard):
-        pending = [i for i, key in enumerate(ids) if key not in done]
-        generated, tokens = 0, 0
-        with progress_bar(
-            len(ids), "Teacher rationales", unit="row", initial=len(ids) - len(pending), disable=not progress
-        ) as bar:
+    generated, tokens = 0, 0
+    with (
+        ShardedResults(output_dir).open() as (done, shard),
+        progress_bar(rows, "Teacher rationales", unit="row", disable=not progress) as bar,
+    ):
+        for window in windows:
+            ids = [str(value) for value in window[id_column]]
+            pending = done.missing(ids)
+            bar.update(len(ids) - len(pending))
             for offset in range(0, len(pending), chunk_size):
                 indices = pending[offset : offset + chunk_size]
-                rows = [dataset[i] for i in indices]
-                labels = [targets.answer_text(row["label"], task.problem_type, task.id2label) for row in rows]
-                chats = [build_messages(template, task, row, sentinel) for row in rows]
+                chunk = [window[i] for i in indices]
+                labels = [targets.answer_text(row["label"], task.problem_type, task.id2label) for row in chunk]
+                chats = [build_messages(template, task, row, sentinel) for row in chunk]
                 for finished in _completions(teacher, chats):
                     records = []
                     for position, completion in finished:
@@ -128,11 +159,15 @@ def generate_rationales(
                     shard.write(records)  # durable before the next request: a kill loses only work in flight
                     generated += len(records)
                     bar.update(len(records))
-        results = [done[key] for key in ids]
-    statuses = Counter(record["status"] for record in results)
+    statuses: Counter = Counter()
+    with atomic_file(output_dir / "filtered.jsonl", "w") as filtered:
+        for record in finished_records(output_dir, (str(key) for key in row_ids())):
+            statuses[record["status"]] += 1
+            if record["status"] != "kept":
+                filtered.write(json.dumps(record) + "\n")
     summary = GenerationSummary(
-        rows=len(ids),
-        already_done=len(ids) - len(pending),
+        rows=rows,
+        already_done=rows - generated,
         generated=generated,
         kept=statuses.pop("kept", 0),
         filtered=dict(statuses),
@@ -140,12 +175,16 @@ def generate_rationales(
         seconds=round(time.monotonic() - start, 2),
         teacher=getattr(teacher, "name", type(teacher).__name__),
     )
-    filtered = [record for record in results if record["status"] != "kept"]
-    atomic_write_jsonl(output_dir / "filtered.jsonl", filtered)
     atomic_write_text(output_dir / "summary.json", json.dumps(asdict(summary), indent=2) + "\n")
     logger.info("Teacher rationales: %s", summary)
-    joined = dataset.add_column("rationale", [r["rationale"] if r["status"] == "kept" else None for r in results])
-    return joined.add_column("rationale_status", [r["status"] for r in results]), summary
+    return summary
+
+
+def finished_records(output_dir: str | os.PathLike, ids: Iterable[str]) -> Iterator[dict]:
+    """The stored record of each id, in the order given (read from the shards one at a time)."""
+    with ShardedResults(output_dir).reading() as done:
+        for key in ids:
+            yield done[key]
 
 
 def _completions(teacher, chats: list[list[dict]]) -> Iterator[list[tuple[int, object]]]:
