@@ -88,31 +88,39 @@ class ShardIndex:
         offsets.append(offset)
 
     def _merge(self) -> None:
-        """New entries join the sorted arrays; of equal hashes the earliest entry stays."""
+        """New entries join the sorted arrays by insertion (no re-sort of what is there: a window's merge costs one
+        copy of the index); of equal hashes the earlier entry stays."""
         if not len(self._new[0]):
             return
-        hashes = np.concatenate([self._hashes, np.frombuffer(self._new[0], dtype=np.uint64)])
-        shards = np.concatenate([self._shards, np.frombuffer(self._new[1], dtype=np.int32)])
-        offsets = np.concatenate([self._offsets, np.frombuffer(self._new[2], dtype=np.int64)])
+        hashes = np.frombuffer(self._new[0], dtype=np.uint64)
+        hashes, first = np.unique(hashes, return_index=True)  # sorted; `first`: each hash's earliest new entry
+        shards = np.frombuffer(self._new[1], dtype=np.int32)[first]
+        offsets = np.frombuffer(self._new[2], dtype=np.int64)[first]
         self._new = (array("Q"), array("i"), array("q"))
-        self._hashes, first = np.unique(hashes, return_index=True)  # sorted; `first`: each hash's earliest entry
-        self._shards, self._offsets = shards[first], offsets[first]
+        places, known = self._lookup(hashes)
+        unseen = ~known
+        places, hashes, shards, offsets = places[unseen], hashes[unseen], shards[unseen], offsets[unseen]
+        self._hashes = np.insert(self._hashes, places, hashes)
+        self._shards = np.insert(self._shards, places, shards)
+        self._offsets = np.insert(self._offsets, places, offsets)
+
+    def _lookup(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Where each hash value is (or would go) in the sorted index, and whether it is there."""
+        places = np.searchsorted(self._hashes, values)
+        if not len(self._hashes):
+            return places, np.zeros(len(values), dtype=bool)
+        return places, self._hashes[np.minimum(places, len(self._hashes) - 1)] == values
 
     def _position(self, key: str) -> int | None:
         self._merge()
-        value = np.uint64(key_hash(key))
-        position = int(np.searchsorted(self._hashes, value))
-        if position < len(self._hashes) and self._hashes[position] == value:
-            return position
-        return None
+        places, known = self._lookup(np.array([key_hash(key)], dtype=np.uint64))
+        return int(places[0]) if known[0] else None
 
     def missing(self, keys: list[str]) -> list[int]:
         """Positions of the `keys` not done (one vectorised lookup for a window of keys)."""
         self._merge()
-        values = np.fromiter((key_hash(key) for key in keys), dtype=np.uint64, count=len(keys))
-        positions = np.minimum(np.searchsorted(self._hashes, values), max(len(self._hashes) - 1, 0))
-        found = self._hashes[positions] == values if len(self._hashes) else np.zeros(len(keys), dtype=bool)
-        return np.flatnonzero(~found).tolist()
+        _, known = self._lookup(np.fromiter((key_hash(key) for key in keys), dtype=np.uint64, count=len(keys)))
+        return np.flatnonzero(~known).tolist()
 
     def __contains__(self, key: str) -> bool:
         return self._position(key) is not None
