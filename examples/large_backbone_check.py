@@ -90,10 +90,10 @@ def main() -> None:
             [
                 *dhrd, "train", "--model", str(work / "backbone"), "--train_file", str(work / "train.jsonl"),
                 "--output_dir", str(work / "run"), "--overwrite_output_dir", "--lora_r", str(args.lora_r),
-                "--dtype", "bfloat16", "--bf16", "--gradient_checkpointing", "--max_steps", str(args.steps),
+                "--dtype", "bfloat16", "--bf16", "--activation_checkpointing", "--max_steps", str(args.steps),
                 "--per_device_train_batch_size", str(args.batch_size), "--learning_rate", "1e-4",
                 "--max_input_length", "64", "--max_length", "128", "--logging_steps", "1", "--save_strategy", "no",
-                "--report_to", "none", "--label_names", *LABELS,
+                "--report_to", "none", "--label_names", ",".join(LABELS),
             ],
             work,
         )  # fmt: skip

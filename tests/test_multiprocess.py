@@ -68,3 +68,22 @@ def test_two_gloo_processes_match_one_process_on_the_combined_batch(backbone_and
     assert one.keys() == two.keys()
     for name in one:
         torch.testing.assert_close(two[name], one[name], atol=2e-6, rtol=1e-5, msg=name)
+
+
+def test_fsdp_on_cpu_processes_is_refused_rather_than_silently_ddp(backbone_and_data):
+    """FSDP2 with two gloo CPU processes: accelerate runs CPU processes as DDP and ignores `--fsdp` (checked with
+    torch 2.13 / transformers 5.24 / accelerate 1.15), so the run would not shard what the user asked to shard:
+    DHRDTrainer refuses it in one line. FSDP stays untested here (GPU only)."""
+    tmp_path = backbone_and_data
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29519"]
+    fsdp = [
+        "--ddp_backend",
+        "gloo",
+        "--fsdp",
+        "full_shard",
+        "--fsdp_config",
+        '{"transformer_layer_cls_to_wrap": ["Qwen2DecoderLayer"]}',
+    ]  # noqa: E501
+    with pytest.raises(AssertionError, match="--fsdp was given, but these processes would train without it"):
+        _train(tmp_path, "fsdp", torchrun, batch_size=2, extra=fsdp)
+    assert not (tmp_path / "fsdp" / "model.safetensors").exists()

@@ -112,6 +112,11 @@ class DHRDTrainer(Trainer):
             compute_metrics=compute_metrics,
             **kwargs,
         )
+        if args.fsdp and not self.is_fsdp_enabled:  # accelerate runs CPU processes as DDP and drops --fsdp
+            raise ValueError(
+                "--fsdp was given, but these processes would train without it (accelerate shards only on GPUs; CPU "
+                "processes run as DDP): drop --fsdp on the CPU, or run on GPUs."
+            )
         self._label_progress(args)
         if hasattr(self.model, "add_model_tags"):
             self.model.add_model_tags(self._tag_names)  # the Hub finds DHRD models by this tag
