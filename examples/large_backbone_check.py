@@ -12,7 +12,6 @@ and bf16 -> `dhrd export` (the adapter merged, the reasoning head dropped) -> re
 import argparse
 import json
 import os
-import random
 import re
 import subprocess
 import sys
@@ -23,8 +22,10 @@ from pathlib import Path
 from backbone_shapes import SHAPES, a_tokenizer, random_backbone
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+from conftest import write_rows  # noqa: E402 - rows of random words with a label and a rationale, like a user's file
+
 LABELS = ("calm", "stormy", "mixed")
-WORDS = "sun rain wind snow cloud storm fog hail frost heat dry wet cold warm grey clear".split()
 
 RELOAD = """
 import json, sys, torch
@@ -36,18 +37,6 @@ with torch.no_grad():
     logits = model(**tokenizer(["rain and wind all day"], return_tensors="pt")).logits
 print(json.dumps({"architecture": type(model).__name__, "logits": logits[0].tolist(), "dtype": str(model.dtype)}))
 """
-
-
-def write_rows(path: Path, rows: int, seed: int) -> None:
-    rng = random.Random(seed)
-    with open(path, "w") as handle:
-        for _ in range(rows):
-            row = {
-                "text": " ".join(rng.choices(WORDS, k=rng.randint(4, 24))),
-                "label": rng.choice(LABELS),
-                "rationale": " ".join(rng.choices(WORDS, k=rng.randint(8, 30))),
-            }
-            handle.write(json.dumps(row) + "\n")
 
 
 def stage(name: str, command: list[str], log_dir: Path) -> dict:
@@ -82,8 +71,8 @@ def main() -> None:
         start = time.perf_counter()
         parameters = random_backbone(args.shape, work / "backbone", a_tokenizer())
         build_seconds = time.perf_counter() - start
-        write_rows(work / "train.jsonl", args.steps * args.batch_size, seed=0)
-        write_rows(work / "rows.jsonl", args.predict_rows, seed=1)
+        write_rows(work / "train.jsonl", args.steps * args.batch_size, LABELS, seed=0)
+        write_rows(work / "rows.jsonl", args.predict_rows, LABELS, seed=1)
         dhrd = [sys.executable, "-m", "trainer.cli"]
         train = stage(
             "train",

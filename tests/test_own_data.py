@@ -197,9 +197,10 @@ def test_csv_with_two_text_columns_end_to_end(tiny_backbone_dir, tmp_path):
     assert {row["label"] for row in rows} <= {"billing", "shipping"}
 
 
-def test_predict_resumes_from_the_parts_a_killed_run_left(tmp_path, tiny_backbone_dir):
-    """A killed run leaves finished batches in `.<output>.parts/` (its last line maybe cut short): the rerun keeps
-    every finished record as it is, redoes the rest, and writes every row once, in input order."""
+def test_parts_without_a_manifest_are_refused_until_overwrite(tmp_path, tiny_backbone_dir):
+    """Parts that say nothing of the job that wrote them (an older version's, or copied in) could be another model's:
+    refused in one line, nothing merged; `--overwrite` starts over. Resuming a killed job of the same manifest is
+    tested in test_job_manifest.py."""
     from conftest import tiny_dhrd
 
     from trainer.cli.predict import parts_folder
@@ -215,13 +216,16 @@ def test_predict_resumes_from_the_parts_a_killed_run_left(tmp_path, tiny_backbon
     parts.mkdir()
     finished = {"id": "r4", "label": "yes", "probs": {"no": 0.25, "yes": 0.75}}  # a marker the model never gives
     (parts / "shard-00000.jsonl").write_text(json.dumps(finished) + "\n" + '{"id": "r5", "label": "n')
-    completed = dhrd("predict", "--model", str(model_dir), "--test_file", str(tmp_path / "rows.jsonl"),
-                     "--output_file", str(output), "--max_batch_tokens", "16")  # fmt: skip
+    predict = ["predict", "--model", str(model_dir), "--test_file", str(tmp_path / "rows.jsonl"),
+               "--output_file", str(output), "--max_batch_tokens", "16"]  # fmt: skip
+    refused = dhrd(*predict)
+    assert "holds results without a manifest" in error_line(refused) and "--overwrite" in error_line(refused)
+    assert not output.exists() and (parts / "shard-00000.jsonl").is_file()
+    completed = dhrd(*predict, "--overwrite")
     assert completed.returncode == 0, completed.stderr[-3000:]
-    assert "Resuming: 1 of 9 rows already predicted" in completed.stderr
+    assert "Resuming" not in completed.stderr
     rows = _read_jsonl(output)
-    assert [row["id"] for row in rows] == [f"r{i}" for i in range(9)]
-    assert rows[4] == finished and rows[5]["probs"] != finished["probs"]
+    assert [row["id"] for row in rows] == [f"r{i}" for i in range(9)] and rows[4] != finished
     assert not parts.exists()
 
 

@@ -24,7 +24,7 @@ import logging
 import os
 import string
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +53,12 @@ CUSTOM_METRIC = "accuracy_macro_f1"
 # The arguments that turn a row into model input: a training record keeps them, so `predict` rebuilds inputs alike.
 TEXT_FORMAT = ("text_column", "text_columns", "input_template")
 INPUT_FORMAT = (*TEXT_FORMAT, "options_column")
+OTHER_SPLITS_AND_CAPS = (
+    *(f"{split}_file" for split in ("train", "validation", "test")),
+    *(f"{split}_split" for split in ("train", "eval", "test")),
+    "max_train_samples",
+    "max_eval_samples",
+)
 WINDOW_ROWS = 65536  # rows normalised at a time by `row_windows`: bounds memory on millions of rows
 
 
@@ -202,6 +208,15 @@ class DatasetArguments:
     def input_format(self) -> dict[str, Any]:
         """What a training record keeps so `predict` can rebuild inputs the same way."""
         return {key: getattr(self, key) for key in INPUT_FORMAT if getattr(self, key)}
+
+    def job_description(self, split: str) -> dict[str, Any]:
+        """What a resumable job's rows of `split` depend on (its manifest's `data`): where they come from and how they
+        are read; not the other splits' files, nor the training sample caps."""
+        split = canonical_split(split)
+        described = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in OTHER_SPLITS_AND_CAPS}
+        split_name = {"train": self.train_split, "validation": self.eval_split, "test": self.test_split}.get(split)
+        file = self.file_for(split)
+        return {**described, "split": split, "split_name": split_name, "file": file and str(Path(file).resolve())}
 
     def with_input_format(self, recorded: dict[str, Any]) -> "DatasetArguments":
         """These arguments, with the recorded input format where none was given (the text columns as a whole; the

@@ -5,6 +5,10 @@ unit of work (a rationale, a batch of predictions); a rerun reads all shards, sk
 appends to a new shard. A kill therefore loses only the work in flight: a line cut short has no newline and is
 ignored on load (that key is done again), and no key is ever kept twice. A lock file keeps two runs off one folder.
 
+A job that knows what its results depend on (the model, the data, the settings) gives a `manifest`: it is written
+next to the shards, and a rerun with another manifest is refused (naming what differs) instead of merging two jobs'
+results; `overwrite=True` removes the earlier job's results and starts over.
+
 Memory stays flat on millions of rows: what is done is an index (a key's 8-byte hash, its shard and byte offset,
 16 bytes a record), and a record is read back from its shard when it is asked for.
 """
@@ -169,12 +173,46 @@ class ShardWriter:
             self._offset += len(line)
 
 
-class ShardedResults:
-    """The shards of one job in `folder`, keyed by the record field `key`."""
+class JobMismatch(ValueError):
+    """The folder holds the results of another job."""
 
-    def __init__(self, folder: str | os.PathLike, key: str = "id") -> None:
+
+MANIFEST = "manifest.json"
+
+
+class ShardedResults:
+    """The shards of one job in `folder`, keyed by the record field `key`; `manifest` (JSON-able) says what the
+    results depend on."""
+
+    def __init__(self, folder: str | os.PathLike, key: str = "id", manifest: dict | None = None) -> None:
         self.folder = Path(folder)
         self.key = key
+        self.manifest = manifest
+
+    def _settle_manifest(self, overwrite: bool) -> None:
+        """Refuse another job's results (or start over from nothing with `overwrite`), then record this job's."""
+        path = self.folder / MANIFEST
+        shards = list(self.folder.glob("shard-*.jsonl"))
+        if overwrite:
+            for stale in [*shards, path]:
+                stale.unlink(missing_ok=True)
+        elif path.is_file():
+            stored = json.loads(path.read_text(encoding="utf-8"))
+            if self.manifest is not None and stored != self.manifest:
+                raise JobMismatch(
+                    f"{self.folder} holds the results of another job ({describe_differences(stored, self.manifest)}); "
+                    "pass --overwrite to start over (they are removed), or rerun with the same settings."
+                )
+        elif shards and self.manifest is not None:
+            raise JobMismatch(
+                f"{self.folder} holds results without a manifest (an older version's, or copied in): which job wrote "
+                "them cannot be told; pass --overwrite to start over (they are removed)."
+            )
+        if self.manifest is not None and not path.is_file():
+            text = json.dumps(self.manifest, indent=2, sort_keys=True) + "\n"
+            tmp = path.with_name(f".{MANIFEST}.tmp")
+            tmp.write_text(text, encoding="utf-8")
+            os.replace(tmp, path)
 
     def load(self) -> dict[str, dict]:
         """Finished records by key, from every shard, in memory (for small jobs and inspection)."""
@@ -202,14 +240,16 @@ class ShardedResults:
             index.close()
 
     @contextmanager
-    def open(self) -> Iterator[tuple[ShardIndex, ShardWriter]]:
-        """Lock the folder, index what is done, and open a new shard: `(done, writer)`. `done` grows with `write`."""
+    def open(self, overwrite: bool = False) -> Iterator[tuple[ShardIndex, ShardWriter]]:
+        """Lock the folder, check the manifest, index what is done, and open a new shard: `(done, writer)`. `done`
+        grows with `write`."""
         self.folder.mkdir(parents=True, exist_ok=True)
         with open(self.folder / ".lock", "w") as lock:
             try:
                 fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 raise RuntimeError(f"Another run is writing to {self.folder}.") from None
+            self._settle_manifest(overwrite)
             done = ShardIndex(self.folder, self.key)
             done.scan()
             numbers = [int(path.stem.split("-")[1]) for path in self.folder.glob("shard-*.jsonl")]
@@ -224,5 +264,29 @@ class ShardedResults:
                     shard.unlink()  # a run that finished nothing leaves no empty shard behind
                 if not any(self.folder.glob("shard-*.jsonl")):
                     (self.folder / ".lock").unlink(missing_ok=True)
+                    (self.folder / MANIFEST).unlink(missing_ok=True)
                     if not any(self.folder.iterdir()):
                         self.folder.rmdir()  # nor an empty folder
+
+
+def describe_differences(stored: dict, wanted: dict, most: int = 3) -> str:
+    """`model.fingerprint: was 'ab12…', now 'cd34…'; …`: the first leaves of two manifests that differ."""
+    differences = []
+    stored, wanted = _leaves(stored), _leaves(wanted)
+    for key in sorted(set(stored) | set(wanted)):
+        was, now = stored.get(key), wanted.get(key)
+        if was != now:
+            differences.append(f"{key}: was {_short(was)}, now {_short(now)}")
+    more = f"; and {len(differences) - most} more" if len(differences) > most else ""
+    return "; ".join(differences[:most]) + more
+
+
+def _leaves(value, prefix: str = "") -> dict:
+    if isinstance(value, dict):
+        return {k: v for key, item in value.items() for k, v in _leaves(item, f"{prefix}{key}.").items()}
+    return {prefix.rstrip("."): value}
+
+
+def _short(value) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= 60 else text[:57] + "..."

@@ -28,8 +28,9 @@ from datasets import Dataset
 from modeling_dhrd.atomic import atomic_file
 
 from ..bounded import bounded_completions
-from ..dataset_args import WINDOW_ROWS, DatasetArguments
+from ..dataset_args import WINDOW_ROWS, DatasetArguments, LabelledData
 from ..device import DeviceArguments, default_batch_tokens
+from ..fingerprint import model_identity
 from ..inference import (
     classifier_data,
     classify_batches,
@@ -70,7 +71,10 @@ class PredictArguments:
         },
     )
     batch_size: int = field(default=256, metadata={"help": "Rows per batch at most."})
-    overwrite: bool = field(default=False, metadata={"help": "Replace an existing output file."})
+    overwrite: bool = field(
+        default=False,
+        metadata={"help": "Replace an existing output file and start over (an earlier job's parts are removed)."},
+    )
     server_url: str | None = field(
         default=None, metadata={"help": "A vLLM pooling server (`--runner pooling`) serving the export: its base URL."}
     )
@@ -126,9 +130,9 @@ def run_predict(args: PredictArguments, data_args: DatasetArguments, device: Dev
         def as_record(options: None, activated: torch.Tensor) -> dict:
             return prediction_record(activated.tolist(), problem_type, names)
 
-    store = ShardedResults(parts_folder(args.output_file), key=id_column)
+    store = ShardedResults(parts_folder(args.output_file), key=id_column, manifest=_manifest(args, data, device))
     total = data.num_rows(args.split, args.limit)
-    with store.open() as (done, shard):
+    with store.open(overwrite=args.overwrite) as (done, shard):
         if len(done):
             logger.info("Resuming: %d of %d rows already predicted in %s", len(done), total, store.folder)
         with progress_bar(total, "Predicting", unit="row") as bar:
@@ -145,6 +149,19 @@ def run_predict(args: PredictArguments, data_args: DatasetArguments, device: Dev
     shutil.rmtree(store.folder, ignore_errors=True)
     summary = _summary(counts, names, "multiple_choice" if data.multiple_choice else problem_type)
     return f"wrote {counts.rows} predictions to {args.output_file} ({summary})"
+
+
+def _manifest(args: PredictArguments, data: LabelledData, device: DeviceArguments) -> dict:
+    """What the predictions depend on: the model (its files' fingerprint), the server, the rows and how they are read,
+    truncation and precision. Not `--limit` (a partial run's parts serve a larger one) nor the device."""
+    return {
+        "job": "dhrd predict",
+        "model": model_identity(args.model),
+        "server": {"url": args.server_url, "model": args.server_model or args.model} if args.server_url else None,
+        "data": data.args.job_description(args.split),
+        "max_input_length": args.max_input_length,
+        "dtype": device.dtype,
+    }
 
 
 class PredictionCounts:

@@ -17,6 +17,7 @@ from modeling_dhrd.atomic import atomic_file, atomic_write_jsonl
 
 from ..dataset_args import DataError, DatasetArguments, LabelledData, canonical_split
 from ..device import DeviceArguments
+from ..fingerprint import model_identity
 from ..options import teacher_listing
 from ..tasks import rationale_sets as joins
 from ..tasks.base import data_dir_or_env
@@ -46,6 +47,9 @@ class RationaleArguments:
     max_new_tokens: int = field(default=128, metadata={"help": "Token cap per rationale."})
     max_words: int = field(default=150, metadata={"help": "Longer rationales are filtered as too_long."})
     prompt_template_file: str | None = field(default=None, metadata={"help": "Text file with a prompt template."})
+    overwrite: bool = field(
+        default=False, metadata={"help": "Start over: remove the results an earlier job left in --output_dir."}
+    )
 
     def __post_init__(self) -> None:
         require_positive(self, "limit", "batch_size", "concurrency", "max_new_tokens", "max_words")
@@ -85,14 +89,21 @@ def run_rationales(
         task = data.task
         windows = itertools.chain([first], windows)
     template_for(task.name, template)  # a template without its fields fails before a teacher is loaded
-    teacher = _teacher(args, device or DeviceArguments())
+    device = device or DeviceArguments()
+    manifest = {
+        "teacher": _teacher_identity(args),
+        "dtype": device.dtype,
+        "data": data.args.job_description(args.split),
+    }
+    teacher = _teacher(args, device)
 
     def row_ids() -> Iterator:
         return data.row_ids(args.split, args.limit)
 
     summary = generate_in_windows(
-        windows, len(raw), row_ids, task, teacher, output_dir, prompt_template=template, max_words=args.max_words
-    )
+        windows, len(raw), row_ids, task, teacher, output_dir, prompt_template=template, max_words=args.max_words,
+        manifest=manifest, overwrite=args.overwrite,
+    )  # fmt: skip
     records = finished_records(output_dir, (str(key) for key in row_ids()))
     add_idx = data.id_column(raw) is None
     with atomic_file(output_dir / "rationales.jsonl", "w") as handle:
@@ -156,6 +167,15 @@ def _read_template(path: str | None) -> str | None:
         return Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
         raise ValueError(f"--prompt_template_file {path}: cannot be read ({error}).") from None
+
+
+def _teacher_identity(args: RationaleArguments) -> dict:
+    """The teacher a job's rationales come from: the server and its model, or the local model's files."""
+    if args.server_url:
+        return {"server": args.server_url, "model": args.server_model}
+    from modeling_dhrd import resolve_backbone
+
+    return model_identity(resolve_backbone(args.teacher_model))
 
 
 def _teacher(args: RationaleArguments, device: DeviceArguments):

@@ -76,19 +76,10 @@ def load_results(output_dir: Path) -> dict[str, dict]:
 
 
 def generate_rationales(
-    dataset: Dataset,
-    task: Task,
-    teacher,
-    output_dir: str | os.PathLike,
-    *,
-    prompt_template: str | None = None,
-    sentinel: str = SENTINEL,
-    max_words: int = 150,
-    id_column: str = "idx",
-    chunk_size: int = 32,
-    progress: bool = True,
+    dataset: Dataset, task: Task, teacher, output_dir: str | os.PathLike, *, id_column: str = "idx", **settings
 ) -> tuple[Dataset, GenerationSummary]:
-    """Label-aware rationales for every row of `dataset` (columns `text`, `label`, `id_column`).
+    """Label-aware rationales for every row of `dataset` (columns `text`, `label`, `id_column`); `settings` are those
+    of `generate_in_windows` (`prompt_template`, `sentinel`, `max_words`, `chunk_size`, `progress`).
 
     Returns the rows with `rationale` (None where filtered) and `rationale_status` columns, and a summary. Filtered
     rows are also listed in `output_dir/filtered.jsonl`; `output_dir/summary.json` holds the summary. For data too
@@ -96,9 +87,8 @@ def generate_rationales(
     """
     ids = [str(value) for value in dataset[id_column]]
     summary = generate_in_windows(
-        [dataset], len(dataset), lambda: ids, task, teacher, output_dir, prompt_template=prompt_template,
-        sentinel=sentinel, max_words=max_words, id_column=id_column, chunk_size=chunk_size, progress=progress,
-    )  # fmt: skip
+        [dataset], len(dataset), lambda: ids, task, teacher, output_dir, id_column=id_column, **settings
+    )
     results = list(finished_records(output_dir, ids))
     joined = dataset.add_column("rationale", [r["rationale"] if r["status"] == "kept" else None for r in results])
     return joined.add_column("rationale_status", [r["status"] for r in results]), summary
@@ -118,17 +108,31 @@ def generate_in_windows(
     id_column: str = "idx",
     chunk_size: int = 32,
     progress: bool = True,
+    manifest: dict | None = None,
+    overwrite: bool = False,
 ) -> GenerationSummary:
     """`generate_rationales` over `windows` of rows (`rows` in all; `row_ids()` yields their ids again, in order):
     memory is bounded by a window, whatever the data's size. The records stay in the shards of `output_dir`
-    (`finished_records` reads them back in order); `filtered.jsonl` and `summary.json` are written from them."""
+    (`finished_records` reads them back in order); `filtered.jsonl` and `summary.json` are written from them.
+
+    The shards' manifest holds the teacher, task, prompt template and cleaning settings (and whatever `manifest`
+    adds, e.g. the data): a rerun with other ones is refused rather than merged, unless `overwrite` starts over."""
     output_dir = Path(output_dir)
     require_unique_ids(row_ids, id_column, "generate_rationales")
     template = template_for(task.name, prompt_template, task.problem_type)
     start = time.monotonic()
     generated, tokens = 0, 0
+    manifest = {
+        "teacher": getattr(teacher, "name", type(teacher).__name__),
+        "task": task.name,
+        "prompt_template": template,
+        "sentinel": sentinel,
+        "max_words": max_words,
+        "max_new_tokens": getattr(teacher, "max_new_tokens", None),
+        **(manifest or {}),
+    }
     with (
-        ShardedResults(output_dir).open() as (done, shard),
+        ShardedResults(output_dir, manifest=manifest).open(overwrite) as (done, shard),
         progress_bar(rows, "Teacher rationales", unit="row", disable=not progress) as bar,
     ):
         for window in windows:

@@ -1,0 +1,130 @@
+"""Every resumable job knows what it resumes: `dhrd predict` killed with SIGKILL and rerun resumes exactly once;
+rerun with another model it is refused (naming what differs) and nothing is merged; `--overwrite` starts over and
+gives what a clean run gives. `dhrd rationales` likewise refuses another teacher, template or cleaning setting."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from cli_helpers import dhrd, error_line
+from conftest import PROJECT_ROOT, make_tokenizer, tiny_dhrd, tiny_text_config, write_rows
+from transformers import AutoModelForCausalLM
+
+from trainer.cli.predict import parts_folder
+from trainer.fingerprint import folder_fingerprint, model_identity
+
+ROWS = 3000
+
+
+def _model(folder, seed: int) -> str:
+    tiny_dhrd("qwen2", num_labels=2, seed=seed, id2label={0: "no", 1: "yes"}).save_pretrained(folder)
+    make_tokenizer().save_pretrained(folder)
+    return str(folder)
+
+
+def _part_lines(parts) -> list[str]:
+    """Complete lines of every shard (a line cut short by the kill does not count)."""
+    lines = []
+    for shard in sorted(parts.glob("shard-*.jsonl")):
+        lines += [line for line in shard.read_text().splitlines(keepends=True) if line.endswith("\n")]
+    return lines
+
+
+def _killed_midway(command: list[str], parts, at_least: int) -> list[str]:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "trainer.cli", *command], env=env, cwd=PROJECT_ROOT, stderr=subprocess.PIPE
+    )
+    deadline = time.monotonic() + 120
+    while not parts.exists() or len(_part_lines(parts)) < at_least:
+        assert process.poll() is None, process.communicate()[1][-3000:]
+        assert time.monotonic() < deadline, "the run made no progress"
+        time.sleep(0.01)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    return _part_lines(parts)
+
+
+def test_predict_resumes_its_own_parts_and_refuses_another_models(tmp_path):
+    model_a, model_b = _model(tmp_path / "a", seed=0), _model(tmp_path / "b", seed=1)
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text("".join(json.dumps({"id": f"r{i}", "text": f"row number {i}"}) + "\n" for i in range(ROWS)))
+    output = tmp_path / "out.jsonl"
+    parts = parts_folder(output)
+
+    def predict(model: str, out=output) -> list[str]:
+        return ["predict", "--model", model, "--test_file", str(rows), "--output_file", str(out), "--batch_size", "4"]
+
+    before = _killed_midway(predict(model_a), parts, at_least=40)
+    assert 40 <= len(before) < ROWS
+    snapshot = {shard.name: shard.read_bytes() for shard in parts.glob("shard-*.jsonl")}
+
+    refused = dhrd(*predict(model_b))  # another model's parts are never merged
+    line = error_line(refused)
+    assert "holds the results of another job (model.fingerprint: was" in line and "--overwrite" in line
+    assert {shard.name: shard.read_bytes() for shard in parts.glob("shard-*.jsonl")} == snapshot
+    assert not output.exists()
+
+    resumed = dhrd(*predict(model_a))  # the same job resumes: every row once, the finished ones as they were
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert f"Resuming: {len(before)} of {ROWS} rows already predicted" in resumed.stderr
+    written = output.read_text().splitlines(keepends=True)
+    assert [json.loads(line)["id"] for line in written] == [f"r{i}" for i in range(ROWS)]
+    assert set(before) <= set(written) and not parts.exists()
+
+    _killed_midway([*predict(model_a, tmp_path / "b.jsonl")], parts_folder(tmp_path / "b.jsonl"), at_least=40)
+    started_over = dhrd(*predict(model_b, tmp_path / "b.jsonl"), "--overwrite")
+    assert started_over.returncode == 0, started_over.stderr[-3000:]
+    assert "Resuming" not in started_over.stderr
+    clean = dhrd(*predict(model_b, tmp_path / "clean.jsonl"))
+    assert clean.returncode == 0, clean.stderr[-3000:]
+    assert (tmp_path / "b.jsonl").read_text() == (tmp_path / "clean.jsonl").read_text()
+
+
+@pytest.fixture
+def teachers(tmp_path):
+    folders = []
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        folder = tmp_path / f"teacher{seed}"
+        AutoModelForCausalLM.from_config(tiny_text_config("qwen2")).save_pretrained(folder)
+        make_tokenizer().save_pretrained(folder)
+        folders.append(str(folder))
+    return folders
+
+
+def test_rationales_refuse_another_teacher_template_or_setting(tmp_path, teachers):
+    write_rows(tmp_path / "rows.jsonl", 8, ("wet", "dry"))
+    (tmp_path / "template.txt").write_text("Explain why {input} gets {answer}. End with {sentinel}")
+    base = ["rationales", "--train_file", str(tmp_path / "rows.jsonl"), "--rationale_column", "teacher_rationale",
+            "--max_new_tokens", "6", "--output_dir", str(tmp_path / "out")]  # fmt: skip
+    first = dhrd(*base, "--teacher_model", teachers[0])
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert "8 generated now, 0 already done" in first.stdout
+    template = ["--prompt_template_file", str(tmp_path / "template.txt")]
+    for change, differs in (
+        (["--teacher_model", teachers[1]], "teacher.fingerprint"),
+        (["--teacher_model", teachers[0], "--max_words", "20"], "max_words: was 150, now 20"),
+        (["--teacher_model", teachers[0], *template], "prompt_template"),
+    ):
+        refused = dhrd(*base, *change)
+        assert differs in error_line(refused), (change, refused.stderr[-2000:])
+    again = dhrd(*base, "--teacher_model", teachers[0])
+    assert "0 generated now, 8 already done" in again.stdout
+    over = dhrd(*base, "--teacher_model", teachers[1], "--overwrite")
+    assert over.returncode == 0, over.stderr[-3000:]
+    assert "8 generated now, 0 already done" in over.stdout
+
+
+def test_a_fingerprint_follows_the_files_not_the_folder(tmp_path):
+    _model(tmp_path / "a", seed=0), _model(tmp_path / "b", seed=1)
+    fingerprint = folder_fingerprint(tmp_path / "a")
+    assert fingerprint != folder_fingerprint(tmp_path / "b")  # same architecture and names, other weights
+    (tmp_path / "a").rename(tmp_path / "moved")
+    identity = model_identity(str(tmp_path / "moved"))
+    assert identity == {"source": str((tmp_path / "moved").resolve()), "revision": None, "fingerprint": fingerprint}
