@@ -363,7 +363,9 @@ def main() -> None:
     parser.add_argument("--cot-eos-batch-sizes", default="8", help="batch sizes that also run CoT to eos")
     parser.add_argument("--cot-min-inputs", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument(
+        "--device", default="auto", help="auto (CUDA, MPS, then CPU), cpu, cuda, cuda:N: trainer.device"
+    )
     parser.add_argument("--random-weights", action="store_true", help="build --config's architecture, random weights")
     parser.add_argument("--config", default="llama-3.1-8b", choices=sorted(RANDOM_CONFIGS))
     parser.add_argument("--smoke", action="store_true", help="tiny random model, a few inputs (CI, seconds)")
@@ -372,6 +374,9 @@ def main() -> None:
     parser.add_argument("--vllm-cot-inputs", type=int, default=32)
     parser.add_argument("--output-dir", default=None)
     args = parser.parse_args()
+    from trainer.device import resolve_device
+
+    args.device = str(resolve_device(args.device))  # the project's one device rule
     if args.smoke:
         args.random_weights, args.config, args.dtypes, args.batch_sizes = True, "smoke", "float32", "1,4"
         args.cot_fixed_tokens, args.cot_max_tokens, args.cot_eos_batch_sizes, args.repeats = 4, 8, "4", 1

@@ -124,6 +124,7 @@ def main() -> None:
                 "architecture": reloaded["architecture"],
                 "dtype": reloaded["dtype"],
                 "finite_logits": all(abs(value) < float("inf") for value in reloaded["logits"]),
+                "seconds": reload["seconds"],
                 "peak_rss_mib": reload["peak_rss_mib"],
             },
             "predict": {

@@ -7,8 +7,10 @@ data's id column, or `idx` = the row's position), then by the model's problem ty
 `probs` (every class's probability); multi-label: `labels` (every class above 0.5) and `probs` (each class's
 sigmoid); regression: `score`; multiple choice (an option scorer, `--options_column`): `option` (the chosen
 option's text), `option_index` and `probs` (each option's probability, in option order).
-Work is resumable: each finished batch is appended to `<output>.parts/` (fsynced); a rerun skips what is there, so a
-kill loses at most the batch in flight. The output file is written atomically at the end and the parts removed.
+Work is resumable: each finished batch is appended to `<output>.parts/` (fsynced); a rerun of the same job (its
+`manifest.json`: model, data, truncation, dtype) skips what is there, so a kill loses at most the batch in flight;
+another job's parts are refused, `--overwrite` starts over. The output file is written atomically at the end and
+the parts removed.
 """
 
 import itertools
@@ -48,6 +50,7 @@ from .checks import model_argument, require_client_limits, require_positive
 logger = logging.getLogger(__name__)
 
 OUTPUT_FORMATS = (".jsonl", ".parquet")
+Predictor = Callable[[Dataset], Iterator[tuple[list[int], torch.Tensor]]]  # rows -> (positions, outputs) batches
 ROW_WINDOW = WINDOW_ROWS  # rows read and predicted at a time (one length sort)
 PARQUET_ROW_GROUP = 16384  # rows per parquet row group: its conversion is the output's one transient cost
 
@@ -118,23 +121,12 @@ def run_predict(args: PredictArguments, data_args: DatasetArguments, device: Dev
     first = next(windows)  # checks the columns, the ids and every row of the first window before a model loads
     data.label_names  # noqa: B018 - checks a ClassLabel / --label_names / task against the model's labels
     id_column = data.id_column(data.require(args.split)) or "idx"
-    if data.multiple_choice:
-        predictor = _local_predictor(args, device, record, problem_type, options=True)
-
-        def as_record(options: list[str], scores: torch.Tensor) -> dict:
-            return choice_record(scores, options)
-    else:
-        local = not args.server_url
-        predictor = _local_predictor(args, device, record, problem_type) if local else _server_predictor(args, record)
-
-        def as_record(options: None, activated: torch.Tensor) -> dict:
-            return prediction_record(activated.tolist(), problem_type, names)
-
     store = ShardedResults(parts_folder(args.output_file), key=id_column, manifest=_manifest(args, data, device))
     total = data.num_rows(args.split, args.limit)
-    with store.open(overwrite=args.overwrite) as (done, shard):
+    with store.open(overwrite=args.overwrite) as (done, shard):  # another job's parts: refused before a model loads
         if len(done):
             logger.info("Resuming: %d of %d rows already predicted in %s", len(done), total, store.folder)
+        predictor, as_record = _predictor(args, device, record, data)
         with progress_bar(total, "Predicting", unit="row") as bar:
             for window in itertools.chain([first], windows):
                 ids = window["idx"]
@@ -149,6 +141,25 @@ def run_predict(args: PredictArguments, data_args: DatasetArguments, device: Dev
     shutil.rmtree(store.folder, ignore_errors=True)
     summary = _summary(counts, names, "multiple_choice" if data.multiple_choice else problem_type)
     return f"wrote {counts.rows} predictions to {args.output_file} ({summary})"
+
+
+def _predictor(
+    args: PredictArguments, device: DeviceArguments, record: dict, data: LabelledData
+) -> tuple[Predictor, Callable[[list[str] | None, torch.Tensor], dict]]:
+    """The model (local, or the server) and how one row's output becomes its record."""
+    if data.multiple_choice:
+
+        def choice(options: list[str], scores: torch.Tensor) -> dict:
+            return choice_record(scores, options)
+
+        return _local_predictor(args, device, record, data.problem_type, options=True), choice
+
+    def classified(options: None, activated: torch.Tensor) -> dict:
+        return prediction_record(activated.tolist(), data.problem_type, data.expected_label_names)
+
+    if args.server_url:
+        return _server_predictor(args, record), classified
+    return _local_predictor(args, device, record, data.problem_type), classified
 
 
 def _manifest(args: PredictArguments, data: LabelledData, device: DeviceArguments) -> dict:
@@ -192,9 +203,6 @@ def _summary(counts: PredictionCounts, names: list[str], problem_type: str) -> s
         mean = counts.score_sum / counts.rows
         return f"score min {counts.score_min:.4g}, mean {mean:.4g}, max {counts.score_max:.4g}"
     return ", ".join(f"{name} {counts.labels[name]}" for name in names)
-
-
-Predictor = Callable[[Dataset], Iterator[tuple[list[int], torch.Tensor]]]
 
 
 def _local_predictor(
