@@ -28,17 +28,21 @@ logger = logging.getLogger(__name__)
 
 TRAINING_RECORD = "dhrd_training.json"
 HUB_ID = re.compile(r"[\w.-]+/[\w.-]+")
+BARE_NAME = re.compile(r"\w[\w.-]*")
 UNBOUNDED_LENGTH = 1_000_000  # tokenizers without a length limit report ~1e30 as model_max_length
 
 
-def check_model_reference(model: str) -> None:
-    """A local folder with a config, or something shaped like a Hub id."""
+def check_model_reference(model: str, bare_names: bool = False) -> None:
+    """A local folder with a config, or something shaped like a Hub id (`user/name`; with `bare_names` also `gpt2`
+    or an embedded backbone's name). A path that is not there is named as a missing folder, not judged by the Hub's
+    repo-id rules."""
     path = Path(model)
     if path.exists():
         if not (path / "config.json").is_file():
             raise FileNotFoundError(f"{model} is not a model folder (no config.json).")
         return
-    if not HUB_ID.fullmatch(model):
+    looks_like_a_path = model.startswith((".", "/", "~")) or model.count("/") > 1
+    if looks_like_a_path or not (HUB_ID.fullmatch(model) or (bare_names and BARE_NAME.fullmatch(model))):
         raise FileNotFoundError(f"No such model folder: {model} (nor a Hub id like user/name).")
 
 

@@ -106,6 +106,23 @@ class DHRDTrainingArguments(TrainingArguments):
         clone.__dict__.update({key: copy.deepcopy(value, memo) for key, value in self.__dict__.items()})
         return clone
 
+    def _check_optimisation_numbers(self) -> None:
+        """Numbers the optimizer or the data loader would refuse only after the model and data are loaded: refused
+        when the arguments are made (at parse time on the command line), before anything heavy."""
+        checks = {
+            "learning_rate": (self.learning_rate >= 0, ">= 0"),
+            "weight_decay": (self.weight_decay >= 0, ">= 0"),
+            "max_grad_norm": (self.max_grad_norm is None or self.max_grad_norm >= 0, ">= 0"),
+            "warmup_steps": (self.warmup_steps >= 0, ">= 0 (steps, or a fraction of them below 1)"),
+            "num_train_epochs": (self.num_train_epochs > 0 or self.max_steps > 0, "> 0 (or give max_steps)"),
+            "per_device_train_batch_size": (self.per_device_train_batch_size >= 1, "a positive integer"),
+            "per_device_eval_batch_size": (self.per_device_eval_batch_size >= 1, "a positive integer"),
+            "gradient_accumulation_steps": (self.gradient_accumulation_steps >= 1, "a positive integer"),
+        }
+        for name, (valid, rule) in checks.items():
+            if not valid:
+                raise ValueError(f"--{name} must be {rule}, got {getattr(self, name)}.")
+
     def __post_init__(self) -> None:
         if (self.bf16 or self.fp16) and not self.use_cpu and not torch.accelerator.is_available():
             # transformers refuses bf16 without an accelerator unless told to run on the CPU, where bf16 works.
@@ -113,6 +130,7 @@ class DHRDTrainingArguments(TrainingArguments):
             self.use_cpu = True
         if self.max_steps == 0:
             raise ValueError("max_steps=0 trains nothing: give a number of steps, or -1 to train num_train_epochs.")
+        self._check_optimisation_numbers()
         super().__post_init__()
         for name in ("max_input_length", "max_length"):
             if getattr(self, name) < 1:

@@ -6,6 +6,7 @@ distributed setting up from the launcher's environment.
 
 import json
 import logging
+import shutil
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -22,6 +23,7 @@ from modeling_dhrd.unwrap import unwrap_dhrd
 
 from ..dataset_args import DataError, DatasetArguments, LabelledData, dataset_ids
 from ..dhrd_trainer import DHRDTrainer, paper_lora_config
+from ..inference import check_model_reference
 from ..metrics import eval_scores
 from ..options import require_one_option_count
 from ..training_args import CONFIG_OVERRIDES, DHRDTrainingArguments
@@ -74,7 +76,21 @@ def training_data(data_args: DatasetArguments) -> tuple[Dataset, Dataset | None,
 
 
 def run_training(model_args: ModelArguments, data_args: DatasetArguments, args: TrainCommandArguments) -> DHRDTrainer:
+    """Train and save; a run that fails leaves no output folder of its own making behind (an empty one is removed)."""
     _check_output_dir(args)
+    if model_args.model_name_or_path and not model_args.gguf_file:
+        check_model_reference(model_args.model_name_or_path, bare_names=True)
+    output_dir = Path(args.output_dir)
+    made_here = not output_dir.exists()
+    try:
+        return _train(model_args, data_args, args)
+    except BaseException:
+        if made_here and output_dir.is_dir() and not any(path.is_file() for path in output_dir.rglob("*")):
+            shutil.rmtree(output_dir, ignore_errors=True)
+        raise
+
+
+def _train(model_args: ModelArguments, data_args: DatasetArguments, args: TrainCommandArguments) -> DHRDTrainer:
     set_seed(args.seed)
     train, evaluation, data = training_data(data_args)
     if "rationale" not in train.column_names and args.lm_weight != 0:
