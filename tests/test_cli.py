@@ -302,3 +302,13 @@ def test_lora_run_saves_its_adapter_and_a_merged_checkpoint(files, tiny_backbone
     batch = AutoTokenizer.from_pretrained(run)(["sun rain", "snow"], return_tensors="pt", padding=True)
     with torch.no_grad():
         torch.testing.assert_close(merged(**batch).logits, expected(**batch).logits, atol=1e-5, rtol=1e-4)
+
+
+def test_help_opens_with_a_usage_line_and_one_line_per_command(capsys):
+    from trainer.cli import COMMANDS, main
+
+    assert main(["--help"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("usage: dhrd <command>") and lines[2] == "commands:"
+    listed = [line.split()[0] for line in lines[3 : 3 + len(COMMANDS)]]
+    assert listed == list(COMMANDS) and lines[3 + len(COMMANDS)] == ""

@@ -23,7 +23,26 @@ from collections.abc import Callable, Sequence
 
 from transformers import HfArgumentParser
 
-USAGE = __doc__.split("\n\n", 1)[1]
+SUMMARIES = {
+    "rationales": "teacher rationales for a labelled dataset (a local model or a server), or an existing set joined",
+    "train": "train DHRD (or the pooled baseline, --lm_weight 0) on rows with rationales",
+    "evaluate": "metrics of a classifier on a labelled split, or of CoT decoding (--method cot / reasoning_head)",
+    "predict": "labels and probabilities for every row of a dataset or file (resumable, any size)",
+    "export": "drop the reasoning head: a plain transformers classifier (pipeline, vLLM, the Hub)",
+    "demo": "pooled vs DHRD vs the shuffled control on the embedded model, export, speed (`make demo`)",
+}
+USAGE = "\n".join(
+    [
+        "usage: dhrd <command> [--flag value ...]   or   dhrd <command> config.yaml",
+        "",
+        "commands:",
+        *(f"  {name:<11} {summary}" for name, summary in SUMMARIES.items()),
+        "",
+        "`dhrd <command> --help` lists a command's flags. Examples:",
+        "",
+        __doc__.split("\n\n", 2)[1],
+    ]
+)
 
 
 def _parse(dataclass_types: tuple, argv: Sequence[str], prog: str, defaults: dict | None = None):
