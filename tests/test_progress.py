@@ -65,3 +65,26 @@ def test_the_callback_replaces_transformers_unlabelled_progress_output(tmp_path,
         assert RunProgressCallback in kinds and ProgressCallback not in kinds and PrinterCallback not in kinds
         callback = next(c for c in trainer.callback_handler.callbacks if isinstance(c, RunProgressCallback))
         assert callback.label == "run-a" and callback.bar is False  # no run_name: the folder; not a terminal
+
+
+def test_training_in_a_log_prints_a_line_at_least_every_30_seconds_whatever_the_logging_steps(capsys):
+    """A long step between logging steps still shows progress: step, share, rows/s and time left, from the
+    callback's clock (a stand-in clock moved by hand: the arithmetic is what is tested)."""
+    from types import SimpleNamespace
+
+    now = [100.0]
+    callback = RunProgressCallback("tickets", bar=False, clock=lambda: now[0])
+    args = SimpleNamespace(per_device_train_batch_size=4, gradient_accumulation_steps=2, world_size=1)
+    state = SimpleNamespace(is_world_process_zero=True, max_steps=60, global_step=0)
+    callback.on_train_begin(args, state, None)
+    lines = []
+    for step, seconds in enumerate([10, 10, 15, 40, 5], start=1):  # 10, 20, 35, 75, 80 s after the start
+        now[0] += seconds
+        state.global_step = step
+        callback.on_step_end(args, state, None)
+        lines += capsys.readouterr().out.splitlines()
+    assert lines == [
+        "[tickets] training: 60 steps",
+        "[tickets] step 3/60 (5%) 0.69 rows/s, 35 s elapsed, about 11 min 05 s left",  # 24 rows in 35 s
+        "[tickets] step 4/60 (7%) 0.43 rows/s, 1 min 15 s elapsed, about 17 min 30 s left",
+    ]

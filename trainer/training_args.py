@@ -128,6 +128,8 @@ class DHRDTrainingArguments(TrainingArguments):
             # transformers refuses bf16 without an accelerator unless told to run on the CPU, where bf16 works.
             logger.info("No accelerator found: training on the CPU (use_cpu=True) with bf16/fp16 autocast.")
             self.use_cpu = True
+        if self.use_cpu or not torch.accelerator.is_available():
+            self.dataloader_pin_memory = False  # pinned memory serves host-to-GPU copies: on the CPU it only warns
         if self.max_steps == 0:
             raise ValueError("max_steps=0 trains nothing: give a number of steps, or -1 to train num_train_epochs.")
         self._check_optimisation_numbers()
