@@ -18,7 +18,7 @@ from transformers import AutoModelForCausalLM
 from trainer.cli.predict import parts_folder
 from trainer.fingerprint import folder_fingerprint, model_identity
 
-ROWS = 3000
+ROWS = 1500
 
 
 def _model(folder, seed: int) -> str:
