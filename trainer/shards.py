@@ -243,6 +243,7 @@ class ShardedResults:
     def open(self, overwrite: bool = False) -> Iterator[tuple[ShardIndex, ShardWriter]]:
         """Lock the folder, check the manifest, index what is done, and open a new shard: `(done, writer)`. `done`
         grows with `write`."""
+        made = [folder for folder in (self.folder, *self.folder.parents) if not folder.exists()]
         self.folder.mkdir(parents=True, exist_ok=True)
         with open(self.folder / ".lock", "w") as lock:
             try:
@@ -265,8 +266,9 @@ class ShardedResults:
                 if not any(self.folder.glob("shard-*.jsonl")):
                     (self.folder / ".lock").unlink(missing_ok=True)
                     (self.folder / MANIFEST).unlink(missing_ok=True)
-                    if not any(self.folder.iterdir()):
-                        self.folder.rmdir()  # nor an empty folder
+                    for folder in made:  # nor an empty folder, nor the parents this run made for it
+                        if folder.is_dir() and not any(folder.iterdir()):
+                            folder.rmdir()
 
 
 def describe_differences(stored: dict, wanted: dict, most: int = 3) -> str:
