@@ -87,9 +87,9 @@ def main() -> None:
         "--project", default=str(ROOT), help="The checkout whose `trainer.cli` runs (compare versions)."
     )
     parser.add_argument("--output")
-    parser.add_argument("--smoke", action="store_true", help="2,000 and 20,000 rows.")
+    parser.add_argument("--smoke", action="store_true", help="1,000 and 5,000 rows.")
     args = parser.parse_args()
-    sizes = [2000, 20000] if args.smoke else [int(value) for value in args.rows.split(",")]
+    sizes = [1000, 5000] if args.smoke else [int(value) for value in args.rows.split(",")]
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         build_classifier(tmp / "classifier")

@@ -3,6 +3,7 @@ rerun with another model it is refused (naming what differs) and nothing is merg
 gives what a clean run gives. `dhrd rationales` likewise refuses another teacher, template or cleaning setting."""
 
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -11,10 +12,10 @@ import time
 
 import pytest
 import torch
-from cli_helpers import dhrd, error_line
 from conftest import PROJECT_ROOT, make_tokenizer, tiny_dhrd, tiny_text_config, write_rows
 from transformers import AutoModelForCausalLM
 
+from trainer.cli import main
 from trainer.cli.predict import parts_folder
 from trainer.fingerprint import folder_fingerprint, model_identity
 
@@ -50,7 +51,15 @@ def _killed_midway(command: list[str], parts, at_least: int) -> list[str]:
     return _part_lines(parts)
 
 
-def test_predict_resumes_its_own_parts_and_refuses_another_models(tmp_path):
+def _dhrd(capsys, *argv: str) -> tuple[int, str, str]:
+    """`dhrd` in this process (the killed runs above are real processes): exit code, stdout, last stderr line."""
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, (captured.err.strip().splitlines() or [""])[-1]
+
+
+def test_predict_resumes_its_own_parts_and_refuses_another_models(tmp_path, capsys, caplog):
+    caplog.set_level(logging.INFO)
     model_a, model_b = _model(tmp_path / "a", seed=0), _model(tmp_path / "b", seed=1)
     rows = tmp_path / "rows.jsonl"
     rows.write_text("".join(json.dumps({"id": f"r{i}", "text": f"row number {i}"}) + "\n" for i in range(ROWS)))
@@ -64,25 +73,22 @@ def test_predict_resumes_its_own_parts_and_refuses_another_models(tmp_path):
     assert 40 <= len(before) < ROWS
     snapshot = {shard.name: shard.read_bytes() for shard in parts.glob("shard-*.jsonl")}
 
-    refused = dhrd(*predict(model_b))  # another model's parts are never merged
-    line = error_line(refused)
-    assert "holds the results of another job (model.fingerprint: was" in line and "--overwrite" in line
+    code, _, line = _dhrd(capsys, *predict(model_b))  # another model's parts are never merged
+    assert code == 1 and "holds the results of another job (model.fingerprint: was" in line and "--overwrite" in line
     assert {shard.name: shard.read_bytes() for shard in parts.glob("shard-*.jsonl")} == snapshot
     assert not output.exists()
 
-    resumed = dhrd(*predict(model_a))  # the same job resumes: every row once, the finished ones as they were
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert f"Resuming: {len(before)} of {ROWS} rows already predicted" in resumed.stderr
+    assert _dhrd(capsys, *predict(model_a))[0] == 0  # the same job resumes: every row once, the finished ones as were
+    assert f"Resuming: {len(before)} of {ROWS} rows already predicted" in caplog.text
     written = output.read_text().splitlines(keepends=True)
     assert [json.loads(line)["id"] for line in written] == [f"r{i}" for i in range(ROWS)]
     assert set(before) <= set(written) and not parts.exists()
 
     _killed_midway([*predict(model_a, tmp_path / "b.jsonl")], parts_folder(tmp_path / "b.jsonl"), at_least=40)
-    started_over = dhrd(*predict(model_b, tmp_path / "b.jsonl"), "--overwrite")
-    assert started_over.returncode == 0, started_over.stderr[-3000:]
-    assert "Resuming" not in started_over.stderr
-    clean = dhrd(*predict(model_b, tmp_path / "clean.jsonl"))
-    assert clean.returncode == 0, clean.stderr[-3000:]
+    caplog.clear()
+    assert _dhrd(capsys, *predict(model_b, tmp_path / "b.jsonl"), "--overwrite")[0] == 0
+    assert "Resuming" not in caplog.text
+    assert _dhrd(capsys, *predict(model_b, tmp_path / "clean.jsonl"))[0] == 0
     assert (tmp_path / "b.jsonl").read_text() == (tmp_path / "clean.jsonl").read_text()
 
 
@@ -98,27 +104,24 @@ def teachers(tmp_path):
     return folders
 
 
-def test_rationales_refuse_another_teacher_template_or_setting(tmp_path, teachers):
+def test_rationales_refuse_another_teacher_template_or_setting(tmp_path, teachers, capsys):
     write_rows(tmp_path / "rows.jsonl", 8, ("wet", "dry"))
     (tmp_path / "template.txt").write_text("Explain why {input} gets {answer}. End with {sentinel}")
     base = ["rationales", "--train_file", str(tmp_path / "rows.jsonl"), "--rationale_column", "teacher_rationale",
             "--max_new_tokens", "6", "--output_dir", str(tmp_path / "out")]  # fmt: skip
-    first = dhrd(*base, "--teacher_model", teachers[0])
-    assert first.returncode == 0, first.stderr[-3000:]
-    assert "8 generated now, 0 already done" in first.stdout
+    code, out, _ = _dhrd(capsys, *base, "--teacher_model", teachers[0])
+    assert code == 0 and "8 generated now, 0 already done" in out
     template = ["--prompt_template_file", str(tmp_path / "template.txt")]
     for change, differs in (
         (["--teacher_model", teachers[1]], "teacher.fingerprint"),
         (["--teacher_model", teachers[0], "--max_words", "20"], "max_words: was 150, now 20"),
         (["--teacher_model", teachers[0], *template], "prompt_template"),
     ):
-        refused = dhrd(*base, *change)
-        assert differs in error_line(refused), (change, refused.stderr[-2000:])
-    again = dhrd(*base, "--teacher_model", teachers[0])
-    assert "0 generated now, 8 already done" in again.stdout
-    over = dhrd(*base, "--teacher_model", teachers[1], "--overwrite")
-    assert over.returncode == 0, over.stderr[-3000:]
-    assert "8 generated now, 0 already done" in over.stdout
+        code, _, line = _dhrd(capsys, *base, *change)
+        assert code == 1 and differs in line and "--overwrite" in line, (change, line)
+    assert "0 generated now, 8 already done" in _dhrd(capsys, *base, "--teacher_model", teachers[0])[1]
+    code, out, _ = _dhrd(capsys, *base, "--teacher_model", teachers[1], "--overwrite")
+    assert code == 0 and "8 generated now, 0 already done" in out
 
 
 def test_a_fingerprint_follows_the_files_not_the_folder(tmp_path):
