@@ -131,3 +131,17 @@ def test_a_fingerprint_follows_the_files_not_the_folder(tmp_path):
     (tmp_path / "a").rename(tmp_path / "moved")
     identity = model_identity(str(tmp_path / "moved"))
     assert identity == {"source": str((tmp_path / "moved").resolve()), "revision": None, "fingerprint": fingerprint}
+
+
+def test_rationales_send_no_more_rows_than_the_description_caps(tmp_path, teachers, capsys):
+    """`--max_train_samples` (part of the shared data description) caps the rows sent to the teacher, as `--limit`
+    does; the smaller wins. A larger run later resumes from the capped one's results (no cap in the manifest)."""
+    write_rows(tmp_path / "rows.jsonl", 8, ("wet", "dry"))
+    base = ["rationales", "--train_file", str(tmp_path / "rows.jsonl"), "--rationale_column", "teacher_rationale",
+            "--teacher_model", teachers[0], "--max_new_tokens", "4"]  # fmt: skip
+    base += ["--output_dir", str(tmp_path / "out")]
+    code, out, _ = _dhrd(capsys, *base, "--max_train_samples", "3", "--limit", "5")
+    assert code == 0 and out.startswith("3 rows: ") and "3 generated now, 0 already done" in out
+    assert len((tmp_path / "out" / "rationales.jsonl").read_text().splitlines()) == 3
+    code, out, _ = _dhrd(capsys, *base)
+    assert code == 0 and "5 generated now, 3 already done" in out
