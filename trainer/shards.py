@@ -50,6 +50,21 @@ def require_unique_ids(ids: Iterable | Callable[[], Iterable], column: str, wher
         )
 
 
+def complete_records(folder: Path) -> Iterator[tuple[int, int, dict]]:
+    """`(shard number, byte offset, record)` of every complete line of every shard, in shard order; a line cut short
+    by a kill (no newline) or unreadable is skipped."""
+    for shard in sorted(folder.glob("shard-*.jsonl")):
+        number, offset = int(shard.stem.split("-")[1]), 0
+        with open(shard, "rb") as handle:
+            for line in handle:
+                if line.endswith(b"\n"):
+                    try:
+                        yield number, offset, json.loads(line)
+                    except json.JSONDecodeError:
+                        pass
+                offset += len(line)
+
+
 class ShardIndex:
     """The finished records of a job, by key: `key in index`, `index[key]` (read from its shard), `len(index)`.
 
@@ -71,19 +86,8 @@ class ShardIndex:
 
     def scan(self) -> None:
         """Index every complete line of every shard (a line cut short by a kill has no newline: not done)."""
-        for shard in sorted(self.folder.glob("shard-*.jsonl")):
-            number = int(shard.stem.split("-")[1])
-            offset = 0
-            with open(shard, "rb") as handle:
-                for line in handle:
-                    if line.endswith(b"\n"):
-                        try:
-                            record = json.loads(line)
-                        except json.JSONDecodeError:
-                            record = None
-                        if record is not None:
-                            self.add(str(record[self.key]), number, offset)
-                    offset += len(line)
+        for number, offset, record in complete_records(self.folder):
+            self.add(str(record[self.key]), number, offset)
 
     def add(self, key: str, shard: int, offset: int) -> None:
         hashes, shards, offsets = self._new
@@ -217,16 +221,8 @@ class ShardedResults:
     def load(self) -> dict[str, dict]:
         """Finished records by key, from every shard, in memory (for small jobs and inspection)."""
         results: dict[str, dict] = {}
-        for shard in sorted(self.folder.glob("shard-*.jsonl")):
-            with open(shard, "rb") as handle:
-                for line in handle:
-                    if not line.endswith(b"\n"):
-                        continue  # the last write of a killed run
-                    try:
-                        record = json.loads(line)
-                    except json.JSONDecodeError:
-                        continue
-                    results.setdefault(str(record[self.key]), record)
+        for _, _, record in complete_records(self.folder):
+            results.setdefault(str(record[self.key]), record)
         return results
 
     @contextmanager
