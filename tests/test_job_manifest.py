@@ -124,6 +124,18 @@ def test_rationales_refuse_another_teacher_template_or_setting(tmp_path, teacher
     assert code == 0 and "8 generated now, 0 already done" in out
 
 
+def test_a_server_teacher_is_its_served_model_not_its_address():
+    """A teacher server restarted on another port (or reached through a proxy) is the same teacher: its shards resume;
+    another served model is another teacher."""
+    from trainer.cli.rationales import RationaleArguments, _teacher_identity
+
+    def identity(url: str, model: str) -> dict:
+        return _teacher_identity(RationaleArguments(output_dir="out", server_url=url, server_model=model))
+
+    assert identity("http://127.0.0.1:8000/v1", "teacher") == identity("http://127.0.0.1:9000/v1", "teacher")
+    assert identity("http://127.0.0.1:8000/v1", "teacher") != identity("http://127.0.0.1:8000/v1", "other")
+
+
 def test_a_fingerprint_follows_the_files_not_the_folder(tmp_path):
     _model(tmp_path / "a", seed=0), _model(tmp_path / "b", seed=1)
     fingerprint = folder_fingerprint(tmp_path / "a")

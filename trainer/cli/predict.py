@@ -163,12 +163,13 @@ def _predictor(
 
 
 def _manifest(args: PredictArguments, data: LabelledData, device: DeviceArguments) -> dict:
-    """What the predictions depend on: the model (its files' fingerprint), the server, the rows and how they are read,
-    truncation and precision. Not `--limit` (a partial run's parts serve a larger one) nor the device."""
+    """What the predictions depend on: the model (its files' fingerprint), the served model's name, the rows and how
+    they are read, truncation and precision. Not `--limit` (a partial run's parts serve a larger one), the device, nor
+    the server's address (a restarted server on another port, or behind a proxy, serves the same model)."""
     return {
         "job": "dhrd predict",
         "model": model_identity(args.model),
-        "server": {"url": args.server_url, "model": args.server_model or args.model} if args.server_url else None,
+        "served_model": (args.server_model or args.model) if args.server_url else None,
         "data": data.args.job_description(args.split),
         "max_input_length": args.max_input_length,
         "dtype": device.dtype,

@@ -180,9 +180,10 @@ def _read_template(path: str | None) -> str | None:
 
 
 def _teacher_identity(args: RationaleArguments) -> dict:
-    """The teacher a job's rationales come from: the server and its model, or the local model's files."""
+    """The teacher a job's rationales come from: the served model's name, or the local model's files. Not the server's
+    address: a server restarted on another port (or reached through a proxy) serves the same teacher."""
     if args.server_url:
-        return {"server": args.server_url, "model": args.server_model}
+        return {"served_model": args.server_model}
     from modeling_dhrd import resolve_backbone
 
     return model_identity(resolve_backbone(args.teacher_model))
