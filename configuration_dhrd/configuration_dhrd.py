@@ -52,6 +52,10 @@ class DHRDConfig(PreTrainedConfig):
             Whether the model carries the reasoning (LM) head. Exported classifiers set it to `False`.
         lm_loss_chunk_size (`int`, *optional*, defaults to 256):
             Number of token positions whose vocabulary logits are materialised at once by the LM loss.
+        input_contract (`dict`, *optional*):
+            How a row became the model's input in training: `input_format` (text column(s), template, options
+            column), `max_input_length` and `truncation_side`. Written by `DHRDTrainer`, kept by every save and by the
+            export, read back by `dhrd evaluate` / `dhrd predict` so inference builds inputs as training did.
 
     Example:
 
@@ -79,6 +83,7 @@ class DHRDConfig(PreTrainedConfig):
     has_reasoning_head: bool = True
     lm_loss_chunk_size: int = interval(min=1)(default=256)
     tie_word_embeddings: bool = False
+    input_contract: dict | None = None
 
     def __post_init__(self, **kwargs: Any) -> None:
         requested_num_labels = kwargs.get("num_labels")

@@ -33,6 +33,7 @@ from transformers import (
 from transformers.models.auto.modeling_auto import MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING
 
 from .atomic import atomic_directory
+from .input_contract import InputContract
 from .pooling import position_ids_from_attention_mask
 from .unwrap import full_precision_forward, unwrap_dhrd
 
@@ -74,7 +75,8 @@ def export_classifier(
         model: a `DHRDForSequenceClassification`, or a peft model wrapping one (LoRA adapters are merged into a copy;
             `model` itself is left untouched).
         save_directory: target folder; written atomically (temporary folder, verified, then renamed).
-        tokenizer: the model's tokenizer; a copy is saved. The native export may give it a dedicated pad token.
+        tokenizer: the model's tokenizer; a copy is saved. The native export may give it a dedicated pad token; the
+            model's input contract (if any) sets its `model_max_length` and `truncation_side` as trained.
         verification_texts: inputs for the reload check (defaults to a few sentences of different lengths).
         atol: largest allowed max-abs logit difference (default 1e-4 in fp32, 5e-2 in half precision).
         overwrite: replace an existing `save_directory`.
@@ -96,6 +98,10 @@ def export_classifier(
         )
     else:
         exported = _native_classifier(dhrd, native_class, tokenizer)
+    contract = InputContract.from_config(dhrd.config)
+    if contract is not None:  # the export reads inputs as training did, in dhrd and in a plain pipeline alike
+        exported.config.input_contract = contract.to_dict()
+        contract.apply_to_tokenizer(tokenizer)
     if atol is None:
         atol = 1e-4 if dhrd.dtype == torch.float32 else 5e-2
     texts = list(verification_texts or DEFAULT_VERIFICATION_TEXTS)

@@ -1,6 +1,7 @@
 """Publishing: `DHRDTrainer.push_to_hub()` and `dhrd export --push_to_hub` (Hub stand-in on loopback) upload the DHRD
 model card, read back with `huggingface_hub.ModelCard.load`; no token reaches any written file or log."""
 
+import json
 import os
 import subprocess
 import sys
@@ -67,6 +68,9 @@ def test_trainer_push_to_hub_publishes_the_dhrd_card(tmp_path):
     assert results["accuracy"].dataset_name == "me/tickets" and card.data.model_name == "tiny-dhrd"
     assert "`low`, `mid`, `high`" in card.text and "trust_remote_code=True" in card.text
     assert (tmp_path / "hub" / "files" / "training_args.bin").is_file()
+    pushed_config = json.loads((tmp_path / "hub" / "files" / "config.json").read_text())
+    assert pushed_config["input_contract"]["input_format"] == {"text_column": "text"}  # push_to_hub carries it
+    assert "## Input" in card.text
     _assert_no_secret([tmp_path / "run", tmp_path / "hub"], completed.stdout, completed.stderr)
 
 

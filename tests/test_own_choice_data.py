@@ -76,15 +76,17 @@ def test_multiple_choice_csv_from_training_to_the_native_export(choice_files, tm
     assert trained.returncode == 0, trained.stderr[-3000:]
     config = json.loads((run / "config.json").read_text())
     assert config["architectures"] == ["DHRDForMultipleChoice"] and config["id2label"] == {"0": "option_score"}
+    contract = config["input_contract"]  # read back by evaluate and predict below (no format flags given there)
+    assert contract["input_format"] == {"text_column": "question", "options_column": "choices"}
+    assert contract["truncation_side"] == "left"  # an option row loses its context's start, never the option
     record = json.loads((run / "dhrd_training.json").read_text())
-    assert record["input_format"] == {"text_column": "question", "options_column": "choices"}
     assert set(record["eval_metrics"]) >= {"accuracy"}
     assert record["preparation"]["train"]["with_rationale"] == 12  # every row's rationale reached the gold option
 
     test_rows = list(csv.DictReader(open(choice_files["test"])))
     expected = [_direct_scores(run, row["question"], json.loads(row["choices"]), 48) for row in test_rows]
 
-    # evaluate: the input format, options included, comes from the training record
+    # evaluate: the input format, options included, comes from the input contract
     evaluated = dhrd("evaluate", "--model", str(run), "--test_file", choice_files["test"], "--split", "test",
                      "--label_column", "answer")  # fmt: skip
     assert evaluated.returncode == 0, evaluated.stderr[-3000:]
@@ -99,6 +101,8 @@ def test_multiple_choice_csv_from_training_to_the_native_export(choice_files, tm
             export_config = json.loads((model / "config.json").read_text())
             assert export_config["architectures"] == ["Qwen2ForSequenceClassification"]
             assert len(export_config["id2label"]) == 1  # one score per option
+            assert export_config["input_contract"] == contract
+            assert AutoTokenizer.from_pretrained(model).truncation_side == "left"
             card = (model / "README.md").read_text()
             assert "pipeline_tag: multiple-choice" in card and "scores the options" in card
         output = tmp_path / f"{model.name}.jsonl"

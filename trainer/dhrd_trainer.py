@@ -19,6 +19,7 @@ from transformers import EvalPrediction, PreTrainedModel, PreTrainedTokenizerBas
 from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
 from modeling_dhrd.atomic import atomic_write_text, give_default_permissions
+from modeling_dhrd.input_contract import InputContract
 from modeling_dhrd.unwrap import unwrap_dhrd
 
 from .choice_data import ChoiceSequenceBuilder, DHRDMultipleChoiceCollator
@@ -57,9 +58,16 @@ class DHRDTrainer(Trainer):
     `args.options_column` for multiple choice; they are tokenised with `processing_class`) or already prepared with
     [`prepare_dhrd_dataset`].
 
+    The model's config gets its input contract (`config.input_contract`: input format, `max_input_length`,
+    truncation side), so every checkpoint, `save_model()` and `push_to_hub()` carries how inputs were built.
+
     Args:
         peft_config: a `peft` config (e.g. [`paper_lora_config`]) to train adapters on the backbone; `score` is
             trained and saved (`modules_to_save`), the reasoning head stays frozen.
+        input_format: how raw rows were rendered into `args.text_column` before they reached the trainer (the
+            `text_column` / `text_columns` / `input_template` / `options_column` of `dhrd train`'s data description),
+            recorded in the input contract. Default: the datasets' own `args.text_column` (and `args.options_column`
+            for multiple choice).
     """
 
     def __init__(
@@ -72,6 +80,7 @@ class DHRDTrainer(Trainer):
         data_collator: Callable | None = None,
         compute_metrics: Callable[[EvalPrediction], dict] | None = compute_classification_metrics,
         peft_config: PeftConfig | None = None,
+        input_format: dict[str, str] | None = None,
         **kwargs: Any,
     ) -> None:
         if not isinstance(args, DHRDTrainingArguments):
@@ -85,6 +94,7 @@ class DHRDTrainer(Trainer):
             )
         dhrd = unwrap_dhrd(model, "DHRDTrainer")
         _apply_config_overrides(dhrd.config, args)
+        dhrd.config.input_contract = _input_contract(dhrd, args, processing_class, input_format).to_dict()
         if peft_config is not None:
             model = _wrap_with_peft(dhrd, peft_config, args.gradient_checkpointing)
         self.preparation_reports: dict[str, PreparationReport] = {}
@@ -316,6 +326,18 @@ def _correct(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
             return torch.zeros(())
         return ((logits > 0) == (labels > 0.5)).all(-1).sum()
     return (logits.argmax(-1) == labels).sum()
+
+
+def _input_contract(
+    dhrd: PreTrainedModel, args: DHRDTrainingArguments, tokenizer, input_format: dict[str, str] | None
+) -> InputContract:
+    """How this run builds inputs: an option row loses its context's start (left), others the tokenizer's side."""
+    if input_format is None:
+        input_format = {"text_column": args.text_column}
+        if dhrd.scores_options:
+            input_format["options_column"] = args.options_column
+    side = "left" if dhrd.scores_options else getattr(tokenizer, "truncation_side", "right")
+    return InputContract(dict(input_format), args.max_input_length, side)
 
 
 def _apply_config_overrides(config, args: DHRDTrainingArguments) -> None:

@@ -3,8 +3,8 @@
 Batches are built by a token budget over length-sorted inputs, not by a fixed count: a batch holds as many rows as
 fit `max_batch_tokens` padded tokens (at most `max_batch_size`), so short inputs run in large batches and a long
 paragraph never pads a batch of short sentences. Sorting happens within windows of `sort_window` rows, so memory
-stays bounded on millions of rows. Inputs are truncated as in training (`max_input_length`, read from the
-checkpoint's training record when not given).
+stays bounded on millions of rows. Inputs are truncated as in training (`max_input_length` and side, read from the
+model's input contract when not given).
 """
 
 import json
@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
+
+from modeling_dhrd.input_contract import InputContract
 
 from .data import padding_id
 from .device import load_kwargs, resolve_device
@@ -46,16 +48,10 @@ def check_model_reference(model: str, bare_names: bool = False) -> None:
         raise FileNotFoundError(f"No such model folder: {model} (nor a Hub id like user/name).")
 
 
-def training_record(model: str) -> dict:
-    """The `dhrd_training.json` a DHRD checkpoint (and its export) carries: truncation, input format, labels."""
-    path = Path(model) / TRAINING_RECORD
-    if not Path(model).exists():
-        try:
-            from huggingface_hub import hf_hub_download
-
-            path = Path(hf_hub_download(model, TRAINING_RECORD))
-        except Exception:  # not a DHRD export, offline, or no such file: the record is optional
-            return {}
+def training_record(folder: str) -> dict:
+    """The `dhrd_training.json` `dhrd train` writes next to a checkpoint (base model, datasets, settings, scores): what
+    an export's model card reports. `{}` when the folder has none."""
+    path = Path(folder) / TRAINING_RECORD
     if not path.is_file():
         return {}
     try:
@@ -64,28 +60,36 @@ def training_record(model: str) -> dict:
         raise ValueError(f"{path}: unreadable training record ({error}).") from None
 
 
-def model_labels(model: str) -> tuple[list[str], str | None]:
-    """The classifier's label names and its `problem_type` (None when its config does not say)."""
+def model_input_contract(config, model: str) -> InputContract | None:
+    """The input contract `model`'s config carries; a model without one is said once, in one line."""
+    contract = InputContract.from_config(config)
+    if contract is None:
+        logger.warning(
+            "%s carries no input contract (config.input_contract; not saved by DHRD): inputs are built from the "
+            "data flags given and cut at --max_input_length, else the tokenizer's limit.",
+            model,
+        )
+    return contract
+
+
+def classifier_data(model: str, data_args) -> tuple[InputContract | None, "LabelledData"]:
+    """A classifier's input contract and the data described for it: the contract's input format where the flags give
+    none, and the model's labels and problem type (data whose own differ is refused)."""
     from transformers import AutoConfig
 
-    import modeling_dhrd  # noqa: F401 - registers DHRD's config
-
-    config = AutoConfig.from_pretrained(model)
-    names = [str(config.id2label[i]) for i in range(config.num_labels)]
-    return names, getattr(config, "problem_type", None)
-
-
-def classifier_data(model: str, data_args) -> tuple[dict, "LabelledData"]:
-    """A classifier's training record and the data described for it: the record's input format where the flags give
-    none, and the model's labels and problem type (data whose own differ is refused)."""
     from modeling_dhrd.modeling_dhrd import OPTION_SCORE_LABEL
 
     from .dataset_args import DataError, LabelledData
 
     check_model_reference(model)
-    record = training_record(model)
-    data_args = data_args.with_input_format(record.get("input_format", {}))
-    names, problem_type = model_labels(model)
+    try:
+        config = AutoConfig.from_pretrained(model)
+    except OSError as error:  # not on the Hub, offline and not cached, no access: named, never skipped
+        raise OSError(f"{model}: its config cannot be read ({str(error).splitlines()[0][:300]})") from None
+    contract = model_input_contract(config, model)
+    data_args = data_args.with_input_format(contract.input_format if contract else {})
+    names = [str(config.id2label[i]) for i in range(config.num_labels)]
+    problem_type = getattr(config, "problem_type", None)
     scores_options = names == [OPTION_SCORE_LABEL]
     if scores_options and not data_args.options_column:
         raise DataError(
@@ -97,7 +101,7 @@ def classifier_data(model: str, data_args) -> tuple[dict, "LabelledData"]:
             f"--options_column is for option scorers (multiple choice); {model} is a classifier with the labels "
             f"{names}: drop --options_column."
         )
-    return record, LabelledData(data_args, expected_label_names=names, expected_problem_type=problem_type)
+    return contract, LabelledData(data_args, expected_label_names=names, expected_problem_type=problem_type)
 
 
 def load_pretrained(auto_class, model: str, **kwargs):
@@ -117,7 +121,7 @@ def load_pretrained(auto_class, model: str, **kwargs):
 
 def load_classifier(model: str, device: torch.device | str = "auto", dtype: torch.dtype | None = None):
     """`(model, tokenizer)` for inference: safetensors weights only, loaded onto `device` (`trainer.device`) in
-    `dtype` (None: as saved), eval mode."""
+    `dtype` (None: as saved), eval mode; the tokenizer truncates as the model's input contract says (length, side)."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     classifier = load_pretrained(
@@ -130,17 +134,20 @@ def load_classifier(model: str, device: torch.device | str = "auto", dtype: torc
             f"{model}: no usable tokenizer ({str(error).splitlines()[0][:200]}); save the tokenizer next to the model "
             "(`tokenizer.save_pretrained(folder)`)."
         ) from None
+    contract = InputContract.from_config(classifier.config)
+    if contract is not None:
+        contract.apply_to_tokenizer(tokenizer)
     return classifier.eval(), tokenizer
 
 
-def max_input_length(explicit: int | None, record: dict, tokenizer=None) -> int | None:
-    """Truncation: the flag, else what the model was trained with, else the tokenizer's limit (None: no limit, or
-    without a tokenizer: the serving side's own limit)."""
+def max_input_length(explicit: int | None, tokenizer=None, contract: InputContract | None = None) -> int | None:
+    """Truncation: the flag, else what the model was trained with (its contract; a tokenizer from `load_classifier`
+    carries it as its limit), else the tokenizer's limit (None: no limit, or without a tokenizer: the serving side's
+    own limit)."""
     if explicit is not None:
         return explicit
-    recorded = (record.get("training") or {}).get("max_input_length")
-    if recorded:
-        return int(recorded)
+    if contract is not None and contract.max_input_length is not None:
+        return contract.max_input_length
     limit = getattr(tokenizer, "model_max_length", None)
     return int(limit) if limit and limit < UNBOUNDED_LENGTH else None
 

@@ -26,8 +26,7 @@ classifier("{example}")
 
 The checkpoint is a plain `{architecture}`: it also loads with
 `AutoModelForSequenceClassification.from_pretrained("{repo}")` and serves with vLLM's pooling runner
-(`vllm serve {repo} --runner pooling`). Tokenise inputs with right padding (as saved) and
-`{truncation}` to match training."""
+(`vllm serve {repo} --runner pooling`). {truncation}"""
 
 CHOICE_USAGE = """An option scorer: each option of a question is one input `<context>\\nAnswer: <option>`, the
 model gives it one score, and the highest-scoring option is the answer.
@@ -45,8 +44,7 @@ print(options[int(scores.argmax())])
 ```
 
 The checkpoint is a plain `{architecture}` with one output; `dhrd predict --options_column ...` scores files of
-questions. Tokenise with right padding (as saved) and `{truncation}` (on the left: the context's start goes first)
-to match training."""
+questions. {truncation}"""
 
 REMOTE_USAGE = """```python
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
@@ -68,6 +66,7 @@ def build_model_card(
     native: bool,
     label_names: Sequence[str],
     dhrd: Mapping[str, Any],
+    input_contract: Mapping[str, Any] | None = None,
     training: Mapping[str, Any] | None = None,
     metrics: Mapping[str, float] | None = None,
     datasets: Sequence[str] = (),
@@ -107,11 +106,7 @@ def build_model_card(
         repo=repo_id,
         example=example.replace('"', "'"),
         architecture=architecture,
-        truncation=(
-            f"truncation=True, max_length={training['max_input_length']}"
-            if training.get("max_input_length")
-            else "truncation=True"
-        ),
+        truncation=_truncation_advice(input_contract),
         pooling=dhrd.get("pooling"),
         head=dhrd.get("head"),
     )
@@ -127,6 +122,8 @@ pooled classification head; {AFTER_EXPORT if exported else BEFORE_EXPORT}, so in
 classifier costs.
 
 {what}
+
+{_input_section(input_contract)}
 
 ## Usage
 
@@ -155,9 +152,33 @@ Made with transformers-dhrd.
     return ModelCard(f"---\n{card_data.to_yaml()}\n---\n\n{body}")
 
 
+def _truncation_advice(contract: Mapping[str, Any] | None) -> str:
+    if not contract or not contract.get("max_input_length"):
+        return "Tokenise inputs with right padding (as saved) and `truncation=True` to match training."
+    return (
+        f"The saved tokenizer cuts inputs as training did (`model_max_length={contract['max_input_length']}`, "
+        f'`truncation_side="{contract.get("truncation_side", "right")}"`): call it, or the pipeline, with '
+        "`truncation=True`."
+    )
+
+
+def _input_section(contract: Mapping[str, Any] | None) -> str:
+    """How a row became the model's input in training (its input contract, also in `config.json`)."""
+    if not contract:
+        return "## Input\n\nThis model was saved without an input contract: build inputs as its training did."
+    rows = {**(contract.get("input_format") or {}), "max_input_length": contract.get("max_input_length")}
+    rows["truncation_side"] = contract.get("truncation_side", "right")
+    table = "\n".join(f"| {key} | `{value!r}` |" for key, value in rows.items() if value is not None)
+    return (
+        "## Input\n\nBuilt as in training (the input contract, `config.input_contract`; `dhrd predict` reads it):\n\n"
+        f"| setting | value |\n|---|---|\n{table}"
+    )
+
+
 def model_card_fields(config) -> dict[str, Any]:
-    """`label_names` and `dhrd` (the settings a card shows) of a DHRD config."""
+    """`label_names`, `dhrd` (the settings a card shows) and the input contract of a DHRD config."""
     return {
+        "input_contract": getattr(config, "input_contract", None),
         "label_names": [config.id2label[i] for i in range(config.num_labels)],
         "dhrd": {name: getattr(config, name) for name in ("pooling", "head", "cls_weight", "lm_weight")},
     }

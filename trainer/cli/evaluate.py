@@ -51,11 +51,11 @@ class EvaluateArguments:
 
 def run_evaluate(args: EvaluateArguments, data_args: DatasetArguments, device: DeviceArguments | None = None) -> str:
     device = device or DeviceArguments()
-    if args.method == "cot":  # a causal LM: the data's own labels, no training record
+    if args.method == "cot":  # a causal LM: the data's own labels, no input contract
         check_model_reference(args.model)
-        record, data = {}, LabelledData(data_args)
+        data = LabelledData(data_args)
     else:
-        record, data = classifier_data(args.model, data_args)
+        _, data = classifier_data(args.model, data_args)
     rows = data.rows(args.split, limit=args.limit)
     if data.multiple_choice and args.method != "classifier":
         raise ValueError(f"--method {args.method} decodes a label; multiple choice is scored by the option scorer.")
@@ -66,7 +66,7 @@ def run_evaluate(args: EvaluateArguments, data_args: DatasetArguments, device: D
     extra: dict = {}
     if args.method == "classifier":
         model, tokenizer = load_classifier(args.model, device.torch_device, device.torch_dtype)
-        length = max_input_length(args.max_input_length, record, tokenizer)
+        length = max_input_length(args.max_input_length, tokenizer)
         if data.multiple_choice:
             budget = {"max_batch_tokens": args.batch_size * 512, "max_batch_size": args.batch_size}
             scored = score_options(model, tokenizer, rows["text"], rows["options"], length, **budget)
@@ -87,7 +87,7 @@ def run_evaluate(args: EvaluateArguments, data_args: DatasetArguments, device: D
             from ..reasoning_decode import reasoning_head_decode
 
             model, tokenizer = load_classifier(args.model, device.torch_device, device.torch_dtype)
-            length = max_input_length(args.max_input_length, record, tokenizer)
+            length = max_input_length(args.max_input_length, tokenizer)
             result = reasoning_head_decode(
                 model, tokenizer, rows["text"], task.id2label, args.batch_size, args.max_new_tokens, length
             )

@@ -28,6 +28,7 @@ import torch
 from datasets import Dataset
 
 from modeling_dhrd.atomic import atomic_file
+from modeling_dhrd.input_contract import InputContract
 
 from ..bounded import bounded_completions
 from ..dataset_args import WINDOW_ROWS, DatasetArguments, LabelledData
@@ -111,7 +112,7 @@ def run_predict(args: PredictArguments, data_args: DatasetArguments, device: Dev
     `ROW_WINDOW`-row windows, and the output is assembled from the parts in input order, so memory stays flat on
     millions of rows."""
     device = device or DeviceArguments()
-    record, data = classifier_data(args.model, data_args)
+    contract, data = classifier_data(args.model, data_args)
     names = data.expected_label_names
     problem_type = data.problem_type
     if args.server_url and (problem_type != SINGLE_LABEL or data.multiple_choice):
@@ -126,7 +127,7 @@ def run_predict(args: PredictArguments, data_args: DatasetArguments, device: Dev
     with store.open(overwrite=args.overwrite) as (done, shard):  # another job's parts: refused before a model loads
         if len(done):
             logger.info("Resuming: %d of %d rows already predicted in %s", len(done), total, store.folder)
-        predictor, as_record = _predictor(args, device, record, data)
+        predictor, as_record = _predictor(args, device, contract, data)
         with progress_bar(total, "Predicting", unit="row") as bar:
             for window in itertools.chain([first], windows):
                 ids = window["idx"]
@@ -144,7 +145,7 @@ def run_predict(args: PredictArguments, data_args: DatasetArguments, device: Dev
 
 
 def _predictor(
-    args: PredictArguments, device: DeviceArguments, record: dict, data: LabelledData
+    args: PredictArguments, device: DeviceArguments, contract: InputContract | None, data: LabelledData
 ) -> tuple[Predictor, Callable[[list[str] | None, torch.Tensor], dict]]:
     """The model (local, or the server) and how one row's output becomes its record."""
     if data.multiple_choice:
@@ -152,14 +153,14 @@ def _predictor(
         def choice(options: list[str], scores: torch.Tensor) -> dict:
             return choice_record(scores, options)
 
-        return _local_predictor(args, device, record, data.problem_type, options=True), choice
+        return _local_predictor(args, device, data.problem_type, options=True), choice
 
     def classified(options: None, activated: torch.Tensor) -> dict:
         return prediction_record(activated.tolist(), data.problem_type, data.expected_label_names)
 
     if args.server_url:
-        return _server_predictor(args, record), classified
-    return _local_predictor(args, device, record, data.problem_type), classified
+        return _server_predictor(args, contract), classified
+    return _local_predictor(args, device, data.problem_type), classified
 
 
 def _manifest(args: PredictArguments, data: LabelledData, device: DeviceArguments) -> dict:
@@ -209,7 +210,6 @@ def _summary(counts: PredictionCounts, names: list[str], problem_type: str) -> s
 def _local_predictor(
     args: PredictArguments,
     device: DeviceArguments,
-    record: dict,
     problem_type: str,
     options: bool = False,
 ) -> Predictor:
@@ -217,7 +217,7 @@ def _local_predictor(
     `(positions, activations)` (probabilities, or regression values), or with `options` (an option scorer) of each
     row's option scores."""
     model, tokenizer = load_classifier(args.model, device.torch_device, device.torch_dtype)
-    length = max_input_length(args.max_input_length, record, tokenizer)
+    length = max_input_length(args.max_input_length, tokenizer)
     budget = {
         "max_batch_tokens": args.max_batch_tokens or default_batch_tokens(device.torch_device),
         "max_batch_size": args.batch_size,
@@ -235,11 +235,13 @@ def _local_predictor(
     return predict
 
 
-def _server_predictor(args: PredictArguments, record: dict) -> Predictor:
+def _server_predictor(args: PredictArguments, contract: InputContract | None) -> Predictor:
     """Chunks of `server_batch_size` inputs sent to `/classify`, at most `concurrency` in flight (more are sent as
-    answers come back, so memory stays bounded), each yielded as it ends."""
-    client = ClassifyClient(args)
-    length = max_input_length(args.max_input_length, record)  # else the server's --max-model-len applies
+    answers come back, so memory stays bounded), each yielded as it ends. Long inputs are cut by the server, at the
+    contract's length and on its side (as `dhrd predict` on this machine cuts them)."""
+    side = contract.truncation_side if contract else None  # None: the served tokenizer's own side
+    client = ClassifyClient(args, side)
+    length = max_input_length(args.max_input_length, contract=contract)  # else the server's --max-model-len applies
     logger.info("Predicting via %s", args.server_url)
 
     def predict(rows: Dataset) -> Iterator[tuple[list[int], torch.Tensor]]:
@@ -256,19 +258,23 @@ def _server_predictor(args: PredictArguments, record: dict) -> Predictor:
 
 
 class ClassifyClient:
-    """vLLM's `/classify` (pooling runner): `{"model", "input": [texts], "truncate_prompt_tokens"}` -> `probs`."""
+    """vLLM's `/classify` (pooling runner): `{"model", "input": [texts], "truncate_prompt_tokens", "truncation_side"}`
+    -> `probs`."""
 
-    def __init__(self, args: PredictArguments) -> None:
+    def __init__(self, args: PredictArguments, truncation_side: str | None = None) -> None:
         token = os.environ.get(args.api_key_env)
         self.url = args.server_url.rstrip("/").removesuffix("/v1") + "/classify"
         self.model = args.server_model or args.model
         self.retries = args.retries
+        self.truncation_side = truncation_side
         self.client = http_client(args.timeout, {"Authorization": f"Bearer {token}"} if token else {})
 
     def classify(self, texts: list[str], max_input_length: int | None) -> torch.Tensor:
         body = {"model": self.model, "input": texts}
         if max_input_length:
             body["truncate_prompt_tokens"] = max_input_length
+            if self.truncation_side:
+                body["truncation_side"] = self.truncation_side
 
         def request() -> torch.Tensor:
             response = self.client.post(self.url, json=body)

@@ -126,6 +126,7 @@ def _train(model_args: ModelArguments, data_args: DatasetArguments, args: TrainC
         eval_dataset=evaluation,
         processing_class=tokenizer,
         peft_config=peft_config,
+        input_format=data_args.input_format(),
     )
     trainer.train(resume_from_checkpoint=args.resume_from_checkpoint)
     metrics = trainer.evaluate() if evaluation is not None else {}
