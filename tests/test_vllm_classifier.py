@@ -12,6 +12,7 @@ from serving import VllmServer, serving_env, serving_python
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from modeling_dhrd import DHRDForSequenceClassification, export_classifier
+from modeling_dhrd.input_contract import InputContract
 from trainer.tasks import get_task
 
 pytestmark = pytest.mark.serving
@@ -125,3 +126,47 @@ def test_dhrd_predict_through_the_server_matches_local_predict(exported, pooling
     local_probs = torch.tensor([list(r["probs"].values()) for r in by_local])
     assert (server_probs - local_probs).abs().max().item() <= 1e-3
     assert [r["label"] for r in by_server] == [r["label"] for r in by_local]
+
+
+CUT = 16  # tokens: every RTE pair is longer
+
+
+@pytest.fixture(scope="module")
+def cut_server(exported, smollm2_path):
+    """An export trained (its contract says) with `max_input_length` 16, served by the pooling runner."""
+    folder, _ = exported
+    torch.manual_seed(1)
+    model = DHRDForSequenceClassification.from_backbone(str(smollm2_path), id2label=get_task("rte").id2label)
+    model.config.input_contract = InputContract({"text_column": "text"}, max_input_length=CUT).to_dict()
+    export_classifier(model, folder / "rte-cut", AutoTokenizer.from_pretrained(smollm2_path))
+    server = VllmServer(folder / "rte-cut", folder, "rte-cut", ("--runner", "pooling", "--dtype", "float32")).start()
+    yield folder / "rte-cut", server
+    server.kill()
+
+
+def test_the_server_cuts_long_inputs_where_local_predict_does(exported, cut_server, tmp_path):
+    """Inputs longer than the trained limit: the server, told the contract's length and side, scores what
+    `dhrd predict` scores on this machine."""
+    _, texts = exported
+    model, server = cut_server
+    tokenizer = AutoTokenizer.from_pretrained(model)
+    assert tokenizer.model_max_length == CUT  # the export's tokenizer carries the cut too
+    assert all(len(tokenizer(text)["input_ids"]) > CUT for text in texts)
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text("".join(json.dumps({"pair": f"p{i}", "text": text}) + "\n" for i, text in enumerate(texts)))
+    common = ("predict", "--model", str(model), "--test_file", str(rows), "--id_column", "pair")
+    runs = {
+        "local": (),
+        "whole": ("--max_input_length", "100000"),
+        "served": ("--server_url", server.base_url, "--server_model", "rte-cut"),
+    }
+    probs, labels = {}, {}
+    for name, flags in runs.items():
+        completed = dhrd(*common, "--output_file", str(tmp_path / f"{name}.jsonl"), *flags)
+        assert completed.returncode == 0, completed.stderr[-3000:]
+        results = [json.loads(line) for line in (tmp_path / f"{name}.jsonl").read_text().splitlines()]
+        probs[name] = torch.tensor([list(r["probs"].values()) for r in results])
+        labels[name] = [r["label"] for r in results]
+    assert (probs["served"] - probs["local"]).abs().max().item() <= 1e-3
+    assert labels["served"] == labels["local"]
+    assert (probs["whole"] - probs["local"]).abs().max().item() > 1e-2  # the cut mattered
