@@ -138,7 +138,8 @@ def test_teacher_sees_the_options_and_the_gold_options_text(tmp_path, tiny_backb
     normalised = data.rows("train")
     assert normalised["options"] == [row["choices"] for row in rows] and normalised["label"] == [0, 1]
     task = data.choice_task(normalised["options"])
-    row = {"text": teacher_listing(normalised["text"][1], normalised["options"][1]), "label": 1}
+    options = normalised["options"][1]
+    row = {"text": teacher_listing(normalised["text"][1], options), "label": 1, "options": options}
     prompt = build_messages(template_for(task.name), task, row)[1]["content"]
     assert "What melts in the sun?\nOption 1: rock\nOption 2: ice\nOption 3: glass" in prompt
     assert 'The right option is: "ice"' in prompt

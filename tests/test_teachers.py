@@ -52,6 +52,32 @@ def test_prompts_are_label_aware_and_overridable():
         template_for("rte", "no answer field {input} {sentinel}")
 
 
+def test_the_gold_option_is_named_from_the_options_not_from_the_rendered_text():
+    """A context may itself contain "Option 2: ..." (or a label name): the teacher is told the gold option's text
+    from the row's options, as data."""
+    task = get_task("copa")
+    row = {
+        "text": 'Premise: The sign read "Option 2: closed today".\nQuestion: What was the effect?\n'
+        "Option 1: I went in.\nOption 2: I turned back.",
+        "label": 1,
+        "options": ["I went in.", "I turned back."],
+    }
+    assert answer_text(task, row) == "I turned back."
+    assert (
+        'The more plausible option is: "I turned back."'
+        in build_messages(template_for("copa"), task, row)[-1]["content"]
+    )
+
+
+def test_a_presets_rows_carry_their_options_to_the_teacher():
+    requires_data("superglue", "COPA")
+    from trainer.dataset_args import DatasetArguments, LabelledData
+
+    rows = LabelledData(DatasetArguments(task="copa", data_dir=str(DATA_DIR))).rows("validation", limit=1)
+    assert rows["options"][0] == ["The toilet filled with water.", "Water flowed from the spout."]
+    assert answer_text(get_task("copa"), rows[0]) == "Water flowed from the spout."
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("task_name", ["copa", "rte"])
 def test_embedded_teacher_produces_rationales_and_resumes_exactly_once(tmp_path, smollm2_path, task_name):

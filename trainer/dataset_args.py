@@ -631,8 +631,8 @@ class LabelledData:
 
     def choice_task(self, option_lists: Sequence[Sequence[str]]) -> Task:
         """Multiple choice (rows with these options) as a task: accuracy, and for the teacher the options
-        listed as `Option k: text` (`options.teacher_listing`) with the gold one named by its number, which the
-        prompt turns back into its text."""
+        listed as `Option k: text` (`options.teacher_listing`), the gold one named by its text (the prompt takes it
+        from the row's options)."""
         return Task(
             "multiple_choice",
             tuple(option_name(i) for i in range(max(map(len, option_lists)))),
@@ -713,7 +713,9 @@ class LabelledData:
         for name, target in ((self.args.rationale_column, "rationale"), ("group", "group")):
             if name in dataset.column_names:
                 columns[target] = dataset[name]
-        return Dataset.from_dict(columns)
+        if not self.multiple_choice and self.preset is not None and "options" in dataset.column_names:
+            columns["options"] = dataset["options"]  # a preset whose labels are option names (COPA): the teacher's
+        return Dataset.from_dict(columns)  # prompt names the gold option's text from them (`prompts.answer_text`)
 
     def _target(self, record: dict, label2id: dict[str, int], where: str, indices: bool) -> int | float | list[float]:
         columns = self.args.columns_of_labels()

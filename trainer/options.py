@@ -63,7 +63,7 @@ def option_name(index: int) -> str:
 
 def teacher_listing(context: str, options: Sequence[str]) -> str:
     """The row as a teacher sees it: the context, then one `Option k: text` line per option. The teacher is told the
-    gold option's *text* (`teachers.prompts.answer_text` reads it back from these lines), so it explains the
+    gold option's *text* (`teachers.prompts.answer_text` takes it from the row's options), so it explains the
     content, not a number."""
     lines = [f"{option_name(i)}: {option.strip()}" for i, option in enumerate(options)]
     return "\n".join([context.rstrip(), *lines])

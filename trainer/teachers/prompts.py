@@ -68,13 +68,14 @@ def template_for(task_name: str, override: str | None = None, problem_type: str 
 
 
 def answer_text(task, row: dict) -> str:
-    """How the gold answer is shown to the teacher: the chosen option's text for COPA and multiple choice (so the
-    teacher explains the content, not "Option 2"), else the verbalised label (`trainer.targets.answer_text`: the
-    name, the names of a multi-label set, or the number)."""
-    name = targets.answer_text(row["label"], task.problem_type, task.id2label)
-    if task.problem_type == targets.SINGLE_LABEL and name.startswith("Option ") and f"{name}: " in row["text"]:
-        return row["text"].split(f"{name}: ", 1)[1].split("\n", 1)[0].strip()
-    return name
+    """How the gold answer is shown to the teacher: the gold option's text where the row lists its options (an
+    `options` column: multiple choice, or a preset whose labels are option names such as COPA), so the teacher
+    explains the content, not "Option 2"; else the verbalised label (`trainer.targets.answer_text`: the name, the
+    names of a multi-label set, or the number). The options are data: never read back out of the rendered input."""
+    options = row.get("options")
+    if options and task.problem_type == targets.SINGLE_LABEL:
+        return str(options[int(row["label"])]).strip()
+    return targets.answer_text(row["label"], task.problem_type, task.id2label)
 
 
 def build_messages(template: str, task, row: dict, sentinel: str = SENTINEL) -> list[dict]:
