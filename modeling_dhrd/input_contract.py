@@ -13,24 +13,22 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 TruncationSide = Literal["left", "right"]
-# The keys of `input_format`: what turns a row into model input (the CLI's data-description flags of the same names).
-INPUT_FORMAT_KEYS = ("text_column", "text_columns", "input_template", "options_column")
 
 
 @dataclass(frozen=True)
 class InputContract:
     """`input_format`: the row-to-text settings (`text_column`, `text_columns`, `input_template`, `options_column`;
-    only those that were set). `max_input_length`: tokens kept per input (None: no limit). `truncation_side`: which
-    end a long input loses (`left` for option scorers: the context's start, never the option)."""
+    only those that were set; `trainer.dataset_args` interprets them). `max_input_length`: tokens kept per input
+    (None: no limit). `truncation_side`: which end a long input loses (`left` for option scorers: the context's
+    start, never the option)."""
 
     input_format: dict[str, str] = field(default_factory=dict)
     max_input_length: int | None = None
     truncation_side: TruncationSide = "right"
 
     def __post_init__(self) -> None:
-        unknown = set(self.input_format) - set(INPUT_FORMAT_KEYS)
-        if unknown:
-            raise ValueError(f"input_contract: unknown keys {sorted(unknown)}; known: {INPUT_FORMAT_KEYS}")
+        if not all(isinstance(key, str) and isinstance(value, str) for key, value in self.input_format.items()):
+            raise ValueError(f"input_contract: input_format maps setting names to text, got {self.input_format!r}.")
         length, side = self.max_input_length, self.truncation_side
         if length is not None and (not isinstance(length, int) or length < 1):
             raise ValueError(f"input_contract: max_input_length must be a positive integer, got {length!r}.")

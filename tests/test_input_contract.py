@@ -14,6 +14,7 @@ from transformers import AutoTokenizer, pipeline
 from modeling_dhrd import export_classifier
 from modeling_dhrd.input_contract import InputContract
 from trainer import DHRDTrainer, DHRDTrainingArguments
+from trainer.dataset_args import DataError, DatasetArguments
 
 WORDS = "sun rain wind snow cloud storm fog hail frost heat".split()
 
@@ -115,7 +116,10 @@ def test_a_contract_is_checked_when_read():
     assert InputContract.from_config(tiny_dhrd().config) is None
     config = tiny_dhrd().config
     config.input_contract = {"input_format": {"text_colum": "text"}, "max_input_length": 24}
-    with pytest.raises(ValueError, match="unknown keys \\['text_colum'\\]"):
+    with pytest.raises(DataError, match="unknown input_format settings \\['text_colum'\\]"):
+        DatasetArguments(test_file="rows.csv").with_input_format(InputContract.from_config(config).input_format)
+    config.input_contract = {"input_format": {"text_column": 3}}
+    with pytest.raises(ValueError, match="maps setting names to text"):
         InputContract.from_config(config)
     config.input_contract = {"max_input_length": 0}
     with pytest.raises(ValueError, match="positive integer"):

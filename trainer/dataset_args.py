@@ -50,7 +50,8 @@ SPLITS = ("train", "validation", "test")
 DATA_FORMATS = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet"}
 ID_COLUMNS = ("idx", "id")
 CUSTOM_METRIC = "accuracy_macro_f1"
-# The arguments that turn a row into model input: a training record keeps them, so `predict` rebuilds inputs alike.
+# The arguments that turn a row into model input: the model's input contract keeps them, so `predict` rebuilds
+# inputs alike.
 TEXT_FORMAT = ("text_column", "text_columns", "input_template")
 INPUT_FORMAT = (*TEXT_FORMAT, "options_column")
 OTHER_SPLITS_AND_CAPS = (
@@ -160,8 +161,12 @@ class DatasetArguments:
         },
     )
     rationale_column: str = field(default="rationale", metadata={"help": "Column holding the teacher rationale."})
-    max_train_samples: int | None = field(default=None, metadata={"help": "Use only the first N training rows."})
-    max_eval_samples: int | None = field(default=None, metadata={"help": "Use only the first N evaluation rows."})
+    max_train_samples: int | None = field(
+        default=None, metadata={"help": "Only the first N training rows, wherever the train split is read."}
+    )
+    max_eval_samples: int | None = field(
+        default=None, metadata={"help": "Only the first N validation rows, wherever the validation split is read."}
+    )
     task_description: str | None = field(
         default=None,
         metadata={"help": "One line for the teacher prompt: 'Here is <description>.' (e.g. 'a support ticket')."},
@@ -206,7 +211,7 @@ class DatasetArguments:
         return {"train": self.train_file, "validation": self.validation_file, "test": self.test_file}[split]
 
     def input_format(self) -> dict[str, Any]:
-        """What a training record keeps so `predict` can rebuild inputs the same way."""
+        """What the input contract keeps so `predict` can rebuild inputs the same way."""
         return {key: getattr(self, key) for key in INPUT_FORMAT if getattr(self, key)}
 
     def job_description(self, split: str) -> dict[str, Any]:
@@ -220,7 +225,12 @@ class DatasetArguments:
 
     def with_input_format(self, recorded: dict[str, Any]) -> "DatasetArguments":
         """These arguments, with the recorded input format where none was given (the text columns as a whole; the
-        options column on its own)."""
+        options column on its own). A recorded setting this version does not know is refused, not skipped."""
+        unknown = sorted(set(recorded) - set(INPUT_FORMAT))
+        if unknown:
+            raise DataError(
+                f"The model's input contract has unknown input_format settings {unknown} (known: {INPUT_FORMAT})."
+            )
         changes = {}
         if not any(getattr(self, key) for key in TEXT_FORMAT):
             changes.update({key: recorded[key] for key in TEXT_FORMAT if key in recorded})
@@ -550,6 +560,12 @@ class LabelledData:
         given, expected = self.args.problem_type, self.expected_problem_type
         if expected and given and given != expected:
             raise DataError(f"--problem_type {given} differs from the model's problem type {expected}.")
+        outputs = len(self.expected_label_names) if self.expected_label_names is not None else None
+        if given == REGRESSION and outputs not in (None, 1):
+            raise DataError(
+                f"--problem_type regression predicts one number per row; the model has {outputs} labels "
+                f"({self.expected_label_names}): drop --problem_type."
+            )
         if expected:
             return expected, "the model's"
         if given:
@@ -665,7 +681,7 @@ class LabelledData:
     def row_ids(self, split: str, limit: int | None = None) -> Iterator:
         """The ids of `rows()` (the id column, else positions), read in windows from the split."""
         dataset = self.require(split)
-        count = len(dataset) if limit is None else min(limit, len(dataset))
+        count = self.num_rows(split, limit)
         id_column = self.id_column(dataset)
         if id_column is None:
             yield from range(count)
@@ -674,15 +690,21 @@ class LabelledData:
             yield from batch[id_column]
 
     def num_rows(self, split: str, limit: int | None = None) -> int:
+        """How many rows every reader of `split` gives: the first `limit` (a subcommand's `--limit`), capped by the
+        description's own cap for the split (`--max_train_samples` for train, `--max_eval_samples` for validation),
+        so a capped description reads, trains on, scores or sends to a (paid) teacher no more rows than it says."""
         rows = len(self.require(split))
-        return rows if limit is None else min(limit, rows)
+        caps = {"train": self.args.max_train_samples, "validation": self.args.max_eval_samples}
+        cap = caps.get(canonical_split(split))
+        return min([rows, *(value for value in (limit, cap) if value is not None)])
 
     def _checked(self, split: str, limit: int | None, labelled: bool) -> tuple[Dataset, str, str | None]:
-        """The split's first `limit` rows, its columns checked: `(rows, where, id column or None)`."""
+        """The split's first rows (`num_rows`), its columns checked: `(rows, where, id column or None)`."""
         split = canonical_split(split)
         dataset = self.require(split)
-        if limit is not None:
-            dataset = dataset.select(range(min(limit, len(dataset))))
+        count = self.num_rows(split, limit)
+        if count < len(dataset):
+            dataset = dataset.select(range(count))
         self._check_columns(dataset, split, labelled)
         return dataset, self.source(split), self.id_column(dataset)
 

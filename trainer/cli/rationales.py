@@ -8,7 +8,7 @@ the same dataset description trains on it."""
 import itertools
 import json
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from datasets import Dataset
@@ -65,7 +65,6 @@ def run_rationales(
 ) -> str:
     """Write `output_dir/rationales.jsonl` (the rows with a `rationale` column); return a summary line. Rows are read,
     sent to the teacher and written back in windows, so memory stays flat however many rows there are."""
-    args = replace(args, limit=_row_cap(args, data_args))
     data = LabelledData(data_args)
     output_dir = Path(args.output_dir)
     if args.join:
@@ -73,7 +72,8 @@ def run_rationales(
     from ..teachers import finished_records, generate_in_windows, summary_line, template_for
 
     raw = data.require(args.split)
-    raw = raw.select(range(data.num_rows(args.split, args.limit))) if args.limit else raw
+    count = data.num_rows(args.split, args.limit)  # --limit, or the description's cap for the split
+    raw = raw.select(range(count)) if count < len(raw) else raw
     for column in (data_args.rationale_column, "rationale_status"):
         if column in raw.column_names:
             raise DataError(
@@ -115,15 +115,6 @@ def run_rationales(
             row["rationale_status"] = record["status"]
             handle.write(json.dumps(row) + "\n")
     return f"{summary_line(summary)}\nwrote {output_dir / 'rationales.jsonl'}"
-
-
-def _row_cap(args: RationaleArguments, data_args: DatasetArguments) -> int | None:
-    """`--limit`, or the description's sample cap for the split explained (`--max_train_samples` for train,
-    `--max_eval_samples` for validation), the smaller where both are given: a capped description never sends more
-    rows to a (paid) teacher than it says."""
-    split = canonical_split(args.split)
-    cap = {"train": data_args.max_train_samples, "validation": data_args.max_eval_samples}.get(split)
-    return min((value for value in (args.limit, cap) if value is not None), default=None)
 
 
 def _widest_options(data: LabelledData, args: RationaleArguments) -> list[list[str]]:

@@ -64,8 +64,8 @@ class TrainCommandArguments(DHRDTrainingArguments):
 def training_data(data_args: DatasetArguments) -> tuple[Dataset, Dataset | None, LabelledData]:
     """Training rows, evaluation rows (None when the description has no validation split) and the data."""
     data = LabelledData(data_args)
-    train = data.rows("train", limit=data_args.max_train_samples)
-    evaluation = data.rows("validation", limit=data_args.max_eval_samples) if data.has("validation") else None
+    train = data.rows("train")  # the description's --max_train_samples / --max_eval_samples apply (`num_rows`)
+    evaluation = data.rows("validation") if data.has("validation") else None
     if evaluation is None:
         logger.info("No validation split: training without evaluation.")
     if data.multiple_choice:
