@@ -52,6 +52,10 @@ class DHRDConfig(PreTrainedConfig):
             Whether the model carries the reasoning (LM) head. Exported classifiers set it to `False`.
         lm_loss_chunk_size (`int`, *optional*, defaults to 256):
             Number of token positions whose vocabulary logits are materialised at once by the LM loss.
+        class_weights (`list[float]`, *optional*):
+            Training-only weights of the classification loss, one per label: cross-entropy's `weight` for single-label
+            classification (e.g. "balanced": rows / (labels x rows of the class)), binary cross-entropy's `pos_weight`
+            for multi-label. Not for regression. Inference never reads them.
         input_contract (`dict`, *optional*):
             How a row became the model's input in training: `input_format` (text column(s), template, options
             column), `max_input_length` and `truncation_side`. Written by `DHRDTrainer`, kept by every save and by the
@@ -83,6 +87,7 @@ class DHRDConfig(PreTrainedConfig):
     has_reasoning_head: bool = True
     lm_loss_chunk_size: int = interval(min=1)(default=256)
     tie_word_embeddings: bool = False
+    class_weights: list | None = None
     input_contract: dict | None = None
 
     def __post_init__(self, **kwargs: Any) -> None:
@@ -113,6 +118,16 @@ class DHRDConfig(PreTrainedConfig):
         for name in ("reason_marker", "answer_marker"):
             if not getattr(self, name).strip():
                 raise ValueError(f"`{name}` must be a non-empty string.")
+        if self.class_weights is not None:
+            weights = self.class_weights
+            if len(weights) != self.num_labels or not all(
+                isinstance(w, (int, float)) and not isinstance(w, bool) and w > 0 for w in weights
+            ):
+                raise ValueError(
+                    f"`class_weights` must be {self.num_labels} positive numbers (one per label), got {weights!r}."
+                )
+            if self.problem_type == "regression":
+                raise ValueError("`class_weights` weight classes; a regression model has none.")
 
 
 def _check_decoder_only(text_config: PreTrainedConfig) -> None:

@@ -6,6 +6,10 @@ Same semantics as transformers' `ForSequenceClassificationLoss`: `"regression"` 
 and `"multi_label_classification"` (binary cross-entropy on multi-hot float targets). transformers averages over
 every element, so the sum here comes with the number of elements per example to divide by as well.
 
+Class weights (`config.class_weights`) follow torch: single-label cross-entropy's `weight` (whose mean divides by the
+summed weights of the rows' classes: `example_weight`), multi-label's `pos_weight` (the weight of each label's
+positives; the mean is unchanged). Regression has no classes to weight.
+
 This file is copied into every saved checkpoint (remote code): it imports only torch.
 """
 
@@ -23,10 +27,14 @@ def infer_problem_type(num_labels: int, labels: torch.Tensor) -> str:
     return "multi_label_classification"
 
 
-def classification_loss_sum(logits: torch.Tensor, labels: torch.Tensor, problem_type: str) -> tuple[torch.Tensor, int]:
+def classification_loss_sum(
+    logits: torch.Tensor, labels: torch.Tensor, problem_type: str, class_weights: torch.Tensor | None = None
+) -> tuple[torch.Tensor, int]:
     """`(loss summed over the batch, elements per example)` for `problem_type`; bad labels raise a `ValueError`."""
     num_labels = logits.shape[-1]
     logits = logits.float()
+    if class_weights is not None:
+        class_weights = class_weights.to(device=logits.device, dtype=torch.float32)
     if problem_type == "single_label_classification":
         if labels.is_floating_point():
             raise ValueError(f"`labels` must hold class indices (integers), got dtype {labels.dtype}.")
@@ -35,8 +43,10 @@ def classification_loss_sum(logits: torch.Tensor, labels: torch.Tensor, problem_
         if out_of_range.any():
             bad = labels[out_of_range][0].item()
             raise ValueError(f"Label {bad} is out of range for a classifier with num_labels={num_labels}.")
-        return F.cross_entropy(logits, labels, reduction="sum"), 1
+        return F.cross_entropy(logits, labels, weight=class_weights, reduction="sum"), 1
     if problem_type == "regression":
+        if class_weights is not None:
+            raise ValueError("Class weights weight classes; regression has none (drop class_weights).")
         targets = labels.float().view(logits.shape[0], -1)
         if targets.shape[-1] != num_labels:
             raise ValueError(
@@ -52,5 +62,16 @@ def classification_loss_sum(logits: torch.Tensor, labels: torch.Tensor, problem_
         targets = labels.float()
         if ((targets < 0) | (targets > 1)).any():
             raise ValueError("Multi-label targets must lie in [0, 1] (multi-hot).")
-        return F.binary_cross_entropy_with_logits(logits, targets, reduction="sum"), num_labels
+        loss = F.binary_cross_entropy_with_logits(logits, targets, pos_weight=class_weights, reduction="sum")
+        return loss, num_labels
     raise ValueError(f"`problem_type` must be one of {PROBLEM_TYPES}, got {problem_type!r}.")
+
+
+def example_weight(labels: torch.Tensor, problem_type: str, class_weights: torch.Tensor | None = None) -> torch.Tensor:
+    """What a batch counts for the mean of its classification loss: its number of rows, or with single-label class
+    weights the summed weights of its rows' classes (as `F.cross_entropy(weight=...)` divides). Summed over a whole
+    gradient-accumulation window, it makes accumulation exact."""
+    rows = labels.shape[0]
+    if class_weights is None or problem_type != "single_label_classification":
+        return torch.tensor(float(rows), device=labels.device)
+    return class_weights.to(device=labels.device, dtype=torch.float32)[labels.view(-1).long()].sum()

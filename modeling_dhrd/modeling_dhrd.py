@@ -23,7 +23,7 @@ from transformers.utils import ModelOutput
 from transformers.utils.generic import can_return_tuple
 
 from .chunked_lm_loss import IGNORE_INDEX, causal_lm_loss_sum
-from .classification_loss import classification_loss_sum, infer_problem_type
+from .classification_loss import classification_loss_sum, example_weight, infer_problem_type
 from .configuration_dhrd import DHRDConfig
 from .pooling import pool_hidden_states, position_ids_from_attention_mask
 
@@ -274,7 +274,8 @@ class DHRDForSequenceClassification(DHRDPreTrainedModel):
                 `t` predicts `lm_labels[t + 1]`.
             num_examples (`int`, *optional*):
                 Divisor of the summed classification loss; pass the number of examples in the whole gradient
-                accumulation window (across processes) to make accumulation exact. Defaults to this batch's size.
+                accumulation window (across processes; with single-label class weights, their summed weights:
+                `example_weight`) to make accumulation exact. Defaults to this batch's.
             num_lm_tokens (`int`, *optional*):
                 Divisor of the summed LM loss, likewise over the accumulation window. Defaults to this batch's count.
         """
@@ -294,8 +295,10 @@ class DHRDForSequenceClassification(DHRDPreTrainedModel):
         if labels is not None:
             if self.config.problem_type is None:  # as transformers' classifiers: decided by the first labels seen
                 self.config.problem_type = infer_problem_type(self.num_labels, labels)
-            loss_sum, per_example = classification_loss_sum(logits, labels, self.config.problem_type)
-            denominator = num_examples if num_examples is not None else logits.shape[0]
+            problem_type = self.config.problem_type
+            weights = torch.tensor(self.config.class_weights) if self.config.class_weights else None
+            loss_sum, per_example = classification_loss_sum(logits, labels, problem_type, weights)
+            denominator = num_examples if num_examples is not None else example_weight(labels, problem_type, weights)
             cls_loss = loss_sum / (denominator * per_example)
         loss = self._joint_loss(cls_loss, lm_loss)
 

@@ -158,12 +158,19 @@ def _train(tmp_path, tokenizer, rows, model=None, **arg_overrides):
     return trainer
 
 
-def test_gradient_accumulation_matches_the_full_batch(tmp_path, tokenizer):
-    rows = _rows(4, seed=3)
-    full = _train(tmp_path / "a", tokenizer, rows, per_device_train_batch_size=4, max_steps=1)
-    accumulated = _train(
-        tmp_path / "b", tokenizer, rows, per_device_train_batch_size=1, gradient_accumulation_steps=4, max_steps=1
+@pytest.mark.parametrize("class_weights", [None, "1,3,5", "balanced"])
+def test_gradient_accumulation_matches_the_full_batch(tmp_path, tokenizer, class_weights):
+    """Exact with class weights too: the window's examples count as their summed class weights."""
+    rows = [{**row, "label": label} for row, label in zip(_rows(4, seed=3), [0, 1, 2, 2])]
+    full = _train(
+        tmp_path / "a", tokenizer, rows, per_device_train_batch_size=4, max_steps=1, class_weights=class_weights
     )
+    accumulated = _train(
+        tmp_path / "b", tokenizer, rows, per_device_train_batch_size=1, gradient_accumulation_steps=4, max_steps=1,
+        class_weights=class_weights,
+    )  # fmt: skip
+    if class_weights == "balanced":
+        assert full.model.config.class_weights == pytest.approx([4 / 3, 4 / 3, 2 / 3])
     initial = _params(tiny_dhrd("qwen2", num_labels=3))
     full_params, accumulated_params = _params(full.model), _params(accumulated.model)
     moved = max((full_params[name] - initial[name]).abs().max().item() for name in initial)

@@ -19,6 +19,7 @@ from transformers import EvalPrediction, PreTrainedModel, PreTrainedTokenizerBas
 from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
 from modeling_dhrd.atomic import atomic_write_text, give_default_permissions
+from modeling_dhrd.classification_loss import example_weight
 from modeling_dhrd.input_contract import InputContract
 from modeling_dhrd.unwrap import unwrap_dhrd
 
@@ -109,6 +110,8 @@ class DHRDTrainer(Trainer):
                 }
             else:
                 eval_dataset = self._prepare(eval_dataset, "eval", processing_class, args, include_rationale=False)
+        if args.class_weights:
+            _set_class_weights(dhrd, args, train_dataset)
         if data_collator is None:
             collator_class = DHRDMultipleChoiceCollator if self._multiple_choice else DHRDDataCollator
             data_collator = collator_class(padding_id(processing_class), args.lm_loss_scope)
@@ -131,7 +134,8 @@ class DHRDTrainer(Trainer):
         if hasattr(self.model, "add_model_tags"):
             self.model.add_model_tags(self._tag_names)  # the Hub finds DHRD models by this tag
         self.loss_is_scaled_for_ga = True  # compute_loss normalises over the whole accumulation window
-        self._metric_sums = torch.zeros(5, dtype=torch.float64)  # cls sum, examples, lm sum, lm tokens, correct
+        # cls sum, examples (their class weights), lm sum, lm tokens, correct, rows
+        self._metric_sums = torch.zeros(6, dtype=torch.float64)
 
     def _label_progress(self, args: DHRDTrainingArguments) -> None:
         """transformers' progress output (an unlabelled bar, or bare log dicts) becomes `RunProgressCallback`: the
@@ -234,20 +238,27 @@ class DHRDTrainer(Trainer):
         if self.args.should_save:
             give_default_permissions(output_dir if output_dir is not None else self.args.output_dir)
 
+    def _class_weights(self) -> torch.Tensor | None:
+        weights = self._dhrd_config.class_weights
+        return torch.tensor(weights, dtype=torch.float32) if weights else None
+
     def _set_signature_columns_if_needed(self) -> None:
         # Segment lengths are not forward arguments but the collator needs them: keep them.
         if self._signature_columns is None:
             self._signature_columns = list(PREPARED_COLUMNS)
 
     def _get_num_items_in_batch(self, batch_samples: list, device: torch.device) -> torch.Tensor | None:
-        """Examples and LM target tokens in the accumulation window, summed over processes: `[examples, tokens]`."""
+        """Examples (their summed class weights, with single-label class weights) and LM target tokens in the
+        accumulation window, summed over processes: `[examples, tokens]`."""
         if not batch_samples or "labels" not in batch_samples[0]:
             return None
-        examples = sum(batch["labels"].shape[0] for batch in batch_samples)
+        weights = self._class_weights()
+        problem_type = self._dhrd_config.problem_type or "single_label_classification"
+        examples = sum(float(example_weight(batch["labels"], problem_type, weights)) for batch in batch_samples)
         tokens = sum(
             int((batch["lm_labels"][..., 1:] != -100).sum()) for batch in batch_samples if "lm_labels" in batch
         )
-        counts = torch.tensor([examples, tokens], dtype=torch.long, device=device)
+        counts = torch.tensor([examples, tokens], dtype=torch.float32, device=device)
         if self.args.world_size > 1:
             counts = self.accelerator.gather(counts).view(-1, 2).sum(0)
         return counts
@@ -276,9 +287,10 @@ class DHRDTrainer(Trainer):
     @torch.no_grad()
     def _track_metrics(self, outputs, inputs) -> None:
         labels = inputs["labels"]
-        examples = labels.shape[0]
-        cls_scale = float(inputs.get("num_examples", examples))
-        sums = [0.0, examples, 0.0, 0.0, float(_correct(outputs.logits, labels))]
+        problem_type = self._dhrd_config.problem_type or "single_label_classification"
+        weight = float(example_weight(labels, problem_type, self._class_weights()))
+        cls_scale = float(inputs.get("num_examples", weight))
+        sums = [0.0, weight, 0.0, 0.0, float(_correct(outputs.logits, labels)), labels.shape[0]]
         if outputs.cls_loss is not None:
             sums[0] = float(outputs.cls_loss) * cls_scale
         if outputs.lm_loss is not None:
@@ -292,12 +304,12 @@ class DHRDTrainer(Trainer):
             sums = self._metric_sums.to(self.accelerator.device)
             if self.accelerator.num_processes > 1:
                 sums = self.accelerator.reduce(sums, reduction="sum")
-            cls_sum, examples, lm_sum, lm_tokens, correct = sums.tolist()
+            cls_sum, examples, lm_sum, lm_tokens, correct, rows = sums.tolist()
             logs["cls_loss"] = round(cls_sum / examples, 4)
             if lm_tokens > 0:
                 logs["lm_loss"] = round(lm_sum / lm_tokens, 4)
             if self._dhrd_config.problem_type != "regression":  # exact match of the label set for multi-label
-                logs["train_accuracy"] = round(correct / examples, 4)
+                logs["train_accuracy"] = round(correct / rows, 4)
             self._metric_sums.zero_()
         super().log(logs, start_time)
 
@@ -326,6 +338,45 @@ def _correct(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
             return torch.zeros(())
         return ((logits > 0) == (labels > 0.5)).all(-1).sum()
     return (logits.argmax(-1) == labels).sum()
+
+
+def _set_class_weights(dhrd: PreTrainedModel, args: DHRDTrainingArguments, train_dataset: Dataset | None) -> None:
+    """`--class_weights` into the model's config (which validates them against its labels): the numbers given, or
+    'balanced' counted from the prepared training rows."""
+    if dhrd.scores_options:
+        raise ValueError("--class_weights weight labels; an option scorer's options are positions: drop it.")
+    weights = args.given_class_weights()
+    if weights is None:
+        if train_dataset is None or "labels" not in (train_dataset.column_names or []):
+            raise ValueError("--class_weights balanced counts the training rows' labels: give a train_dataset.")
+        weights = balanced_class_weights(train_dataset["labels"], dhrd.config.id2label)
+    logger.info("Class weights: %s", dict(zip(dhrd.config.id2label.values(), weights)))
+    dhrd.config.class_weights = weights
+    try:
+        dhrd.config.validate()
+    except Exception as error:  # `@strict`'s wrapper: raise the rule's own ValueError
+        raise ValueError(str(error.__cause__ or error)) from None
+
+
+def balanced_class_weights(labels: list, id2label: dict[int, str]) -> list[float]:
+    """scikit-learn's 'balanced' for single-label rows (class indices): rows / (labels x rows of the class); for
+    multi-label rows (multi-hot), each label's negatives / positives (BCE's `pos_weight`). A label without rows (or
+    without positives) has no balanced weight: named, with the fix."""
+    multi_label = bool(labels) and isinstance(labels[0], (list, tuple))
+    num_labels, rows = len(id2label), len(labels)
+    counts = [0] * num_labels
+    for label in labels:
+        for index, flag in enumerate(label) if multi_label else [(int(label), 1)]:
+            counts[index] += flag > 0.5
+    empty = [id2label[index] for index, count in enumerate(counts) if count == 0 or (multi_label and count == rows)]
+    if empty:
+        what = "no rows marked, or every row marked" if multi_label else "no training rows"
+        raise ValueError(
+            f"--class_weights balanced: label(s) {empty} have {what}; give the weights as numbers, or add rows."
+        )
+    if multi_label:
+        return [(rows - count) / count for count in counts]
+    return [rows / (num_labels * count) for count in counts]
 
 
 def _input_contract(

@@ -180,7 +180,11 @@ def model_card_fields(config) -> dict[str, Any]:
     return {
         "input_contract": getattr(config, "input_contract", None),
         "label_names": [config.id2label[i] for i in range(config.num_labels)],
-        "dhrd": {name: getattr(config, name) for name in ("pooling", "head", "cls_weight", "lm_weight")},
+        "dhrd": {
+            name: getattr(config, name)
+            for name in ("pooling", "head", "cls_weight", "lm_weight", "class_weights")
+            if getattr(config, name, None) is not None
+        },
     }
 
 

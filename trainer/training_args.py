@@ -81,6 +81,14 @@ class DHRDTrainingArguments(TrainingArguments):
     dataset_num_proc: int | None = field(
         default=None, metadata={"help": "Processes tokenising the datasets (datasets' `map(num_proc=...)`)."}
     )
+    class_weights: str | None = field(
+        default=None,
+        metadata={
+            "help": "Weights of the classification loss, one per label: 'balanced' (from the training rows: rows / "
+            "(labels x rows of the label); multi-label: each label's negatives / positives, as pos_weight) or numbers "
+            "in label order, comma-separated (e.g. '1,4'). Saved in the model config (`class_weights`) and card."
+        },
+    )
     require_rationales: bool = field(
         default=False,
         metadata={
@@ -105,6 +113,21 @@ class DHRDTrainingArguments(TrainingArguments):
         memo[id(self)] = clone
         clone.__dict__.update({key: copy.deepcopy(value, memo) for key, value in self.__dict__.items()})
         return clone
+
+    def given_class_weights(self) -> list[float] | None:
+        """`--class_weights` as numbers (None: none given, or 'balanced', which the trainer counts from the rows)."""
+        if self.class_weights is None or self.class_weights.strip() == "balanced":
+            return None
+        try:
+            weights = [float(item) for item in self.class_weights.split(",")]
+        except ValueError:
+            weights = []
+        if not weights or not all(weight > 0 for weight in weights):
+            raise ValueError(
+                f"--class_weights must be 'balanced' or positive numbers in label order (e.g. '1,4'), got "
+                f"{self.class_weights!r}."
+            )
+        return weights
 
     def _check_optimisation_numbers(self) -> None:
         """Numbers the optimizer or the data loader would refuse only after the model and data are loaded: refused
@@ -133,6 +156,7 @@ class DHRDTrainingArguments(TrainingArguments):
         if self.max_steps == 0:
             raise ValueError("max_steps=0 trains nothing: give a number of steps, or -1 to train num_train_epochs.")
         self._check_optimisation_numbers()
+        self.given_class_weights()
         super().__post_init__()
         for name in ("max_input_length", "max_length"):
             if getattr(self, name) < 1:
