@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from datasets import Dataset
 from peft import LoraConfig, PeftConfig, PeftModel, get_peft_model
-from transformers import EvalPrediction, PreTrainedModel, PreTrainedTokenizerBase, Trainer
+from transformers import EarlyStoppingCallback, EvalPrediction, PreTrainedModel, PreTrainedTokenizerBase, Trainer
 from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
 from modeling_dhrd.atomic import atomic_write_text, give_default_permissions
@@ -36,7 +36,12 @@ from .data import (
 from .metrics import compute_classification_metrics, eval_scores
 from .progress import interactive
 from .run_progress import RunProgressCallback, run_label
-from .training_args import CONFIG_OVERRIDES, DHRDTrainingArguments
+from .training_args import (
+    CONFIG_OVERRIDES,
+    DHRDTrainingArguments,
+    best_model_metric,
+    require_evaluation_for_early_stopping,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -112,6 +117,8 @@ class DHRDTrainer(Trainer):
                 eval_dataset = self._prepare(eval_dataset, "eval", processing_class, args, include_rationale=False)
         if args.class_weights:
             _set_class_weights(dhrd, args, train_dataset)
+        if args.early_stopping_patience is not None:
+            kwargs["callbacks"] = [*(kwargs.get("callbacks") or []), _early_stopping(dhrd, args, eval_dataset)]
         if data_collator is None:
             collator_class = DHRDMultipleChoiceCollator if self._multiple_choice else DHRDDataCollator
             data_collator = collator_class(padding_id(processing_class), args.lm_loss_scope)
@@ -338,6 +345,21 @@ def _correct(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
             return torch.zeros(())
         return ((logits > 0) == (labels > 0.5)).all(-1).sum()
     return (logits.argmax(-1) == labels).sum()
+
+
+def _early_stopping(dhrd: PreTrainedModel, args: DHRDTrainingArguments, eval_dataset) -> EarlyStoppingCallback:
+    """transformers' `EarlyStoppingCallback` on the problem type's metric (unless the arguments name one)."""
+    require_evaluation_for_early_stopping(args, eval_dataset is not None)
+    if not args.metric_given:
+        problem_type = dhrd.config.problem_type or ("regression" if dhrd.config.num_labels == 1 else None)
+        args.metric_for_best_model, args.greater_is_better = best_model_metric(problem_type, dhrd.scores_options)
+    logger.info(
+        "Early stopping: patience %d evaluations on %s (%s is better)",
+        args.early_stopping_patience,
+        args.metric_for_best_model,
+        "higher" if args.greater_is_better else "lower",
+    )
+    return EarlyStoppingCallback(early_stopping_patience=args.early_stopping_patience)
 
 
 def _set_class_weights(dhrd: PreTrainedModel, args: DHRDTrainingArguments, train_dataset: Dataset | None) -> None:

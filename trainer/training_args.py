@@ -89,6 +89,16 @@ class DHRDTrainingArguments(TrainingArguments):
             "in label order, comma-separated (e.g. '1,4'). Saved in the model config (`class_weights`) and card."
         },
     )
+    early_stopping_patience: int | None = field(
+        default=None,
+        metadata={
+            "help": "Stop when the best-model metric has not improved for N evaluations, and end on the best "
+            "checkpoint (load_best_model_at_end), so it is the one saved and exported. The metric follows the problem "
+            "type unless --metric_for_best_model says: macro_f1 (single-label), micro_f1 (multi-label), mse "
+            "(regression, lower is better), accuracy (multiple choice). Needs a validation split; evaluates and saves "
+            "every epoch unless --eval_strategy says otherwise."
+        },
+    )
     require_rationales: bool = field(
         default=False,
         metadata={
@@ -113,6 +123,23 @@ class DHRDTrainingArguments(TrainingArguments):
         memo[id(self)] = clone
         clone.__dict__.update({key: copy.deepcopy(value, memo) for key, value in self.__dict__.items()})
         return clone
+
+    def _prepare_early_stopping(self) -> None:
+        """Early stopping compares evaluations and keeps the best checkpoint: evaluation and saving on one schedule
+        (every epoch unless an evaluation strategy is given), the best model loaded at the end. The metric is the
+        problem type's (`best_model_metric`) unless one is given."""
+        self.metric_given = self.metric_for_best_model is not None
+        if self.early_stopping_patience is None:
+            return
+        if self.early_stopping_patience < 1:
+            raise ValueError(
+                f"--early_stopping_patience must be a positive integer, got {self.early_stopping_patience}."
+            )
+        if str(getattr(self.eval_strategy, "value", self.eval_strategy)) == "no":
+            self.eval_strategy = "epoch"
+        self.save_strategy = self.eval_strategy
+        self.save_steps = self.eval_steps or self.save_steps
+        self.load_best_model_at_end = True
 
     def given_class_weights(self) -> list[float] | None:
         """`--class_weights` as numbers (None: none given, or 'balanced', which the trainer counts from the rows)."""
@@ -157,6 +184,7 @@ class DHRDTrainingArguments(TrainingArguments):
             raise ValueError("max_steps=0 trains nothing: give a number of steps, or -1 to train num_train_epochs.")
         self._check_optimisation_numbers()
         self.given_class_weights()
+        self._prepare_early_stopping()
         super().__post_init__()
         for name in ("max_input_length", "max_length"):
             if getattr(self, name) < 1:
@@ -171,3 +199,20 @@ class DHRDTrainingArguments(TrainingArguments):
         if self.gradient_checkpointing and self.gradient_checkpointing_kwargs is None:
             # Non-reentrant checkpointing works with frozen embeddings (LoRA) and with the chunked LM loss.
             self.gradient_checkpointing_kwargs = {"use_reentrant": False}
+
+
+def best_model_metric(problem_type: str | None, multiple_choice: bool) -> tuple[str, bool]:
+    """`(metric, greater_is_better)` early stopping and the best checkpoint follow when none is given: the headline
+    score of the problem type's metrics (`trainer.metrics`)."""
+    if multiple_choice:
+        return "accuracy", True
+    return {
+        "multi_label_classification": ("micro_f1", True),
+        "regression": ("mse", False),
+    }.get(problem_type or "", ("macro_f1", True))
+
+
+def require_evaluation_for_early_stopping(args: "DHRDTrainingArguments", has_evaluation: bool) -> None:
+    """Early stopping compares evaluations: without a validation split it is refused (before anything heavy)."""
+    if args.early_stopping_patience is not None and not has_evaluation:
+        raise ValueError("--early_stopping_patience compares evaluations: give a validation split.")
