@@ -36,6 +36,25 @@ def test_rationale_filters(text, label, finished, expected):
     assert clean_rationale(text, label, SENTINEL, max_words=150, finished=finished) == expected
 
 
+NLI = ("entailment", "neutral", "contradiction")
+
+
+@pytest.mark.parametrize(
+    ("text", "gold", "status"),
+    [
+        ("A man walks. So the premise entails the hypothesis. [END]", "neutral", "label_contradicted"),
+        ("The dog is asleep, which contradicts the hypothesis. [END]", "entailment", "label_contradicted"),
+        ("Walking does not entail running fast. [END]", "neutral", "kept"),  # negated: names nothing
+        ("One may think it contradicts it. Yet the details are simply missing. [END]", "neutral", "kept"),  # not last
+        ("It entails the hypothesis rather than contradicting it. [END]", "entailment", "kept"),  # gold named too
+        ("The two sentences describe different people. [END]", "contradiction", "kept"),
+    ],
+)
+def test_a_conclusion_for_another_label_is_filtered(text, gold, status):
+    others = [name for name in NLI if name != gold]
+    assert clean_rationale(text, gold, SENTINEL, max_words=150, finished=False, other_labels=others)[1] == status
+
+
 def test_prompts_are_label_aware_and_overridable():
     requires_data("superglue", "COPA")
     task = get_task("copa")

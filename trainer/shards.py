@@ -193,14 +193,11 @@ class ShardedResults:
         self.key = key
         self.manifest = manifest
 
-    def _settle_manifest(self, overwrite: bool) -> None:
-        """Refuse another job's results (or start over from nothing with `overwrite`), then record this job's."""
+    def check_manifest(self) -> None:
+        """Refuse another job's results, writing nothing (what `open` checks first; a dry run asks only this)."""
         path = self.folder / MANIFEST
         shards = list(self.folder.glob("shard-*.jsonl"))
-        if overwrite:
-            for stale in [*shards, path]:
-                stale.unlink(missing_ok=True)
-        elif path.is_file():
+        if path.is_file():
             stored = json.loads(path.read_text(encoding="utf-8"))
             if self.manifest is not None and stored != self.manifest:
                 raise JobMismatch(
@@ -212,6 +209,14 @@ class ShardedResults:
                 f"{self.folder} holds results without a manifest (an older version's, or copied in): which job wrote "
                 "them cannot be told; pass --overwrite to start over (they are removed)."
             )
+
+    def _settle_manifest(self, overwrite: bool) -> None:
+        """Refuse another job's results (or start over from nothing with `overwrite`), then record this job's."""
+        path = self.folder / MANIFEST
+        if overwrite:
+            for stale in [*self.folder.glob("shard-*.jsonl"), path]:
+                stale.unlink(missing_ok=True)
+        self.check_manifest()
         if self.manifest is not None and not path.is_file():
             text = json.dumps(self.manifest, indent=2, sort_keys=True) + "\n"
             tmp = path.with_name(f".{MANIFEST}.tmp")

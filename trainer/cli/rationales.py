@@ -50,9 +50,34 @@ class RationaleArguments:
     overwrite: bool = field(
         default=False, metadata={"help": "Start over: remove the results an earlier job left in --output_dir."}
     )
+    dry_run: bool = field(
+        default=False,
+        metadata={
+            "help": "Print the bill instead of running: rows still to do, their prompt tokens (the local teacher's "
+            "tokenizer; ~4 characters a token for a server), completion tokens (at most, and expected once rows "
+            "are done) and, with --input_price / --output_price, the cost. Calls no teacher, writes nothing."
+        },
+    )
+    max_total_tokens: int | None = field(
+        default=None,
+        metadata={
+            "help": "Stop cleanly once this run has spent this many prompt + completion tokens (checked before each "
+            "chunk of 32 rows; what finished is kept, and a rerun continues)."
+        },
+    )
+    input_price: float | None = field(default=None, metadata={"help": "Price per million prompt tokens (dry run)."})
+    output_price: float | None = field(
+        default=None, metadata={"help": "Price per million completion tokens (dry run)."}
+    )
 
     def __post_init__(self) -> None:
-        require_positive(self, "limit", "batch_size", "concurrency", "max_new_tokens", "max_words")
+        require_positive(self, "limit", "batch_size", "concurrency", "max_new_tokens", "max_words", "max_total_tokens")
+        if (self.input_price is None) != (self.output_price is None):
+            raise ValueError("Give both --input_price and --output_price (per million tokens), or neither.")
+        if any(price is not None and price < 0 for price in (self.input_price, self.output_price)):
+            raise ValueError("--input_price and --output_price must be >= 0 (per million tokens).")
+        if self.join and (self.dry_run or self.max_total_tokens):
+            raise ValueError("--dry_run / --max_total_tokens price a teacher; --join attaches an existing set.")
         require_client_limits(self.retries, self.timeout)
         if self.join and self.join not in JOINERS:
             raise ValueError(f"Unknown --join {self.join!r}; choose from {sorted(JOINERS)}.")
@@ -96,6 +121,8 @@ def run_rationales(
         "dtype": device.dtype,
         "data": data.args.job_description(args.split),
     }
+    if args.dry_run:
+        return _bill(args, windows, len(raw), task, template, manifest).line(args.input_price, args.output_price)
     teacher = _teacher(args, device)
 
     def row_ids() -> Iterator:
@@ -103,8 +130,10 @@ def run_rationales(
 
     summary = generate_in_windows(
         windows, len(raw), row_ids, task, teacher, output_dir, prompt_template=template, max_words=args.max_words,
-        manifest=manifest, overwrite=args.overwrite,
+        manifest=manifest, overwrite=args.overwrite, max_total_tokens=args.max_total_tokens,
     )  # fmt: skip
+    if summary.stopped_at_budget:  # the rows left have no rationale yet: rationales.jsonl waits for the rerun
+        return summary_line(summary)
     records = finished_records(output_dir, (str(key) for key in row_ids()))
     add_idx = data.id_column(raw) is None
     with atomic_file(output_dir / "rationales.jsonl", "w") as handle:
@@ -115,6 +144,30 @@ def run_rationales(
             row["rationale_status"] = record["status"]
             handle.write(json.dumps(row) + "\n")
     return f"{summary_line(summary)}\nwrote {output_dir / 'rationales.jsonl'}"
+
+
+def _bill(args: RationaleArguments, windows, rows: int, task, template: str | None, manifest: dict):
+    """The teacher's bill for this job (`--dry_run`): prompt tokens by the local teacher's tokenizer (its files only
+    are read), or estimated for a server."""
+    from ..teachers import SENTINEL, job_manifest, render_prompt, teacher_bill, template_for
+
+    count_tokens = None
+    if not args.server_url:
+        from transformers import AutoTokenizer
+
+        from modeling_dhrd import resolve_backbone
+
+        tokenizer = AutoTokenizer.from_pretrained(resolve_backbone(args.teacher_model))
+
+        def count_tokens(messages: list[dict]) -> int:
+            return len(tokenizer(render_prompt(tokenizer, messages), add_special_tokens=False)["input_ids"])
+
+    resolved = template_for(task.name, template, task.problem_type)
+    job = job_manifest("", task, resolved, SENTINEL, args.max_words, args.max_new_tokens, manifest)
+    return teacher_bill(
+        windows, rows, task, args.output_dir, manifest=job, template=resolved, sentinel=SENTINEL,
+        max_new_tokens=args.max_new_tokens, count_tokens=count_tokens,
+    )  # fmt: skip
 
 
 def _widest_options(data: LabelledData, args: RationaleArguments) -> list[list[str]]:

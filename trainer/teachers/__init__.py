@@ -1,12 +1,14 @@
 """Teacher rationales: label-aware prompts, local and server backends, resumable exactly-once generation."""
 
-from .backends import Completion, LocalTeacher, ServerTeacher
+from .backends import Completion, LocalTeacher, ServerTeacher, render_prompt
+from .bill import TeacherBill, teacher_bill
 from .generate import (
     GenerationSummary,
     clean_rationale,
     finished_records,
     generate_in_windows,
     generate_rationales,
+    job_manifest,
     load_results,
     summary_line,
 )
@@ -21,12 +23,16 @@ __all__ = [
     "GenerationSummary",
     "LocalTeacher",
     "ServerTeacher",
+    "TeacherBill",
     "build_messages",
     "clean_rationale",
     "finished_records",
     "generate_in_windows",
     "generate_rationales",
+    "job_manifest",
     "load_results",
+    "render_prompt",
     "summary_line",
+    "teacher_bill",
     "template_for",
 ]

@@ -27,6 +27,7 @@ class Completion:
     text: str
     completion_tokens: int
     finished: bool = True  # the model stopped by itself (eos / stop), not at the token cap
+    prompt_tokens: int = 0
 
 
 class LocalTeacher:
@@ -62,9 +63,7 @@ class LocalTeacher:
         self.name = path
 
     def _prompt(self, messages: list[dict]) -> str:
-        if self.tokenizer.chat_template:
-            return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-        return "\n\n".join(message["content"] for message in messages) + "\n\n"
+        return render_prompt(self.tokenizer, messages)
 
     @torch.no_grad()
     def complete_iter(self, chats: Sequence[list[dict]]) -> Iterator[list[tuple[int, Completion]]]:
@@ -80,6 +79,7 @@ class LocalTeacher:
                 pad_token_id=self.tokenizer.pad_token_id,
             )
             new_tokens = output[:, batch["input_ids"].shape[1] :]
+            prompt_lengths = batch["attention_mask"].sum(-1).tolist()
             stop_ids = {self.tokenizer.eos_token_id, self.tokenizer.pad_token_id}
             stop_ids |= set(_as_list(self.model.generation_config.eos_token_id))
             batch_completions = []
@@ -87,7 +87,8 @@ class LocalTeacher:
                 ids = [token for token in row.tolist() if token not in stop_ids]
                 finished = len(ids) < self.max_new_tokens
                 text = self.tokenizer.decode(ids, skip_special_tokens=True)
-                batch_completions.append((start + offset, Completion(text, len(ids), finished)))
+                completion = Completion(text, len(ids), finished, int(prompt_lengths[offset]))
+                batch_completions.append((start + offset, completion))
             yield batch_completions
 
 
@@ -139,8 +140,9 @@ class ServerTeacher:
             )
             usage = getattr(response, "usage", None)
             tokens = int(getattr(usage, "completion_tokens", 0) or 0)
+            prompt_tokens = int(getattr(usage, "prompt_tokens", 0) or 0)
             choice = response.choices[0]
-            return Completion(choice.message.content or "", tokens, choice.finish_reason != "length")
+            return Completion(choice.message.content or "", tokens, choice.finish_reason != "length", prompt_tokens)
 
         return call_with_retries(request, self.max_retries, self.backoff, f"teacher server {self.base_url}")
 
@@ -152,6 +154,13 @@ class ServerTeacher:
                 pool, lambda index: self._request(chats[index]), range(len(chats)), self.max_concurrency
             ):
                 yield [(index, completion)]
+
+
+def render_prompt(tokenizer, messages: list[dict]) -> str:
+    """The text a local teacher is prompted with: its chat template, else the messages' contents in turn."""
+    if tokenizer.chat_template:
+        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    return "\n\n".join(message["content"] for message in messages) + "\n\n"
 
 
 def _as_list(value) -> list:

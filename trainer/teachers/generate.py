@@ -12,7 +12,7 @@ import os
 import re
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -24,11 +24,12 @@ from .. import targets
 from ..progress import progress_bar
 from ..shards import ShardedResults, require_unique_ids
 from ..tasks import Task
+from .label_consistency import contradicted_label
 from .prompts import SENTINEL, build_messages, template_for
 
 logger = logging.getLogger(__name__)
 
-FILTER_REASONS = ("empty", "missing_sentinel", "too_long", "label_restated")
+FILTER_REASONS = ("empty", "missing_sentinel", "too_long", "label_restated", "label_contradicted")
 
 
 @dataclass
@@ -41,10 +42,18 @@ class GenerationSummary:
     completion_tokens: int = 0
     seconds: float = 0.0
     teacher: str = ""
+    prompt_tokens: int = 0
+    stopped_at_budget: bool = False  # `max_total_tokens` was spent: rows are left for a rerun
+    left: int = 0  # rows without a finished record (only after a budget stop)
 
 
 def clean_rationale(
-    text: str, label_name: str, sentinel: str = SENTINEL, max_words: int = 150, finished: bool = False
+    text: str,
+    label_name: str,
+    sentinel: str = SENTINEL,
+    max_words: int = 150,
+    finished: bool = False,
+    other_labels: Sequence[str] = (),
 ) -> tuple[str, str]:
     """(rationale, status): the text before the sentinel, or the reason it is filtered out.
 
@@ -52,6 +61,8 @@ def clean_rationale(
     that ended by itself (eos) is complete and kept: small teachers often drop the sentinel.
     `label_restated`: the label appears verbatim ("the answer is yes"; for labels of 4+ characters anywhere as a
     phrase, e.g. "Option 2", "entailment"), which would let the student copy the label instead of the reasoning.
+    `label_contradicted`: the conclusion (last sentence) names one of `other_labels` instead of the gold one
+    (`label_consistency`): the rationale argues for another label.
     """
     stripped = text.strip()
     if not stripped or stripped.startswith(sentinel):
@@ -67,6 +78,8 @@ def clean_rationale(
     pattern = rf"\b{phrase}\b" if len(label_name.strip()) >= 4 else rf"\banswer is:?\W*{phrase}\b"
     if re.search(pattern, rationale.lower()):
         return rationale, "label_restated"
+    if other_labels and contradicted_label(rationale, label_name, other_labels):
+        return rationale, "label_contradicted"
     return rationale, "kept"
 
 
@@ -110,27 +123,32 @@ def generate_in_windows(
     progress: bool = True,
     manifest: dict | None = None,
     overwrite: bool = False,
+    max_total_tokens: int | None = None,
 ) -> GenerationSummary:
     """`generate_rationales` over `windows` of rows (`rows` in all; `row_ids()` yields their ids again, in order):
     memory is bounded by a window, whatever the data's size. The records stay in the shards of `output_dir`
     (`finished_records` reads them back in order); `filtered.jsonl` and `summary.json` are written from them.
 
     The shards' manifest holds the teacher, task, prompt template and cleaning settings (and whatever `manifest`
-    adds, e.g. the data): a rerun with other ones is refused rather than merged, unless `overwrite` starts over."""
+    adds, e.g. the data): a rerun with other ones is refused rather than merged, unless `overwrite` starts over.
+
+    `max_total_tokens` caps the prompt + completion tokens this run spends: once spent, no further chunk of
+    `chunk_size` rows is sent (the ones in flight finish and are kept), and the summary says `stopped_at_budget`; a
+    rerun continues where it stopped, like after a kill."""
     output_dir = Path(output_dir)
     require_unique_ids(row_ids, id_column, "generate_rationales")
     template = template_for(task.name, prompt_template, task.problem_type)
     start = time.monotonic()
-    generated, tokens = 0, 0
-    manifest = {
-        "teacher": getattr(teacher, "name", type(teacher).__name__),
-        "task": task.name,
-        "prompt_template": template,
-        "sentinel": sentinel,
-        "max_words": max_words,
-        "max_new_tokens": getattr(teacher, "max_new_tokens", None),
-        **(manifest or {}),
-    }
+    generated, tokens, prompt_tokens, stopped = 0, 0, 0, False
+    manifest = job_manifest(
+        getattr(teacher, "name", type(teacher).__name__),
+        task,
+        template,
+        sentinel,
+        max_words,
+        getattr(teacher, "max_new_tokens", None),
+        manifest,
+    )
     with (
         ShardedResults(output_dir, manifest=manifest).open(overwrite) as (done, shard),
         progress_bar(rows, "Teacher rationales", unit="row", disable=not progress) as bar,
@@ -140,15 +158,24 @@ def generate_in_windows(
             pending = done.missing(ids)
             bar.update(len(ids) - len(pending))
             for offset in range(0, len(pending), chunk_size):
+                if max_total_tokens is not None and tokens + prompt_tokens >= max_total_tokens:
+                    stopped = True
+                    break
                 indices = pending[offset : offset + chunk_size]
                 chunk = [window[i] for i in indices]
                 labels = [targets.answer_text(row["label"], task.problem_type, task.id2label) for row in chunk]
+                others = [_other_labels(task, row) for row in chunk]
                 chats = [build_messages(template, task, row, sentinel) for row in chunk]
                 for finished in _completions(teacher, chats):
                     records = []
                     for position, completion in finished:
                         rationale, status = clean_rationale(
-                            completion.text, labels[position], sentinel, max_words, completion.finished
+                            completion.text,
+                            labels[position],
+                            sentinel,
+                            max_words,
+                            completion.finished,
+                            others[position],
                         )
                         records.append(
                             {
@@ -160,35 +187,73 @@ def generate_in_windows(
                             }
                         )
                         tokens += completion.completion_tokens
+                        prompt_tokens += completion.prompt_tokens
                     shard.write(records)  # durable before the next request: a kill loses only work in flight
                     generated += len(records)
                     bar.update(len(records))
+            if stopped:
+                break
     statuses: Counter = Counter()
     with atomic_file(output_dir / "filtered.jsonl", "w") as filtered:
-        for record in finished_records(output_dir, (str(key) for key in row_ids())):
+        for record in finished_records(output_dir, (str(key) for key in row_ids()), skip_missing=stopped):
             statuses[record["status"]] += 1
             if record["status"] != "kept":
                 filtered.write(json.dumps(record) + "\n")
+    finished = sum(statuses.values())
     summary = GenerationSummary(
         rows=rows,
-        already_done=rows - generated,
+        already_done=finished - generated,
         generated=generated,
         kept=statuses.pop("kept", 0),
         filtered=dict(statuses),
         completion_tokens=tokens,
         seconds=round(time.monotonic() - start, 2),
         teacher=getattr(teacher, "name", type(teacher).__name__),
+        prompt_tokens=prompt_tokens,
+        stopped_at_budget=stopped,
+        left=rows - finished,
     )
     atomic_write_text(output_dir / "summary.json", json.dumps(asdict(summary), indent=2) + "\n")
     logger.info("Teacher rationales: %s", summary)
     return summary
 
 
-def finished_records(output_dir: str | os.PathLike, ids: Iterable[str]) -> Iterator[dict]:
-    """The stored record of each id, in the order given (read from the shards one at a time)."""
+def finished_records(output_dir: str | os.PathLike, ids: Iterable[str], skip_missing: bool = False) -> Iterator[dict]:
+    """The stored record of each id, in the order given (read from the shards one at a time); with `skip_missing`,
+    ids without one are passed over (a run stopped at its token budget)."""
     with ShardedResults(output_dir).reading() as done:
         for key in ids:
-            yield done[key]
+            if not skip_missing or key in done:
+                yield done[key]
+
+
+def job_manifest(
+    teacher: str,
+    task: Task,
+    template: str,
+    sentinel: str,
+    max_words: int,
+    max_new_tokens: int | None,
+    extra: dict | None,
+) -> dict:
+    """What a rationale job's results depend on (its shards' manifest; `extra` adds to or replaces entries)."""
+    return {
+        "teacher": teacher,
+        "task": task.name,
+        "prompt_template": template,
+        "sentinel": sentinel,
+        "max_words": max_words,
+        "max_new_tokens": max_new_tokens,
+        **(extra or {}),
+    }
+
+
+def _other_labels(task: Task, row: Mapping) -> list[str]:
+    """The labels a single-label rationale must not conclude with: every label but the gold one. None for rows with
+    options (the teacher is told the option's text, not its name), multi-label sets and scores."""
+    if task.problem_type != targets.SINGLE_LABEL or row.get("options"):
+        return []
+    return [name for index, name in task.id2label.items() if index != row["label"]]
 
 
 def _completions(teacher, chats: list[list[dict]]) -> Iterator[list[tuple[int, object]]]:
@@ -203,7 +268,13 @@ def _completions(teacher, chats: list[list[dict]]) -> Iterator[list[tuple[int, o
 def summary_line(summary: GenerationSummary | Mapping) -> str:
     data = asdict(summary) if isinstance(summary, GenerationSummary) else dict(summary)
     filtered = ", ".join(f"{k} {v}" for k, v in data["filtered"].items()) or "none"
-    return (
+    line = (
         f"{data['rows']} rows: {data['kept']} kept, filtered: {filtered}; {data['generated']} generated now, "
         f"{data['already_done']} already done; {data['completion_tokens']} tokens in {data['seconds']} s"
     )
+    if data.get("stopped_at_budget"):
+        line += (
+            f"\nstopped at the token budget ({data['prompt_tokens'] + data['completion_tokens']} prompt + completion "
+            f"tokens): {data['left']} rows left; rerun (with a larger --max_total_tokens) to continue"
+        )
+    return line
