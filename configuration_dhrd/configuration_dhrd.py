@@ -56,6 +56,9 @@ class DHRDConfig(PreTrainedConfig):
             Training-only weights of the classification loss, one per label: cross-entropy's `weight` for single-label
             classification (e.g. "balanced": rows / (labels x rows of the class)), binary cross-entropy's `pos_weight`
             for multi-label. Not for regression. Inference never reads them.
+        label_thresholds (`list[float]`, *optional*):
+            Multi-label only: each label's decision threshold on its sigmoid probability (default 0.5 for all),
+            e.g. tuned for F1 on validation rows (`--tune_thresholds`). Kept by the export; `dhrd predict` uses them.
         input_contract (`dict`, *optional*):
             How a row became the model's input in training: `input_format` (text column(s), template, options
             column), `max_input_length` and `truncation_side`. Written by `DHRDTrainer`, kept by every save and by the
@@ -88,6 +91,7 @@ class DHRDConfig(PreTrainedConfig):
     lm_loss_chunk_size: int = interval(min=1)(default=256)
     tie_word_embeddings: bool = False
     class_weights: list | None = None
+    label_thresholds: list | None = None
     input_contract: dict | None = None
 
     def __post_init__(self, **kwargs: Any) -> None:
@@ -128,6 +132,14 @@ class DHRDConfig(PreTrainedConfig):
                 )
             if self.problem_type == "regression":
                 raise ValueError("`class_weights` weight classes; a regression model has none.")
+        if self.label_thresholds is not None:
+            limits = self.label_thresholds
+            if len(limits) != self.num_labels or not all(
+                isinstance(t, (int, float)) and not isinstance(t, bool) and 0 < t < 1 for t in limits
+            ):
+                raise ValueError(f"`label_thresholds` must be {self.num_labels} numbers in (0, 1), got {limits!r}.")
+            if self.problem_type not in (None, "multi_label_classification"):
+                raise ValueError(f"`label_thresholds` decide multi-label outputs; this model is {self.problem_type}.")
 
 
 def _check_decoder_only(text_config: PreTrainedConfig) -> None:

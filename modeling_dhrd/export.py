@@ -98,6 +98,8 @@ def export_classifier(
         )
     else:
         exported = _native_classifier(dhrd, native_class, tokenizer)
+    if dhrd.config.label_thresholds is not None:  # multi-label decisions as tuned, for `dhrd predict` and the card
+        exported.config.label_thresholds = list(dhrd.config.label_thresholds)
     contract = InputContract.from_config(dhrd.config)
     if contract is not None:  # the export reads inputs as training did, in dhrd and in a plain pipeline alike
         exported.config.input_contract = contract.to_dict()

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from datasets import Dataset
 from peft import LoraConfig, PeftConfig, PeftModel, get_peft_model
@@ -115,10 +116,15 @@ class DHRDTrainer(Trainer):
                 }
             else:
                 eval_dataset = self._prepare(eval_dataset, "eval", processing_class, args, include_rationale=False)
+        problem_type = dhrd.config.problem_type
+        if args.tune_thresholds and problem_type not in (None, "multi_label_classification"):
+            raise ValueError(f"--tune_thresholds is for multi-label classifiers; this one is {problem_type}.")
         if args.class_weights:
             _set_class_weights(dhrd, args, train_dataset)
         if args.early_stopping_patience is not None:
             kwargs["callbacks"] = [*(kwargs.get("callbacks") or []), _early_stopping(dhrd, args, eval_dataset)]
+        if compute_metrics is compute_classification_metrics:  # decided at the model's tuned thresholds, if any
+            compute_metrics = self._classification_metrics
         if data_collator is None:
             collator_class = DHRDMultipleChoiceCollator if self._multiple_choice else DHRDDataCollator
             data_collator = collator_class(padding_id(processing_class), args.lm_loss_scope)
@@ -143,6 +149,37 @@ class DHRDTrainer(Trainer):
         self.loss_is_scaled_for_ga = True  # compute_loss normalises over the whole accumulation window
         # cls sum, examples (their class weights), lm sum, lm tokens, correct, rows
         self._metric_sums = torch.zeros(6, dtype=torch.float64)
+
+    def _classification_metrics(self, eval_prediction: EvalPrediction) -> dict:
+        return compute_classification_metrics(eval_prediction, self._dhrd_config.label_thresholds)
+
+    def train(self, *args: Any, **kwargs: Any):
+        """As `Trainer.train`; with `tune_thresholds`, then tunes the multi-label thresholds on the validation rows."""
+        result = super().train(*args, **kwargs)
+        if self.args.tune_thresholds:
+            self.tune_thresholds()
+        return result
+
+    def tune_thresholds(self, eval_dataset: Dataset | None = None) -> list[float]:
+        """Each label's decision threshold for F1 on `eval_dataset` (default: the trainer's), saved in the model's
+        config (`label_thresholds`): what evaluation, the export and `dhrd predict` decide with."""
+        from .targets import MULTI_LABEL
+        from .thresholds import tune_thresholds
+
+        dataset = eval_dataset if eval_dataset is not None else self.eval_dataset
+        if self._dhrd_config.problem_type != MULTI_LABEL:
+            raise ValueError(
+                f"--tune_thresholds is for multi-label classifiers; this one is {self._dhrd_config.problem_type}."
+            )
+        if dataset is None or isinstance(dataset, dict):
+            raise ValueError("--tune_thresholds tunes on the validation rows: give one eval_dataset.")
+        output = super().predict(self._prepare(dataset, "eval", self.processing_class, self.args, False))
+        logits = output.predictions[0] if isinstance(output.predictions, tuple) else output.predictions
+        thresholds = tune_thresholds(1 / (1 + np.exp(-np.asarray(logits, dtype=np.float64))), output.label_ids)
+        self._dhrd_config.label_thresholds = thresholds
+        names = [self._dhrd_config.id2label[i] for i in range(len(thresholds))]
+        logger.info("Thresholds tuned on %d validation rows: %s", len(output.label_ids), dict(zip(names, thresholds)))
+        return thresholds
 
     def _label_progress(self, args: DHRDTrainingArguments) -> None:
         """transformers' progress output (an unlabelled bar, or bare log dicts) becomes `RunProgressCallback`: the

@@ -11,6 +11,7 @@ import json
 import logging
 import re
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -72,8 +73,16 @@ def model_input_contract(config, model: str) -> InputContract | None:
     return contract
 
 
-def classifier_data(model: str, data_args) -> tuple[InputContract | None, "LabelledData"]:
-    """A classifier's input contract and the data described for it: the contract's input format where the flags give
+@dataclass(frozen=True)
+class SavedSettings:
+    """What a classifier's config says about reading its inputs and deciding its outputs."""
+
+    contract: InputContract | None
+    label_thresholds: list[float] | None  # multi-label decision thresholds (None: 0.5 for every label)
+
+
+def classifier_data(model: str, data_args) -> tuple[SavedSettings, "LabelledData"]:
+    """A classifier's saved settings and the data described for it: the contract's input format where the flags give
     none, and the model's labels and problem type (data whose own differ is refused)."""
     from transformers import AutoConfig
 
@@ -101,7 +110,8 @@ def classifier_data(model: str, data_args) -> tuple[InputContract | None, "Label
             f"--options_column is for option scorers (multiple choice); {model} is a classifier with the labels "
             f"{names}: drop --options_column."
         )
-    return contract, LabelledData(data_args, expected_label_names=names, expected_problem_type=problem_type)
+    saved = SavedSettings(contract, getattr(config, "label_thresholds", None))
+    return saved, LabelledData(data_args, expected_label_names=names, expected_problem_type=problem_type)
 
 
 def load_pretrained(auto_class, model: str, **kwargs):

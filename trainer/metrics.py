@@ -89,15 +89,18 @@ def problem_type_of(logits: np.ndarray, labels: np.ndarray) -> str:
     return "single_label_classification"
 
 
-def compute_classification_metrics(eval_prediction: "EvalPrediction") -> dict[str, float]:
-    """The metrics of the problem type the logits and labels show (see the module docstring)."""
+def compute_classification_metrics(
+    eval_prediction: "EvalPrediction", thresholds: list[float] | None = None
+) -> dict[str, float]:
+    """The metrics of the problem type the logits and labels show (see the module docstring); multi-label decisions
+    at `thresholds` (per label; else 0.5)."""
     from .targets import MULTI_LABEL, REGRESSION, predictions
 
     logits = eval_prediction.predictions
     logits = np.asarray(logits[0] if isinstance(logits, tuple) else logits)
     labels = np.asarray(eval_prediction.label_ids)
     problem_type = problem_type_of(logits, labels)
-    predicted = predictions(logits, problem_type)
+    predicted = predictions(logits, problem_type, thresholds)
     if problem_type == MULTI_LABEL:
         return multi_label_scores(predicted, labels)
     if problem_type == REGRESSION:

@@ -182,7 +182,7 @@ def model_card_fields(config) -> dict[str, Any]:
         "label_names": [config.id2label[i] for i in range(config.num_labels)],
         "dhrd": {
             name: getattr(config, name)
-            for name in ("pooling", "head", "cls_weight", "lm_weight", "class_weights")
+            for name in ("pooling", "head", "cls_weight", "lm_weight", "class_weights", "label_thresholds")
             if getattr(config, name, None) is not None
         },
     }

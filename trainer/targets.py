@@ -106,11 +106,14 @@ def answer_text(target: int | float | Sequence[float], problem_type: str, id2lab
     return str(id2label[int(target)])
 
 
-def predictions(logits: np.ndarray, problem_type: str) -> np.ndarray:
-    """Class indices, multi-hot 0/1 rows, or values, from `[n, num_labels]` logits."""
+def predictions(logits: np.ndarray, problem_type: str, thresholds: Sequence[float] | None = None) -> np.ndarray:
+    """Class indices, multi-hot 0/1 rows (each label's sigmoid above its threshold: `thresholds`, else 0.5), or
+    values, from `[n, num_labels]` logits."""
+    from .thresholds import decide
+
     logits = np.asarray(logits, dtype=np.float64)
     if problem_type == MULTI_LABEL:
-        return (logits > 0).astype(np.int64)  # sigmoid(logit) > 0.5
+        return decide(1 / (1 + np.exp(-logits)), thresholds)
     if problem_type == REGRESSION:
         return logits[:, 0] if logits.ndim == 2 else logits
     return logits.argmax(-1)
@@ -125,13 +128,16 @@ def activations(logits: torch.Tensor, problem_type: str) -> torch.Tensor:
     return torch.softmax(logits, dim=-1)
 
 
-def prediction_record(activated: Sequence[float], problem_type: str, names: Sequence[str]) -> dict[str, Any]:
-    """One row of `dhrd predict` output from `activations`: `label` + `probs`; `labels` (those above 0.5) +
-    `probs`; or `score`."""
+def prediction_record(
+    activated: Sequence[float], problem_type: str, names: Sequence[str], thresholds: Sequence[float] | None = None
+) -> dict[str, Any]:
+    """One row of `dhrd predict` output from `activations`: `label` + `probs`; `labels` (those above their threshold:
+    `thresholds`, else 0.5) + `probs`; or `score`."""
     values = [float(v) for v in activated]
     if problem_type == REGRESSION:
         return {"score": values[0]}
     probs = dict(zip(names, values))
     if problem_type == MULTI_LABEL:
-        return {"labels": [name for name, p in probs.items() if p > MULTI_LABEL_THRESHOLD], "probs": probs}
+        limits = thresholds or [MULTI_LABEL_THRESHOLD] * len(values)
+        return {"labels": [name for name, p, t in zip(names, values, limits) if p > t], "probs": probs}
     return {"label": names[max(range(len(values)), key=values.__getitem__)], "probs": probs}

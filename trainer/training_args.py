@@ -99,6 +99,13 @@ class DHRDTrainingArguments(TrainingArguments):
             "every epoch unless --eval_strategy says otherwise."
         },
     )
+    tune_thresholds: bool = field(
+        default=False,
+        metadata={
+            "help": "Multi-label: after training, tune each label's decision threshold for F1 on the validation "
+            "rows (saved in the config as `label_thresholds`, used by evaluate / predict, shown in the card)."
+        },
+    )
     require_rationales: bool = field(
         default=False,
         metadata={

@@ -53,9 +53,10 @@ def run_evaluate(args: EvaluateArguments, data_args: DatasetArguments, device: D
     device = device or DeviceArguments()
     if args.method == "cot":  # a causal LM: the data's own labels, no input contract
         check_model_reference(args.model)
-        data = LabelledData(data_args)
+        data, thresholds = LabelledData(data_args), None
     else:
-        _, data = classifier_data(args.model, data_args)
+        saved, data = classifier_data(args.model, data_args)
+        thresholds = saved.label_thresholds
     rows = data.rows(args.split, limit=args.limit)
     if data.multiple_choice and args.method != "classifier":
         raise ValueError(f"--method {args.method} decodes a label; multiple choice is scored by the option scorer.")
@@ -73,7 +74,7 @@ def run_evaluate(args: EvaluateArguments, data_args: DatasetArguments, device: D
             predictions = torch.tensor([int(row.argmax()) for _, chunk in scored for row in chunk])
         else:
             logits = classify(model, tokenizer, rows["text"], args.batch_size, length)
-            predictions = torch.from_numpy(targets.predictions(logits.numpy(), data.problem_type))
+            predictions = torch.from_numpy(targets.predictions(logits.numpy(), data.problem_type, thresholds))
     else:
         if args.method == "cot":
             from transformers import AutoModelForCausalLM, AutoTokenizer

@@ -35,6 +35,7 @@ from ..dataset_args import WINDOW_ROWS, DatasetArguments, LabelledData
 from ..device import DeviceArguments, default_batch_tokens
 from ..fingerprint import model_identity
 from ..inference import (
+    SavedSettings,
     classifier_data,
     classify_batches,
     load_classifier,
@@ -112,7 +113,7 @@ def run_predict(args: PredictArguments, data_args: DatasetArguments, device: Dev
     `ROW_WINDOW`-row windows, and the output is assembled from the parts in input order, so memory stays flat on
     millions of rows."""
     device = device or DeviceArguments()
-    contract, data = classifier_data(args.model, data_args)
+    saved, data = classifier_data(args.model, data_args)
     names = data.expected_label_names
     problem_type = data.problem_type
     if args.server_url and (problem_type != SINGLE_LABEL or data.multiple_choice):
@@ -127,7 +128,7 @@ def run_predict(args: PredictArguments, data_args: DatasetArguments, device: Dev
     with store.open(overwrite=args.overwrite) as (done, shard):  # another job's parts: refused before a model loads
         if len(done):
             logger.info("Resuming: %d of %d rows already predicted in %s", len(done), total, store.folder)
-        predictor, as_record = _predictor(args, device, contract, data)
+        predictor, as_record = _predictor(args, device, saved, data)
         with progress_bar(total, "Predicting", unit="row") as bar:
             for window in itertools.chain([first], windows):
                 ids = window["idx"]
@@ -145,7 +146,7 @@ def run_predict(args: PredictArguments, data_args: DatasetArguments, device: Dev
 
 
 def _predictor(
-    args: PredictArguments, device: DeviceArguments, contract: InputContract | None, data: LabelledData
+    args: PredictArguments, device: DeviceArguments, saved: SavedSettings, data: LabelledData
 ) -> tuple[Predictor, Callable[[list[str] | None, torch.Tensor], dict]]:
     """The model (local, or the server) and how one row's output becomes its record."""
     if data.multiple_choice:
@@ -156,10 +157,12 @@ def _predictor(
         return _local_predictor(args, device, data.problem_type, options=True), choice
 
     def classified(options: None, activated: torch.Tensor) -> dict:
-        return prediction_record(activated.tolist(), data.problem_type, data.expected_label_names)
+        return prediction_record(
+            activated.tolist(), data.problem_type, data.expected_label_names, saved.label_thresholds
+        )
 
     if args.server_url:
-        return _server_predictor(args, contract), classified
+        return _server_predictor(args, saved.contract), classified
     return _local_predictor(args, device, data.problem_type), classified
 
 
