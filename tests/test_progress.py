@@ -3,6 +3,7 @@
 import subprocess
 import sys
 
+import pytest
 from conftest import PROJECT_ROOT, tiny_dhrd
 from datasets import Dataset
 
@@ -30,6 +31,8 @@ def test_trainer_progress_names_the_run_and_writes_no_carriage_returns(tmp_path,
     """A real 2-step training in a child process whose stdout/stderr are a file, as under nohup or CI."""
     script = f"""
 import sys
+
+import pytest
 sys.path.insert(0, {str(PROJECT_ROOT / "tests")!r})
 from conftest import make_tokenizer, tiny_dhrd
 from datasets import Dataset
@@ -43,7 +46,7 @@ DHRDTrainer(model=tiny_dhrd("llama", num_labels=3), args=args, train_dataset=row
     log = tmp_path / "log.txt"
     with open(log, "w") as handle:
         completed = subprocess.run([sys.executable, "-c", script], stdout=handle, stderr=subprocess.STDOUT)
-    text = log.read_text()
+    text = log.read_bytes().decode()  # not read_text(): universal newlines would turn a "\r" into "\n"
     assert completed.returncode == 0, text[-3000:]
     assert "\r" not in text
     assert "[pooled seed 0] training: 2 steps" in text
@@ -88,3 +91,21 @@ def test_training_in_a_log_prints_a_line_at_least_every_30_seconds_whatever_the_
         "[tickets] step 3/60 (5%) 0.69 rows/s, 35 s elapsed, about 11 min 05 s left",  # 24 rows in 35 s
         "[tickets] step 4/60 (7%) 0.43 rows/s, 1 min 15 s elapsed, about 17 min 30 s left",
     ]
+
+
+GGUF_BAR = """
+import transformers.modeling_gguf_pytorch_utils as gguf_utils
+from modeling_dhrd.embedded import _quiet_gguf_bar
+{context}
+    for _ in gguf_utils.tqdm(range(3), desc="Converting and de-quantizing GGUF tensors..."):
+        pass
+"""
+
+
+@pytest.mark.parametrize("quiet", [True, False])
+def test_the_gguf_conversion_bar_writes_no_carriage_returns_into_a_log(quiet):
+    """The conversion uses transformers' module-level tqdm; in a log (stderr a pipe) it is switched off."""
+    code = GGUF_BAR.format(context="with _quiet_gguf_bar():" if quiet else "if True:")
+    completed = subprocess.run([sys.executable, "-c", code], capture_output=True, cwd=PROJECT_ROOT)  # bytes: \r kept
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    assert (b"\r" in completed.stderr) is not quiet  # without the switch the bar redraws with carriage returns

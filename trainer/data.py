@@ -20,6 +20,7 @@ from transformers import PreTrainedTokenizerBase
 
 from modeling_dhrd.chunked_lm_loss import IGNORE_INDEX
 
+from .progress import datasets_bars_in_terminals_only
 from .targets import answer_text, encode_target, infer_problem_type
 
 logger = logging.getLogger(__name__)
@@ -155,9 +156,10 @@ def prepare_dhrd_dataset(
     if isinstance(dataset, IterableDataset):
         prepared = dataset.map(builder, with_indices=True, remove_columns=columns)
         return prepared.remove_columns(["rationale_truncated", "input_truncated"]), None
-    prepared = dataset.map(
-        builder, with_indices=True, remove_columns=columns, num_proc=num_proc, desc="Preparing DHRD sequences"
-    )
+    with datasets_bars_in_terminals_only():
+        prepared = dataset.map(
+            builder, with_indices=True, remove_columns=columns, num_proc=num_proc, desc="Preparing DHRD sequences"
+        )
     with_rationale = sum(prepared["has_rationale"])
     report = PreparationReport(
         rows=len(prepared),

@@ -11,6 +11,8 @@ so data and teacher code can import it).
 
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 
@@ -20,14 +22,33 @@ def interactive() -> bool:
 
 
 def quiet_library_bars() -> None:
-    """Turn off `datasets`' and transformers' own progress bars when stderr is not a terminal."""
+    """Turn off `datasets`', transformers' and huggingface_hub's own progress bars (downloads) when stderr is not a
+    terminal. (The GGUF conversion's bar: `modeling_dhrd.embedded`.)"""
     if interactive():
         return
     import datasets
+    import huggingface_hub
     import transformers
 
     datasets.disable_progress_bars()
     transformers.utils.logging.disable_progress_bar()
+    huggingface_hub.utils.disable_progress_bars()
+
+
+@contextmanager
+def datasets_bars_in_terminals_only() -> Iterator[None]:
+    """`datasets`' bars (its `map`s) off for the block when stderr is not a terminal, as they were after it: the
+    Python API's runs write logs too (nohup, CI), and the CLI's `quiet_library_bars` does not reach them."""
+    from datasets.utils import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
+
+    switch = not interactive() and not are_progress_bars_disabled()
+    if switch:
+        disable_progress_bars()
+    try:
+        yield
+    finally:
+        if switch:
+            enable_progress_bars()
 
 
 class LineProgress:
