@@ -98,6 +98,9 @@ def export_classifier(
         )
     else:
         exported = _native_classifier(dhrd, native_class, tokenizer)
+    if getattr(exported.config, "tie_word_embeddings", False):  # its input embeddings are the trained reasoning
+        exported.config.reason_marker = dhrd.config.reason_marker  # head: `dhrd explain` prompts it with these
+        exported.config.answer_marker = dhrd.config.answer_marker
     if dhrd.config.label_thresholds is not None:  # multi-label decisions as tuned, for `dhrd predict` and the card
         exported.config.label_thresholds = list(dhrd.config.label_thresholds)
     contract = InputContract.from_config(dhrd.config)

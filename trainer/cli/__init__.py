@@ -28,6 +28,7 @@ SUMMARIES = {
     "train": "train DHRD (or the pooled baseline, --lm_weight 0) on rows with rationales",
     "evaluate": "metrics of a classifier on a labelled split, or of CoT decoding (--method cot / reasoning_head)",
     "predict": "labels and probabilities for every row of a dataset or file (resumable, any size)",
+    "explain": "rationales from the trained reasoning head for the rows asked for (e.g. the least confident)",
     "export": "drop the reasoning head: a plain transformers classifier (pipeline, vLLM, the Hub)",
     "demo": "pooled vs DHRD vs the shuffled control on the embedded model, export, speed (`make demo`)",
 }
@@ -116,6 +117,15 @@ def cmd_evaluate(argv: Sequence[str]) -> str:
     return run_evaluate(args, data_args, device)
 
 
+def cmd_explain(argv: Sequence[str]) -> str:
+    from ..dataset_args import DatasetArguments
+    from ..device import DeviceArguments
+    from .explain import ExplainArguments, run_explain
+
+    args, device, data_args = _parse((ExplainArguments, DeviceArguments, DatasetArguments), argv, "dhrd explain")
+    return run_explain(args, data_args, device)
+
+
 def cmd_predict(argv: Sequence[str]) -> str:
     from ..dataset_args import DatasetArguments
     from ..device import DeviceArguments
@@ -149,6 +159,7 @@ COMMANDS: dict[str, Callable[[Sequence[str]], str]] = {
     "train": cmd_train,
     "evaluate": cmd_evaluate,
     "predict": cmd_predict,
+    "explain": cmd_explain,
     "export": cmd_export,
     "demo": cmd_demo,
 }

@@ -1,0 +1,110 @@
+"""`dhrd explain`: rationales on demand, decoded with the trained reasoning head for the rows asked for.
+
+DHRD's classifier answers without reasoning; its reasoning head learned the teacher's rationales and can still
+write one for a row, at CoT cost, only where someone wants to read it: `--least_confident N` picks the N rows the
+classifier is least sure of (lowest top probability), else every row (or the first `--limit`). A DHRD checkpoint
+decodes with its own LM head; a native export decodes too when its backbone ties the LM head to the input
+embeddings (SmolLM2, Gemma, Llama-3.2-1B...): those embeddings *are* the trained reasoning head. Each output line
+holds the row id, the classifier's label and confidence, the rationale, the label the rationale states after the
+answer marker, and whether the two agree.
+"""
+
+import heapq
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from modeling_dhrd.atomic import atomic_file
+
+from ..dataset_args import DatasetArguments
+from ..device import DeviceArguments
+from ..inference import classifier_data, classify_batches, load_classifier, max_input_length
+from ..reasoning_decode import decode_with_reasoning_head, reasoning_head
+from ..targets import SINGLE_LABEL
+from .checks import model_argument, require_positive
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class ExplainArguments:
+    model: str = model_argument("A DHRD checkpoint, or a native export of a backbone with tied embeddings.")
+    output_file: str = field(metadata={"help": "Where the explanations go (.jsonl), one line per explained row."})
+    split: str = field(default="test", metadata={"help": "Split to explain: train, validation or test."})
+    least_confident: int | None = field(
+        default=None,
+        metadata={"help": "Explain the N rows the classifier is least sure of (default: every row read)."},
+    )
+    limit: int | None = field(default=None, metadata={"help": "Only the first N rows of the split."})
+    batch_size: int = field(default=8, metadata={"help": "Rows decoded together."})
+    max_new_tokens: int = field(default=128, metadata={"help": "Token cap per rationale (with the answer)."})
+    max_input_length: int | None = field(
+        default=None, metadata={"help": "Input truncation. Default: what the model was trained with."}
+    )
+
+    def __post_init__(self) -> None:
+        require_positive(self, "least_confident", "limit", "batch_size", "max_new_tokens", "max_input_length")
+        if Path(self.output_file).suffix.lower() != ".jsonl":
+            raise ValueError(f"--output_file {self.output_file}: explanations are written as .jsonl.")
+
+
+def run_explain(args: ExplainArguments, data_args: DatasetArguments, device: DeviceArguments | None = None) -> str:
+    device = device or DeviceArguments()
+    _, data = classifier_data(args.model, data_args)
+    if data.multiple_choice or data.problem_type != SINGLE_LABEL:
+        raise ValueError(f"dhrd explain decodes one label per row; this model is {data.problem_type}.")
+    rows = data.rows(args.split, limit=args.limit, labelled=False)
+    model, tokenizer = load_classifier(args.model, device.torch_device, device.torch_dtype)
+    shell, reason_marker, answer_marker = reasoning_head(model, args.model)  # refused before any work
+    length = max_input_length(args.max_input_length, tokenizer)
+    names = data.expected_label_names
+    start = time.perf_counter()
+    chosen = _least_confident(model, tokenizer, rows["text"], length, args.least_confident or len(rows))
+    classified = time.perf_counter() - start
+    positions = sorted(chosen)
+    start = time.perf_counter()
+    decoded = decode_with_reasoning_head(
+        shell, tokenizer, [rows["text"][p] for p in positions], names, reason_marker, answer_marker,
+        args.batch_size, args.max_new_tokens, length,
+    )  # fmt: skip
+    seconds = time.perf_counter() - start
+    agree = 0
+    with atomic_file(Path(args.output_file), "w") as handle:
+        for position, stated, text in zip(positions, decoded.predictions, decoded.texts):
+            label, confidence = chosen[position]
+            agree += stated == label
+            record = {
+                "id": rows["idx"][position],
+                "label": names[label],
+                "confidence": round(confidence, 6),
+                "rationale": text.split(answer_marker, 1)[0].strip(),
+                "stated_label": names[stated] if stated >= 0 else None,
+                "agrees": stated == label,
+            }
+            handle.write(json.dumps(record) + "\n")
+    explained = len(positions)
+    return (
+        f"explained {explained} of {len(rows)} rows ({'least confident' if args.least_confident else 'all'}): the "
+        f"rationale states the classifier's label in {agree}/{explained}; {seconds / max(1, explained):.3f} s a row "
+        f"to explain, {classified / max(1, len(rows)):.4f} s a row to classify; "
+        f"{sum(decoded.generated_tokens) / max(1, explained):.0f} tokens a rationale\nwrote {args.output_file}"
+    )
+
+
+def _least_confident(model, tokenizer, texts, length: int | None, count: int) -> dict[int, tuple[int, float]]:
+    """`{position: (label, top probability)}` of the `count` rows with the lowest top probability, kept in a
+    bounded heap while the rows are classified (memory follows `count`, not the split)."""
+    heap: list[tuple[float, int, int]] = []  # (-top probability, position, label): the most confident on top
+    for positions, logits in classify_batches(model, tokenizer, texts, length, desc="Classifying"):
+        top, labels = torch.softmax(logits, dim=-1).max(dim=-1)
+        for position, probability, label in zip(positions, top.tolist(), labels.tolist()):
+            item = (-probability, position, label)
+            if len(heap) < count:
+                heapq.heappush(heap, item)
+            elif item > heap[0]:
+                heapq.heapreplace(heap, item)
+    return {position: (label, -negative) for negative, position, label in heap}
