@@ -32,7 +32,7 @@ setup(
     install_requires=INSTALL_REQUIRES,
     entry_points={"console_scripts": ["dhrd = trainer.cli:main"]},
     extras_require={
-        "dev": ["pytest>=8", "ruff>=0.6", "matplotlib>=3.7"],
+        "dev": ["pytest>=8", "pytest-xdist>=3.5", "ruff>=0.6", "matplotlib>=3.7"],
     },
     classifiers=[
         "Programming Language :: Python :: 3",

