@@ -30,7 +30,7 @@ $(STAMP): setup.py pyproject.toml
 
 test: venv
 	$(PY) -m ruff check .
-	$(PY) -m pytest -q -rs --durations=15 -m "not serving"
+	$(PY) -m pytest -q -rs --durations=15 -n 2 --dist loadfile -m "not serving"
 
 test-fast: venv
 	$(PY) -m pytest -q -rs -m "not slow and not serving"
