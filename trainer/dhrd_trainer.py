@@ -37,6 +37,7 @@ from .data import (
 from .metrics import compute_classification_metrics, eval_scores
 from .progress import interactive
 from .run_progress import RunProgressCallback, run_label
+from .thresholds import require_multi_label
 from .training_args import (
     CONFIG_OVERRIDES,
     DHRDTrainingArguments,
@@ -46,6 +47,9 @@ from .training_args import (
 
 logger = logging.getLogger(__name__)
 
+# What the training logs report, summed between two logs: the classification and LM losses with what they are
+# averaged over (examples, counted by their class weights; LM target tokens), and right answers over rows.
+METRIC_SUMS = ("cls_loss", "examples", "lm_loss", "lm_tokens", "correct", "rows")
 PAPER_LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
 
@@ -116,9 +120,8 @@ class DHRDTrainer(Trainer):
                 }
             else:
                 eval_dataset = self._prepare(eval_dataset, "eval", processing_class, args, include_rationale=False)
-        problem_type = dhrd.config.problem_type
-        if args.tune_thresholds and problem_type not in (None, "multi_label_classification"):
-            raise ValueError(f"--tune_thresholds is for multi-label classifiers; this one is {problem_type}.")
+        if args.tune_thresholds:
+            require_multi_label(dhrd.config.problem_type)
         if args.class_weights:
             _set_class_weights(dhrd, args, train_dataset)
         if args.early_stopping_patience is not None:
@@ -147,8 +150,7 @@ class DHRDTrainer(Trainer):
         if hasattr(self.model, "add_model_tags"):
             self.model.add_model_tags(self._tag_names)  # the Hub finds DHRD models by this tag
         self.loss_is_scaled_for_ga = True  # compute_loss normalises over the whole accumulation window
-        # cls sum, examples (their class weights), lm sum, lm tokens, correct, rows
-        self._metric_sums = torch.zeros(6, dtype=torch.float64)
+        self._metric_sums = dict.fromkeys(METRIC_SUMS, 0.0)  # since the last log, on this process
 
     def _classification_metrics(self, eval_prediction: EvalPrediction) -> dict:
         return compute_classification_metrics(eval_prediction, self._dhrd_config.label_thresholds)
@@ -163,14 +165,10 @@ class DHRDTrainer(Trainer):
     def tune_thresholds(self, eval_dataset: Dataset | None = None) -> list[float]:
         """Each label's decision threshold for F1 on `eval_dataset` (default: the trainer's), saved in the model's
         config (`label_thresholds`): what evaluation, the export and `dhrd predict` decide with."""
-        from .targets import MULTI_LABEL
         from .thresholds import tune_thresholds
 
         dataset = eval_dataset if eval_dataset is not None else self.eval_dataset
-        if self._dhrd_config.problem_type != MULTI_LABEL:
-            raise ValueError(
-                f"--tune_thresholds is for multi-label classifiers; this one is {self._dhrd_config.problem_type}."
-            )
+        require_multi_label(self._dhrd_config.problem_type)
         if dataset is None or isinstance(dataset, dict):
             raise ValueError("--tune_thresholds tunes on the validation rows: give one eval_dataset.")
         output = super().predict(self._prepare(dataset, "eval", self.processing_class, self.args, False))
@@ -330,31 +328,32 @@ class DHRDTrainer(Trainer):
 
     @torch.no_grad()
     def _track_metrics(self, outputs, inputs) -> None:
-        labels = inputs["labels"]
+        labels, sums = inputs["labels"], self._metric_sums
         problem_type = self._dhrd_config.problem_type or "single_label_classification"
         weight = float(example_weight(labels, problem_type, self._class_weights()))
-        cls_scale = float(inputs.get("num_examples", weight))
-        sums = [0.0, weight, 0.0, 0.0, float(_correct(outputs.logits, labels)), labels.shape[0]]
+        sums["examples"] += weight
+        sums["rows"] += labels.shape[0]
+        sums["correct"] += float(_correct(outputs.logits, labels))
         if outputs.cls_loss is not None:
-            sums[0] = float(outputs.cls_loss) * cls_scale
+            sums["cls_loss"] += float(outputs.cls_loss) * float(inputs.get("num_examples", weight))
         if outputs.lm_loss is not None:
             tokens = float((inputs["lm_labels"][..., 1:] != -100).sum())
             lm_scale = float(inputs["num_lm_tokens"]) if "num_lm_tokens" in inputs else tokens
-            sums[2], sums[3] = float(outputs.lm_loss) * lm_scale, tokens
-        self._metric_sums += torch.tensor(sums, dtype=torch.float64)
+            sums["lm_loss"] += float(outputs.lm_loss) * lm_scale
+            sums["lm_tokens"] += tokens
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
-        if "loss" in logs and self._metric_sums[1] > 0:
-            sums = self._metric_sums.to(self.accelerator.device)
-            if self.accelerator.num_processes > 1:
-                sums = self.accelerator.reduce(sums, reduction="sum")
-            cls_sum, examples, lm_sum, lm_tokens, correct, rows = sums.tolist()
-            logs["cls_loss"] = round(cls_sum / examples, 4)
-            if lm_tokens > 0:
-                logs["lm_loss"] = round(lm_sum / lm_tokens, 4)
+        if "loss" in logs and self._metric_sums["examples"] > 0:
+            sums = self._metric_sums
+            if self.accelerator.num_processes > 1:  # one reduction for all of them, over every process
+                values = torch.tensor(list(sums.values()), dtype=torch.float64, device=self.accelerator.device)
+                sums = dict(zip(sums, self.accelerator.reduce(values, reduction="sum").tolist()))
+            logs["cls_loss"] = round(sums["cls_loss"] / sums["examples"], 4)
+            if sums["lm_tokens"] > 0:
+                logs["lm_loss"] = round(sums["lm_loss"] / sums["lm_tokens"], 4)
             if self._dhrd_config.problem_type != "regression":  # exact match of the label set for multi-label
-                logs["train_accuracy"] = round(correct / rows, 4)
-            self._metric_sums.zero_()
+                logs["train_accuracy"] = round(sums["correct"] / sums["rows"], 4)
+            self._metric_sums = dict.fromkeys(METRIC_SUMS, 0.0)
         super().log(logs, start_time)
 
     def prediction_step(

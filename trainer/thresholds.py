@@ -11,6 +11,12 @@ import numpy as np
 DEFAULT_THRESHOLD = 0.5
 
 
+def require_multi_label(problem_type: str | None) -> None:
+    """Thresholds decide multi-label outputs only (an unknown problem type is decided by the first labels seen)."""
+    if problem_type not in (None, "multi_label_classification"):
+        raise ValueError(f"--tune_thresholds is for multi-label classifiers; this one is {problem_type}.")
+
+
 def _f1(predicted: np.ndarray, gold: np.ndarray) -> float:
     true_positive = float((predicted & gold).sum())
     denominator = float(predicted.sum() + gold.sum())
