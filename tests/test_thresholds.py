@@ -65,6 +65,16 @@ def test_tuned_thresholds_reach_evaluate_the_export_predict_and_the_card(tmp_pat
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["micro_f1"] == pytest.approx(micro)
 
 
+def test_tuning_without_validation_rows_is_refused_before_training(tmp_path, tiny_backbone_dir, capsys):
+    _rows(tmp_path / "train.jsonl", 8, 0)
+    train = str(tmp_path / "train.jsonl")
+    code = main(["train", "--model_name_or_path", str(tiny_backbone_dir), "--train_file", train, "--label_column",
+                 "tags", "--label_names", ",".join(TAGS), "--output_dir", str(tmp_path / "run"),
+                 "--tune_thresholds"])  # fmt: skip
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert code != 0 and "give a validation split" in line and not (tmp_path / "run").exists(), line
+
+
 def test_thresholds_are_for_multi_label_models(tmp_path, tiny_backbone_dir, capsys):
     (tmp_path / "rows.jsonl").write_text("".join(json.dumps({"text": f"t{i}", "label": ["a", "b"][i % 2],
                                                              "rationale": "r"}) + "\n" for i in range(6)))  # fmt: skip

@@ -42,7 +42,7 @@ from .training_args import (
     CONFIG_OVERRIDES,
     DHRDTrainingArguments,
     best_model_metric,
-    require_evaluation_for_early_stopping,
+    require_validation_rows,
 )
 
 logger = logging.getLogger(__name__)
@@ -122,6 +122,7 @@ class DHRDTrainer(Trainer):
                 eval_dataset = self._prepare(eval_dataset, "eval", processing_class, args, include_rationale=False)
         if args.tune_thresholds:
             require_multi_label(dhrd.config.problem_type)
+            require_validation_rows(args, eval_dataset is not None)
         if args.class_weights:
             _set_class_weights(dhrd, args, train_dataset)
         if args.early_stopping_patience is not None:
@@ -385,7 +386,7 @@ def _correct(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
 
 def _early_stopping(dhrd: PreTrainedModel, args: DHRDTrainingArguments, eval_dataset) -> EarlyStoppingCallback:
     """transformers' `EarlyStoppingCallback` on the problem type's metric (unless the arguments name one)."""
-    require_evaluation_for_early_stopping(args, eval_dataset is not None)
+    require_validation_rows(args, eval_dataset is not None)
     if not args.metric_given:
         problem_type = dhrd.config.problem_type or ("regression" if dhrd.config.num_labels == 1 else None)
         args.metric_for_best_model, args.greater_is_better = best_model_metric(problem_type, dhrd.scores_options)

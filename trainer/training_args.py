@@ -144,6 +144,7 @@ class DHRDTrainingArguments(TrainingArguments):
             )
         if str(getattr(self.eval_strategy, "value", self.eval_strategy)) == "no":
             self.eval_strategy = "epoch"
+        logger.info("Early stopping: evaluating and saving every %s; the best checkpoint is kept", self.eval_strategy)
         self.save_strategy = self.eval_strategy
         self.save_steps = self.eval_steps or self.save_steps
         self.load_best_model_at_end = True
@@ -219,7 +220,10 @@ def best_model_metric(problem_type: str | None, multiple_choice: bool) -> tuple[
     }.get(problem_type or "", ("macro_f1", True))
 
 
-def require_evaluation_for_early_stopping(args: "DHRDTrainingArguments", has_evaluation: bool) -> None:
-    """Early stopping compares evaluations: without a validation split it is refused (before anything heavy)."""
+def require_validation_rows(args: "DHRDTrainingArguments", has_evaluation: bool) -> None:
+    """Early stopping compares evaluations and threshold tuning reads validation rows: without a validation split
+    either is refused, before anything heavy (not after the training)."""
     if args.early_stopping_patience is not None and not has_evaluation:
         raise ValueError("--early_stopping_patience compares evaluations: give a validation split.")
+    if args.tune_thresholds and not has_evaluation:
+        raise ValueError("--tune_thresholds tunes on the validation rows: give a validation split.")

@@ -26,7 +26,7 @@ from ..dhrd_trainer import DHRDTrainer, paper_lora_config
 from ..inference import check_model_reference
 from ..metrics import eval_scores
 from ..options import require_one_option_count
-from ..training_args import CONFIG_OVERRIDES, DHRDTrainingArguments, require_evaluation_for_early_stopping
+from ..training_args import CONFIG_OVERRIDES, DHRDTrainingArguments, require_validation_rows
 
 logger = logging.getLogger(__name__)
 
@@ -93,7 +93,7 @@ def run_training(model_args: ModelArguments, data_args: DatasetArguments, args: 
 def _train(model_args: ModelArguments, data_args: DatasetArguments, args: TrainCommandArguments) -> DHRDTrainer:
     set_seed(args.seed)
     train, evaluation, data = training_data(data_args)
-    require_evaluation_for_early_stopping(args, evaluation is not None)
+    require_validation_rows(args, evaluation is not None)
     if "rationale" not in train.column_names and args.lm_weight != 0:
         raise DataError(
             f"{data.source('train')}: no rationale column {data_args.rationale_column!r} (--rationale_column): "
