@@ -8,6 +8,7 @@
 """
 
 import logging
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -474,7 +475,9 @@ def _wrap_with_peft(dhrd: PreTrainedModel, peft_config: PeftConfig, gradient_che
         peft_config.modules_to_save = sorted(modules_to_save | {"score"})
     if gradient_checkpointing:
         dhrd.enable_input_require_grads()
-    model = get_peft_model(dhrd, peft_config)
+    with warnings.catch_warnings():  # peft 0.21 reads transformers' deprecated alias; nothing a user can change
+        warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
+        model = get_peft_model(dhrd, peft_config)
     if dhrd.lm_head is not None:
         dhrd.lm_head.requires_grad_(False)  # the reasoning head reads the backbone; it is not an adapter target
     return model
