@@ -57,6 +57,10 @@ def test_the_dry_run_bill_is_what_the_run_spends_and_a_budget_stops_cleanly(tmp_
     rest = _bill(stdout)
     assert (rest["done"], rest["expected_completion_tokens"] is not None) == (32, True)
 
+    code, stdout, err = _dhrd(capsys, *job, "--dry_run", "--overwrite")  # as the run would: start over
+    assert code == 0 and _bill(stdout)["done"] == 0 and _bill(stdout)["prompt_tokens"] == bill["prompt_tokens"], err
+    assert len(list(out.glob("shard-*.jsonl"))) == 1  # the dry run removed nothing
+
     code, stdout, err = _dhrd(capsys, *job)
     assert code == 0, err
     assert f"{ROWS - 32} generated now, 32 already done" in stdout

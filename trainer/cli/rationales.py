@@ -166,7 +166,7 @@ def _bill(args: RationaleArguments, windows, rows: int, task, template: str | No
     job = job_manifest("", task, resolved, SENTINEL, args.max_words, args.max_new_tokens, manifest)
     return teacher_bill(
         windows, rows, task, args.output_dir, manifest=job, template=resolved, sentinel=SENTINEL,
-        max_new_tokens=args.max_new_tokens, count_tokens=count_tokens,
+        max_new_tokens=args.max_new_tokens, count_tokens=count_tokens, overwrite=args.overwrite,
     )  # fmt: skip
 
 

@@ -62,16 +62,19 @@ def teacher_bill(
     max_new_tokens: int,
     count_tokens: Callable[[list[dict]], int] | None = None,
     id_column: str = "idx",
+    overwrite: bool = False,
 ) -> TeacherBill:
-    """The bill of generating rationales for the rows of `windows` not yet finished in `output_dir`.
-    `count_tokens(messages)` counts a prompt with the teacher's tokenizer; None estimates from characters."""
+    """The bill of generating rationales for the rows of `windows` not yet finished in `output_dir` (with
+    `overwrite`, as the run would: every row). `count_tokens(messages)` counts a prompt with the teacher's tokenizer;
+    None estimates from characters."""
     results = ShardedResults(output_dir, manifest=manifest)
-    results.check_manifest()
+    if not overwrite:
+        results.check_manifest()
     prompt_tokens = to_do = 0
     with results.reading() as done:
         for window in windows:
             ids = [str(value) for value in window[id_column]]
-            for position in done.missing(ids):
+            for position in range(len(ids)) if overwrite else done.missing(ids):
                 messages = build_messages(template, task, window[position], sentinel)
                 to_do += 1
                 if count_tokens is not None:
@@ -79,6 +82,7 @@ def teacher_bill(
                 else:
                     characters = sum(len(message["content"]) for message in messages)
                     prompt_tokens += -(-characters // CHARACTERS_PER_TOKEN)
-    spent = [record.get("completion_tokens", 0) for _, _, record in complete_records(Path(output_dir))]
+    finished = [] if overwrite else complete_records(Path(output_dir))
+    spent = [record.get("completion_tokens", 0) for _, _, record in finished]
     expected = round(sum(spent) / len(spent) * to_do) if spent else None
     return TeacherBill(rows, rows - to_do, prompt_tokens, count_tokens is not None, to_do * max_new_tokens, expected)
