@@ -62,8 +62,16 @@ def training_record(folder: str) -> dict:
 
 
 def model_input_contract(config, model: str) -> InputContract | None:
-    """The input contract `model`'s config carries; a model without one is said once, in one line."""
+    """The input contract `model`'s config carries (for a folder saved before contracts lived in the config: the one
+    its `dhrd_training.json` records); a model without one is said once, in one line."""
     contract = InputContract.from_config(config)
+    record = training_record(model) if contract is None and Path(model).is_dir() else {}
+    if record:
+        length = (record.get("training") or {}).get("max_input_length")
+        contract = InputContract(dict(record.get("input_format") or {}), length)
+        logger.info(
+            "%s: input format and truncation read from its %s (saved before input contracts)", model, TRAINING_RECORD
+        )
     if contract is None:
         logger.warning(
             "%s carries no input contract (config.input_contract; not saved by DHRD): inputs are built from the "
@@ -129,9 +137,15 @@ def load_pretrained(auto_class, model: str, **kwargs):
         ) from None
 
 
-def load_classifier(model: str, device: torch.device | str = "auto", dtype: torch.dtype | None = None):
+def load_classifier(
+    model: str,
+    device: torch.device | str = "auto",
+    dtype: torch.dtype | None = None,
+    contract: InputContract | None = None,
+):
     """`(model, tokenizer)` for inference: safetensors weights only, loaded onto `device` (`trainer.device`) in
-    `dtype` (None: as saved), eval mode; the tokenizer truncates as the model's input contract says (length, side)."""
+    `dtype` (None: as saved), eval mode; the tokenizer truncates as the input contract says (length, side): the one
+    given (`classifier_data`'s), else the model config's."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     classifier = load_pretrained(
@@ -144,7 +158,7 @@ def load_classifier(model: str, device: torch.device | str = "auto", dtype: torc
             f"{model}: no usable tokenizer ({str(error).splitlines()[0][:200]}); save the tokenizer next to the model "
             "(`tokenizer.save_pretrained(folder)`)."
         ) from None
-    contract = InputContract.from_config(classifier.config)
+    contract = contract or InputContract.from_config(classifier.config)
     if contract is not None:
         contract.apply_to_tokenizer(tokenizer)
     return classifier.eval(), tokenizer

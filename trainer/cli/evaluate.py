@@ -53,10 +53,10 @@ def run_evaluate(args: EvaluateArguments, data_args: DatasetArguments, device: D
     device = device or DeviceArguments()
     if args.method == "cot":  # a causal LM: the data's own labels, no input contract
         check_model_reference(args.model)
-        data, thresholds = LabelledData(data_args), None
+        data, thresholds, contract = LabelledData(data_args), None, None
     else:
         saved, data = classifier_data(args.model, data_args)
-        thresholds = saved.label_thresholds
+        thresholds, contract = saved.label_thresholds, saved.contract
     rows = data.rows(args.split, limit=args.limit)
     if data.multiple_choice and args.method != "classifier":
         raise ValueError(f"--method {args.method} decodes a label; multiple choice is scored by the option scorer.")
@@ -66,7 +66,7 @@ def run_evaluate(args: EvaluateArguments, data_args: DatasetArguments, device: D
     start = time.perf_counter()
     extra: dict = {}
     if args.method == "classifier":
-        model, tokenizer = load_classifier(args.model, device.torch_device, device.torch_dtype)
+        model, tokenizer = load_classifier(args.model, device.torch_device, device.torch_dtype, contract)
         length = max_input_length(args.max_input_length, tokenizer)
         if data.multiple_choice:
             budget = {"max_batch_tokens": args.batch_size * 512, "max_batch_size": args.batch_size}
@@ -87,7 +87,7 @@ def run_evaluate(args: EvaluateArguments, data_args: DatasetArguments, device: D
         else:
             from ..reasoning_decode import reasoning_head_decode
 
-            model, tokenizer = load_classifier(args.model, device.torch_device, device.torch_dtype)
+            model, tokenizer = load_classifier(args.model, device.torch_device, device.torch_dtype, contract)
             length = max_input_length(args.max_input_length, tokenizer)
             result = reasoning_head_decode(
                 model, tokenizer, rows["text"], task.id2label, args.batch_size, args.max_new_tokens, length

@@ -54,11 +54,11 @@ class ExplainArguments:
 
 def run_explain(args: ExplainArguments, data_args: DatasetArguments, device: DeviceArguments | None = None) -> str:
     device = device or DeviceArguments()
-    _, data = classifier_data(args.model, data_args)
+    saved, data = classifier_data(args.model, data_args)
     if data.multiple_choice or data.problem_type != SINGLE_LABEL:
         raise ValueError(f"dhrd explain decodes one label per row; this model is {data.problem_type}.")
     rows = data.rows(args.split, limit=args.limit, labelled=False)
-    model, tokenizer = load_classifier(args.model, device.torch_device, device.torch_dtype)
+    model, tokenizer = load_classifier(args.model, device.torch_device, device.torch_dtype, saved.contract)
     shell, reason_marker, answer_marker = reasoning_head(model, args.model)  # refused before any work
     length = max_input_length(args.max_input_length, tokenizer)
     names = data.expected_label_names

@@ -154,7 +154,7 @@ def _predictor(
         def choice(options: list[str], scores: torch.Tensor) -> dict:
             return choice_record(scores, options)
 
-        return _local_predictor(args, device, data.problem_type, options=True), choice
+        return _local_predictor(args, device, data.problem_type, saved.contract, options=True), choice
 
     def classified(options: None, activated: torch.Tensor) -> dict:
         return prediction_record(
@@ -163,7 +163,7 @@ def _predictor(
 
     if args.server_url:
         return _server_predictor(args, saved.contract), classified
-    return _local_predictor(args, device, data.problem_type), classified
+    return _local_predictor(args, device, data.problem_type, saved.contract), classified
 
 
 def _manifest(args: PredictArguments, data: LabelledData, device: DeviceArguments) -> dict:
@@ -214,12 +214,13 @@ def _local_predictor(
     args: PredictArguments,
     device: DeviceArguments,
     problem_type: str,
+    contract: InputContract | None,
     options: bool = False,
 ) -> Predictor:
     """The model loaded now (a failure leaves nothing on disk); for each window of rows, batches of
     `(positions, activations)` (probabilities, or regression values), or with `options` (an option scorer) of each
     row's option scores."""
-    model, tokenizer = load_classifier(args.model, device.torch_device, device.torch_dtype)
+    model, tokenizer = load_classifier(args.model, device.torch_device, device.torch_dtype, contract)
     length = max_input_length(args.max_input_length, tokenizer)
     budget = {
         "max_batch_tokens": args.max_batch_tokens or default_batch_tokens(device.torch_device),
