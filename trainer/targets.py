@@ -133,11 +133,13 @@ def prediction_record(
 ) -> dict[str, Any]:
     """One row of `dhrd predict` output from `activations`: `label` + `probs`; `labels` (those above their threshold:
     `thresholds`, else 0.5) + `probs`; or `score`."""
+    from .thresholds import decide
+
     values = [float(v) for v in activated]
     if problem_type == REGRESSION:
         return {"score": values[0]}
     probs = dict(zip(names, values))
     if problem_type == MULTI_LABEL:
-        limits = thresholds or [MULTI_LABEL_THRESHOLD] * len(values)
-        return {"labels": [name for name, p, t in zip(names, values, limits) if p > t], "probs": probs}
+        decided = decide(np.asarray([values]), thresholds)[0]
+        return {"labels": [name for name, flag in zip(names, decided) if flag], "probs": probs}
     return {"label": names[max(range(len(values)), key=values.__getitem__)], "probs": probs}
