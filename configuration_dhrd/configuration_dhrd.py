@@ -3,7 +3,7 @@
 This file is copied verbatim into every saved checkpoint (remote code), so it imports only `transformers`.
 """
 
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, get_args
 
 from huggingface_hub.dataclasses import strict
 from transformers import AutoConfig, PreTrainedConfig
@@ -17,6 +17,13 @@ from transformers.utils.type_validators import interval
 # The choices of `pooling` and `head`, typed once (the CLI's `ModelArguments` lists the same ones in `--help`).
 Pooling = Literal["last", "mean"]
 Head = Literal["linear", "mlp"]
+# What the model predicts: transformers' three problem types, or multiple choice (one score per option, the options of
+# an example compete through a softmax). The project's `trainer.kinds` has one module per kind.
+ProblemKindName = Literal["single_label_classification", "multi_label_classification", "regression", "multiple_choice"]
+PROBLEM_KINDS = get_args(ProblemKindName)
+MULTIPLE_CHOICE = "multiple_choice"
+OPTION_SCORE_LABEL = "option_score"  # the one output's name of an option scorer (and of its native export)
+MULTIPLE_CHOICE_ARCHITECTURE = "DHRDForMultipleChoice"
 
 
 @strict
@@ -59,6 +66,11 @@ class DHRDConfig(PreTrainedConfig):
         label_thresholds (`list[float]`, *optional*):
             Multi-label only: each label's decision threshold on its sigmoid probability (default 0.5 for all),
             e.g. tuned for F1 on validation rows (`--tune_thresholds`). Kept by the export; `dhrd predict` uses them.
+        problem_kind (`str`, *optional*):
+            What the model predicts: `"single_label_classification"`, `"multi_label_classification"`, `"regression"`
+            (transformers' `problem_type`, which it sets; unset, it is decided by the first labels seen, as in
+            transformers) or `"multiple_choice"` (an option scorer, [`DHRDForMultipleChoice`]: one output named
+            `"option_score"`, no `problem_type`).
         input_contract (`dict`, *optional*):
             How a row became the model's input in training: `input_format` (text column(s), template, options
             column), `max_input_length` and `truncation_side`. Written by `DHRDTrainer`, kept by every save and by the
@@ -93,6 +105,7 @@ class DHRDConfig(PreTrainedConfig):
     class_weights: list | None = None
     label_thresholds: list | None = None
     input_contract: dict | None = None
+    problem_kind: ProblemKindName | None = None
 
     def __post_init__(self, **kwargs: Any) -> None:
         requested_num_labels = kwargs.get("num_labels")
@@ -107,6 +120,14 @@ class DHRDConfig(PreTrainedConfig):
                 "with `DHRDForSequenceClassification.from_backbone(..., num_labels=...)`."
             )
         super().__post_init__(**kwargs)
+        if self.problem_kind is None and MULTIPLE_CHOICE_ARCHITECTURE in (self.architectures or ()):
+            self.problem_kind = MULTIPLE_CHOICE  # saved before configs named their kind
+        if self.problem_kind == MULTIPLE_CHOICE and requested_num_labels in (None, 1):
+            self.id2label, self.label2id = {0: OPTION_SCORE_LABEL}, {OPTION_SCORE_LABEL: 0}  # the one output's name
+        elif self.problem_kind is None and self.problem_type is not None:
+            self.problem_kind = self.problem_type
+        elif self.problem_kind not in (None, MULTIPLE_CHOICE) and self.problem_type is None:
+            self.problem_type = self.problem_kind
         if self.id2label is not None and self.label2id is None:
             self.label2id = {label: index for index, label in self.id2label.items()}
         # Tying is decided by the backbone: the reasoning head is the backbone's own LM head.
@@ -117,6 +138,14 @@ class DHRDConfig(PreTrainedConfig):
         """Part of `@strict` validation (rules across fields): runs on construction and on `config.validate()`."""
         if not isinstance(self.num_labels, int) or self.num_labels < 1:
             raise ValueError(f"`num_labels` must be a positive integer, got {self.num_labels!r}.")
+        if self.problem_kind == MULTIPLE_CHOICE:
+            if self.id2label != {0: OPTION_SCORE_LABEL} or self.problem_type is not None:
+                raise ValueError(
+                    f"A multiple-choice config scores each option with one output named {OPTION_SCORE_LABEL!r} and no "
+                    f"problem_type; got id2label={self.id2label}, problem_type={self.problem_type!r}."
+                )
+        elif self.problem_kind is not None and self.problem_type not in (None, self.problem_kind):
+            raise ValueError(f"problem_kind {self.problem_kind!r} contradicts problem_type {self.problem_type!r}.")
         if self.cls_weight == 0 and self.lm_weight == 0:
             raise ValueError("`cls_weight` and `lm_weight` cannot both be 0: there would be nothing to train.")
         for name in ("reason_marker", "answer_marker"):
@@ -159,4 +188,4 @@ def _check_decoder_only(text_config: PreTrainedConfig) -> None:
         )
 
 
-__all__ = ["DHRDConfig", "Head", "Pooling"]
+__all__ = ["DHRDConfig", "Head", "Pooling", "ProblemKindName"]

@@ -41,8 +41,8 @@ from modeling_dhrd import DHRDForMultipleChoice, DHRDForSequenceClassification, 
 from modeling_dhrd.atomic import atomic_write_text
 from modeling_dhrd.embedded import BACKBONE_HELP
 from trainer import DHRDTrainer, DHRDTrainingArguments, paper_lora_config
-from trainer.progress import quiet_library_bars
-from trainer.reasoning_decode import reasoning_head_decode
+from trainer.inference.reasoning_decode import reasoning_head_decode
+from trainer.jobs.progress import quiet_library_bars
 from trainer.tasks import get_task
 from trainer.tasks import rationale_sets as joins
 from trainer.tasks.rationale_sets import shuffled_rationales as shuffled

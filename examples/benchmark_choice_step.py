@@ -30,7 +30,7 @@ def build_model(args):
         text_config = LlamaConfig(
             vocab_size=512, hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4
         )
-        return DHRDForMultipleChoice(DHRDConfig(text_config=text_config.to_dict(), num_labels=1))
+        return DHRDForMultipleChoice(DHRDConfig(text_config=text_config.to_dict(), problem_kind="multiple_choice"))
     return DHRDForMultipleChoice.from_backbone(resolve_backbone(args.model))  # fp32 weights, as the Trainer keeps
 
 

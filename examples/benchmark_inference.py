@@ -151,7 +151,7 @@ def time_classifiers(classifiers: dict, texts, batch_size, args) -> dict[str, di
 
 @torch.no_grad()
 def time_cot(model, tokenizer, texts, label_names, batch_size, new_tokens, fixed: bool, args) -> dict:
-    from trainer.cot import cot_decode
+    from trainer.inference.cot import cot_decode
 
     texts = texts[: max(batch_size, args.cot_min_inputs)]
     start = time.perf_counter()
@@ -172,7 +172,7 @@ def time_cot(model, tokenizer, texts, label_names, batch_size, new_tokens, fixed
 
 def time_vllm(args, exported: Path, backbone: Path, texts, label_names, workdir: Path) -> dict:
     """QPS of the exported classifier in vLLM's pooling runner and of CoT decoding in vLLM (engine start excluded)."""
-    from trainer.cot import cot_prompts
+    from trainer.inference.cot import cot_prompts
 
     scripts = Path(__file__).parent / "serving"
     env = {

@@ -78,7 +78,7 @@ def worker(kind: str, value: int, model: str, texts_file: str, output: str) -> d
         Path(output).write_text(json.dumps(probs))
     else:
         from trainer.cli.predict import PredictArguments, run_predict
-        from trainer.dataset_args import DatasetArguments
+        from trainer.data.description import DatasetArguments
 
         run_predict(
             PredictArguments(

@@ -128,7 +128,7 @@ def export(trainer, tokenizer, folder: Path) -> dict:
 
 def predict_rows_per_second(folder: Path, texts_file: Path, rows: int, device: torch.device, work: Path) -> float:
     from trainer.cli.predict import PredictArguments, run_predict
-    from trainer.dataset_args import DatasetArguments
+    from trainer.data.description import DatasetArguments
     from trainer.device import DeviceArguments
 
     dtype = "bfloat16" if device.type != "cpu" else None
@@ -156,7 +156,7 @@ def pipeline_rows_per_second(folder: Path, texts: list[str], batch_size: int, de
 def cot_qps(shape: str, tokenizer, texts: list[str], device: torch.device, new_tokens: int) -> float:
     from transformers import AutoModelForCausalLM
 
-    from trainer.cot import cot_decode
+    from trainer.inference.cot import cot_decode
 
     with torch.device(device):
         lm = AutoModelForCausalLM.from_config(llama_config(shape, tokenizer), dtype=torch.bfloat16).eval()

@@ -13,7 +13,7 @@ import logging
 from transformers import HfArgumentParser
 
 from trainer.cli.train import ModelArguments, TrainCommandArguments, run_training
-from trainer.dataset_args import DatasetArguments
+from trainer.data.description import DatasetArguments
 
 
 def main() -> None:

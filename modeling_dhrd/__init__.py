@@ -15,6 +15,7 @@ sys.modules.setdefault(f"{__name__}.configuration_dhrd", _configuration_module)
 from .embedded import EMBEDDED_MODELS, EmbeddedModelUnavailable, embedded_backbone_path, resolve_backbone  # noqa: E402
 from .export import ExportResult, ExportVerificationError, export_classifier  # noqa: E402
 from .modeling_dhrd import (  # noqa: E402
+    DHRDDualHeadModel,
     DHRDForMultipleChoice,
     DHRDForSequenceClassification,
     DHRDMLPHead,
@@ -31,6 +32,7 @@ DHRDForMultipleChoice.register_for_auto_class("AutoModelForMultipleChoice")
 __all__ = [
     "EMBEDDED_MODELS",
     "DHRDConfig",
+    "DHRDDualHeadModel",
     "DHRDForMultipleChoice",
     "DHRDForSequenceClassification",
     "DHRDMLPHead",

@@ -33,6 +33,7 @@ from transformers import (
 from transformers.models.auto.modeling_auto import MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING
 
 from .atomic import atomic_directory
+from .configuration_dhrd import MULTIPLE_CHOICE
 from .input_contract import InputContract
 from .pooling import position_ids_from_attention_mask
 from .unwrap import full_precision_forward, unwrap_dhrd
@@ -116,7 +117,7 @@ def export_classifier(
         tokenizer.save_pretrained(tmp_dir)
         auto_class = (
             AutoModelForMultipleChoice
-            if native_class is None and dhrd.scores_options
+            if native_class is None and _scores_options(dhrd)
             else AutoModelForSequenceClassification
         )
         reloaded = auto_class.from_pretrained(tmp_dir, trust_remote_code=native_class is None, dtype=dhrd.dtype)
@@ -166,9 +167,11 @@ def _native_classifier(
     # The native classifier computes the same loss the DHRD head trained with (regression, multi-label, single-label).
     # An option scorer's one output is a real-valued score: "regression" to transformers (what it infers for one
     # output anyway), so `dhrd predict` reports each row's `score`.
+    multiple_choice = _scores_options(dhrd)
     config.problem_type = (
-        "regression" if dhrd.scores_options else dhrd.config.problem_type or "single_label_classification"
+        "regression" if multiple_choice else dhrd.config.problem_type or "single_label_classification"
     )
+    config.problem_kind = MULTIPLE_CHOICE if multiple_choice else config.problem_type  # what `dhrd predict` reads
     pad_token_id = _pad_token_id_that_cannot_end_an_input(tokenizer)
     with init_empty_weights(include_buffers=False):
         exported = native_class(config)
@@ -245,6 +248,13 @@ def _scores(model: torch.nn.Module, full_precision: bool = False, **batch: torch
     options of one example, which gives each its own score: `[n, 1]`. `full_precision`: bypass a mixed-precision
     training wrapper (`full_precision_forward`)."""
     forward = full_precision_forward(model) if full_precision else model
-    if getattr(model, "scores_options", False):  # peft models forward attribute lookups to the model they wrap
+    if _scores_options(model):
         return forward(**{name: tensor[None] for name, tensor in batch.items()}).logits.view(-1, 1)
     return forward(**batch).logits
+
+
+def _scores_options(model: torch.nn.Module) -> bool:
+    """Whether `model` (a DHRD model, or a peft model wrapping one) is a DHRD option scorer (its native export is a
+    one-output sequence classifier)."""
+    config = getattr(model, "config", None)
+    return getattr(config, "model_type", None) == "dhrd" and getattr(config, "problem_kind", None) == MULTIPLE_CHOICE

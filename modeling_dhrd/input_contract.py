@@ -18,7 +18,7 @@ TruncationSide = Literal["left", "right"]
 @dataclass(frozen=True)
 class InputContract:
     """`input_format`: the row-to-text settings (`text_column`, `text_columns`, `input_template`, `options_column`;
-    only those that were set; `trainer.dataset_args` interprets them). `max_input_length`: tokens kept per input
+    only those that were set; `trainer.data.description` interprets them). `max_input_length`: tokens kept per input
     (None: no limit). `truncation_side`: which end a long input loses (`left` for option scorers: the context's
     start, never the option)."""
 

@@ -24,11 +24,8 @@ from transformers.utils.generic import can_return_tuple
 
 from .chunked_lm_loss import IGNORE_INDEX, causal_lm_loss_sum
 from .classification_loss import classification_loss_sum, example_weight, infer_problem_type
-from .configuration_dhrd import DHRDConfig
+from .configuration_dhrd import MULTIPLE_CHOICE, DHRDConfig
 from .pooling import pool_hidden_states, position_ids_from_attention_mask
-
-# The single label of an option scorer (DHRDForMultipleChoice and its native export).
-OPTION_SCORE_LABEL = "option_score"
 
 
 @dataclass
@@ -85,11 +82,11 @@ class DHRDPreTrainedModel(PreTrainedModel):
     _supports_attention_backend = True
 
 
-class DHRDForSequenceClassification(DHRDPreTrainedModel):
-    """Decoder-only classifier with a pooled `score` head and a training-only reasoning head (`lm_head`)."""
-
-    # True for the option scorer: inputs are `[batch, num_choices, seq]` and `logits` one score per option.
-    scores_options: bool = False
+class DHRDDualHeadModel(DHRDPreTrainedModel):
+    """The shared base of DHRD's heads: a decoder-only backbone, the pooled `score` head (training and inference)
+    and the training-only reasoning head (`lm_head`), with one backbone pass serving both (`_two_heads`). The model
+    classes, [`DHRDForSequenceClassification`] and [`DHRDForMultipleChoice`], differ in their inputs and loss, as
+    transformers' `*ForSequenceClassification` and `*ForMultipleChoice` do."""
 
     def __init__(
         self, config: DHRDConfig, backbone: PreTrainedModel | None = None, lm_head: nn.Module | None = None
@@ -127,8 +124,8 @@ class DHRDForSequenceClassification(DHRDPreTrainedModel):
         gguf_file: str | None = None,
         backbone_kwargs: dict | None = None,
         **config_kwargs,
-    ) -> "DHRDForSequenceClassification":
-        """Build a DHRD classifier around a pretrained causal LM, keeping its LM head as the reasoning head.
+    ) -> "DHRDDualHeadModel":
+        """Build a DHRD model around a pretrained causal LM, keeping its LM head as the reasoning head.
 
         Args:
             pretrained_model_name_or_path: Hub id or local folder of any causal LM (`AutoModelForCausalLM`).
@@ -243,6 +240,21 @@ class DHRDForSequenceClassification(DHRDPreTrainedModel):
             loss = weighted if loss is None else loss + weighted
         return loss
 
+
+class DHRDForSequenceClassification(DHRDDualHeadModel):
+    """Decoder-only classifier with a pooled `score` head and a training-only reasoning head (`lm_head`):
+    single-label, multi-label or regression (`config.problem_kind`)."""
+
+    def __init__(
+        self, config: DHRDConfig, backbone: PreTrainedModel | None = None, lm_head: nn.Module | None = None
+    ) -> None:
+        if config.problem_kind == MULTIPLE_CHOICE:
+            raise ValueError(
+                "This is a multiple-choice option scorer (problem_kind='multiple_choice'): load it with "
+                "AutoModelForMultipleChoice or DHRDForMultipleChoice, not as a sequence classifier."
+            )
+        super().__init__(config, backbone=backbone, lm_head=lm_head)
+
     @can_return_tuple
     def forward(
         self,
@@ -295,6 +307,7 @@ class DHRDForSequenceClassification(DHRDPreTrainedModel):
         if labels is not None:
             if self.config.problem_type is None:  # as transformers' classifiers: decided by the first labels seen
                 self.config.problem_type = infer_problem_type(self.num_labels, labels)
+                self.config.problem_kind = self.config.problem_type
             problem_type = self.config.problem_type
             weights = torch.tensor(self.config.class_weights) if self.config.class_weights else None
             loss_sum, per_example = classification_loss_sum(logits, labels, problem_type, weights)
@@ -312,7 +325,7 @@ class DHRDForSequenceClassification(DHRDPreTrainedModel):
         )
 
 
-class DHRDForMultipleChoice(DHRDForSequenceClassification):
+class DHRDForMultipleChoice(DHRDDualHeadModel):
     """Decoder-only option scorer with a training-only reasoning head (`AutoModelForMultipleChoice`).
 
     Each option is one row `[context, option]`; the pooled `score` head gives it one scalar (the head has a single
@@ -327,29 +340,37 @@ class DHRDForMultipleChoice(DHRDForSequenceClassification):
     rows carry no LM targets. Gradient accumulation is exact as for the classifier (`num_examples`, `num_lm_tokens`).
     """
 
-    scores_options = True
     # Run the rows that carry a rationale apart from the other options (`_rationale_rows_apart`); False: one pass.
     rationale_rows_apart = True
 
     def __init__(
         self, config: DHRDConfig, backbone: PreTrainedModel | None = None, lm_head: nn.Module | None = None
     ) -> None:
-        if config.num_labels != 1:
+        if config.problem_kind != MULTIPLE_CHOICE:
             raise ValueError(
-                f"DHRDForMultipleChoice scores each option with one output: num_labels must be 1, got "
-                f"{config.num_labels}. The number of options comes from the inputs."
+                f"DHRDForMultipleChoice scores each option with one output: it needs a multiple-choice config "
+                f"(DHRDConfig(problem_kind='multiple_choice', ...), or `DHRDForMultipleChoice.from_backbone`), got "
+                f"problem_kind={config.problem_kind!r} with {config.num_labels} labels. The number of options comes "
+                "from the inputs."
             )
-        config.id2label, config.label2id = {0: OPTION_SCORE_LABEL}, {OPTION_SCORE_LABEL: 0}  # the one output's name
         super().__init__(config, backbone=backbone, lm_head=lm_head)
 
     @classmethod
     def from_backbone(cls, pretrained_model_name_or_path: str, **kwargs) -> "DHRDForMultipleChoice":
-        """As [`DHRDForSequenceClassification.from_backbone`], with the one-output option-scoring head."""
+        """As [`DHRDDualHeadModel.from_backbone`], with the one-output option-scoring head."""
         if kwargs.get("num_labels", 1) != 1 or len(kwargs.get("id2label") or [0]) != 1:
             raise ValueError("DHRDForMultipleChoice has a one-output head; do not pass num_labels or id2label.")
         kwargs.pop("num_labels", None)
-        kwargs["id2label"] = {0: OPTION_SCORE_LABEL}
-        return super().from_backbone(pretrained_model_name_or_path, **kwargs)
+        kwargs.pop("id2label", None)
+        return super().from_backbone(pretrained_model_name_or_path, problem_kind=MULTIPLE_CHOICE, **kwargs)
+
+    def score_rows(
+        self, input_ids: torch.LongTensor | None = None, attention_mask: torch.Tensor | None = None, **kwargs
+    ) -> torch.Tensor:
+        """`[rows, 1]` scores of `[rows, seq]` option rows `[context, option]`, each scored as `forward` scores it
+        among its example's options: what batched inference over flat option rows calls (`dhrd predict`)."""
+        scores, _, _ = self._two_heads(input_ids, attention_mask, None, None, None, None, None, None, None, **kwargs)
+        return scores
 
     def _rationale_rows_apart(
         self,
@@ -458,6 +479,7 @@ class DHRDForMultipleChoice(DHRDForSequenceClassification):
 
 
 __all__ = [
+    "DHRDDualHeadModel",
     "DHRDForMultipleChoice",
     "DHRDForSequenceClassification",
     "DHRDPreTrainedModel",

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from conftest import tiny_dhrd, write_rows
 
 from trainer.cli import main
-from trainer.dhrd_trainer import balanced_class_weights
+from trainer.kinds.registry import MULTI_LABEL, MULTIPLE_CHOICE, REGRESSION, SINGLE_LABEL
 
 
 def test_the_weighted_single_label_loss_is_torchs_weighted_cross_entropy():
@@ -39,10 +39,15 @@ def test_the_weighted_multi_label_loss_is_torchs_pos_weight_bce():
 
 def test_balanced_weights_follow_the_row_counts():
     names = {0: "a", 1: "b"}
-    assert balanced_class_weights([0, 0, 0, 1], names) == pytest.approx([4 / 6, 4 / 2])
-    assert balanced_class_weights([[1, 0], [1, 1], [0, 1], [0, 1]], names) == pytest.approx([2 / 2, 1 / 3])
+    assert SINGLE_LABEL.balanced_class_weights([0, 0, 0, 1], names) == pytest.approx([4 / 6, 4 / 2])
+    multi_hot = [[1, 0], [1, 1], [0, 1], [0, 1]]
+    assert MULTI_LABEL.balanced_class_weights(multi_hot, names) == pytest.approx([2 / 2, 1 / 3])
     with pytest.raises(ValueError, match=r"label\(s\) \['b'\] have no training rows"):
-        balanced_class_weights([0, 0], names)
+        SINGLE_LABEL.balanced_class_weights([0, 0], names)
+    for kind in (REGRESSION, MULTIPLE_CHOICE):  # no classes to weight
+        assert not kind.weights_classes
+        with pytest.raises(ValueError, match="has none to weight"):
+            kind.balanced_class_weights([0.5], {0: "score"})
 
 
 @pytest.mark.parametrize(

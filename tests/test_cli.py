@@ -8,7 +8,7 @@ import pytest
 from cli_helpers import dhrd, fake_hub
 from conftest import DATA_DIR, PROJECT_ROOT, requires_data, write_rows
 
-from trainer.model_card import parse_front_matter, render_model_card
+from trainer.training.model_card import parse_front_matter, render_model_card
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from datasets import Dataset
 
 from trainer import DHRDTrainer, DHRDTrainingArguments
 from trainer.cli import main
-from trainer.training_args import best_model_metric
+from trainer.kinds.registry import get_kind
 
 WORDS = "sun rain wind snow cloud storm fog hail frost heat".split()
 
@@ -47,16 +47,16 @@ def test_training_stops_when_the_metric_stalls_and_ends_on_the_best_checkpoint(t
 
 
 @pytest.mark.parametrize(
-    ("problem_type", "multiple_choice", "expected"),
+    ("kind", "expected"),
     [
-        ("single_label_classification", False, ("macro_f1", True)),
-        ("multi_label_classification", False, ("micro_f1", True)),
-        ("regression", False, ("mse", False)),
-        (None, True, ("accuracy", True)),
+        ("single_label_classification", ("macro_f1", True)),
+        ("multi_label_classification", ("micro_f1", True)),
+        ("regression", ("mse", False)),
+        ("multiple_choice", ("accuracy", True)),
     ],
 )
-def test_the_metric_follows_the_problem_type(problem_type, multiple_choice, expected):
-    assert best_model_metric(problem_type, multiple_choice) == expected
+def test_the_metric_follows_the_problem_kind(kind, expected):
+    assert get_kind(kind).best_metric == expected
 
 
 def test_a_chosen_metric_is_kept(tmp_path):

@@ -12,10 +12,10 @@ import pytest
 from conftest import make_tokenizer, tiny_dhrd
 
 import trainer.cli.predict as predict_module
-import trainer.dataset_args as dataset_args
-from trainer.bounded import bounded_completions
+import trainer.data.labelled as labelled_module
 from trainer.cli import main
-from trainer.shards import ShardedResults, require_unique_ids
+from trainer.jobs.bounded import bounded_completions
+from trainer.jobs.shards import ShardedResults, require_unique_ids
 
 
 def test_the_index_finds_every_finished_record_and_ignores_a_cut_line(tmp_path):
@@ -82,7 +82,7 @@ def test_windows_smaller_than_the_data_give_the_same_output_in_input_order(expor
     base = ["predict", "--model", str(folder / "model"), "--test_file", str(folder / "rows.jsonl")]
     assert main([*base, "--output_file", str(folder / "whole.jsonl")]) == 0
     monkeypatch.setattr(predict_module, "ROW_WINDOW", 5)  # 23 rows: windows of 5, 5, 5, 5, 3
-    monkeypatch.setattr(dataset_args, "WINDOW_ROWS", 5)
+    monkeypatch.setattr(labelled_module, "WINDOW_ROWS", 5)
     monkeypatch.setattr(predict_module, "PARQUET_ROW_GROUP", 5)
     assert main([*base, "--output_file", str(folder / "windowed.jsonl")]) == 0
     assert main([*base, "--output_file", str(folder / "windowed.parquet")]) == 0

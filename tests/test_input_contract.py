@@ -15,7 +15,7 @@ from modeling_dhrd import export_classifier
 from modeling_dhrd.input_contract import InputContract
 from trainer import DHRDTrainer, DHRDTrainingArguments
 from trainer.cli import main
-from trainer.dataset_args import DataError, DatasetArguments
+from trainer.data.description import DataError, DatasetArguments
 
 WORDS = "sun rain wind snow cloud storm fog hail frost heat".split()
 

@@ -17,7 +17,7 @@ from transformers import AutoModelForCausalLM
 
 from trainer.cli import main
 from trainer.cli.predict import parts_folder
-from trainer.fingerprint import folder_fingerprint, model_identity
+from trainer.jobs.fingerprint import folder_fingerprint, model_identity
 
 ROWS = 1500
 

@@ -8,7 +8,7 @@ from conftest import PROJECT_ROOT
 
 def test_tasks_teachers_and_data_import_without_peft_or_the_trainer():
     code = (
-        "import sys, trainer.tasks, trainer.teachers, trainer.dataset_args\n"
+        "import sys, trainer.tasks, trainer.teachers, trainer.data.description\n"
         "print(sorted(m for m in ('peft', 'transformers.trainer') if m in sys.modules))"
     )
     completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=PROJECT_ROOT)

@@ -14,9 +14,9 @@ from transformers import AutoModelForMultipleChoice, AutoModelForSequenceClassif
 from modeling_dhrd import DHRDConfig, DHRDForMultipleChoice, export_classifier
 from modeling_dhrd.chunked_lm_loss import IGNORE_INDEX
 from trainer import DHRDTrainer, DHRDTrainingArguments
-from trainer.choice_data import ChoiceSequenceBuilder, DHRDMultipleChoiceCollator
-from trainer.data import inference_view
-from trainer.options import option_input
+from trainer.data.options import option_input
+from trainer.training.choice_sequences import ChoiceSequenceBuilder, DHRDMultipleChoiceCollator
+from trainer.training.sequences import inference_view
 
 ROWS = [
     {
@@ -43,7 +43,7 @@ ROWS = [
 
 def tiny_scorer(seed: int = 0, **kwargs) -> DHRDForMultipleChoice:
     torch.manual_seed(seed)
-    config = DHRDConfig(text_config=tiny_text_config("llama"), num_labels=1, **kwargs)
+    config = DHRDConfig(text_config=tiny_text_config("llama"), problem_kind="multiple_choice", **kwargs)
     return DHRDForMultipleChoice(config).eval()
 
 
@@ -187,8 +187,10 @@ def test_bad_model_inputs_are_clear_errors():
         model(input_ids=torch.randint(1, 50, (2, 2, 5)), labels=torch.tensor([0, 3]))
     with pytest.raises(ValueError, match=r"\[batch, num_choices, seq\]"):
         model(input_ids=torch.randint(1, 50, (2, 5)))
-    with pytest.raises(ValueError, match="num_labels must be 1"):
+    with pytest.raises(ValueError, match="needs a multiple-choice config"):
         DHRDForMultipleChoice(DHRDConfig(text_config=tiny_text_config("llama"), num_labels=3))
+    with pytest.raises(Exception, match="one output named 'option_score'"):  # @strict's validation error
+        DHRDConfig(text_config=tiny_text_config("llama"), problem_kind="multiple_choice", num_labels=3)
     with pytest.raises(ValueError, match="different numbers of options"):
         _batch_of_mixed = DHRDMultipleChoiceCollator(pad_token_id=0)
         _batch_of_mixed(
@@ -241,6 +243,9 @@ def test_trainer_trains_evaluates_and_exports_a_native_option_scorer(tmp_path, t
     config = json.loads((tmp_path / "ckpt" / "config.json").read_text())
     assert config["auto_map"]["AutoModelForMultipleChoice"].endswith("DHRDForMultipleChoice")
     assert type(AutoModelForMultipleChoice.from_pretrained(tmp_path / "ckpt")) is DHRDForMultipleChoice
+    assert config["problem_kind"] == "multiple_choice"
+    with pytest.raises(ValueError, match="multiple-choice option scorer .* load it with AutoModelForMultipleChoice"):
+        AutoModelForSequenceClassification.from_pretrained(tmp_path / "ckpt")  # refused, not loaded as a classifier
 
     result = export_classifier(model, tmp_path / "export", tokenizer)
     assert result.native and result.architecture == "LlamaForSequenceClassification"

@@ -12,7 +12,7 @@ from cli_helpers import dhrd, error_line
 from test_own_data import TRAIN_FLAGS, _read_jsonl
 from transformers import AutoModelForMultipleChoice, AutoModelForSequenceClassification, AutoTokenizer
 
-from trainer.options import option_input
+from trainer.data.options import option_input
 
 THINGS = "apple river stone cloud lamp chair violin garden candle ladder".split()
 HEADER = ["qid", "question", "choices", "answer", "why"]
@@ -125,8 +125,9 @@ def test_multiple_choice_csv_from_training_to_the_native_export(choice_files, tm
 def test_teacher_sees_the_options_and_the_gold_options_text(tmp_path, tiny_backbone_dir):
     """`dhrd rationales` on multiple-choice rows: the prompt lists the options and names the right one by its text;
     the output keeps every column (the options as given) and adds the rationale."""
-    from trainer.dataset_args import DatasetArguments, LabelledData
-    from trainer.options import teacher_listing
+    from trainer.data.description import DatasetArguments
+    from trainer.data.labelled import LabelledData
+    from trainer.data.options import teacher_listing
     from trainer.teachers.prompts import build_messages, template_for
 
     rows = [{"question": "What do bees make?", "choices": ["honey", "milk", "silk"], "answer": 0},
@@ -140,7 +141,7 @@ def test_teacher_sees_the_options_and_the_gold_options_text(tmp_path, tiny_backb
     task = data.choice_task(normalised["options"])
     options = normalised["options"][1]
     row = {"text": teacher_listing(normalised["text"][1], options), "label": 1, "options": options}
-    prompt = build_messages(template_for(task.name), task, row)[1]["content"]
+    prompt = build_messages(template_for(task.name, None, task.problem_type), task, row)[1]["content"]
     assert "What melts in the sun?\nOption 1: rock\nOption 2: ice\nOption 3: glass" in prompt
     assert 'The right option is: "ice"' in prompt
 

@@ -12,11 +12,13 @@ from cli_helpers import dhrd, error_line
 from datasets import ClassLabel, Dataset, DatasetDict, Features, List, Value
 from test_export import _run_isolated
 
-from trainer.data import SequenceBuilder
-from trainer.dataset_args import DatasetArguments, LabelledData
-from trainer.labels import LabelError
-from trainer.metrics import compute_classification_metrics, multi_label_scores, regression_scores
-from trainer.targets import answer_text, multi_hot
+from trainer.data.description import DatasetArguments
+from trainer.data.labelled import LabelledData
+from trainer.kinds.labels import LabelError
+from trainer.kinds.metrics import multi_label_scores, regression_scores
+from trainer.kinds.multi_label import MULTI_LABEL, multi_hot
+from trainer.kinds.registry import compute_classification_metrics
+from trainer.training.sequences import SequenceBuilder
 
 TOPICS = ["sports", "politics", "weather"]
 WORDS = "ball vote rain goal law sun team storm party wind match court".split()
@@ -73,7 +75,7 @@ def test_bad_multi_label_values_are_one_line_errors(value, message):
 
 def test_multi_label_data_from_name_lists_infers_the_type_and_the_names(tmp_path):
     data = LabelledData(DatasetArguments(train_file=str(_write_jsonl(tmp_path / "t.jsonl", _rows("multi", 8)))))
-    assert data.problem_type == "multi_label_classification"
+    assert data.kind.name == "multi_label_classification"
     assert data.label_names == sorted(TOPICS)
     rows = data.rows("train")
     assert all(len(label) == 3 and set(label) <= {0.0, 1.0} for label in rows["label"])
@@ -86,7 +88,7 @@ def test_multi_label_class_indices_in_a_hub_dataset_use_its_classlabel_names(tmp
         str(tmp_path / "hub")
     )
     data = LabelledData(DatasetArguments(dataset_name=str(tmp_path / "hub")))
-    assert data.problem_type == "multi_label_classification" and data.label_names == TOPICS
+    assert data.kind.name == "multi_label_classification" and data.label_names == TOPICS
     assert data.rows("train")["label"] == [[1.0, 0.0, 1.0], [0.0, 1.0, 0.0]]
 
 
@@ -97,7 +99,7 @@ def test_multi_label_from_several_zero_one_columns_of_a_csv(tmp_path):
         writer.writerow(["text", "billing", "bug", "praise"])
         writer.writerows([["charged twice", 1, 0, 0], ["app crashes, love it otherwise", 0, 1, 1]])
     data = LabelledData(DatasetArguments(train_file=str(path), label_columns="billing,bug,praise"))
-    assert data.problem_type == "multi_label_classification" and data.label_names == ["billing", "bug", "praise"]
+    assert data.kind.name == "multi_label_classification" and data.label_names == ["billing", "bug", "praise"]
     assert data.rows("train")["label"] == [[1.0, 0.0, 0.0], [0.0, 1.0, 1.0]]
     with open(path, "a", newline="") as handle:
         csv.writer(handle).writerow(["maybe", 1, 2, 0])
@@ -131,7 +133,7 @@ def test_training_sequences_verbalise_the_label_set_and_the_score(tokenizer):
     assert answer("multi_label_classification", 3, ["sports", "weather"]).startswith("sports, weather")
     assert answer("multi_label_classification", 3, []).startswith("none")
     assert answer("regression", 1, 3.5).startswith("3.5")
-    assert answer_text([0.0, 1.0, 0.0], "multi_label_classification", dict(enumerate(TOPICS))) == "politics"
+    assert MULTI_LABEL.answer_text([0.0, 1.0, 0.0], dict(enumerate(TOPICS))) == "politics"
 
 
 def test_metrics_of_each_problem_type_match_hand_computed_values():
@@ -151,20 +153,22 @@ def test_metrics_of_each_problem_type_match_hand_computed_values():
             self.predictions, self.label_ids = predictions, label_ids
 
     multi = compute_classification_metrics(
-        Prediction(np.array([[2.0, -1.0], [-3.0, 0.5]]), np.array([[1.0, 0], [0, 1]]))
+        Prediction(np.array([[2.0, -1.0], [-3.0, 0.5]]), np.array([[1.0, 0], [0, 1]])), "multi_label_classification"
     )
     assert multi["exact_match"] == 1.0
-    regression = compute_classification_metrics(Prediction(np.array([[1.0], [2.0]]), np.array([1.0, 2.5])))
+    regression = compute_classification_metrics(
+        Prediction(np.array([[1.0], [2.0]]), np.array([1.0, 2.5])), "regression"
+    )
     assert regression["mse"] == pytest.approx(0.125)
 
 
 def test_trainer_tracks_exact_match_for_multi_label_batches(tokenizer):
-    from trainer.dhrd_trainer import _correct
+    from trainer.kinds.registry import REGRESSION, SINGLE_LABEL
 
     logits = torch.tensor([[1.0, -1.0, 2.0], [0.5, 0.5, -2.0]])
-    assert int(_correct(logits, torch.tensor([[1.0, 0.0, 1.0], [1.0, 0.0, 0.0]]))) == 1
-    assert int(_correct(logits[:, :1], torch.tensor([0.3, 0.2]))) == 0  # regression: no accuracy
-    assert int(_correct(logits, torch.tensor([2, 0]))) == 2  # class indices: argmax
+    assert int(MULTI_LABEL.correct(logits, torch.tensor([[1.0, 0.0, 1.0], [1.0, 0.0, 0.0]]))) == 1
+    assert REGRESSION.correct(logits[:, :1], torch.tensor([0.3, 0.2])) is None  # regression: no accuracy
+    assert int(SINGLE_LABEL.correct(logits, torch.tensor([2, 0]))) == 2  # class indices: argmax
 
 
 TRAIN = ("--max_steps", "3", "--per_device_train_batch_size", "4", "--report_to", "none", "--save_strategy", "no")
@@ -276,7 +280,7 @@ def test_a_saved_dataset_dict_keeps_working_single_label(tmp_path):
     split = Dataset.from_dict({"text": ["a", "b"], "label": [0, 1]}).cast_column("label", ClassLabel(names=["n", "y"]))
     DatasetDict(train=split).save_to_disk(str(tmp_path / "d"))
     data = LabelledData(DatasetArguments(dataset_name=str(tmp_path / "d")))
-    assert data.problem_type == "single_label_classification" and data.rows("train")["label"] == [0, 1]
+    assert data.kind.name == "single_label_classification" and data.rows("train")["label"] == [0, 1]
 
 
 def test_teacher_prompts_ask_why_these_labels_or_this_score(tmp_path):

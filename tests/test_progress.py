@@ -8,8 +8,8 @@ from conftest import PROJECT_ROOT, tiny_dhrd
 from datasets import Dataset
 
 from trainer import DHRDTrainer, DHRDTrainingArguments
-from trainer.progress import LineProgress, progress_bar
-from trainer.run_progress import RunProgressCallback
+from trainer.jobs.progress import LineProgress, progress_bar
+from trainer.training.run_progress import RunProgressCallback
 
 
 def test_line_progress_prints_whole_lines_with_counts_and_a_final_line(capsys):

@@ -6,7 +6,7 @@ from conftest import ARCHITECTURES, make_tokenizer, tiny_dhrd
 from transformers import AutoModelForCausalLM
 
 from trainer import DHRDDataCollator, SequenceBuilder
-from trainer.reasoning_decode import reasoning_head_decode
+from trainer.inference.reasoning_decode import reasoning_head_decode
 
 TEXTS = ["rain and wind", "a much longer input about the sun"]
 
@@ -69,7 +69,7 @@ def test_cot_decode_batched_with_left_padding_equals_one_prompt_at_a_time():
     """The prompted-CoT baseline shares the decoding loop: batching must not change a single generated token."""
     from conftest import tiny_text_config
 
-    from trainer.cot import cot_decode, cot_prompts
+    from trainer.inference.cot import cot_decode, cot_prompts
 
     tokenizer = make_tokenizer()
     torch.manual_seed(0)

@@ -1,5 +1,6 @@
-"""The retry policy (`trainer.retry`) against a real HTTP server on loopback that misbehaves on a script: transport
-failures, 429 and 5xx are retried; a malformed answer or a 4xx is raised at once (a retry would hide the bug)."""
+"""The retry policy (`trainer.jobs.retry`) against a real HTTP server on loopback that misbehaves on a script:
+transport failures, 429 and 5xx are retried; a malformed answer or a 4xx is raised at once (a retry would hide the
+bug)."""
 
 import json
 import threading
@@ -10,7 +11,7 @@ import torch
 from huggingface_hub import constants
 
 from trainer.cli.predict import ClassifyClient, PredictArguments
-from trainer.retry import ServerUnavailable
+from trainer.jobs.retry import ServerUnavailable
 from trainer.teachers import ServerTeacher
 
 CHAT = {
@@ -77,7 +78,7 @@ def _client(url: str, retries: int = 3) -> ClassifyClient:
 
 @pytest.fixture(autouse=True)
 def fast_backoff(monkeypatch):
-    monkeypatch.setattr("trainer.retry.time.sleep", lambda seconds: None)
+    monkeypatch.setattr("trainer.jobs.retry.time.sleep", lambda seconds: None)
 
 
 @pytest.mark.parametrize("failures", [[500], [429], [503, 502], ["close"], ["close", 500, 429]])

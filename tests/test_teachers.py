@@ -90,7 +90,8 @@ def test_the_gold_option_is_named_from_the_options_not_from_the_rendered_text():
 
 def test_a_presets_rows_carry_their_options_to_the_teacher():
     requires_data("superglue", "COPA")
-    from trainer.dataset_args import DatasetArguments, LabelledData
+    from trainer.data.description import DatasetArguments
+    from trainer.data.labelled import LabelledData
 
     rows = LabelledData(DatasetArguments(task="copa", data_dir=str(DATA_DIR))).rows("validation", limit=1)
     assert rows["options"][0] == ["The toilet filled with water.", "Water flowed from the spout."]

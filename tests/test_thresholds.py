@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from trainer.cli import main
-from trainer.thresholds import _f1, decide, tune_thresholds
+from trainer.kinds.thresholds import _f1, decide, tune_thresholds
 
 TAGS = ("rain", "snow", "wind")
 

@@ -89,7 +89,7 @@ def _config_file_argv(path: str) -> list[str]:
 
 
 def cmd_rationales(argv: Sequence[str]) -> str:
-    from ..dataset_args import DatasetArguments
+    from ..data.description import DatasetArguments
     from ..device import DeviceArguments
     from .rationales import RationaleArguments, run_rationales
 
@@ -98,7 +98,7 @@ def cmd_rationales(argv: Sequence[str]) -> str:
 
 
 def cmd_train(argv: Sequence[str]) -> str:
-    from ..dataset_args import DatasetArguments
+    from ..data.description import DatasetArguments
     from .train import ModelArguments, TrainCommandArguments, run_training
 
     model_args, data_args, training_args = _parse(
@@ -109,7 +109,7 @@ def cmd_train(argv: Sequence[str]) -> str:
 
 
 def cmd_evaluate(argv: Sequence[str]) -> str:
-    from ..dataset_args import DatasetArguments
+    from ..data.description import DatasetArguments
     from ..device import DeviceArguments
     from .evaluate import EvaluateArguments, run_evaluate
 
@@ -118,7 +118,7 @@ def cmd_evaluate(argv: Sequence[str]) -> str:
 
 
 def cmd_explain(argv: Sequence[str]) -> str:
-    from ..dataset_args import DatasetArguments
+    from ..data.description import DatasetArguments
     from ..device import DeviceArguments
     from .explain import ExplainArguments, run_explain
 
@@ -127,7 +127,7 @@ def cmd_explain(argv: Sequence[str]) -> str:
 
 
 def cmd_predict(argv: Sequence[str]) -> str:
-    from ..dataset_args import DatasetArguments
+    from ..data.description import DatasetArguments
     from ..device import DeviceArguments
     from .predict import PredictArguments, run_predict
 
@@ -144,7 +144,7 @@ def cmd_export(argv: Sequence[str]) -> str:
 
 def cmd_demo(argv: Sequence[str]) -> str:
     from ..device import DeviceArguments
-    from ..training_args import DHRDTrainingArguments
+    from ..training.arguments import DHRDTrainingArguments
     from .demo import DemoArguments, run_demo
     from .demo_setting import DEMO_TRAINING_DEFAULTS
 
@@ -175,7 +175,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"dhrd: unknown command {name!r}; choose from {', '.join(COMMANDS)}.", file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    from ..progress import quiet_library_bars
+    from ..jobs.progress import quiet_library_bars
 
     quiet_library_bars()  # in a log file, `datasets`' and transformers' redrawn bars are noise
     try:

@@ -31,13 +31,13 @@ from modeling_dhrd.atomic import atomic_write_text
 from modeling_dhrd.embedded import BACKBONE_HELP
 from modeling_dhrd.unwrap import full_precision_forward
 
-from ..cot import cot_decode
 from ..device import DeviceArguments
-from ..dhrd_trainer import DHRDTrainer
-from ..inference import classify
+from ..inference.classify import classify
+from ..inference.cot import cot_decode
 from ..tasks import Task, get_task
 from ..tasks.rationale_sets import shuffled_rationales
-from ..training_args import DHRDTrainingArguments
+from ..training.arguments import DHRDTrainingArguments
+from ..training.dhrd_trainer import DHRDTrainer
 from .demo_setting import (
     DEMO_TRAIN_ROWS,
     DEMO_TRAINING_DEFAULTS,

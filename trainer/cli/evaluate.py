@@ -10,10 +10,10 @@ import torch
 
 from modeling_dhrd.atomic import atomic_write_text
 
-from .. import targets
-from ..dataset_args import DatasetArguments, LabelledData
+from ..data.description import DatasetArguments
+from ..data.labelled import LabelledData
 from ..device import DeviceArguments
-from ..inference import (
+from ..inference.classify import (
     check_model_reference,
     classifier_data,
     classify,
@@ -21,8 +21,8 @@ from ..inference import (
     load_pretrained,
     max_input_length,
 )
-from ..option_scoring import score_options
-from ..targets import SINGLE_LABEL
+from ..inference.option_scoring import score_options
+from ..kinds.registry import MULTIPLE_CHOICE, SINGLE_LABEL
 from .checks import model_argument, require_positive
 
 
@@ -58,34 +58,35 @@ def run_evaluate(args: EvaluateArguments, data_args: DatasetArguments, device: D
         saved, data = classifier_data(args.model, data_args)
         thresholds, contract = saved.label_thresholds, saved.contract
     rows = data.rows(args.split, limit=args.limit)
-    if data.multiple_choice and args.method != "classifier":
+    kind = data.kind
+    if kind is MULTIPLE_CHOICE and args.method != "classifier":
         raise ValueError(f"--method {args.method} decodes a label; multiple choice is scored by the option scorer.")
-    task = data.choice_task(rows["options"]) if data.multiple_choice else data.task
-    if args.method != "classifier" and data.problem_type != SINGLE_LABEL:
-        raise ValueError(f"--method {args.method} decodes one label per row; this data is {data.problem_type}.")
+    task = data.choice_task(rows["options"]) if kind is MULTIPLE_CHOICE else data.task
+    if args.method != "classifier" and kind is not SINGLE_LABEL:
+        raise ValueError(f"--method {args.method} decodes one label per row; this data is {kind.name}.")
     start = time.perf_counter()
     extra: dict = {}
     if args.method == "classifier":
         model, tokenizer = load_classifier(args.model, device.torch_device, device.torch_dtype, contract)
         length = max_input_length(args.max_input_length, tokenizer)
-        if data.multiple_choice:
+        if kind is MULTIPLE_CHOICE:
             budget = {"max_batch_tokens": args.batch_size * 512, "max_batch_size": args.batch_size}
             scored = score_options(model, tokenizer, rows["text"], rows["options"], length, **budget)
             predictions = torch.tensor([int(row.argmax()) for _, chunk in scored for row in chunk])
         else:
             logits = classify(model, tokenizer, rows["text"], args.batch_size, length)
-            predictions = torch.from_numpy(targets.predictions(logits.numpy(), data.problem_type, thresholds))
+            predictions = torch.from_numpy(kind.decide(logits.numpy(), thresholds))
     else:
         if args.method == "cot":
             from transformers import AutoModelForCausalLM, AutoTokenizer
 
-            from ..cot import cot_decode
+            from ..inference.cot import cot_decode
 
             tokenizer = AutoTokenizer.from_pretrained(args.model)
             model = load_pretrained(AutoModelForCausalLM, args.model, **device.load_kwargs()).eval()
             result = cot_decode(model, tokenizer, rows["text"], task.label_names, args.batch_size, args.max_new_tokens)
         else:
-            from ..reasoning_decode import reasoning_head_decode
+            from ..inference.reasoning_decode import reasoning_head_decode
 
             model, tokenizer = load_classifier(args.model, device.torch_device, device.torch_dtype, contract)
             length = max_input_length(args.max_input_length, tokenizer)

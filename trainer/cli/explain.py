@@ -20,11 +20,11 @@ import torch
 
 from modeling_dhrd.atomic import atomic_file
 
-from ..dataset_args import DatasetArguments
+from ..data.description import DatasetArguments
 from ..device import DeviceArguments
-from ..inference import classifier_data, classify_batches, load_classifier, max_input_length
-from ..reasoning_decode import decode_with_reasoning_head, reasoning_head
-from ..targets import SINGLE_LABEL
+from ..inference.classify import classifier_data, classify_batches, load_classifier, max_input_length
+from ..inference.reasoning_decode import decode_with_reasoning_head, reasoning_head
+from ..kinds.registry import SINGLE_LABEL
 from .checks import model_argument, require_positive
 
 logger = logging.getLogger(__name__)
@@ -55,13 +55,13 @@ class ExplainArguments:
 def run_explain(args: ExplainArguments, data_args: DatasetArguments, device: DeviceArguments | None = None) -> str:
     device = device or DeviceArguments()
     saved, data = classifier_data(args.model, data_args)
-    if data.multiple_choice or data.problem_type != SINGLE_LABEL:
-        raise ValueError(f"dhrd explain decodes one label per row; this model is {data.problem_type}.")
+    if data.kind is not SINGLE_LABEL:
+        raise ValueError(f"dhrd explain decodes one label per row; this model is {data.kind.name}.")
     rows = data.rows(args.split, limit=args.limit, labelled=False)
     model, tokenizer = load_classifier(args.model, device.torch_device, device.torch_dtype, saved.contract)
     shell, reason_marker, answer_marker = reasoning_head(model, args.model)  # refused before any work
     length = max_input_length(args.max_input_length, tokenizer)
-    names = data.expected_label_names
+    names = data.label_names
     start = time.perf_counter()
     chosen = _least_confident(model, tokenizer, rows["text"], length, args.least_confident or len(rows))
     classified = time.perf_counter() - start

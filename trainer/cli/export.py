@@ -5,14 +5,15 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from transformers import AutoModelForMultipleChoice, AutoModelForSequenceClassification, AutoTokenizer
+from transformers import AutoConfig, AutoModelForMultipleChoice, AutoModelForSequenceClassification, AutoTokenizer
 
 from modeling_dhrd import export_classifier
 from modeling_dhrd.atomic import atomic_write_text
 from modeling_dhrd.unwrap import is_dhrd
 
-from ..inference import TRAINING_RECORD, load_pretrained, training_record
-from ..model_card import model_card_fields, render_model_card
+from ..inference.classify import TRAINING_RECORD, load_pretrained, training_record
+from ..kinds.registry import MULTIPLE_CHOICE, kind_of
+from ..training.model_card import model_card_fields, render_model_card
 from .checks import model_argument
 
 
@@ -44,10 +45,12 @@ def run_export(args: ExportArguments) -> str:
     source = Path(args.model)
     if not (source / "config.json").is_file():
         raise FileNotFoundError(f"{source} is not a model folder (no config.json).")
-    architectures = json.loads((source / "config.json").read_text()).get("architectures") or []
-    multiple_choice = "DHRDForMultipleChoice" in architectures  # exports as a one-output option scorer
+    import modeling_dhrd  # noqa: F401 - registers DHRD with the Auto classes
+
+    config = AutoConfig.from_pretrained(source)
+    multiple_choice = kind_of(config) is MULTIPLE_CHOICE  # exports as a one-output option scorer
     auto_class = AutoModelForMultipleChoice if multiple_choice else AutoModelForSequenceClassification
-    model = load_pretrained(auto_class, str(source))
+    model = load_pretrained(auto_class, str(source), config=config)
     if not is_dhrd(model):
         raise ValueError(f"{source} holds a {model.config.model_type!r} model, not a DHRD checkpoint.")
     tokenizer = AutoTokenizer.from_pretrained(source)

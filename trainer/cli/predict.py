@@ -18,7 +18,6 @@ import json
 import logging
 import os
 import shutil
-from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -30,23 +29,23 @@ from datasets import Dataset
 from modeling_dhrd.atomic import atomic_file
 from modeling_dhrd.input_contract import InputContract
 
-from ..bounded import bounded_completions
-from ..dataset_args import WINDOW_ROWS, DatasetArguments, LabelledData
+from ..data.description import DatasetArguments
+from ..data.labelled import WINDOW_ROWS, LabelledData
 from ..device import DeviceArguments, default_batch_tokens
-from ..fingerprint import model_identity
-from ..inference import (
-    SavedSettings,
+from ..inference.classify import (
     classifier_data,
     classify_batches,
     load_classifier,
     max_input_length,
 )
-from ..option_scoring import choice_record, score_options
-from ..options import option_name
-from ..progress import progress_bar
-from ..retry import call_with_retries, http_client
-from ..shards import ShardedResults, ShardIndex
-from ..targets import REGRESSION, SINGLE_LABEL, activations, prediction_record
+from ..inference.option_scoring import score_options
+from ..jobs.bounded import bounded_completions
+from ..jobs.fingerprint import model_identity
+from ..jobs.progress import progress_bar
+from ..jobs.retry import call_with_retries, http_client
+from ..jobs.shards import ShardedResults, ShardIndex
+from ..kinds.base import PredictionCounts, ProblemKind
+from ..kinds.registry import MULTIPLE_CHOICE, SINGLE_LABEL
 from .checks import model_argument, require_client_limits, require_positive
 
 logger = logging.getLogger(__name__)
@@ -114,56 +113,39 @@ def run_predict(args: PredictArguments, data_args: DatasetArguments, device: Dev
     millions of rows."""
     device = device or DeviceArguments()
     saved, data = classifier_data(args.model, data_args)
-    names = data.expected_label_names
-    problem_type = data.problem_type
-    if args.server_url and (problem_type != SINGLE_LABEL or data.multiple_choice):
-        kind = "multiple choice (an option scorer)" if data.multiple_choice else problem_type
-        raise ValueError(f"--server_url predicts single-label classifiers only; this model is {kind}: drop it.")
+    kind = data.kind  # checks a ClassLabel / --label_names / task against the model's labels
+    if args.server_url and kind is not SINGLE_LABEL:
+        raise ValueError(f"--server_url predicts single-label classifiers only; this model is {kind.name}: drop it.")
     windows = data.row_windows(args.split, limit=args.limit, labelled=False, window=ROW_WINDOW)
     first = next(windows)  # checks the columns, the ids and every row of the first window before a model loads
-    data.label_names  # noqa: B018 - checks a ClassLabel / --label_names / task against the model's labels
     id_column = data.id_column(data.require(args.split)) or "idx"
     store = ShardedResults(parts_folder(args.output_file), key=id_column, manifest=_manifest(args, data, device))
     total = data.num_rows(args.split, args.limit)
     with store.open(overwrite=args.overwrite) as (done, shard):  # another job's parts: refused before a model loads
         if len(done):
             logger.info("Resuming: %d of %d rows already predicted in %s", len(done), total, store.folder)
-        predictor, as_record = _predictor(args, device, saved, data)
+        predictor = (
+            _server_predictor(args, saved.contract)
+            if args.server_url
+            else _local_predictor(args, device, kind, saved.contract)
+        )
+
+        def record(values: torch.Tensor, options: list[str] | None) -> dict:
+            return kind.record(values.tolist(), data.label_names, saved.label_thresholds, options)
+
         with progress_bar(total, "Predicting", unit="row") as bar:
             for window in itertools.chain([first], windows):
                 ids = window["idx"]
-                options = window["options"] if data.multiple_choice else [None] * len(ids)
+                options = window["options"] if kind is MULTIPLE_CHOICE else [None] * len(ids)
                 pending = done.missing([str(key) for key in ids])
                 bar.update(len(ids) - len(pending))
                 for positions, values in predictor(window.select(pending)) if pending else ():
                     rows = [pending[position] for position in positions]
-                    shard.write({id_column: ids[r], **as_record(options[r], v)} for r, v in zip(rows, values))
+                    shard.write({id_column: ids[r], **record(v, options[r])} for r, v in zip(rows, values))
                     bar.update(len(rows))
-        counts = _write_predictions(done, data.row_ids(args.split, args.limit), Path(args.output_file))
+        counts = _write_predictions(done, data.row_ids(args.split, args.limit), Path(args.output_file), kind)
     shutil.rmtree(store.folder, ignore_errors=True)
-    summary = _summary(counts, names, "multiple_choice" if data.multiple_choice else problem_type)
-    return f"wrote {counts.rows} predictions to {args.output_file} ({summary})"
-
-
-def _predictor(
-    args: PredictArguments, device: DeviceArguments, saved: SavedSettings, data: LabelledData
-) -> tuple[Predictor, Callable[[list[str] | None, torch.Tensor], dict]]:
-    """The model (local, or the server) and how one row's output becomes its record."""
-    if data.multiple_choice:
-
-        def choice(options: list[str], scores: torch.Tensor) -> dict:
-            return choice_record(scores, options)
-
-        return _local_predictor(args, device, data.problem_type, saved.contract, options=True), choice
-
-    def classified(options: None, activated: torch.Tensor) -> dict:
-        return prediction_record(
-            activated.tolist(), data.problem_type, data.expected_label_names, saved.label_thresholds
-        )
-
-    if args.server_url:
-        return _server_predictor(args, saved.contract), classified
-    return _local_predictor(args, device, data.problem_type, saved.contract), classified
+    return f"wrote {counts.rows} predictions to {args.output_file} ({kind.summary(counts, data.label_names)})"
 
 
 def _manifest(args: PredictArguments, data: LabelledData, device: DeviceArguments) -> dict:
@@ -180,46 +162,11 @@ def _manifest(args: PredictArguments, data: LabelledData, device: DeviceArgument
     }
 
 
-class PredictionCounts:
-    """What the summary line says, gathered while the output is written: rows per predicted label (per chosen option
-    position for multiple choice; rows carrying each label for multi-label), or the range of scores."""
-
-    def __init__(self) -> None:
-        self.rows = 0
-        self.labels: Counter = Counter()
-        self.score_sum, self.score_min, self.score_max = 0.0, float("inf"), float("-inf")
-
-    def add(self, result: dict) -> None:
-        self.rows += 1
-        if "option_index" in result:
-            self.labels[result["option_index"]] += 1
-        elif "score" in result:
-            score = result["score"]
-            self.score_sum += score
-            self.score_min, self.score_max = min(self.score_min, score), max(self.score_max, score)
-        else:
-            self.labels.update(result.get("labels", [result.get("label")]))
-
-
-def _summary(counts: PredictionCounts, names: list[str], problem_type: str) -> str:
-    if problem_type == "multiple_choice":
-        return ", ".join(f"{option_name(index)} {counts.labels[index]}" for index in sorted(counts.labels))
-    if problem_type == REGRESSION:
-        mean = counts.score_sum / counts.rows
-        return f"score min {counts.score_min:.4g}, mean {mean:.4g}, max {counts.score_max:.4g}"
-    return ", ".join(f"{name} {counts.labels[name]}" for name in names)
-
-
 def _local_predictor(
-    args: PredictArguments,
-    device: DeviceArguments,
-    problem_type: str,
-    contract: InputContract | None,
-    options: bool = False,
+    args: PredictArguments, device: DeviceArguments, kind: ProblemKind, contract: InputContract | None
 ) -> Predictor:
     """The model loaded now (a failure leaves nothing on disk); for each window of rows, batches of
-    `(positions, activations)` (probabilities, or regression values), or with `options` (an option scorer) of each
-    row's option scores."""
+    `(positions, activations)` (the kind's: probabilities, values, or each row's option scores)."""
     model, tokenizer = load_classifier(args.model, device.torch_device, device.torch_dtype, contract)
     length = max_input_length(args.max_input_length, tokenizer)
     budget = {
@@ -230,11 +177,11 @@ def _local_predictor(
     logger.info("Predicting on %s (truncation: %s tokens)", model.device, length or "none")
 
     def predict(rows: Dataset) -> Iterator[tuple[list[int], torch.Tensor]]:
-        if options:
+        if kind is MULTIPLE_CHOICE:
             yield from score_options(model, tokenizer, rows["text"], rows["options"], length, **budget)
         else:
             for positions, logits in classify_batches(model, tokenizer, rows["text"], length, **budget):
-                yield positions, activations(logits, problem_type)
+                yield positions, kind.activations(logits)
 
     return predict
 
@@ -291,7 +238,7 @@ class ClassifyClient:
         return call_with_retries(request, self.retries, 1.0, f"prediction server {self.url}")
 
 
-def _write_predictions(done: ShardIndex, ids: Iterable, path: Path) -> PredictionCounts:
+def _write_predictions(done: ShardIndex, ids: Iterable, path: Path, kind: ProblemKind) -> PredictionCounts:
     """The output in input order, streamed from the parts into a temporary file renamed at the end (a crash leaves
     the previous file or none, never half of one); parquet in row groups of `PARQUET_ROW_GROUP` rows."""
     counts = PredictionCounts()
@@ -299,7 +246,7 @@ def _write_predictions(done: ShardIndex, ids: Iterable, path: Path) -> Predictio
         with atomic_file(path, "wb") as handle:
             for key in ids:
                 line = done.raw(str(key))
-                counts.add(json.loads(line))
+                kind.count(counts, json.loads(line))
                 handle.write(line)
         return counts
     import pyarrow as pa
@@ -310,7 +257,7 @@ def _write_predictions(done: ShardIndex, ids: Iterable, path: Path) -> Predictio
         results = (done[str(key)] for key in ids)
         while group := list(itertools.islice(results, PARQUET_ROW_GROUP)):
             for result in group:
-                counts.add(result)
+                kind.count(counts, result)
             table = pa.Table.from_pylist(group)
             writer = writer or pq.ParquetWriter(handle, table.schema)
             writer.write_table(table)

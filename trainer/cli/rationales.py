@@ -15,10 +15,12 @@ from datasets import Dataset
 
 from modeling_dhrd.atomic import atomic_file, atomic_write_jsonl
 
-from ..dataset_args import DataError, DatasetArguments, LabelledData, canonical_split
+from ..data.description import DataError, DatasetArguments, canonical_split
+from ..data.labelled import LabelledData
+from ..data.options import teacher_listing
 from ..device import DeviceArguments
-from ..fingerprint import model_identity
-from ..options import teacher_listing
+from ..jobs.fingerprint import model_identity
+from ..kinds.registry import MULTIPLE_CHOICE
 from ..tasks import rationale_sets as joins
 from ..tasks.base import data_dir_or_env
 from .checks import require_client_limits, require_positive
@@ -108,13 +110,17 @@ def run_rationales(
     template = _read_template(args.prompt_template_file)
     windows = data.row_windows(args.split, limit=args.limit)
     first = next(windows)  # checks the columns, labels and ids before a teacher loads
-    if data.multiple_choice:  # the teacher sees the context with the options listed, and the gold option's text
+    if (
+        data.kind is MULTIPLE_CHOICE
+    ):  # the teacher sees the context with the options listed, and the gold option's text
         task = data.choice_task(_widest_options(data, args))
         windows = (_listed(window) for window in itertools.chain([first], windows))
     else:
         task = data.task
         windows = itertools.chain([first], windows)
-    template_for(task.name, template)  # a template without its fields fails before a teacher is loaded
+    template_for(
+        task.name, template, task.problem_type
+    )  # a template without its fields fails before a teacher is loaded
     device = device or DeviceArguments()
     manifest = {
         "teacher": _teacher_identity(args),

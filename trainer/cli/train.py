@@ -21,12 +21,14 @@ from modeling_dhrd.atomic import atomic_write_text, give_default_permissions
 from modeling_dhrd.embedded import BACKBONE_HELP, base_model_id
 from modeling_dhrd.unwrap import unwrap_dhrd
 
-from ..dataset_args import DataError, DatasetArguments, LabelledData, dataset_ids
-from ..dhrd_trainer import DHRDTrainer, paper_lora_config
-from ..inference import check_model_reference
-from ..metrics import eval_scores
-from ..options import require_one_option_count
-from ..training_args import CONFIG_OVERRIDES, DHRDTrainingArguments, require_validation_rows
+from ..data.description import DataError, DatasetArguments, dataset_ids
+from ..data.labelled import LabelledData
+from ..data.options import require_one_option_count
+from ..inference.classify import check_model_reference
+from ..kinds.metrics import eval_scores
+from ..kinds.registry import MULTIPLE_CHOICE
+from ..training.arguments import CONFIG_OVERRIDES, DHRDTrainingArguments, require_validation_rows
+from ..training.dhrd_trainer import DHRDTrainer, paper_lora_config
 
 logger = logging.getLogger(__name__)
 
@@ -68,7 +70,7 @@ def training_data(data_args: DatasetArguments) -> tuple[Dataset, Dataset | None,
     evaluation = data.rows("validation") if data.has("validation") else None
     if evaluation is None:
         logger.info("No validation split: training without evaluation.")
-    if data.multiple_choice:
+    if data.kind is MULTIPLE_CHOICE:
         for split, rows in (("train", train), ("validation", evaluation)):
             if rows is not None:
                 require_one_option_count(rows["options"], data.source(split))
@@ -110,10 +112,10 @@ def _train(model_args: ModelArguments, data_args: DatasetArguments, args: TrainC
             "pooling": model_args.pooling,
             "head": model_args.head,
         }
-        if data.multiple_choice:  # one score per [context, option] row
+        if data.kind is MULTIPLE_CHOICE:  # one score per [context, option] row
             return DHRDForMultipleChoice.from_backbone(backbone, **common)
         return DHRDForSequenceClassification.from_backbone(
-            backbone, id2label=dict(enumerate(names)), problem_type=data.problem_type, **common
+            backbone, id2label=dict(enumerate(names)), problem_kind=data.kind.name, **common
         )
 
     model = load_base()

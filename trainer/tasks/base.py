@@ -16,8 +16,10 @@ from typing import Any
 import numpy as np
 from datasets import Dataset
 
-from ..labels import label_index
-from ..metrics import accuracy, f1_per_class, macro_f1, multi_label_scores, regression_scores
+from ..kinds.base import ProblemKind
+from ..kinds.labels import label_index
+from ..kinds.metrics import accuracy, f1_per_class, macro_f1
+from ..kinds.registry import SINGLE_LABEL, get_kind
 
 SPLIT_ALIASES = {"validation": "val", "dev": "val", "val": "val", "train": "train", "test": "test"}
 
@@ -43,8 +45,8 @@ class Task:
         local_files: split -> file path relative to the data folder.
         hub: `(path, config)` for `datasets.load_dataset`, or None when the task has no Hub copy wired in.
         description: one line for teacher prompts ("a choice of plausible alternatives").
-        problem_type: transformers' problem type; multi-label and regression tasks score with their own metrics
-            (`trainer.metrics`), whatever `metric` says.
+        problem_type: the problem kind's name (`trainer.kinds`); the kinds other than single-label score with their
+            own metrics, whatever `metric` says.
     """
 
     name: str
@@ -55,6 +57,10 @@ class Task:
     hub: tuple[str, str | None] | None = None
     description: str = ""
     problem_type: str = "single_label_classification"
+
+    @property
+    def kind(self) -> ProblemKind:
+        return get_kind(self.problem_type)
 
     @property
     def num_labels(self) -> int:
@@ -105,12 +111,10 @@ class Task:
         return ((record, f"{path}/{config}[{hub_split}]#{i}") for i, record in enumerate(dataset))
 
     def score(self, predictions: Iterable[int], labels: Iterable[int], groups: Iterable | None = None) -> dict:
-        """The task's official metric(s); for multi-label and regression tasks, those of the problem type."""
+        """The task's official metric(s); for the kinds other than single-label, the kind's."""
         predictions, labels = np.asarray(list(predictions)), np.asarray(list(labels))
-        if self.problem_type == "multi_label_classification":
-            return multi_label_scores(predictions, labels)
-        if self.problem_type == "regression":
-            return regression_scores(predictions, labels)
+        if self.kind is not SINGLE_LABEL:
+            return self.kind.scores(predictions, labels, self.num_labels)
         scores = {"accuracy": accuracy(predictions, labels)}
         if self.metric == "accuracy_macro_f1":
             scores["macro_f1"] = macro_f1(predictions, labels, self.num_labels)

@@ -15,9 +15,9 @@ from urllib.parse import urlparse
 
 import torch
 
-from ..bounded import bounded_completions
 from ..device import load_kwargs, resolve_device
-from ..retry import call_with_retries
+from ..jobs.bounded import bounded_completions
+from ..jobs.retry import call_with_retries
 
 logger = logging.getLogger(__name__)
 
@@ -102,7 +102,7 @@ class ServerTeacher:
         api_key_env: environment variable holding the API token (read here, never logged).
         max_concurrency: requests in flight at once.
         timeout: seconds per request.
-        max_retries: attempts after the first one, on transport errors, 429 and 5xx (`trainer.retry`).
+        max_retries: attempts after the first one, on transport errors, 429 and 5xx (`trainer.jobs.retry`).
         backoff: first retry delay in seconds, doubled each time (capped at 30 s).
     """
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from datasets import Dataset
 
-from ..shards import ShardedResults, complete_records
+from ..jobs.shards import ShardedResults, complete_records
 from ..tasks import Task
 from .prompts import build_messages
 

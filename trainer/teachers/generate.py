@@ -1,7 +1,7 @@
 """Resumable, exactly-once teacher rationale generation.
 
 Every finished example is appended as one JSON line (flushed and fsynced) to a shard of the current run
-(`trainer.shards`): as each server response arrives, or as each local generation batch ends. A rerun skips the ids
+(`trainer.jobs.shards`): as each server response arrives, or as each local generation batch ends. A rerun skips the ids
 already there, so a crash or Ctrl-C loses at most the requests (or the one local batch) in flight, and no id is ever
 written twice.
 """
@@ -20,9 +20,9 @@ from datasets import Dataset
 
 from modeling_dhrd.atomic import atomic_file, atomic_write_text
 
-from .. import targets
-from ..progress import progress_bar
-from ..shards import ShardedResults, require_unique_ids
+from ..jobs.progress import progress_bar
+from ..jobs.shards import ShardedResults, require_unique_ids
+from ..kinds.registry import SINGLE_LABEL
 from ..tasks import Task
 from .label_consistency import contradicted_label
 from .prompts import SENTINEL, build_messages, template_for
@@ -163,7 +163,7 @@ def generate_in_windows(
                     break
                 indices = pending[offset : offset + chunk_size]
                 chunk = [window[i] for i in indices]
-                labels = [targets.answer_text(row["label"], task.problem_type, task.id2label) for row in chunk]
+                labels = [task.kind.answer_text(row["label"], task.id2label) for row in chunk]
                 others = [_other_labels(task, row) for row in chunk]
                 chats = [build_messages(template, task, row, sentinel) for row in chunk]
                 for finished in _completions(teacher, chats):
@@ -251,7 +251,7 @@ def job_manifest(
 def _other_labels(task: Task, row: Mapping) -> list[str]:
     """The labels a single-label rationale must not conclude with: every label but the gold one. None for rows with
     options (the teacher is told the option's text, not its name), multi-label sets and scores."""
-    if task.problem_type != targets.SINGLE_LABEL or row.get("options"):
+    if task.kind is not SINGLE_LABEL or row.get("options"):
         return []
     return [name for index, name in task.id2label.items() if index != row["label"]]
 

@@ -1,6 +1,6 @@
 """Training sequences `[x, reason marker, rationale, answer marker, verbalised label, eos]` and their collator.
 
-The verbalised label depends on the problem type (`trainer.targets.answer_text`): the label name, the names of a
+The verbalised label is the problem kind's (`trainer.kinds`, `answer_text`): the label name, the names of a
 multi-label set, or a regression target's number.
 
 `x` is tokenised on its own and the other parts are appended as token ids, so the pooled prefix is token for token
@@ -20,8 +20,8 @@ from transformers import PreTrainedTokenizerBase
 
 from modeling_dhrd.chunked_lm_loss import IGNORE_INDEX
 
-from .progress import datasets_bars_in_terminals_only
-from .targets import answer_text, encode_target, infer_problem_type
+from ..jobs.progress import datasets_bars_in_terminals_only
+from ..kinds.registry import get_kind, infer_kind
 
 logger = logging.getLogger(__name__)
 
@@ -99,8 +99,8 @@ class SequenceBuilder:
     def __call__(self, example: Mapping[str, Any], row: int) -> dict[str, Any]:
         text = self.input_text(example, row)
         value = example[self.label_column]
-        problem_type = self.problem_type or infer_problem_type(value, len(self.id2label))
-        label = encode_target(value, problem_type, self.label2id, f"Row {row}")
+        kind = get_kind(self.problem_type) if self.problem_type else infer_kind(value, len(self.id2label))
+        label = kind.encode_target(value, self.label2id, f"Row {row}")
         x_ids, input_truncated = self.encode_input(text)
         rationale = self.rationale_text(example, row)
         has_rationale = rationale is not None
@@ -112,7 +112,7 @@ class SequenceBuilder:
         }
         if not has_rationale:
             return {**result, "input_ids": x_ids, "num_input_tokens": len(x_ids), "num_reasoning_tokens": 0}
-        answer = answer_text(label, problem_type, self.id2label)
+        answer = kind.answer_text(label, self.id2label)
         ids, num_reasoning, truncated = self.with_reasoning(x_ids, rationale, answer, row)
         return {
             **result,
@@ -175,17 +175,6 @@ def prepare_dhrd_dataset(
             report.rows,
         )
     return prepared.remove_columns(["rationale_truncated", "input_truncated"]), report
-
-
-def padding_id(tokenizer: PreTrainedTokenizerBase | None, model_config=None) -> int:
-    """The id to pad with: a classifier's `config.pad_token_id` (native classifiers pool at the rightmost token that
-    is not it), else the tokenizer's pad, then eos, then 0. DHRD itself masks padding by position, so any id works."""
-    candidates = (
-        getattr(model_config, "pad_token_id", None),
-        getattr(tokenizer, "pad_token_id", None),
-        getattr(tokenizer, "eos_token_id", None),
-    )
-    return next((int(token_id) for token_id in candidates if token_id is not None), 0)
 
 
 @dataclass

@@ -10,7 +10,7 @@ model's input contract when not given).
 import json
 import logging
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,12 +20,13 @@ import torch
 
 from modeling_dhrd.input_contract import InputContract
 
-from .data import padding_id
-from .device import load_kwargs, resolve_device
-from .progress import progress_bar
+from ..device import load_kwargs, resolve_device
+from ..jobs.progress import progress_bar
+from ..kinds.registry import MULTIPLE_CHOICE, kind_of, named_kind
+from ..tokenization import padding_id
 
 if TYPE_CHECKING:
-    from .dataset_args import LabelledData
+    from ..data.labelled import LabelledData
 
 logger = logging.getLogger(__name__)
 
@@ -91,12 +92,12 @@ class SavedSettings:
 
 def classifier_data(model: str, data_args) -> tuple[SavedSettings, "LabelledData"]:
     """A classifier's saved settings and the data described for it: the contract's input format where the flags give
-    none, and the model's labels and problem type (data whose own differ is refused)."""
+    none, and the model's labels and kind (data whose own differ is refused)."""
     from transformers import AutoConfig
 
-    from modeling_dhrd.modeling_dhrd import OPTION_SCORE_LABEL
-
-    from .dataset_args import DataError, LabelledData
+    from ..data.description import DataError
+    from ..data.label_schema import ModelLabels
+    from ..data.labelled import LabelledData
 
     check_model_reference(model)
     try:
@@ -106,20 +107,19 @@ def classifier_data(model: str, data_args) -> tuple[SavedSettings, "LabelledData
     contract = model_input_contract(config, model)
     data_args = data_args.with_input_format(contract.input_format if contract else {})
     names = [str(config.id2label[i]) for i in range(config.num_labels)]
-    problem_type = getattr(config, "problem_type", None)
-    scores_options = names == [OPTION_SCORE_LABEL]
-    if scores_options and not data_args.options_column:
+    kind = named_kind(config)
+    if kind is MULTIPLE_CHOICE and not data_args.options_column:
         raise DataError(
             f"{model} scores the options of multiple-choice rows; pass --options_column (the column listing each "
             "row's options)."
         )
-    if data_args.options_column and not scores_options:
+    if data_args.options_column and kind is not MULTIPLE_CHOICE:
         raise DataError(
             f"--options_column is for option scorers (multiple choice); {model} is a classifier with the labels "
             f"{names}: drop --options_column."
         )
     saved = SavedSettings(contract, getattr(config, "label_thresholds", None))
-    return saved, LabelledData(data_args, expected_label_names=names, expected_problem_type=problem_type)
+    return saved, LabelledData(data_args, model=ModelLabels(names, kind))
 
 
 def load_pretrained(auto_class, model: str, **kwargs):
@@ -146,11 +146,15 @@ def load_classifier(
     """`(model, tokenizer)` for inference: safetensors weights only, loaded onto `device` (`trainer.device`) in
     `dtype` (None: as saved), eval mode; the tokenizer truncates as the input contract says (length, side): the one
     given (`classifier_data`'s), else the model config's."""
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import AutoConfig, AutoModelForMultipleChoice, AutoModelForSequenceClassification, AutoTokenizer
 
-    classifier = load_pretrained(
-        AutoModelForSequenceClassification, model, **load_kwargs(resolve_device(device), dtype)
-    )
+    import modeling_dhrd  # noqa: F401 - registers DHRD with the Auto classes
+
+    config = AutoConfig.from_pretrained(model)
+    # A DHRD option scorer is a multiple-choice model; its native export, a one-output sequence classifier.
+    option_scorer = config.model_type == "dhrd" and kind_of(config) is MULTIPLE_CHOICE
+    auto_class = AutoModelForMultipleChoice if option_scorer else AutoModelForSequenceClassification
+    classifier = load_pretrained(auto_class, model, config=config, **load_kwargs(resolve_device(device), dtype))
     try:
         tokenizer = AutoTokenizer.from_pretrained(model)
     except (OSError, ValueError) as error:
@@ -205,6 +209,7 @@ def classify_batches(
 ) -> Iterator[tuple[list[int], torch.Tensor]]:
     """`(positions, float32 logits)` per batch, in the order batches run (longest inputs first in each window)."""
     pad_id = padding_id(tokenizer, model.config)
+    scores = row_scorer(model)
     truncation = {"truncation": True, "max_length": max_input_length} if max_input_length else {}
     with progress_bar(len(texts), desc, unit="row", disable=not progress) as bar:
         for window_start in range(0, len(texts), sort_window):
@@ -218,11 +223,18 @@ def classify_batches(
                     input_ids[row, : len(ids)] = torch.from_numpy(ids)
                     attention_mask[row, : len(ids)] = 1
                 with torch.inference_mode():
-                    logits = model(
+                    logits = scores(
                         input_ids=input_ids.to(model.device), attention_mask=attention_mask.to(model.device)
-                    ).logits
+                    )
                 bar.update(len(batch))
                 yield [window_start + position for position in batch], logits.float().cpu()
+
+
+def row_scorer(model) -> Callable[..., torch.Tensor]:
+    """How a batch of `[rows, seq]` inputs becomes `[rows, outputs]` scores: a classifier's forward, or a DHRD option
+    scorer's `score_rows` (its forward takes `[batch, num_choices, seq]`)."""
+    score_rows = getattr(model, "score_rows", None)
+    return score_rows if score_rows is not None else (lambda **batch: model(**batch).logits)
 
 
 def _token_ids(tokenizer, texts: Sequence[str], truncation: dict, chunk: int = 2048) -> list[np.ndarray]:

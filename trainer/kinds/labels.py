@@ -1,5 +1,5 @@
 """One rule for turning a label value into a class index, for every reader of labels: the data description
-(`dataset_args`), the task readers (`tasks`) and the Trainer's raw datasets (`data.SequenceBuilder`).
+(`data`), the task readers (`tasks`) and the Trainer's raw datasets (`training.sequences.SequenceBuilder`).
 
 A label is a name (one of the label names), an integer index in `[0, K)`, a bool (an index), or a float with no
 fraction (CSV readers make those). Anything else is an error that says where: no label is ever invented.

@@ -8,14 +8,7 @@ move a decision; of equal F1, the one nearest 0.5). A label without positives in
 
 import numpy as np
 
-from .targets import MULTI_LABEL
-from .targets import MULTI_LABEL_THRESHOLD as DEFAULT_THRESHOLD
-
-
-def require_multi_label(problem_type: str | None) -> None:
-    """Thresholds decide multi-label outputs only (an unknown problem type is decided by the first labels seen)."""
-    if problem_type not in (None, MULTI_LABEL):
-        raise ValueError(f"--tune_thresholds is for multi-label classifiers; this one is {problem_type}.")
+DEFAULT_THRESHOLD = 0.5  # on the sigmoid: a logit above 0
 
 
 def _f1(predicted: np.ndarray, gold: np.ndarray) -> float:

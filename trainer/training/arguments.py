@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import torch
 from transformers import TrainingArguments
 
-from .data import LMLossScope
+from .sequences import LMLossScope
 
 logger = logging.getLogger(__name__)
 
@@ -134,7 +134,7 @@ class DHRDTrainingArguments(TrainingArguments):
     def _prepare_early_stopping(self) -> None:
         """Early stopping compares evaluations and keeps the best checkpoint: evaluation and saving on one schedule
         (every epoch unless an evaluation strategy is given), the best model loaded at the end. The metric is the
-        problem type's (`best_model_metric`) unless one is given."""
+        problem kind's (`ProblemKind.best_metric`) unless one is given."""
         self.metric_given = self.metric_for_best_model is not None
         if self.early_stopping_patience is None:
             return
@@ -207,17 +207,6 @@ class DHRDTrainingArguments(TrainingArguments):
         if self.gradient_checkpointing and self.gradient_checkpointing_kwargs is None:
             # Non-reentrant checkpointing works with frozen embeddings (LoRA) and with the chunked LM loss.
             self.gradient_checkpointing_kwargs = {"use_reentrant": False}
-
-
-def best_model_metric(problem_type: str | None, multiple_choice: bool) -> tuple[str, bool]:
-    """`(metric, greater_is_better)` early stopping and the best checkpoint follow when none is given: the headline
-    score of the problem type's metrics (`trainer.metrics`)."""
-    if multiple_choice:
-        return "accuracy", True
-    return {
-        "multi_label_classification": ("micro_f1", True),
-        "regression": ("mse", False),
-    }.get(problem_type or "", ("macro_f1", True))
 
 
 def require_validation_rows(args: "DHRDTrainingArguments", has_evaluation: bool) -> None:

@@ -12,8 +12,8 @@ from typing import Any
 
 import torch
 
-from .data import DHRDDataCollator, SequenceBuilder
-from .options import gold_option, left_truncating, option_input, parse_options
+from ..data.options import gold_option, left_truncating, option_input, parse_options
+from .sequences import DHRDDataCollator, SequenceBuilder
 
 
 @dataclass

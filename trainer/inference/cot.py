@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .data import padding_id
+from ..tokenization import padding_id
 
 COT_INSTRUCTION = (
     "{input}\n\nThink step by step, then give the final answer on its own line as 'Answer: <label>', where <label> "

@@ -1,13 +1,8 @@
-"""Metrics without extra dependencies, for transformers' three problem types (the default `compute_metrics`):
-accuracy and macro-F1 (single-label); micro-/macro-F1 and exact match at the 0.5 sigmoid threshold (multi-label);
-MSE, Pearson and Spearman correlation (regression)."""
-
-from typing import TYPE_CHECKING
+"""Scores without extra dependencies, which the problem kinds report: accuracy and macro-F1 (single-label; accuracy
+for multiple choice), micro-/macro-F1 and exact match of multi-hot decisions (multi-label), MSE, Pearson and Spearman
+correlation (regression)."""
 
 import numpy as np
-
-if TYPE_CHECKING:  # transformers.trainer_utils imports peft and accelerate: tasks read files without them
-    from transformers import EvalPrediction
 
 
 def accuracy(predictions: np.ndarray, labels: np.ndarray) -> float:
@@ -76,36 +71,6 @@ def regression_scores(predicted: np.ndarray, targets: np.ndarray) -> dict[str, f
         "pearson": _correlation(predicted, targets),
         "spearman": _correlation(_ranks(predicted), _ranks(targets)),
     }
-
-
-def problem_type_of(logits: np.ndarray, labels: np.ndarray) -> str:
-    """The problem type evaluation data shows: multi-hot label rows, float targets of a one-output head, or class
-    indices."""
-    labels = np.asarray(labels)
-    if labels.ndim == 2:
-        return "multi_label_classification"
-    if np.asarray(logits).shape[-1] == 1 and np.issubdtype(labels.dtype, np.floating):
-        return "regression"
-    return "single_label_classification"
-
-
-def compute_classification_metrics(
-    eval_prediction: "EvalPrediction", thresholds: list[float] | None = None
-) -> dict[str, float]:
-    """The metrics of the problem type the logits and labels show (see the module docstring); multi-label decisions
-    at `thresholds` (per label; else 0.5)."""
-    from .targets import MULTI_LABEL, REGRESSION, predictions
-
-    logits = eval_prediction.predictions
-    logits = np.asarray(logits[0] if isinstance(logits, tuple) else logits)
-    labels = np.asarray(eval_prediction.label_ids)
-    problem_type = problem_type_of(logits, labels)
-    predicted = predictions(logits, problem_type, thresholds)
-    if problem_type == MULTI_LABEL:
-        return multi_label_scores(predicted, labels)
-    if problem_type == REGRESSION:
-        return regression_scores(predicted, labels)
-    return {"accuracy": accuracy(predicted, labels), "macro_f1": macro_f1(predicted, labels, logits.shape[-1])}
 
 
 def eval_scores(metrics: dict) -> dict[str, float]:

@@ -1,4 +1,4 @@
-"""The Trainer's progress output with the run's name on it (see `trainer.progress` for why)."""
+"""The Trainer's progress output with the run's name on it (see `trainer.jobs.progress` for why)."""
 
 import time
 from collections.abc import Callable

@@ -25,32 +25,33 @@ from modeling_dhrd.classification_loss import example_weight
 from modeling_dhrd.input_contract import InputContract
 from modeling_dhrd.unwrap import unwrap_dhrd
 
-from .choice_data import ChoiceSequenceBuilder, DHRDMultipleChoiceCollator
-from .data import (
+from ..jobs.progress import interactive
+from ..kinds.metrics import eval_scores
+from ..kinds.multi_label import require_multi_label
+from ..kinds.registry import compute_classification_metrics, kind_of
+from ..tokenization import padding_id
+from .arguments import (
+    CONFIG_OVERRIDES,
+    DHRDTrainingArguments,
+    require_validation_rows,
+)
+from .choice_sequences import ChoiceSequenceBuilder, DHRDMultipleChoiceCollator
+from .run_progress import RunProgressCallback, run_label
+from .sequences import (
     PREPARED_COLUMNS,
     DHRDDataCollator,
     PreparationReport,
     SequenceBuilder,
     inference_view,
-    padding_id,
     prepare_dhrd_dataset,
-)
-from .metrics import compute_classification_metrics, eval_scores
-from .progress import interactive
-from .run_progress import RunProgressCallback, run_label
-from .thresholds import require_multi_label
-from .training_args import (
-    CONFIG_OVERRIDES,
-    DHRDTrainingArguments,
-    best_model_metric,
-    require_validation_rows,
 )
 
 logger = logging.getLogger(__name__)
 
 # What the training logs report, summed between two logs: the classification and LM losses with what they are
-# averaged over (examples, counted by their class weights; LM target tokens), and right answers over rows.
-METRIC_SUMS = ("cls_loss", "examples", "lm_loss", "lm_tokens", "correct", "rows")
+# averaged over (examples, counted by their class weights; LM target tokens), and right answers over the rows the
+# problem kind judges (all of them; none where it has no right answer).
+METRIC_SUMS = ("cls_loss", "examples", "lm_loss", "lm_tokens", "correct", "judged")
 PAPER_LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
 
@@ -111,7 +112,7 @@ class DHRDTrainer(Trainer):
             model = _wrap_with_peft(dhrd, peft_config, args.gradient_checkpointing)
         self.preparation_reports: dict[str, PreparationReport] = {}
         self._dhrd_config = dhrd.config
-        self._multiple_choice = dhrd.scores_options
+        self._scores_options = kind_of(dhrd.config).scores_options
         if processing_class is not None:
             train_dataset = self._prepare(train_dataset, "train", processing_class, args, include_rationale=True)
             if isinstance(eval_dataset, dict):
@@ -131,7 +132,7 @@ class DHRDTrainer(Trainer):
         if compute_metrics is compute_classification_metrics:  # decided at the model's tuned thresholds, if any
             compute_metrics = self._classification_metrics
         if data_collator is None:
-            collator_class = DHRDMultipleChoiceCollator if self._multiple_choice else DHRDDataCollator
+            collator_class = DHRDMultipleChoiceCollator if self._scores_options else DHRDDataCollator
             data_collator = collator_class(padding_id(processing_class), args.lm_loss_scope)
         super().__init__(
             model=model,
@@ -154,8 +155,14 @@ class DHRDTrainer(Trainer):
         self.loss_is_scaled_for_ga = True  # compute_loss normalises over the whole accumulation window
         self._metric_sums = dict.fromkeys(METRIC_SUMS, 0.0)  # since the last log, on this process
 
+    @property
+    def problem_kind(self):
+        """The model's problem kind (`trainer.kinds`); before training, a classifier without one is decided by its
+        first labels, as in transformers."""
+        return kind_of(self._dhrd_config)
+
     def _classification_metrics(self, eval_prediction: EvalPrediction) -> dict:
-        return compute_classification_metrics(eval_prediction, self._dhrd_config.label_thresholds)
+        return compute_classification_metrics(eval_prediction, self.problem_kind, self._dhrd_config.label_thresholds)
 
     def train(self, *args: Any, **kwargs: Any):
         """As `Trainer.train`; with `tune_thresholds`, then tunes the multi-label thresholds on the validation rows."""
@@ -167,7 +174,7 @@ class DHRDTrainer(Trainer):
     def tune_thresholds(self, eval_dataset: Dataset | None = None) -> list[float]:
         """Each label's decision threshold for F1 on `eval_dataset` (default: the trainer's), saved in the model's
         config (`label_thresholds`): what evaluation, the export and `dhrd predict` decide with."""
-        from .thresholds import tune_thresholds
+        from ..kinds.thresholds import tune_thresholds
 
         dataset = eval_dataset if eval_dataset is not None else self.eval_dataset
         require_multi_label(self._dhrd_config.problem_type)
@@ -195,8 +202,8 @@ class DHRDTrainer(Trainer):
         if dataset is None or "input_ids" in (dataset.column_names or []) or tokenizer is None:
             return dataset
         config = self._dhrd_config
-        extra = {"options_column": args.options_column} if self._multiple_choice else {}
-        builder = (ChoiceSequenceBuilder if self._multiple_choice else SequenceBuilder)(
+        extra = {"options_column": args.options_column} if self._scores_options else {}
+        builder = (ChoiceSequenceBuilder if self._scores_options else SequenceBuilder)(
             **extra,
             tokenizer=tokenizer,
             id2label=config.id2label,
@@ -282,6 +289,10 @@ class DHRDTrainer(Trainer):
         if self.args.should_save:
             give_default_permissions(output_dir if output_dir is not None else self.args.output_dir)
 
+    def _loss_problem_type(self) -> str:
+        """The problem type the model's loss uses (an option scorer's: a cross-entropy over the options)."""
+        return self.problem_kind.problem_type or "single_label_classification"
+
     def _class_weights(self) -> torch.Tensor | None:
         weights = self._dhrd_config.class_weights
         return torch.tensor(weights, dtype=torch.float32) if weights else None
@@ -296,8 +307,7 @@ class DHRDTrainer(Trainer):
         accumulation window, summed over processes: `[examples, tokens]`."""
         if not batch_samples or "labels" not in batch_samples[0]:
             return None
-        weights = self._class_weights()
-        problem_type = self._dhrd_config.problem_type or "single_label_classification"
+        weights, problem_type = self._class_weights(), self._loss_problem_type()
         examples = sum(float(example_weight(batch["labels"], problem_type, weights)) for batch in batch_samples)
         tokens = sum(
             int((batch["lm_labels"][..., 1:] != -100).sum()) for batch in batch_samples if "lm_labels" in batch
@@ -331,11 +341,12 @@ class DHRDTrainer(Trainer):
     @torch.no_grad()
     def _track_metrics(self, outputs, inputs) -> None:
         labels, sums = inputs["labels"], self._metric_sums
-        problem_type = self._dhrd_config.problem_type or "single_label_classification"
-        weight = float(example_weight(labels, problem_type, self._class_weights()))
+        weight = float(example_weight(labels, self._loss_problem_type(), self._class_weights()))
         sums["examples"] += weight
-        sums["rows"] += labels.shape[0]
-        sums["correct"] += float(_correct(outputs.logits, labels))
+        correct = self.problem_kind.correct(outputs.logits, labels)
+        if correct is not None:
+            sums["correct"] += float(correct)
+            sums["judged"] += labels.shape[0]
         if outputs.cls_loss is not None:
             sums["cls_loss"] += float(outputs.cls_loss) * float(inputs.get("num_examples", weight))
         if outputs.lm_loss is not None:
@@ -353,8 +364,8 @@ class DHRDTrainer(Trainer):
             logs["cls_loss"] = round(sums["cls_loss"] / sums["examples"], 4)
             if sums["lm_tokens"] > 0:
                 logs["lm_loss"] = round(sums["lm_loss"] / sums["lm_tokens"], 4)
-            if self._dhrd_config.problem_type != "regression":  # exact match of the label set for multi-label
-                logs["train_accuracy"] = round(sums["correct"] / sums["rows"], 4)
+            if sums["judged"] > 0:  # multi-label: the label set, exactly
+                logs["train_accuracy"] = round(sums["correct"] / sums["judged"], 4)
             self._metric_sums = dict.fromkeys(METRIC_SUMS, 0.0)
         super().log(logs, start_time)
 
@@ -376,21 +387,11 @@ class DHRDTrainer(Trainer):
         return loss, outputs.logits.detach(), labels
 
 
-def _correct(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Examples predicted right: the class, or (multi-hot labels) every class's decision; 0 for regression."""
-    if labels.is_floating_point():
-        if labels.dim() != 2:
-            return torch.zeros(())
-        return ((logits > 0) == (labels > 0.5)).all(-1).sum()
-    return (logits.argmax(-1) == labels).sum()
-
-
 def _early_stopping(dhrd: PreTrainedModel, args: DHRDTrainingArguments, eval_dataset) -> EarlyStoppingCallback:
-    """transformers' `EarlyStoppingCallback` on the problem type's metric (unless the arguments name one)."""
+    """transformers' `EarlyStoppingCallback` on the problem kind's headline metric (unless the arguments name one)."""
     require_validation_rows(args, eval_dataset is not None)
     if not args.metric_given:
-        problem_type = dhrd.config.problem_type or ("regression" if dhrd.config.num_labels == 1 else None)
-        args.metric_for_best_model, args.greater_is_better = best_model_metric(problem_type, dhrd.scores_options)
+        args.metric_for_best_model, args.greater_is_better = kind_of(dhrd.config).best_metric
     logger.info(
         "Early stopping: patience %d evaluations on %s (%s is better)",
         args.early_stopping_patience,
@@ -403,13 +404,14 @@ def _early_stopping(dhrd: PreTrainedModel, args: DHRDTrainingArguments, eval_dat
 def _set_class_weights(dhrd: PreTrainedModel, args: DHRDTrainingArguments, train_dataset: Dataset | None) -> None:
     """`--class_weights` into the model's config (which validates them against its labels): the numbers given, or
     'balanced' counted from the prepared training rows."""
-    if dhrd.scores_options:
-        raise ValueError("--class_weights weight labels; an option scorer's options are positions: drop it.")
+    kind = kind_of(dhrd.config)
+    if not kind.weights_classes:
+        raise ValueError(f"--class_weights weight labels; {kind.name} has none to weight: drop it.")
     weights = args.given_class_weights()
     if weights is None:
         if train_dataset is None or "labels" not in (train_dataset.column_names or []):
             raise ValueError("--class_weights balanced counts the training rows' labels: give a train_dataset.")
-        weights = balanced_class_weights(train_dataset["labels"], dhrd.config.id2label)
+        weights = kind.balanced_class_weights(train_dataset["labels"], dhrd.config.id2label)
     logger.info("Class weights: %s", dict(zip(dhrd.config.id2label.values(), weights)))
     dhrd.config.class_weights = weights
     try:
@@ -418,36 +420,15 @@ def _set_class_weights(dhrd: PreTrainedModel, args: DHRDTrainingArguments, train
         raise ValueError(str(error.__cause__ or error)) from None
 
 
-def balanced_class_weights(labels: list, id2label: dict[int, str]) -> list[float]:
-    """scikit-learn's 'balanced' for single-label rows (class indices): rows / (labels x rows of the class); for
-    multi-label rows (multi-hot), each label's negatives / positives (BCE's `pos_weight`). A label without rows (or
-    without positives) has no balanced weight: named, with the fix."""
-    multi_label = bool(labels) and isinstance(labels[0], (list, tuple))
-    num_labels, rows = len(id2label), len(labels)
-    counts = [0] * num_labels
-    for label in labels:
-        for index, flag in enumerate(label) if multi_label else [(int(label), 1)]:
-            counts[index] += flag > 0.5
-    empty = [id2label[index] for index, count in enumerate(counts) if count == 0 or (multi_label and count == rows)]
-    if empty:
-        what = "no rows marked, or every row marked" if multi_label else "no training rows"
-        raise ValueError(
-            f"--class_weights balanced: label(s) {empty} have {what}; give the weights as numbers, or add rows."
-        )
-    if multi_label:
-        return [(rows - count) / count for count in counts]
-    return [rows / (num_labels * count) for count in counts]
-
-
 def _input_contract(
     dhrd: PreTrainedModel, args: DHRDTrainingArguments, tokenizer, input_format: dict[str, str] | None
 ) -> InputContract:
     """How this run builds inputs: an option row loses its context's start (left), others the tokenizer's side."""
     if input_format is None:
         input_format = {"text_column": args.text_column}
-        if dhrd.scores_options:
+        if kind_of(dhrd.config).scores_options:
             input_format["options_column"] = args.options_column
-    side = "left" if dhrd.scores_options else getattr(tokenizer, "truncation_side", "right")
+    side = kind_of(dhrd.config).truncation_side or getattr(tokenizer, "truncation_side", "right")
     return InputContract(dict(input_format), args.max_input_length, side)
 
 

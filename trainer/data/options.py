@@ -1,13 +1,14 @@
 """Multiple-choice rows: a row's options, its gold option, the text each option is scored as, and how a teacher sees
 the row. One module for every reader (the data description, the Trainer's sequence builder, inference, the teacher
-prompts), light enough for the teacher code to import without torch."""
+prompts); what the kind decides (names, records, metrics) is `trainer.kinds.multiple_choice`'s."""
 
 import copy
 import json
 from collections.abc import Sequence
 from typing import Any
 
-from .labels import LabelError, label_value
+from ..kinds.labels import LabelError, label_value
+from ..kinds.multiple_choice import option_name
 
 # The text of one option row: the one format for training, evaluation and the exported scorer (README recipe).
 OPTION_TEMPLATE = "{context}\nAnswer: {option}"
@@ -55,10 +56,6 @@ def gold_option(value: Any, options: Sequence[str], where: str) -> int:
             f"{where}: gold option {value} is out of range [0, {len(options)}) for its {len(options)} options."
         )
     return value
-
-
-def option_name(index: int) -> str:
-    return f"Option {index + 1}"
 
 
 def teacher_listing(context: str, options: Sequence[str]) -> str:

@@ -8,9 +8,9 @@ from collections.abc import Iterator, Sequence
 
 import torch
 
-from .inference import classify_batches
-from .options import left_truncating, option_input
-from .progress import progress_bar
+from ..data.options import left_truncating, option_input
+from ..jobs.progress import progress_bar
+from .classify import classify_batches
 
 
 def score_options(
@@ -39,11 +39,3 @@ def score_options(
                 scores[positions] = logits[:, 0]
             bar.update(len(rows))
             yield rows, list(scores.split([len(option_lists[row]) for row in rows]))
-
-
-def choice_record(scores: torch.Tensor, options: Sequence[str]) -> dict:
-    """One row of `dhrd predict` output for multiple choice: the chosen option's text and index, and every option's
-    probability (softmax over the row's options, in option order)."""
-    probs = torch.softmax(scores.float(), -1)
-    best = int(probs.argmax())
-    return {"option": options[best], "option_index": best, "probs": [float(p) for p in probs]}

@@ -4,9 +4,9 @@ tqdm redraws its bar with carriage returns: in a terminal that is a live bar, in
 one endless line of half-drawn bars. So every long loop of this project goes through `progress_bar`, which is tqdm
 when stderr is a terminal and otherwise prints a plain line every `interval` seconds; `quiet_library_bars` turns the
 libraries' own bars (`datasets` maps, weight loading) off when stderr is not a terminal; and
-`trainer.run_progress.RunProgressCallback` replaces the Trainer's unlabelled bar (or its bare `print(logs)`) with one
-that says which run it belongs to (a module of its own: it needs transformers' Trainer machinery, this one does not,
-so data and teacher code can import it).
+`trainer.training.run_progress.RunProgressCallback` replaces the Trainer's unlabelled bar (or its bare
+`print(logs)`) with one that says which run it belongs to (a module of its own: it needs transformers' Trainer
+machinery, this one does not, so data and teacher code can import it).
 """
 
 import sys

@@ -1,0 +1,1 @@
+"""Inference: batched classification of a saved model, option scoring, CoT decoding and reasoning-head decoding."""

@@ -1,0 +1,111 @@
+"""What a problem kind decides, as one interface: every reader of labels, every metric, prediction record and
+teacher prompt asks the kind, never the shapes of arrays.
+
+A kind owns
+- the target: how a data value becomes the pooled head's target (`encode_target`) and how the target is verbalised
+  in a training sequence and a teacher prompt (`answer_text`, `teacher_template`);
+- the decision: how logits become predictions (`decide`), what a prediction reports (`activations`, `record`) and
+  what a training log counts as right (`correct`);
+- the scores: its metrics (`scores`, `metrics`), the headline one early stopping follows (`best_metric`) and what
+  `dhrd predict` says at the end (`summary`);
+- its names: the one the project stores (`DHRDConfig.problem_kind`), transformers' `problem_type` the DHRD model
+  trains with and the one its native export needs.
+
+The four kinds are modules of this package (`single_label`, `multi_label`, `regression`, `multiple_choice`), found by
+name in `registry`.
+"""
+
+from abc import ABC, abstractmethod
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+
+@dataclass
+class PredictionCounts:
+    """What a prediction summary says, gathered while the output is written: rows per predicted label (per chosen
+    option position for multiple choice; rows carrying each label for multi-label), or the range of scores."""
+
+    rows: int = 0
+    labels: Counter = field(default_factory=Counter)
+    score_sum: float = 0.0
+    score_min: float = float("inf")
+    score_max: float = float("-inf")
+
+
+class ProblemKind(ABC):
+    """One problem kind; the instances in `registry.KINDS` are the only ones."""
+
+    name: str  # `DHRDConfig.problem_kind`
+    problem_type: str | None  # transformers' `problem_type` of the DHRD model (None: the model's own loss)
+    native_problem_type: str  # the native export's `problem_type`
+    best_metric: tuple[str, bool]  # (metric, greater is better) for early stopping and the best checkpoint
+    teacher_template: str | None = None  # the teacher prompt for data of this kind (None: the default one)
+    # Batches of option rows `[batch, num_choices, seq]` (the model scores each option), not of inputs `[batch, seq]`.
+    scores_options: bool = False
+    # Which end of a long input training cuts (None: the tokenizer's side).
+    truncation_side: str | None = None
+    weights_classes: bool = True  # `--class_weights` applies (the kinds whose outputs are classes)
+
+    def __repr__(self) -> str:
+        return f"<problem kind {self.name}>"
+
+    @abstractmethod
+    def encode_target(self, value: Any, label2id: Mapping[str, int], where: str, indices: bool = False) -> Any:
+        """The pooled head's target for a data value; a bad value is a `LabelError` naming `where`."""
+
+    @abstractmethod
+    def answer_text(self, target: Any, id2label: Mapping[int, str]) -> str:
+        """The verbalised answer of a target, in a training sequence and a teacher prompt."""
+
+    @abstractmethod
+    def decide(self, logits: np.ndarray, thresholds: Sequence[float] | None = None) -> np.ndarray:
+        """Predictions from `[n, outputs]` logits: class indices, multi-hot rows, values or chosen options."""
+
+    @abstractmethod
+    def activations(self, logits: torch.Tensor) -> torch.Tensor:
+        """What a prediction reports per output: probabilities, the value, or the option scores."""
+
+    @abstractmethod
+    def record(
+        self,
+        activated: Sequence[float] | torch.Tensor,
+        names: Sequence[str],
+        thresholds: Sequence[float] | None = None,
+        options: Sequence[str] | None = None,
+    ) -> dict[str, Any]:
+        """One row of `dhrd predict` output from `activations`."""
+
+    @abstractmethod
+    def correct(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor | None:
+        """Rows predicted right in a training batch (None: the kind has no right answer, as regression)."""
+
+    @abstractmethod
+    def scores(self, predictions: np.ndarray, labels: np.ndarray, num_outputs: int) -> dict[str, float]:
+        """The kind's metrics of decided predictions against labels."""
+
+    def metrics(self, logits: np.ndarray, labels: np.ndarray, thresholds: Sequence[float] | None = None) -> dict:
+        """The kind's metrics of logits (decided at `thresholds` where the kind has them)."""
+        logits = np.asarray(logits[0] if isinstance(logits, tuple) else logits)
+        return self.scores(self.decide(logits, thresholds), np.asarray(labels), logits.shape[-1])
+
+    @abstractmethod
+    def description(self, names: Sequence[str]) -> str:
+        """A teacher prompt's 'Here is <description>.' for own data of this kind with these label names."""
+
+    @abstractmethod
+    def summary(self, counts: PredictionCounts, names: Sequence[str]) -> str:
+        """`dhrd predict`'s closing summary of what was predicted."""
+
+    def balanced_class_weights(self, labels: Sequence, id2label: Mapping[int, str]) -> list[float]:
+        """`--class_weights balanced` from the training rows' targets (the kinds with classes override it)."""
+        raise ValueError(f"--class_weights weight labels; {self.name} has none to weight: drop it.")
+
+    def count(self, counts: PredictionCounts, record: Mapping[str, Any]) -> None:
+        """Adds one output record to `counts` (labels; the kinds that predict numbers override it)."""
+        counts.rows += 1
+        counts.labels.update(record.get("labels", [record.get("label")]))

@@ -1,0 +1,79 @@
+"""The problem kinds by name, and the one rule that tells a model's kind from its config."""
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Literal, get_args
+
+from configuration_dhrd.configuration_dhrd import OPTION_SCORE_LABEL
+
+from .base import ProblemKind
+from .multi_label import MULTI_LABEL, is_list_value
+from .multiple_choice import MULTIPLE_CHOICE
+from .regression import REGRESSION
+from .single_label import SINGLE_LABEL
+
+if TYPE_CHECKING:  # transformers.trainer_utils imports peft and accelerate: tasks read files without them
+    from transformers import EvalPrediction
+
+__all__ = [
+    "CLASSIFIER_KINDS",
+    "KINDS",
+    "MULTIPLE_CHOICE",
+    "MULTI_LABEL",
+    "REGRESSION",
+    "SINGLE_LABEL",
+    "ProblemType",
+    "compute_classification_metrics",
+    "get_kind",
+    "infer_kind",
+    "kind_of",
+    "named_kind",
+]
+
+KINDS: dict[str, ProblemKind] = {kind.name: kind for kind in (SINGLE_LABEL, MULTI_LABEL, REGRESSION, MULTIPLE_CHOICE)}
+# transformers' problem types: the kinds a classifier is (`--problem_type`); multiple choice is an option scorer.
+ProblemType = Literal["single_label_classification", "multi_label_classification", "regression"]
+CLASSIFIER_KINDS = get_args(ProblemType)
+
+
+def get_kind(name: str) -> ProblemKind:
+    if name not in KINDS:
+        raise ValueError(f"Unknown problem kind {name!r}; use one of {list(KINDS)}.")
+    return KINDS[name]
+
+
+def named_kind(config: Any) -> ProblemKind | None:
+    """The kind a model's config names: its `problem_kind` (DHRD configs and exports); for a config without one (a
+    plain transformers classifier, or saved before configs named it), an option scorer's one output, else its
+    `problem_type`; None where it names none (transformers then infers it from the labels)."""
+    name = getattr(config, "problem_kind", None)
+    if name is not None:
+        return get_kind(name)
+    if [str(config.id2label[i]) for i in range(config.num_labels)] == [OPTION_SCORE_LABEL]:
+        return MULTIPLE_CHOICE
+    return get_kind(config.problem_type) if config.problem_type else None
+
+
+def kind_of(config: Any) -> ProblemKind:
+    """A model's kind: the one its config names, else what transformers infers (one output: regression)."""
+    named = named_kind(config)
+    if named is not None:
+        return named
+    return REGRESSION if config.num_labels == 1 else SINGLE_LABEL
+
+
+def infer_kind(value: Any, num_labels: int) -> ProblemKind:
+    """For a label value given without a kind (transformers infers its problem type from the labels the same way)."""
+    if num_labels == 1:
+        return REGRESSION
+    return MULTI_LABEL if is_list_value(value) else SINGLE_LABEL
+
+
+def compute_classification_metrics(
+    eval_prediction: "EvalPrediction",
+    kind: str | ProblemKind = SINGLE_LABEL.name,
+    thresholds: Sequence[float] | None = None,
+) -> dict[str, float]:
+    """The metrics of `kind` for a Trainer's predictions (multi-label decisions at `thresholds`, else 0.5).
+    `DHRDTrainer`'s default `compute_metrics` calls it with its model's kind and tuned thresholds."""
+    kind = get_kind(kind) if isinstance(kind, str) else kind
+    return kind.metrics(eval_prediction.predictions, eval_prediction.label_ids, thresholds)
