@@ -110,16 +110,20 @@ def conditions(args, sources: dict[str, Dataset]) -> list[tuple[str, float, str 
     return [c for c in result if not args.only or c[0] in args.only.split(",")]
 
 
+def as_choice_rows(rows: Dataset) -> Dataset:
+    """A task's multiple-choice form as the trainer reads it: the context as `text`, with its `options`."""
+    return rows.remove_columns([c for c in ("text",) if c in rows.column_names]).rename_column("context", "text")
+
+
 def run_one(
     args, task, train: Dataset, evaluations: dict, lm_weight: float, seed: int, backbone: str, tokenizer, label: str
 ):
     set_seed(seed)
     if args.multiple_choice:  # one score per [context, option]; the rationale rides on the gold option's row
         model = DHRDForMultipleChoice.from_backbone(backbone)
-        columns = {"text_column": "context", "options_column": "options"}
+        train, evaluations = as_choice_rows(train), {name: as_choice_rows(rows) for name, rows in evaluations.items()}
     else:
         model = DHRDForSequenceClassification.from_backbone(backbone, id2label=task.id2label)
-        columns = {}
     training_args = DHRDTrainingArguments(
         output_dir=str(Path(args.output_dir) / "runs"),
         num_train_epochs=args.epochs,
@@ -143,7 +147,6 @@ def run_one(
         bf16=args.bf16,
         disable_tqdm=True,
         run_name=label,
-        **columns,
     )
     trainer = DHRDTrainer(
         model=model,

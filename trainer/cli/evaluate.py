@@ -22,7 +22,6 @@ from ..inference.classify import (
     max_input_length,
 )
 from ..inference.option_scoring import score_options
-from ..kinds.registry import MULTIPLE_CHOICE, SINGLE_LABEL
 from .checks import model_argument, require_positive
 
 
@@ -59,17 +58,17 @@ def run_evaluate(args: EvaluateArguments, data_args: DatasetArguments, device: D
         thresholds, contract = saved.label_thresholds, saved.contract
     rows = data.rows(args.split, limit=args.limit)
     kind = data.kind
-    if kind is MULTIPLE_CHOICE and args.method != "classifier":
+    if kind.scores_options and args.method != "classifier":
         raise ValueError(f"--method {args.method} decodes a label; multiple choice is scored by the option scorer.")
-    task = data.choice_task(rows["options"]) if kind is MULTIPLE_CHOICE else data.task
-    if args.method != "classifier" and kind is not SINGLE_LABEL:
+    task = data.choice_task(rows["options"]) if kind.scores_options else data.task
+    if args.method != "classifier" and not kind.one_label_per_row:
         raise ValueError(f"--method {args.method} decodes one label per row; this data is {kind.name}.")
     start = time.perf_counter()
     extra: dict = {}
     if args.method == "classifier":
         model, tokenizer = load_classifier(args.model, device.torch_device, device.torch_dtype, contract)
         length = max_input_length(args.max_input_length, tokenizer)
-        if kind is MULTIPLE_CHOICE:
+        if kind.scores_options:
             budget = {"max_batch_tokens": args.batch_size * 512, "max_batch_size": args.batch_size}
             scored = score_options(model, tokenizer, rows["text"], rows["options"], length, **budget)
             predictions = torch.tensor([int(row.argmax()) for _, chunk in scored for row in chunk])

@@ -24,7 +24,6 @@ from ..data.description import DatasetArguments
 from ..device import DeviceArguments
 from ..inference.classify import classifier_data, classify_batches, load_classifier, max_input_length
 from ..inference.reasoning_decode import decode_with_reasoning_head, reasoning_head
-from ..kinds.registry import SINGLE_LABEL
 from .checks import model_argument, require_positive
 
 logger = logging.getLogger(__name__)
@@ -55,7 +54,7 @@ class ExplainArguments:
 def run_explain(args: ExplainArguments, data_args: DatasetArguments, device: DeviceArguments | None = None) -> str:
     device = device or DeviceArguments()
     saved, data = classifier_data(args.model, data_args)
-    if data.kind is not SINGLE_LABEL:
+    if not data.kind.one_label_per_row:
         raise ValueError(f"dhrd explain decodes one label per row; this model is {data.kind.name}.")
     rows = data.rows(args.split, limit=args.limit, labelled=False)
     model, tokenizer = load_classifier(args.model, device.torch_device, device.torch_dtype, saved.contract)

@@ -12,7 +12,7 @@ from modeling_dhrd.atomic import atomic_write_text
 from modeling_dhrd.unwrap import is_dhrd
 
 from ..inference.classify import TRAINING_RECORD, load_pretrained, training_record
-from ..kinds.registry import MULTIPLE_CHOICE, kind_of
+from ..kinds.registry import kind_of
 from ..training.model_card import model_card_fields, render_model_card
 from .checks import model_argument
 
@@ -48,8 +48,8 @@ def run_export(args: ExportArguments) -> str:
     import modeling_dhrd  # noqa: F401 - registers DHRD with the Auto classes
 
     config = AutoConfig.from_pretrained(source)
-    multiple_choice = kind_of(config) is MULTIPLE_CHOICE  # exports as a one-output option scorer
-    auto_class = AutoModelForMultipleChoice if multiple_choice else AutoModelForSequenceClassification
+    option_scorer = kind_of(config).scores_options  # exports as a one-output option scorer
+    auto_class = AutoModelForMultipleChoice if option_scorer else AutoModelForSequenceClassification
     model = load_pretrained(auto_class, str(source), config=config)
     if not is_dhrd(model):
         raise ValueError(f"{source} holds a {model.config.model_type!r} model, not a DHRD checkpoint.")

@@ -45,7 +45,6 @@ from ..jobs.progress import progress_bar
 from ..jobs.retry import call_with_retries, http_client
 from ..jobs.shards import ShardedResults, ShardIndex
 from ..kinds.base import PredictionCounts, ProblemKind
-from ..kinds.registry import MULTIPLE_CHOICE, SINGLE_LABEL
 from .checks import model_argument, require_client_limits, require_positive
 
 logger = logging.getLogger(__name__)
@@ -114,7 +113,7 @@ def run_predict(args: PredictArguments, data_args: DatasetArguments, device: Dev
     device = device or DeviceArguments()
     saved, data = classifier_data(args.model, data_args)
     kind = data.kind  # checks a ClassLabel / --label_names / task against the model's labels
-    if args.server_url and kind is not SINGLE_LABEL:
+    if args.server_url and not kind.one_label_per_row:
         raise ValueError(f"--server_url predicts single-label classifiers only; this model is {kind.name}: drop it.")
     windows = data.row_windows(args.split, limit=args.limit, labelled=False, window=ROW_WINDOW)
     first = next(windows)  # checks the columns, the ids and every row of the first window before a model loads
@@ -136,7 +135,7 @@ def run_predict(args: PredictArguments, data_args: DatasetArguments, device: Dev
         with progress_bar(total, "Predicting", unit="row") as bar:
             for window in itertools.chain([first], windows):
                 ids = window["idx"]
-                options = window["options"] if kind is MULTIPLE_CHOICE else [None] * len(ids)
+                options = window["options"] if kind.scores_options else [None] * len(ids)
                 pending = done.missing([str(key) for key in ids])
                 bar.update(len(ids) - len(pending))
                 for positions, values in predictor(window.select(pending)) if pending else ():
@@ -177,7 +176,7 @@ def _local_predictor(
     logger.info("Predicting on %s (truncation: %s tokens)", model.device, length or "none")
 
     def predict(rows: Dataset) -> Iterator[tuple[list[int], torch.Tensor]]:
-        if kind is MULTIPLE_CHOICE:
+        if kind.scores_options:
             yield from score_options(model, tokenizer, rows["text"], rows["options"], length, **budget)
         else:
             for positions, logits in classify_batches(model, tokenizer, rows["text"], length, **budget):

@@ -20,7 +20,6 @@ from ..data.labelled import LabelledData
 from ..data.options import teacher_listing
 from ..device import DeviceArguments
 from ..jobs.fingerprint import model_identity
-from ..kinds.registry import MULTIPLE_CHOICE
 from ..tasks import rationale_sets as joins
 from ..tasks.base import data_dir_or_env
 from .checks import require_client_limits, require_positive
@@ -110,9 +109,7 @@ def run_rationales(
     template = _read_template(args.prompt_template_file)
     windows = data.row_windows(args.split, limit=args.limit)
     first = next(windows)  # checks the columns, labels and ids before a teacher loads
-    if (
-        data.kind is MULTIPLE_CHOICE
-    ):  # the teacher sees the context with the options listed, and the gold option's text
+    if data.kind.scores_options:  # the teacher sees the context with the options listed, and the gold option's text
         task = data.choice_task(_widest_options(data, args))
         windows = (_listed(window) for window in itertools.chain([first], windows))
     else:

@@ -26,7 +26,6 @@ from ..data.labelled import LabelledData
 from ..data.options import require_one_option_count
 from ..inference.classify import check_model_reference
 from ..kinds.metrics import eval_scores
-from ..kinds.registry import MULTIPLE_CHOICE
 from ..training.arguments import CONFIG_OVERRIDES, DHRDTrainingArguments, require_validation_rows
 from ..training.dhrd_trainer import DHRDTrainer, paper_lora_config
 
@@ -49,14 +48,9 @@ class ModelArguments:
 
 @dataclass
 class TrainCommandArguments(DHRDTrainingArguments):
-    """`DHRDTrainingArguments` for `dhrd train`: there the data columns belong to `DatasetArguments`, whose rows
-    come normalised (`text`, `label`, `rationale`), so the Trainer's own column settings are fixed (and
-    `--label_names` names the classes, not the Trainer's label keys)."""
+    """`DHRDTrainingArguments` for `dhrd train`, where `--label_names` is the data description's (the classes), not
+    the Trainer's label keys."""
 
-    text_column: str = field(default="text", init=False)
-    label_column: str = field(default="label", init=False)
-    rationale_column: str = field(default="rationale", init=False)
-    options_column: str = field(default="options", init=False)
     label_names: list[str] | None = field(default=None, init=False)
     overwrite_output_dir: bool = field(
         default=False, metadata={"help": "Train into a non-empty output_dir (else refused: files would mix)."}
@@ -70,7 +64,7 @@ def training_data(data_args: DatasetArguments) -> tuple[Dataset, Dataset | None,
     evaluation = data.rows("validation") if data.has("validation") else None
     if evaluation is None:
         logger.info("No validation split: training without evaluation.")
-    if data.kind is MULTIPLE_CHOICE:
+    if data.kind.scores_options:
         for split, rows in (("train", train), ("validation", evaluation)):
             if rows is not None:
                 require_one_option_count(rows["options"], data.source(split))
@@ -112,7 +106,7 @@ def _train(model_args: ModelArguments, data_args: DatasetArguments, args: TrainC
             "pooling": model_args.pooling,
             "head": model_args.head,
         }
-        if data.kind is MULTIPLE_CHOICE:  # one score per [context, option] row
+        if data.kind.scores_options:  # one score per [context, option] row
             return DHRDForMultipleChoice.from_backbone(backbone, **common)
         return DHRDForSequenceClassification.from_backbone(
             backbone, id2label=dict(enumerate(names)), problem_kind=data.kind.name, **common

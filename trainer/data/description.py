@@ -28,11 +28,14 @@ SPLITS = ("train", "validation", "test")
 # inputs alike.
 TEXT_FORMAT = ("text_column", "text_columns", "input_template")
 INPUT_FORMAT = (*TEXT_FORMAT, "options_column")
-OTHER_SPLITS_AND_CAPS = (
+# What a job's rows of one split do not depend on: the other splits, the caps (a partial run's parts serve a larger
+# one) and how many processes read them.
+NOT_IN_JOB_IDENTITY = (
     *(f"{split}_file" for split in ("train", "validation", "test")),
     *(f"{split}_split" for split in ("train", "eval", "test")),
     "max_train_samples",
     "max_eval_samples",
+    "preprocessing_num_workers",
 )
 
 
@@ -144,6 +147,10 @@ class DatasetArguments:
         default=None,
         metadata={"help": "One line for the teacher prompt: 'Here is <description>.' (e.g. 'a support ticket')."},
     )
+    preprocessing_num_workers: int | None = field(
+        default=None,
+        metadata={"help": "Processes that read and normalise rows (datasets' `map(num_proc=...)`); default one."},
+    )
 
     def __post_init__(self) -> None:
         if self.text_column and self.text_columns:
@@ -154,6 +161,9 @@ class DatasetArguments:
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise DataError(f"--{name} must be a positive number of rows, got {value}.")
+        workers = self.preprocessing_num_workers
+        if workers is not None and workers < 1:
+            raise DataError(f"--preprocessing_num_workers must be a positive number of processes, got {workers}.")
         if self.text_columns is not None and not self.columns_of_input():
             raise DataError("--text_columns is empty; give comma-separated column names.")
         if self.label_columns is not None:
@@ -191,7 +201,7 @@ class DatasetArguments:
         """What a resumable job's rows of `split` depend on (its manifest's `data`): where they come from and how they
         are read; not the other splits' files, nor the training sample caps."""
         split = canonical_split(split)
-        described = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in OTHER_SPLITS_AND_CAPS}
+        described = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in NOT_IN_JOB_IDENTITY}
         split_name = {"train": self.train_split, "validation": self.eval_split, "test": self.test_split}.get(split)
         file = self.file_for(split)
         return {**described, "split": split, "split_name": split_name, "file": file and str(Path(file).resolve())}

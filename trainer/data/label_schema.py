@@ -11,16 +11,13 @@ reads the data): it reads the splits but changes nothing, so a caller decides wh
   else the distinct values of every given split.
 """
 
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from datasets import ClassLabel
 
 from ..kinds.base import ProblemKind
-from ..kinds.labels import label_value
-from ..kinds.multi_label import is_list_value, multi_label_items
-from ..kinds.registry import MULTI_LABEL, MULTIPLE_CHOICE, REGRESSION, SINGLE_LABEL, get_kind
+from ..kinds.multi_label import is_list_value
+from ..kinds.registry import MULTI_LABEL, MULTIPLE_CHOICE, SINGLE_LABEL, get_kind
 from ..tasks.base import Task
 from .description import SPLITS, DataError, DatasetArguments
 from .loading import RawSplits
@@ -61,9 +58,9 @@ def _kind(
     if expected and given and given is not expected:
         raise DataError(f"--problem_type {given.name} differs from the model's problem type {expected.name}.")
     outputs = len(model.names) if model is not None else None
-    if given is REGRESSION and outputs not in (None, 1):
+    if given is not None and given.single_output and outputs not in (None, 1):
         raise DataError(
-            f"--problem_type regression predicts one number per row; the model has {outputs} labels "
+            f"--problem_type {given.name} predicts one number per row; the model has {outputs} labels "
             f"({model.names}): drop --problem_type."
         )
     if expected:
@@ -92,8 +89,8 @@ def _kind(
 def _names(
     args: DatasetArguments, preset: Task | None, splits: RawSplits, model: ModelLabels | None, kind: ProblemKind
 ) -> tuple[list[str], str]:
-    if kind is MULTIPLE_CHOICE:  # one score per option: the gold option is chosen among each row's own options
-        return list(MULTIPLE_CHOICE.label_names), "multiple choice: one score per option"
+    if kind.fixed_label_names:  # one score per option: the gold option is chosen among each row's own options
+        return list(kind.fixed_label_names), f"{kind.name}: one score per option"
     given = [name.strip() for name in (args.label_names or "").split(",") if name.strip()]
     if args.label_names is not None and not given:
         raise DataError("--label_names is empty; give comma-separated names in index order.")
@@ -111,13 +108,13 @@ def _names(
                 raise DataError(f"The model's labels {model.names} differ from {origin} {list(names)}.")
         return model.names, "the model's"
     if given:
-        if kind is REGRESSION and len(given) != 1:
-            raise DataError(f"Regression has one output: give one name with --label_names, not {given}.")
+        if kind.single_output and len(given) != 1:
+            raise DataError(f"{kind.name} has one output: give one name with --label_names, not {given}.")
         if columns and len(given) != len(columns):
             raise DataError(f"--label_names has {len(given)} names for the {len(columns)} --label_columns.")
         return given, "--label_names"
-    if kind is REGRESSION:
-        return [args.label_column], "regression: one output, named after the label column"
+    if kind.single_output:
+        return [args.label_column], f"{kind.name}: one output, named after the label column"
     if columns:
         return columns, "--label_columns"
     if preset is not None:
@@ -157,11 +154,7 @@ def _observed_names(args: DatasetArguments, splits: RawSplits, kind: ProblemKind
             continue
         sources.append(splits.source(split))
         for row, value in enumerate(dataset[args.label_column]):
-            where = f"{splits.source(split)} row {row}"
-            if kind is MULTI_LABEL:
-                values.update(_names_in_multi_label_value(value, where))
-            else:
-                values.add(label_value(value, where))
+            values.update(kind.names_in_value(value, f"{splits.source(split)} row {row}"))
     if not values:
         raise DataError(f"No labels found (column {args.label_column!r}); pass --label_names or a labelled split.")
     origin = f"distinct values of {args.label_column!r} in {', '.join(sources)}"
@@ -178,14 +171,3 @@ def _observed_names(args: DatasetArguments, splits: RawSplits, kind: ProblemKind
     raise DataError(
         f"Column {args.label_column!r} mixes label names and numbers in {', '.join(sources)}; use one kind."
     )
-
-
-def _names_in_multi_label_value(value: Any, where: str) -> Sequence[str]:
-    """The label names a multi-label value lists; numbers (indices, multi-hot) cannot name the classes."""
-    items = multi_label_items(value, where)
-    if not all(isinstance(item, str) for item in items):
-        raise DataError(
-            f"{where}: the multi-label values are numbers (class indices or multi-hot); pass --label_names with the "
-            "names in index order."
-        )
-    return items

@@ -10,7 +10,7 @@ from ..jobs.progress import datasets_bars_in_terminals_only
 from ..jobs.shards import require_unique_ids
 from ..kinds.base import ProblemKind
 from ..kinds.multiple_choice import option_name
-from ..kinds.registry import MULTIPLE_CHOICE, SINGLE_LABEL
+from ..kinds.registry import MULTIPLE_CHOICE
 from ..tasks.base import Task
 from .description import SPLITS, DataError, DatasetArguments, canonical_split
 from .label_schema import LabelSchema, ModelLabels, label_schema
@@ -71,7 +71,7 @@ class LabelledData:
         if self._schema is None:
             self._schema = label_schema(self.args, self.preset, self.splits, self.model)
             logger.info("Labels (%s): %s", self._schema.names_origin, ", ".join(self._schema.names))
-            if self._schema.kind is not SINGLE_LABEL:
+            if self._schema.kind_origin != "default":
                 logger.info("Problem type: %s (%s)", self._schema.kind.name, self._schema.kind_origin)
         return self._schema
 
@@ -86,7 +86,7 @@ class LabelledData:
     @property
     def task(self) -> Task:
         """The preset, or a task with these label names and the kind's metrics (for metrics and prompts)."""
-        if self.kind is MULTIPLE_CHOICE:
+        if self.kind.scores_options:
             raise TypeError("Multiple-choice data has no fixed label set: use choice_task(option_lists).")
         if self.preset is not None and list(self.preset.label_names) == self.label_names:
             return self.preset
@@ -165,4 +165,6 @@ class LabelledData:
         schema = self.schema if labelled else None
         options_as_data = self.args.options_column is None and self.preset is not None
         with datasets_bars_in_terminals_only():
-            return normalised_rows(dataset, self.args, schema, where, offset, options_as_data)
+            return normalised_rows(
+                dataset, self.args, schema, where, offset, options_as_data, self.args.preprocessing_num_workers
+            )

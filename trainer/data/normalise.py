@@ -17,12 +17,13 @@ from dataclasses import dataclass
 from datasets import Dataset
 
 from ..kinds.labels import LabelError
-from ..kinds.registry import MULTIPLE_CHOICE
 from .description import DataError, DatasetArguments
 from .label_schema import LabelSchema
 from .options import gold_option, parse_options
 
 ID_COLUMNS = ("idx", "id")
+# The columns of a normalised row: what `LabelledData.rows` gives and what `DHRDTrainer` reads from raw datasets.
+TEXT, LABEL, RATIONALE, OPTIONS = "text", "label", "rationale", "options"
 
 
 def text_column(args: DatasetArguments) -> str:
@@ -106,7 +107,7 @@ class RowNormaliser:
 
     def __call__(self, batch: dict[str, list], indices: list[int]) -> dict[str, list]:
         render = render_input(self.args)
-        multiple_choice = self.args.options_column is not None
+        with_options = self.args.options_column is not None
         records = [dict(zip(batch, values)) for values in zip(*batch.values())]
         texts, labels, options = [], [], []
         for index, record in zip(indices, records):
@@ -115,7 +116,7 @@ class RowNormaliser:
             if not isinstance(text, str) or not text.strip():
                 raise DataError(f"{at}: empty input (column(s) {input_columns(self.args)}).")
             texts.append(text)
-            if multiple_choice:
+            if with_options:
                 column = self.args.options_column
                 options.append(parse_options(record[column], at, column))
                 if self.schema is not None:
@@ -126,7 +127,7 @@ class RowNormaliser:
             "idx": batch[self.id_column] if self.id_column else [self.offset + i for i in indices],
             "text": texts,
         }
-        if multiple_choice:
+        if with_options:
             columns["options"] = options
         if self.schema is not None:
             columns["label"] = labels
@@ -162,8 +163,6 @@ def normalised_rows(
     num_proc: int | None = None,
 ) -> Dataset:
     """`dataset`'s rows normalised (see the module docstring); `dataset`'s first row is row `offset` of the split."""
-    if schema is not None and schema.kind is MULTIPLE_CHOICE and args.options_column is None:
-        raise DataError("Multiple-choice labels need --options_column (the column listing each row's options).")
     normaliser = RowNormaliser(args, schema, where, offset, id_column(args, dataset), options_as_data)
     return dataset.map(
         normaliser,

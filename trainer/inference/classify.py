@@ -22,7 +22,7 @@ from modeling_dhrd.input_contract import InputContract
 
 from ..device import load_kwargs, resolve_device
 from ..jobs.progress import progress_bar
-from ..kinds.registry import MULTIPLE_CHOICE, kind_of, named_kind
+from ..kinds.registry import kind_of, named_kind
 from ..tokenization import padding_id
 
 if TYPE_CHECKING:
@@ -108,12 +108,13 @@ def classifier_data(model: str, data_args) -> tuple[SavedSettings, "LabelledData
     data_args = data_args.with_input_format(contract.input_format if contract else {})
     names = [str(config.id2label[i]) for i in range(config.num_labels)]
     kind = named_kind(config)
-    if kind is MULTIPLE_CHOICE and not data_args.options_column:
+    scores_options = kind is not None and kind.scores_options
+    if scores_options and not data_args.options_column:
         raise DataError(
             f"{model} scores the options of multiple-choice rows; pass --options_column (the column listing each "
             "row's options)."
         )
-    if data_args.options_column and kind is not MULTIPLE_CHOICE:
+    if data_args.options_column and not scores_options:
         raise DataError(
             f"--options_column is for option scorers (multiple choice); {model} is a classifier with the labels "
             f"{names}: drop --options_column."
@@ -152,7 +153,7 @@ def load_classifier(
 
     config = AutoConfig.from_pretrained(model)
     # A DHRD option scorer is a multiple-choice model; its native export, a one-output sequence classifier.
-    option_scorer = config.model_type == "dhrd" and kind_of(config) is MULTIPLE_CHOICE
+    option_scorer = config.model_type == "dhrd" and kind_of(config).scores_options
     auto_class = AutoModelForMultipleChoice if option_scorer else AutoModelForSequenceClassification
     classifier = load_pretrained(auto_class, model, config=config, **load_kwargs(resolve_device(device), dtype))
     try:

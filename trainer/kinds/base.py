@@ -24,6 +24,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from .labels import label_value
+
 
 @dataclass
 class PredictionCounts:
@@ -50,6 +52,13 @@ class ProblemKind(ABC):
     # Which end of a long input training cuts (None: the tokenizer's side).
     truncation_side: str | None = None
     weights_classes: bool = True  # `--class_weights` applies (the kinds whose outputs are classes)
+    # One label per row, as a softmax over classes: what CoT and reasoning-head decoding verbalise and a vLLM
+    # `/classify` server returns.
+    one_label_per_row: bool = False
+    # The output names when the kind fixes them (an option scorer's one output), else None (the data's labels).
+    fixed_label_names: tuple[str, ...] | None = None
+    # One number per row, one output: the output is named after the label column.
+    single_output: bool = False
 
     def __repr__(self) -> str:
         return f"<problem kind {self.name}>"
@@ -104,6 +113,10 @@ class ProblemKind(ABC):
     def balanced_class_weights(self, labels: Sequence, id2label: Mapping[int, str]) -> list[float]:
         """`--class_weights balanced` from the training rows' targets (the kinds with classes override it)."""
         raise ValueError(f"--class_weights weight labels; {self.name} has none to weight: drop it.")
+
+    def names_in_value(self, value: Any, where: str) -> list:
+        """The label names (or indices) a data value lists, for label names found in the data."""
+        return [label_value(value, where)]
 
     def count(self, counts: PredictionCounts, record: Mapping[str, Any]) -> None:
         """Adds one output record to `counts` (labels; the kinds that predict numbers override it)."""

@@ -112,6 +112,16 @@ class MultiLabel(ProblemKind):
             )
         return [(rows - count) / count for count in counts]
 
+    def names_in_value(self, value: Any, where: str) -> list:
+        """The label names a multi-label value lists; numbers (indices, multi-hot) cannot name the classes."""
+        items = multi_label_items(value, where)
+        if not all(isinstance(item, str) for item in items):
+            raise LabelError(
+                f"{where}: the multi-label values are numbers (class indices or multi-hot); pass --label_names with "
+                "the names in index order."
+            )
+        return items
+
     def description(self, names: Sequence[str]) -> str:
         return f"a text to tag with any of the labels: {', '.join(names)} (or none)"
 

@@ -38,7 +38,7 @@ class MultipleChoice(ProblemKind):
     weights_classes = False
     scores_options = True
     truncation_side = "left"  # an option row loses its context's start, never the option
-    label_names = (OPTION_SCORE_LABEL,)  # the one output of an option scorer
+    fixed_label_names = (OPTION_SCORE_LABEL,)  # the one output of an option scorer
 
     def encode_target(self, value: Any, label2id: Mapping[str, int], where: str, indices: bool = False) -> int:
         raise TypeError("A multiple-choice label is the gold option among the row's own options: `gold_option`.")

@@ -37,6 +37,7 @@ class Regression(ProblemKind):
     best_metric = ("mse", False)
     teacher_template = TEACHER_TEMPLATE
     weights_classes = False
+    single_output = True
 
     def encode_target(self, value: Any, label2id: Mapping[str, int], where: str, indices: bool = False) -> float:
         return regression_target(value, where)

@@ -15,6 +15,7 @@ from .metrics import accuracy, macro_f1
 class SingleLabel(ProblemKind):
     name = problem_type = native_problem_type = "single_label_classification"
     best_metric = ("macro_f1", True)
+    one_label_per_row = True
 
     def encode_target(self, value: Any, label2id: Mapping[str, int], where: str, indices: bool = False) -> int:
         return label_index(value, label2id, where)

@@ -19,7 +19,7 @@ from datasets import Dataset
 from ..kinds.base import ProblemKind
 from ..kinds.labels import label_index
 from ..kinds.metrics import accuracy, f1_per_class, macro_f1
-from ..kinds.registry import SINGLE_LABEL, get_kind
+from ..kinds.registry import get_kind
 
 SPLIT_ALIASES = {"validation": "val", "dev": "val", "val": "val", "train": "train", "test": "test"}
 
@@ -113,7 +113,7 @@ class Task:
     def score(self, predictions: Iterable[int], labels: Iterable[int], groups: Iterable | None = None) -> dict:
         """The task's official metric(s); for the kinds other than single-label, the kind's."""
         predictions, labels = np.asarray(list(predictions)), np.asarray(list(labels))
-        if self.kind is not SINGLE_LABEL:
+        if not self.kind.one_label_per_row:
             return self.kind.scores(predictions, labels, self.num_labels)
         scores = {"accuracy": accuracy(predictions, labels)}
         if self.metric == "accuracy_macro_f1":

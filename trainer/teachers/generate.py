@@ -22,7 +22,6 @@ from modeling_dhrd.atomic import atomic_file, atomic_write_text
 
 from ..jobs.progress import progress_bar
 from ..jobs.shards import ShardedResults, require_unique_ids
-from ..kinds.registry import SINGLE_LABEL
 from ..tasks import Task
 from .label_consistency import contradicted_label
 from .prompts import SENTINEL, build_messages, template_for
@@ -251,7 +250,7 @@ def job_manifest(
 def _other_labels(task: Task, row: Mapping) -> list[str]:
     """The labels a single-label rationale must not conclude with: every label but the gold one. None for rows with
     options (the teacher is told the option's text, not its name), multi-label sets and scores."""
-    if task.kind is not SINGLE_LABEL or row.get("options"):
+    if not task.kind.one_label_per_row or row.get("options"):
         return []
     return [name for index, name in task.id2label.items() if index != row["label"]]
 

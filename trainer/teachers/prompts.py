@@ -6,7 +6,7 @@ are plain `str.format` strings with the fields `{description}`, `{input}`, `{ans
 to `generate_rationales(prompt_template=...)` or register one per task here.
 """
 
-from ..kinds.registry import MULTIPLE_CHOICE, SINGLE_LABEL, get_kind
+from ..kinds.registry import get_kind
 
 SENTINEL = "[END]"
 
@@ -53,7 +53,7 @@ def answer_text(task, row: dict) -> str:
     explains the content, not "Option 2"; else the kind's verbalised label (`answer_text`: the name, the names of a
     multi-label set, or the number). The options are data: never read back out of the rendered input."""
     options = row.get("options")
-    if options and task.kind in (SINGLE_LABEL, MULTIPLE_CHOICE):
+    if options and (task.kind.one_label_per_row or task.kind.scores_options):
         return str(options[int(row["label"])]).strip()
     return task.kind.answer_text(row["label"], task.id2label)
 

@@ -69,15 +69,6 @@ class DHRDTrainingArguments(TrainingArguments):
             "model config's (256)."
         },
     )
-    text_column: str = field(default="text", metadata={"help": "Column holding the classifier input x."})
-    label_column: str = field(default="label", metadata={"help": "Column holding the label (index or name)."})
-    rationale_column: str = field(default="rationale", metadata={"help": "Column holding the teacher rationale."})
-    options_column: str = field(
-        default="options",
-        metadata={
-            "help": "Multiple choice (DHRDForMultipleChoice): column listing the options; text_column is the context."
-        },
-    )
     dataset_num_proc: int | None = field(
         default=None, metadata={"help": "Processes tokenising the datasets (datasets' `map(num_proc=...)`)."}
     )

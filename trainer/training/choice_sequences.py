@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 
+from ..data.normalise import OPTIONS
 from ..data.options import gold_option, left_truncating, option_input, parse_options
 from .sequences import DHRDDataCollator, SequenceBuilder
 
@@ -20,7 +21,7 @@ from .sequences import DHRDDataCollator, SequenceBuilder
 class ChoiceSequenceBuilder(SequenceBuilder):
     """Tokenises one multiple-choice row into its option sequences (`text_column` holds the context)."""
 
-    options_column: str = "options"
+    options_column: str = OPTIONS
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -25,6 +25,7 @@ from modeling_dhrd.classification_loss import example_weight
 from modeling_dhrd.input_contract import InputContract
 from modeling_dhrd.unwrap import unwrap_dhrd
 
+from ..data.normalise import OPTIONS, TEXT
 from ..jobs.progress import interactive
 from ..kinds.metrics import eval_scores
 from ..kinds.multi_label import require_multi_label
@@ -67,9 +68,9 @@ class DHRDTrainer(Trainer):
     `push_to_hub()` publishes the checkpoint with the DHRD model card (`create_model_card`), the same card as
     `dhrd export --push_to_hub` (which uploads the exported classifier instead).
 
-    Datasets may be raw (columns `args.text_column`, `args.label_column`, `args.rationale_column`, and
-    `args.options_column` for multiple choice; they are tokenised with `processing_class`) or already prepared with
-    [`prepare_dhrd_dataset`].
+    Datasets may be raw, with the columns of the data layer's normalised rows (`text`, `label`, `rationale` where
+    there is one, and `options` for multiple choice: what `LabelledData.rows` gives; rename others with
+    `dataset.rename_columns`), tokenised with `processing_class`, or already prepared with [`prepare_dhrd_dataset`].
 
     The model's config gets its input contract (`config.input_contract`: input format, `max_input_length`,
     truncation side), so every checkpoint, `save_model()` and `push_to_hub()` carries how inputs were built.
@@ -77,10 +78,9 @@ class DHRDTrainer(Trainer):
     Args:
         peft_config: a `peft` config (e.g. [`paper_lora_config`]) to train adapters on the backbone; `score` is
             trained and saved (`modules_to_save`), the reasoning head stays frozen.
-        input_format: how raw rows were rendered into `args.text_column` before they reached the trainer (the
+        input_format: how raw rows were rendered into their `text` column before they reached the trainer (the
             `text_column` / `text_columns` / `input_template` / `options_column` of `dhrd train`'s data description),
-            recorded in the input contract. Default: the datasets' own `args.text_column` (and `args.options_column`
-            for multiple choice).
+            recorded in the input contract. Default: the datasets' own `text` (and `options` for multiple choice).
     """
 
     def __init__(
@@ -202,16 +202,11 @@ class DHRDTrainer(Trainer):
         if dataset is None or "input_ids" in (dataset.column_names or []) or tokenizer is None:
             return dataset
         config = self._dhrd_config
-        extra = {"options_column": args.options_column} if self._scores_options else {}
         builder = (ChoiceSequenceBuilder if self._scores_options else SequenceBuilder)(
-            **extra,
             tokenizer=tokenizer,
             id2label=config.id2label,
             reason_marker=config.reason_marker,
             answer_marker=config.answer_marker,
-            text_column=args.text_column,
-            label_column=args.label_column,
-            rationale_column=args.rationale_column,
             max_input_length=args.max_input_length,
             max_rationale_length=args.max_rationale_length,
             max_length=args.max_length,
@@ -425,9 +420,9 @@ def _input_contract(
 ) -> InputContract:
     """How this run builds inputs: an option row loses its context's start (left), others the tokenizer's side."""
     if input_format is None:
-        input_format = {"text_column": args.text_column}
+        input_format = {"text_column": TEXT}
         if kind_of(dhrd.config).scores_options:
-            input_format["options_column"] = args.options_column
+            input_format["options_column"] = OPTIONS
     side = kind_of(dhrd.config).truncation_side or getattr(tokenizer, "truncation_side", "right")
     return InputContract(dict(input_format), args.max_input_length, side)
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-from ..kinds.registry import MULTIPLE_CHOICE, kind_of
+from ..kinds.registry import kind_of
 
 TAGS = ["dhrd", "text-classification", "reasoning-distillation"]
 AFTER_EXPORT = "the reasoning head was dropped at export"
@@ -68,7 +68,7 @@ def build_model_card(
     native: bool,
     label_names: Sequence[str],
     dhrd: Mapping[str, Any],
-    problem_kind: str | None = None,
+    scores_options: bool = False,
     input_contract: Mapping[str, Any] | None = None,
     training: Mapping[str, Any] | None = None,
     metrics: Mapping[str, float] | None = None,
@@ -79,7 +79,6 @@ def build_model_card(
 ) -> ModelCard:
     """The card: Hub metadata through `ModelCardData` (metrics as `model-index` results) and a usage section that
     fits the checkpoint (native classifier, or DHRD remote code; `exported=False` for a training checkpoint)."""
-    scores_options = problem_kind == MULTIPLE_CHOICE.name
     name = repo_id.split("/")[-1]
     dataset = datasets[0] if datasets else None
     eval_results = [
@@ -177,10 +176,11 @@ def _input_section(contract: Mapping[str, Any] | None) -> str:
 
 
 def model_card_fields(config) -> dict[str, Any]:
-    """`label_names`, the problem kind, `dhrd` (the settings a card shows) and the input contract of a DHRD config."""
+    """`label_names`, whether it scores options, `dhrd` (the settings a card shows) and the input contract of a DHRD
+    config."""
     return {
         "input_contract": getattr(config, "input_contract", None),
-        "problem_kind": kind_of(config).name,
+        "scores_options": kind_of(config).scores_options,
         "label_names": [config.id2label[i] for i in range(config.num_labels)],
         "dhrd": {
             name: getattr(config, name)

@@ -20,6 +20,7 @@ from transformers import PreTrainedTokenizerBase
 
 from modeling_dhrd.chunked_lm_loss import IGNORE_INDEX
 
+from ..data.normalise import LABEL, RATIONALE, TEXT
 from ..jobs.progress import datasets_bars_in_terminals_only
 from ..kinds.registry import get_kind, infer_kind
 
@@ -50,9 +51,9 @@ class SequenceBuilder:
     id2label: Mapping[int, str]
     reason_marker: str
     answer_marker: str
-    text_column: str = "text"
-    label_column: str = "label"
-    rationale_column: str = "rationale"
+    text_column: str = TEXT
+    label_column: str = LABEL
+    rationale_column: str = RATIONALE
     max_input_length: int = 512
     max_rationale_length: int | None = None
     max_length: int = 1024
