@@ -20,3 +20,22 @@ def test_the_package_still_exports_the_trainer_on_first_use():
     import trainer
 
     assert trainer.DHRDTrainer.__name__ == "DHRDTrainer" and "DHRDTrainingArguments" in dir(trainer)
+
+
+def test_trainer_has_rooms_and_the_kinds_live_in_theirs():
+    """At most a dozen modules at `trainer/`'s top level; outside `trainer/kinds`, no module names the problem kinds
+    more than a handful of times (what a kind does is asked of the kind)."""
+    import re
+
+    root = PROJECT_ROOT / "trainer"
+    assert len(list(root.glob("*.py"))) <= 12
+    kind_names = re.compile(
+        r"single_label_classification|multi_label_classification|[\"']regression[\"']|multiple_choice|SINGLE_LABEL"
+        r"|MULTI_LABEL\b|REGRESSION|MULTIPLE_CHOICE|OPTION_SCORE_LABEL"
+    )
+    counts = {
+        str(path.relative_to(root)): len(kind_names.findall(path.read_text()))
+        for path in root.rglob("*.py")
+        if "kinds" not in path.relative_to(root).parts
+    }
+    assert {path: n for path, n in counts.items() if n > 6} == {}

@@ -67,23 +67,25 @@ def _kind(
         return expected, "the model's"
     if given:
         return given, "--problem_type"
-    if args.label_columns:
-        return MULTI_LABEL, "--label_columns"
-    if preset is not None:
+    if preset is not None and not args.label_columns:
         return preset.kind, f"task {preset.name}"
+    lists = "--label_columns" if args.label_columns else _labels_hold_lists(args, splits)
+    return (MULTI_LABEL, lists) if lists else (SINGLE_LABEL, "default")
+
+
+def _labels_hold_lists(args: DatasetArguments, splits: RawSplits) -> str | None:
+    """Where the first labelled split shows list labels (a list feature, or lists among its first 100 values)."""
     for split in SPLITS:
         dataset = splits.get(split)
         if dataset is None or args.label_column not in dataset.column_names:
             continue
         if hasattr(dataset.features[args.label_column], "feature"):
-            return MULTI_LABEL, f"the list feature of column {args.label_column!r}"
+            return f"the list feature of column {args.label_column!r}"
         first = next(
             (v for v in dataset.select(range(min(100, len(dataset))))[args.label_column] if v is not None), None
         )
-        if is_list_value(first):
-            return MULTI_LABEL, f"column {args.label_column!r} holds lists"
-        break
-    return SINGLE_LABEL, "default"
+        return f"column {args.label_column!r} holds lists" if is_list_value(first) else None
+    return None
 
 
 def _names(
