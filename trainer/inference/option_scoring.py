@@ -1,6 +1,6 @@
 """Scoring the options of multiple-choice rows with an option scorer: a `DHRDForMultipleChoice` checkpoint or its
 native one-output export. Each option is one classifier input `[context, option]` (`options.option_input`), batched
-by the same token budget as classification (`inference.classify_batches`); a row's options then compete through a
+by the same token budget as classification (`classify.classify_batches`); a row's options then compete through a
 softmax, as in training. Rows are scored in chunks, so a caller can store finished rows as it goes (`dhrd predict`
 resumes) and memory stays bounded on millions of rows."""
 
