@@ -2,6 +2,9 @@
 option's row (never pooled), exact accumulation, the Trainer, and the native one-output export."""
 
 import json
+import re
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -279,3 +282,13 @@ def test_non_native_settings_export_as_multiple_choice_remote_code(tmp_path, tok
     assert not result.native and result.architecture == "DHRDForMultipleChoice"
     reloaded = AutoModelForMultipleChoice.from_pretrained(tmp_path / "export", trust_remote_code=True)
     assert reloaded.lm_head is None
+    from trainer.training.model_card import build_model_card, model_card_fields
+
+    export = str(tmp_path / "export")
+    card = str(build_model_card(repo_id=export, base_model=None, architecture=result.architecture, native=False,
+                                **model_card_fields(model.config)))  # fmt: skip
+    assert f'AutoModelForMultipleChoice.from_pretrained("{export}", trust_remote_code=True)' in card
+    usage = re.search(r"```python\n(.*?)```", card, re.S).group(1)  # the card's code, run as a user would
+    ran = subprocess.run([sys.executable, "-c", usage], capture_output=True, text=True)
+    assert ran.returncode == 0, ran.stderr[-2000:]
+    assert ran.stdout.strip() in ("nightstand", "ocean", "oven")

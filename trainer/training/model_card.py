@@ -59,6 +59,24 @@ logits = model(**tokenizer(["{example}"], return_tensors="pt")).logits
 This export uses `pooling={pooling}` / `head={head}`, which native classifiers do not have, so it ships the DHRD code
 files (they import only torch and transformers)."""
 
+REMOTE_CHOICE_USAGE = """An option scorer: each option of a question is one row `<context>\\nAnswer: <option>`, the
+model gives it one score, and the highest-scoring option is the answer.
+
+```python
+from transformers import AutoModelForMultipleChoice, AutoTokenizer
+
+scorer = AutoModelForMultipleChoice.from_pretrained("{repo}", trust_remote_code=True)
+tokenizer = AutoTokenizer.from_pretrained("{repo}", trust_remote_code=True)
+context = "Where would you keep a book you are reading?"
+options = ["nightstand", "ocean", "oven"]
+batch = tokenizer([f"{{context}}\\nAnswer: {{option}}" for option in options], padding=True, return_tensors="pt")
+scores = scorer(**{{name: tensor[None] for name, tensor in batch.items()}}).logits[0]  # [1, options, tokens] in
+print(options[int(scores.argmax())])
+```
+
+This export uses `pooling={pooling}` / `head={head}`, which native classifiers do not have, so it ships the DHRD code
+files (they import only torch and transformers)."""
+
 
 def build_model_card(
     *,
@@ -102,7 +120,8 @@ def build_model_card(
         eval_results=eval_results or None,
     )
     training = dict(training or {})
-    usage = (CHOICE_USAGE if scores_options and native else NATIVE_USAGE if native else REMOTE_USAGE).format(
+    usages = {(True, True): CHOICE_USAGE, (False, True): NATIVE_USAGE, (True, False): REMOTE_CHOICE_USAGE}
+    usage = usages.get((scores_options, native), REMOTE_USAGE).format(
         repo=repo_id,
         example=example.replace('"', "'"),
         architecture=architecture,
