@@ -96,7 +96,7 @@ def train(shape: str, tokenizer, device: torch.device, args, work: Path):
     clock = StepClock()
     training = DHRDTrainingArguments(
         output_dir=str(work / f"run-{shape}"), per_device_train_batch_size=args.batch_size, max_steps=args.steps,
-        learning_rate=1e-4, bf16=True, gradient_checkpointing=True, max_input_length=512, max_length=768,
+        learning_rate=1e-4, bf16=True, activation_checkpointing=True, max_input_length=512, max_length=768,
         logging_steps=args.steps, save_strategy="no", report_to=[], use_cpu=device.type == "cpu", disable_tqdm=True,
     )  # fmt: skip
     trainer = DHRDTrainer(

@@ -261,7 +261,7 @@ def test_lora_trains_adapters_and_score_only_and_saves_score(tmp_path, tokenizer
     before = _params(model)
     trainer = DHRDTrainer(
         model=model,
-        args=_args(tmp_path, gradient_checkpointing=True),
+        args=_args(tmp_path, activation_checkpointing=True),
         train_dataset=Dataset.from_list(_rows(8)),
         processing_class=tokenizer,
         peft_config=paper_lora_config(r=4, lora_alpha=8),

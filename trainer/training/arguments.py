@@ -195,9 +195,10 @@ class DHRDTrainingArguments(TrainingArguments):
             )
         if self.max_rationale_length is not None and self.max_rationale_length < 0:
             raise ValueError(f"max_rationale_length must be >= 0, got {self.max_rationale_length}.")
-        if self.gradient_checkpointing and self.gradient_checkpointing_kwargs is None:
-            # Non-reentrant checkpointing works with frozen embeddings (LoRA) and with the chunked LM loss.
-            self.gradient_checkpointing_kwargs = {"use_reentrant": False}
+        if self.activation_checkpointing and self.activation_checkpointing_kwargs is None:
+            # Non-reentrant checkpointing works with frozen embeddings (LoRA) and with the chunked LM loss. (The
+            # deprecated `gradient_checkpointing*` names mirror these, as transformers keeps them.)
+            self.activation_checkpointing_kwargs = self.gradient_checkpointing_kwargs = {"use_reentrant": False}
 
 
 def require_validation_rows(args: "DHRDTrainingArguments", has_evaluation: bool) -> None:

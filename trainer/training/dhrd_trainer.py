@@ -109,7 +109,7 @@ class DHRDTrainer(Trainer):
         _apply_config_overrides(dhrd.config, args)
         dhrd.config.input_contract = _input_contract(dhrd, args, processing_class, input_format).to_dict()
         if peft_config is not None:
-            model = _wrap_with_peft(dhrd, peft_config, args.gradient_checkpointing)
+            model = _wrap_with_peft(dhrd, peft_config, args.activation_checkpointing)
         self.preparation_reports: dict[str, PreparationReport] = {}
         self._dhrd_config = dhrd.config
         self._scores_options = kind_of(dhrd.config).scores_options
@@ -445,11 +445,11 @@ def _apply_config_overrides(config, args: DHRDTrainingArguments) -> None:
         raise ValueError(str(error.__cause__ or error)) from None
 
 
-def _wrap_with_peft(dhrd: PreTrainedModel, peft_config: PeftConfig, gradient_checkpointing: bool) -> PeftModel:
+def _wrap_with_peft(dhrd: PreTrainedModel, peft_config: PeftConfig, activation_checkpointing: bool) -> PeftModel:
     modules_to_save = set(getattr(peft_config, "modules_to_save", None) or [])
     if "score" not in modules_to_save:
         peft_config.modules_to_save = sorted(modules_to_save | {"score"})
-    if gradient_checkpointing:
+    if activation_checkpointing:
         dhrd.enable_input_require_grads()
     with warnings.catch_warnings():  # peft 0.21 reads transformers' deprecated alias; nothing a user can change
         warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
