@@ -3,7 +3,7 @@
 This file is copied verbatim into every saved checkpoint (remote code), so it imports only `transformers`.
 """
 
-from typing import Any, ClassVar, Literal, get_args
+from typing import Any, ClassVar, Literal
 
 from huggingface_hub.dataclasses import strict
 from transformers import AutoConfig, PreTrainedConfig
@@ -19,8 +19,8 @@ Pooling = Literal["last", "mean"]
 Head = Literal["linear", "mlp"]
 # What the model predicts: transformers' three problem types, or multiple choice (one score per option, the options of
 # an example compete through a softmax). The project's `trainer.kinds` has one module per kind.
-ProblemKindName = Literal["single_label_classification", "multi_label_classification", "regression", "multiple_choice"]
-PROBLEM_KINDS = get_args(ProblemKindName)
+ProblemType = Literal["single_label_classification", "multi_label_classification", "regression"]
+ProblemKindName = Literal[ProblemType, "multiple_choice"]
 MULTIPLE_CHOICE = "multiple_choice"
 OPTION_SCORE_LABEL = "option_score"  # the one output's name of an option scorer (and of its native export)
 MULTIPLE_CHOICE_ARCHITECTURE = "DHRDForMultipleChoice"
@@ -188,4 +188,4 @@ def _check_decoder_only(text_config: PreTrainedConfig) -> None:
         )
 
 
-__all__ = ["DHRDConfig", "Head", "Pooling", "ProblemKindName"]
+__all__ = ["DHRDConfig", "Head", "Pooling", "ProblemKindName", "ProblemType"]

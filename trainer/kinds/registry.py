@@ -1,9 +1,9 @@
 """The problem kinds by name, and the one rule that tells a model's kind from its config."""
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Literal, get_args
+from typing import TYPE_CHECKING, Any
 
-from configuration_dhrd.configuration_dhrd import OPTION_SCORE_LABEL
+from configuration_dhrd.configuration_dhrd import OPTION_SCORE_LABEL, ProblemType
 
 from .base import ProblemKind
 from .multi_label import MULTI_LABEL, is_list_value
@@ -15,7 +15,6 @@ if TYPE_CHECKING:  # transformers.trainer_utils imports peft and accelerate: tas
     from transformers import EvalPrediction
 
 __all__ = [
-    "CLASSIFIER_KINDS",
     "KINDS",
     "MULTIPLE_CHOICE",
     "MULTI_LABEL",
@@ -30,9 +29,6 @@ __all__ = [
 ]
 
 KINDS: dict[str, ProblemKind] = {kind.name: kind for kind in (SINGLE_LABEL, MULTI_LABEL, REGRESSION, MULTIPLE_CHOICE)}
-# transformers' problem types: the kinds a classifier is (`--problem_type`); multiple choice is an option scorer.
-ProblemType = Literal["single_label_classification", "multi_label_classification", "regression"]
-CLASSIFIER_KINDS = get_args(ProblemType)
 
 
 def get_kind(name: str) -> ProblemKind:
