@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from setuptools import setup
+from setuptools import find_packages, setup
 
 HERE = Path(__file__).parent
 
@@ -28,7 +28,8 @@ setup(
     long_description_content_type="text/markdown",
     license="Apache-2.0",
     python_requires=">=3.10",
-    packages=["configuration_dhrd", "modeling_dhrd", "trainer", "trainer.cli", "trainer.tasks", "trainer.teachers"],
+    # Every sub-package of the three (trainer's rooms included), found rather than listed.
+    packages=find_packages(include=["configuration_dhrd", "modeling_dhrd", "trainer", "trainer.*"]),
     install_requires=INSTALL_REQUIRES,
     entry_points={"console_scripts": ["dhrd = trainer.cli:main"]},
     extras_require={

@@ -39,3 +39,33 @@ def test_trainer_has_rooms_and_the_kinds_live_in_theirs():
         if "kinds" not in path.relative_to(root).parts
     }
     assert {path: n for path, n in counts.items() if n > 6} == {}
+
+
+def test_a_wheel_carries_every_package(tmp_path):
+    """`pip install .` (not editable) gets every room: the package list is found, not written out by hand."""
+    import shutil
+    import zipfile
+
+    source = tmp_path / "source"
+    source.mkdir()
+    for name in ("setup.py", "pyproject.toml", "README.md"):
+        shutil.copy(PROJECT_ROOT / name, source / name)
+    roots = ("configuration_dhrd", "modeling_dhrd", "trainer")
+    for root in roots:
+        shutil.copytree(
+            PROJECT_ROOT / root, source / root, symlinks=True, ignore=shutil.ignore_patterns("__pycache__")
+        )
+    built = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", str(source), "-w",
+         str(tmp_path / "wheel")],
+        capture_output=True, text=True, cwd=tmp_path,
+    )  # fmt: skip
+    assert built.returncode == 0, built.stderr[-2000:]
+    in_wheel = set(zipfile.ZipFile(next((tmp_path / "wheel").glob("*.whl"))).namelist())
+    packages = {
+        init.parent.relative_to(PROJECT_ROOT).as_posix()
+        for root in roots
+        for init in (PROJECT_ROOT / root).rglob("__init__.py")
+    }
+    assert {f"{package}/__init__.py" for package in packages} <= in_wheel
+    assert "trainer/kinds/registry.py" in in_wheel and "modeling_dhrd/configuration_dhrd.py" in in_wheel
