@@ -27,7 +27,7 @@ TEXT, LABEL, RATIONALE, OPTIONS = "text", "label", "rationale", "options"
 
 
 def text_column(args: DatasetArguments) -> str:
-    return args.text_column or "text"
+    return args.text_column or TEXT
 
 
 def id_column(args: DatasetArguments, dataset: Dataset) -> str | None:
@@ -108,6 +108,7 @@ class RowNormaliser:
     def __call__(self, batch: dict[str, list], indices: list[int]) -> dict[str, list]:
         render = render_input(self.args)
         with_options = self.args.options_column is not None
+        target = self._target_reader() if self.schema is not None and not with_options else None
         records = [dict(zip(batch, values)) for values in zip(*batch.values())]
         texts, labels, options = [], [], []
         for index, record in zip(indices, records):
@@ -121,35 +122,43 @@ class RowNormaliser:
                 options.append(parse_options(record[column], at, column))
                 if self.schema is not None:
                     labels.append(gold_option(record[self.args.label_column], options[-1], at))
-            elif self.schema is not None:
-                labels.append(self._target(record, at))
+            elif target is not None:
+                labels.append(target(record, at))
         columns: dict[str, list] = {
             "idx": batch[self.id_column] if self.id_column else [self.offset + i for i in indices],
-            "text": texts,
+            TEXT: texts,
         }
         if with_options:
-            columns["options"] = options
+            columns[OPTIONS] = options
         if self.schema is not None:
-            columns["label"] = labels
-        for name, target in ((self.args.rationale_column, "rationale"), ("group", "group")):
+            columns[LABEL] = labels
+        for name, normalised in ((self.args.rationale_column, RATIONALE), ("group", "group")):
             if name in batch:
-                columns[target] = batch[name]
-        if self.options_as_data and "options" in batch:
-            columns["options"] = batch["options"]
+                columns[normalised] = batch[name]
+        if self.options_as_data and OPTIONS in batch:
+            columns[OPTIONS] = batch[OPTIONS]
         return columns
 
-    def _target(self, record: dict, where: str):
-        columns = self.args.columns_of_labels()
-        schema = self.schema
+    def _target_reader(self) -> Callable[[dict, str], object]:
+        """How a row's label becomes its target: the kind's encoding of the label column, or the 0/1 flags of
+        `--label_columns` (the label index built once, not per row)."""
+        columns, schema = self.args.columns_of_labels(), self.schema
         if not columns:
             label2id = {name: index for index, name in enumerate(schema.names)}
-            return schema.kind.encode_target(record[self.args.label_column], label2id, where, schema.class_indices)
-        flags = []
-        for name in columns:
-            value = record[name]
-            if isinstance(value, str) or value not in (0, 1):  # bools and 0.0 / 1.0 compare equal to 0 / 1
-                raise LabelError(f"{where}: column {name!r} holds {value!r}; --label_columns must hold 0 or 1.")
-            flags.append(float(value))
+            column = self.args.label_column
+            return lambda record, where: schema.kind.encode_target(
+                record[column], label2id, where, schema.class_indices
+            )
+
+        def flags(record: dict, where: str) -> list[float]:
+            values = []
+            for name in columns:
+                value = record[name]
+                if isinstance(value, str) or value not in (0, 1):  # bools and 0.0 / 1.0 compare equal to 0 / 1
+                    raise LabelError(f"{where}: column {name!r} holds {value!r}; --label_columns must hold 0 or 1.")
+                values.append(float(value))
+            return values
+
         return flags
 
 

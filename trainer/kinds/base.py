@@ -8,8 +8,8 @@ A kind owns
   what a training log counts as right (`correct`);
 - the scores: its metrics (`scores`, `metrics`), the headline one early stopping follows (`best_metric`) and what
   `dhrd predict` says at the end (`summary`);
-- its names: the one the project stores (`DHRDConfig.problem_kind`), transformers' `problem_type` the DHRD model
-  trains with and the one its native export needs.
+- its names: the one the project stores (`DHRDConfig.problem_kind`) and transformers' `problem_type` the DHRD model
+  trains with (the export decides its own: an option scorer exports as a one-output `regression` classifier).
 
 The four kinds are modules of this package (`single_label`, `multi_label`, `regression`, `multiple_choice`), found by
 name in `registry`.
@@ -44,7 +44,6 @@ class ProblemKind(ABC):
 
     name: str  # `DHRDConfig.problem_kind`
     problem_type: str | None  # transformers' `problem_type` of the DHRD model (None: the model's own loss)
-    native_problem_type: str  # the native export's `problem_type`
     best_metric: tuple[str, bool]  # (metric, greater is better) for early stopping and the best checkpoint
     teacher_template: str | None = None  # the teacher prompt for data of this kind (None: the default one)
     # Batches of option rows `[batch, num_choices, seq]` (the model scores each option), not of inputs `[batch, seq]`.

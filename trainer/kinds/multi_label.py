@@ -67,7 +67,7 @@ def multi_hot(value: Any, label2id: Mapping[str, int], where: str, indices: bool
 
 
 class MultiLabel(ProblemKind):
-    name = problem_type = native_problem_type = "multi_label_classification"
+    name = problem_type = "multi_label_classification"
     best_metric = ("micro_f1", True)
     teacher_template = TEACHER_TEMPLATE
 

@@ -32,7 +32,6 @@ def option_name(index: int) -> str:
 class MultipleChoice(ProblemKind):
     name = "multiple_choice"
     problem_type = None
-    native_problem_type = "regression"
     best_metric = ("accuracy", True)
     teacher_template = TEACHER_TEMPLATE
     weights_classes = False

@@ -33,7 +33,7 @@ def regression_target(value: Any, where: str) -> float:
 
 
 class Regression(ProblemKind):
-    name = problem_type = native_problem_type = "regression"
+    name = problem_type = "regression"
     best_metric = ("mse", False)
     teacher_template = TEACHER_TEMPLATE
     weights_classes = False

@@ -13,7 +13,7 @@ from .metrics import accuracy, macro_f1
 
 
 class SingleLabel(ProblemKind):
-    name = problem_type = native_problem_type = "single_label_classification"
+    name = problem_type = "single_label_classification"
     best_metric = ("macro_f1", True)
     one_label_per_row = True
 

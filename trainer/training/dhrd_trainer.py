@@ -419,11 +419,12 @@ def _input_contract(
     dhrd: PreTrainedModel, args: DHRDTrainingArguments, tokenizer, input_format: dict[str, str] | None
 ) -> InputContract:
     """How this run builds inputs: an option row loses its context's start (left), others the tokenizer's side."""
+    kind = kind_of(dhrd.config)
     if input_format is None:
         input_format = {"text_column": TEXT}
-        if kind_of(dhrd.config).scores_options:
+        if kind.scores_options:
             input_format["options_column"] = OPTIONS
-    side = kind_of(dhrd.config).truncation_side or getattr(tokenizer, "truncation_side", "right")
+    side = kind.truncation_side or getattr(tokenizer, "truncation_side", "right")
     return InputContract(dict(input_format), args.max_input_length, side)
 
 
