@@ -119,11 +119,14 @@ def run_one(
     args, task, train: Dataset, evaluations: dict, lm_weight: float, seed: int, backbone: str, tokenizer, label: str
 ):
     set_seed(seed)
+    attention = (
+        {"backbone_kwargs": {"attn_implementation": args.attn_implementation}} if args.attn_implementation else {}
+    )
     if args.multiple_choice:  # one score per [context, option]; the rationale rides on the gold option's row
-        model = DHRDForMultipleChoice.from_backbone(backbone)
+        model = DHRDForMultipleChoice.from_backbone(backbone, **attention)
         train, evaluations = as_choice_rows(train), {name: as_choice_rows(rows) for name, rows in evaluations.items()}
     else:
-        model = DHRDForSequenceClassification.from_backbone(backbone, id2label=task.id2label)
+        model = DHRDForSequenceClassification.from_backbone(backbone, id2label=task.id2label, **attention)
     training_args = DHRDTrainingArguments(
         output_dir=str(Path(args.output_dir) / "runs"),
         num_train_epochs=args.epochs,
@@ -228,6 +231,7 @@ def main() -> None:
     parser.add_argument("--max-input-length", type=int, default=256)
     parser.add_argument("--max-length", type=int, default=512)
     parser.add_argument("--bf16", action="store_true")
+    parser.add_argument("--attn-implementation", default=None, help="backbone attention: sdpa (default), eager, ...")
     parser.add_argument("--model", default=None, help=BACKBONE_HELP)
     parser.add_argument("--output-dir", default="docs/results")
     parser.add_argument("--teacher-cache", default="outputs/teacher-rationales", help="embedded-teacher output")

@@ -7,10 +7,15 @@ Configurations, all on the same sequences `[x, rationale]` (x = `--input-fractio
 - `dhrd_two_passes`: DHRD done naively, a classification pass over x plus an LM pass over the sequence;
 - `dhrd_unchunked`: one pass, but the LM loss from full `[batch, seq, vocab]` logits.
 
+`--attn-implementations sdpa,eager` runs every configuration with each attention implementation and reports each
+one's step time over the first one's (short sequences train faster with `eager` on a CPU: docs/RESULTS.md).
+
 Each configuration runs in its own process (forward + backward, no optimizer), so its peak memory is its own: peak
 RSS is reset after loading (`/proc/self/clear_refs`) and the high-water mark read after the steps.
 
     python examples/benchmark_training.py --seq-len 1024 --batch-size 1 --dtype bfloat16   # embedded SmolLM2
+    python examples/benchmark_training.py --seq-len 100 --batch-size 8 --configs pooled_only,dhrd_single_pass \
+        --attn-implementations sdpa,eager                                             # the demo's shapes
     python examples/benchmark_training.py --smoke                                         # tiny model, seconds
 """
 
@@ -59,9 +64,11 @@ def _build_model(args):
             num_attention_heads=4,
             num_key_value_heads=2,
         )
-        return DHRDForSequenceClassification(DHRDConfig(text_config=text_config, num_labels=2)).to(dtype)
+        config = DHRDConfig(text_config=text_config, num_labels=2, attn_implementation=args.attn_implementation)
+        return DHRDForSequenceClassification(config).to(dtype)
     path = resolve_backbone(args.model)
-    return DHRDForSequenceClassification.from_backbone(path, num_labels=2, dtype=dtype)
+    attention = {"attn_implementation": args.attn_implementation}
+    return DHRDForSequenceClassification.from_backbone(path, num_labels=2, dtype=dtype, backbone_kwargs=attention)
 
 
 def _batch(args, vocab_size: int):
@@ -118,10 +125,23 @@ def run_worker(args) -> dict:
     step = sorted(times)[len(times) // 2]
     return {
         "config": args.worker,
+        "attn_implementation": args.attn_implementation,
         "step_s": step,
         "tokens_per_s": args.batch_size * args.seq_len / step,
         "peak_rss_mib": peak / 1024,
         "peak_increase_mib": max(0, peak - baseline) / 1024,
+    }
+
+
+def _attention_ratios(results: list[dict], implementations: list[str]) -> dict[str, float]:
+    """Each configuration's step time with every other attention implementation over the first one's."""
+    steps = {(row["config"], row["attn_implementation"]): row["step_s"] for row in results}
+    return {
+        f"{config}_{other}_step_over_{implementations[0]}_step": steps[config, other]
+        / steps[config, implementations[0]]
+        for config, attention in steps
+        if attention == implementations[0]
+        for other in implementations[1:]
     }
 
 
@@ -136,6 +156,10 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--configs", default=",".join(CONFIGS))
+    parser.add_argument(
+        "--attn-implementations", default="sdpa", help="comma-separated: run every config with each (sdpa,eager)"
+    )
+    parser.add_argument("--attn-implementation", default="sdpa", help=argparse.SUPPRESS)
     parser.add_argument("--smoke", action="store_true", help="tiny random model, short sequences (CI)")
     parser.add_argument("--output-dir", default=None, help="write training.json and training.md here")
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
@@ -147,15 +171,17 @@ def main() -> None:
         return
 
     results = []
+    implementations = args.attn_implementations.split(",")
     for config in args.configs.split(","):
-        command = [sys.executable, __file__, "--worker", config] + [a for a in sys.argv[1:] if a != "--worker"]
-        completed = subprocess.run(command, capture_output=True, text=True)
-        if completed.returncode != 0:
-            sys.exit(f"{config} failed:\n{completed.stderr[-3000:]}")
-        results.append(json.loads(completed.stdout.strip().splitlines()[-1]))
-        print(f"{config}: {results[-1]['step_s']:.3f} s/step", file=sys.stderr)
-    by_name = {row["config"]: row for row in results}
-    ratios = {}
+        for attention in implementations:
+            command = [sys.executable, __file__, *sys.argv[1:], "--worker", config, "--attn-implementation", attention]
+            completed = subprocess.run(command, capture_output=True, text=True)
+            if completed.returncode != 0:
+                sys.exit(f"{config} ({attention}) failed:\n{completed.stderr[-3000:]}")
+            results.append(json.loads(completed.stdout.strip().splitlines()[-1]))
+            print(f"{config} ({attention}): {results[-1]['step_s']:.3f} s/step", file=sys.stderr)
+    ratios = _attention_ratios(results, implementations)
+    by_name = {row["config"]: row for row in results if row["attn_implementation"] == implementations[0]}
     if {"dhrd_single_pass", "lm_only"} <= by_name.keys():
         ratios["single_pass_step_over_lm_only_step"] = (
             by_name["dhrd_single_pass"]["step_s"] / by_name["lm_only"]["step_s"]
@@ -173,13 +199,26 @@ def main() -> None:
         )
     setting = {
         k: getattr(args, k)
-        for k in ("model", "seq_len", "batch_size", "input_fraction", "dtype", "steps", "threads", "smoke")
+        for k in (
+            "model",
+            "seq_len",
+            "batch_size",
+            "input_fraction",
+            "dtype",
+            "steps",
+            "threads",
+            "smoke",
+            "attn_implementations",
+        )
     }
     report = {"setting": setting, "results": results, "ratios": ratios}
-    table = ["| config | step (s) | tokens/s | peak RSS (MiB) | peak increase (MiB) |", "|---|---|---|---|---|"]
+    table = [
+        "| config | attention | step (s) | tokens/s | peak RSS (MiB) | peak increase (MiB) |",
+        "|---|---|---|---|---|---|",
+    ]
     for row in results:
         table.append(
-            f"| {row['config']} | {row['step_s']:.3f} | {row['tokens_per_s']:.0f} | "
+            f"| {row['config']} | {row['attn_implementation']} | {row['step_s']:.3f} | {row['tokens_per_s']:.0f} | "
             f"{row['peak_rss_mib']:.0f} | {row['peak_increase_mib']:.0f} |"
         )
     table += ["", *(f"- {name}: {value:.3f}" for name, value in ratios.items())]

@@ -36,6 +36,23 @@ def test_training_benchmark_smoke(tmp_path, smollm2_path):
     assert {"single_pass_step_over_lm_only_step", "two_passes_step_over_single_pass_step"} <= report["ratios"].keys()
 
 
+def test_training_benchmark_compares_attention_implementations(tmp_path, smollm2_path):
+    args = (
+        "--smoke",
+        "--configs",
+        "pooled_only",
+        "--attn-implementations",
+        "sdpa,eager",
+        "--output-dir",
+        str(tmp_path),
+    )
+    _run("benchmark_training.py", *args, cwd=tmp_path)
+    report = json.loads((tmp_path / "training.json").read_text())
+    rows = {row["attn_implementation"]: row["step_s"] for row in report["results"]}
+    assert rows.keys() == {"sdpa", "eager"}
+    assert report["ratios"]["pooled_only_eager_step_over_sdpa_step"] == pytest.approx(rows["eager"] / rows["sdpa"])
+
+
 def test_inference_benchmark_smoke(tmp_path, smollm2_path):
     _run("benchmark_inference.py", "--smoke", "--output-dir", str(tmp_path), cwd=tmp_path)
     report = json.loads((tmp_path / "inference_smoke.json").read_text())

@@ -262,6 +262,7 @@ def test_demo_quick_runs_the_whole_story(tmp_path):
     assert results["export"]["native"] and results["export"]["fresh_process_reload"]["ok"]
     assert results["speed"]["classifier_qps"] > results["speed"]["cot_qps"]
     assert (tmp_path / "demo" / "results.png").is_file()
+    assert results["settings"]["attn_implementation"] == "eager"  # this machine trains on its CPU
     assert "DHRD demo on synthetic_multistep" in completed.stdout
     assert "DHRD, shuffled rationales" in completed.stdout
     # a newcomer's log: each run's progress lines carry its name; no redrawn bars when output is not a terminal
@@ -273,6 +274,38 @@ def test_demo_quick_runs_the_whole_story(tmp_path):
     tried = subprocess.run(["bash", "-c", try_it["command"]], capture_output=True, text=True, cwd=PROJECT_ROOT)
     assert tried.returncode == 0, tried.stderr[-2000:]
     assert f"'label': '{try_it['expected_label']}'" in tried.stdout
+
+
+def test_train_takes_an_attention_kernel_for_training_only(files, tiny_backbone_dir):
+    """`--attn_implementation eager` is the kernel the backbone trains with; the saved model loads with the default
+    (the choice is the training machine's, not the checkpoint's)."""
+    from transformers import AutoModelForSequenceClassification
+
+    from modeling_dhrd.unwrap import unwrap_dhrd
+    from trainer.cli import _parse
+    from trainer.cli.train import ModelArguments, TrainCommandArguments, run_training
+    from trainer.data.description import DatasetArguments
+
+    run = files / "eager"
+    argv = [
+        "--model_name_or_path", str(tiny_backbone_dir), "--train_file", str(files / "train.jsonl"),
+        "--output_dir", str(run), "--max_steps", "1", "--use_cpu", "--report_to", "none", "--save_strategy", "no",
+        "--attn_implementation", "eager",
+    ]  # fmt: skip
+    trainer = run_training(*_parse((ModelArguments, DatasetArguments, TrainCommandArguments), argv, "dhrd train"))
+    assert unwrap_dhrd(trainer.model, "the test").model.config._attn_implementation == "eager"
+    assert json.loads((run / "dhrd_training.json").read_text())["training"]["attn_implementation"] == "eager"
+    assert AutoModelForSequenceClassification.from_pretrained(run).config._attn_implementation == "sdpa"
+
+
+def test_the_demo_trains_with_eager_attention_on_a_cpu_only():
+    import torch
+
+    from trainer.cli.demo_setting import demo_attention
+
+    assert demo_attention(None, torch.device("cpu")) == "eager"
+    assert demo_attention(None, torch.device("cuda", 0)) is None  # the backbone's default (SDPA) on a GPU
+    assert demo_attention("sdpa", torch.device("cpu")) == "sdpa"  # --attn_implementation wins
 
 
 def test_lora_run_saves_its_adapter_and_a_merged_checkpoint(files, tiny_backbone_dir):

@@ -43,6 +43,7 @@ from .demo_setting import (
     DEMO_TRAINING_DEFAULTS,
     REFERENCE_ACCURACY,
     REFERENCE_COMMAND,
+    demo_attention,
     reference_spread,
     reference_verdict,
 )
@@ -71,6 +72,13 @@ class DemoArguments:
     qps_rows: int = field(default=64, metadata={"help": "Inputs for the classifier QPS measurement."})
     cot_rows: int = field(default=8, metadata={"help": "Inputs for the CoT decoding QPS measurement."})
     cot_new_tokens: int = field(default=128, metadata={"help": "New tokens per CoT answer (fixed, for timing)."})
+    attn_implementation: str | None = field(
+        default=None,
+        metadata={
+            "help": "The backbone's attention kernel for training: default 'eager' on a CPU (faster for the "
+            "demo's short sequences), else the backbone's default ('sdpa')."
+        },
+    )
 
     def __post_init__(self) -> None:
         if self.quick:
@@ -118,10 +126,20 @@ METHODS = (
 
 
 def train_one(
-    training: DHRDTrainingArguments, backbone: str, tokenizer, task: Task, train, evaluation, method: Method
+    training: DHRDTrainingArguments,
+    backbone: str,
+    attention: str | None,
+    tokenizer,
+    task: Task,
+    train,
+    evaluation,
+    method: Method,
 ) -> tuple[torch.nn.Module, dict]:
     set_seed(training.seed)
-    model = DHRDForSequenceClassification.from_backbone(backbone, id2label=task.id2label)
+    backbone_kwargs = {"attn_implementation": attention} if attention else None
+    model = DHRDForSequenceClassification.from_backbone(
+        backbone, id2label=task.id2label, backbone_kwargs=backbone_kwargs
+    )
     lm_weight = (training.lm_weight if training.lm_weight is not None else 1.0) if method.uses_rationales else 0.0
     if method.shuffled:
         train = shuffled_rationales(train, training.seed)
@@ -287,6 +305,7 @@ def run_demo(args: DemoArguments, training: DHRDTrainingArguments, device: Devic
         training = replace(training, max_steps=QUICK_STEPS, logging_steps=1)
     if device.torch_device.type == "cpu" and not training.use_cpu:
         training = replace(training, use_cpu=True)
+    args = replace(args, attn_implementation=demo_attention(args.attn_implementation, training.device))
     output_dir = Path(training.output_dir)
     backbone = resolve_backbone(args.model)
     tokenizer = AutoTokenizer.from_pretrained(backbone)
@@ -308,7 +327,7 @@ def run_demo(args: DemoArguments, training: DHRDTrainingArguments, device: Devic
         if method.shuffled and not args.shuffled_control:
             continue
         model, results["methods"][method.key] = train_one(
-            training, backbone, tokenizer, task, train, evaluation, method
+            training, backbone, args.attn_implementation, tokenizer, task, train, evaluation, method
         )
         if method.key == "dhrd":  # the one exported; the others are dropped as soon as they are scored
             dhrd_model = model

@@ -44,6 +44,15 @@ class ModelArguments:
     dtype: str | None = field(
         default=None, metadata={"help": "Backbone dtype: float32, bfloat16, ...", "aliases": ["--torch_dtype"]}
     )
+    attn_implementation: str | None = field(
+        default=None,
+        metadata={
+            "help": "The backbone's attention kernel (transformers' `attn_implementation`): 'sdpa' (default), 'eager' "
+            "(trains faster on a CPU when sequences are ~100 tokens, slower and heavier from ~512: docs/RESULTS.md), "
+            "or 'flash_attention_2' on a GPU with flash-attn installed. Training only: a saved model loads with "
+            "the default."
+        },
+    )
 
 
 @dataclass
@@ -106,6 +115,8 @@ def _train(model_args: ModelArguments, data_args: DatasetArguments, args: TrainC
             "pooling": model_args.pooling,
             "head": model_args.head,
         }
+        if model_args.attn_implementation:
+            common["backbone_kwargs"] = {"attn_implementation": model_args.attn_implementation}
         if data.kind.scores_options:  # one score per [context, option] row
             return DHRDForMultipleChoice.from_backbone(backbone, **common)
         return DHRDForSequenceClassification.from_backbone(
@@ -137,7 +148,11 @@ def _train(model_args: ModelArguments, data_args: DatasetArguments, args: TrainC
             "datasets": dataset_ids(data_args),
             "train_file": data_args.train_file,
             "input_format": data_args.input_format(),
-            "training": {"lora_r": model_args.lora_r, **trainer.training_summary()},
+            "training": {
+                "lora_r": model_args.lora_r,
+                "attn_implementation": model_args.attn_implementation,
+                **trainer.training_summary(),
+            },
             "preparation": {name: asdict(report) for name, report in trainer.preparation_reports.items()},
             "eval_metrics": eval_scores(metrics),
         }
