@@ -254,7 +254,7 @@ def test_push_to_hub_uploads_the_exported_folder(files, tiny_backbone_dir, tmp_p
 
 @pytest.mark.slow
 def test_demo_quick_runs_the_whole_story(tmp_path):
-    completed = dhrd("demo", "--quick", "--output_dir", str(tmp_path / "demo"))
+    completed = dhrd("demo", "--quick", "--shuffled_control", "--output_dir", str(tmp_path / "demo"))
     assert completed.returncode == 0, completed.stderr[-3000:]
     results = json.loads((tmp_path / "demo" / "results.json").read_text())
     assert list(results["methods"]) == ["pooled", "dhrd", "dhrd_shuffled"]  # the control sits beside DHRD
@@ -296,6 +296,24 @@ def test_train_takes_an_attention_kernel_for_training_only(files, tiny_backbone_
     assert unwrap_dhrd(trainer.model, "the test").model.config._attn_implementation == "eager"
     assert json.loads((run / "dhrd_training.json").read_text())["training"]["attn_implementation"] == "eager"
     assert AutoModelForSequenceClassification.from_pretrained(run).config._attn_implementation == "sdpa"
+
+
+def test_the_demo_shows_the_control_it_did_not_train_as_its_reference(tmp_path):
+    """Without --shuffled_control the control's row is its 3-seed reference, marked as not run, and its finding (what
+    the rationales' content adds over the same rationales shuffled) is printed either way."""
+    from trainer.cli.demo import plot, report_table
+
+    results = json.loads((PROJECT_ROOT / "docs" / "benchmarks" / "demo_results.json").read_text())
+    assert list(results["methods"]) == ["pooled", "dhrd", "dhrd_shuffled"]  # the recorded run of the default setting
+    full = report_table(results)
+    del results["methods"]["dhrd_shuffled"]
+    table = report_table(results)
+    control_row = next(line for line in table.splitlines() if line.startswith("| DHRD, shuffled rationales"))
+    assert "| —        | —        | not run | 0.768 ± 0.013" in control_row
+    content_line = "what the rationales' content adds: over 3 seeds DHRD − DHRD on shuffled rationales = -0.2 ± 4.2"
+    assert content_line in table and content_line in full
+    assert "--shuffled_control trains it" in table and "--shuffled_control" not in full
+    assert plot(results, tmp_path / "results.png") and (tmp_path / "results.png").stat().st_size > 0
 
 
 def test_the_demo_trains_with_eager_attention_on_a_cpu_only():

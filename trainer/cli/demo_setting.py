@@ -108,13 +108,15 @@ def reference_spread(results: dict) -> dict[str, tuple[float, float]] | None:
     return {key: (statistics.mean(v), statistics.stdev(v)) for key, v in REFERENCE_ACCURACY.items()}
 
 
-def reference_verdict() -> str:
-    """What the three reference seeds say about DHRD − pooled, in one line."""
-    deltas = [100 * (d - p) for d, p in zip(REFERENCE_ACCURACY["dhrd"], REFERENCE_ACCURACY["pooled"])]
+def reference_verdict(method: str = "dhrd", baseline: str = "pooled") -> str:
+    """What the three reference seeds say about `method` − `baseline`, in one line."""
+    titles = {"dhrd": "DHRD", "pooled": "pooled", "dhrd_shuffled": "DHRD on shuffled rationales"}
+    deltas = [100 * (m - b) for m, b in zip(REFERENCE_ACCURACY[method], REFERENCE_ACCURACY[baseline])]
     mean, std = statistics.mean(deltas), statistics.stdev(deltas)
     ahead = sum(d > 0 for d in deltas)
     beyond = ahead == len(deltas) and mean - std > 0
     verdict = "a gain beyond the seed spread" if beyond else "not a gain beyond the seed spread"
     return (
-        f"over 3 seeds DHRD − pooled = {mean:+.1f} ± {std:.1f} points ({ahead}/{len(deltas)} seeds ahead): {verdict}"
+        f"over 3 seeds {titles[method]} − {titles[baseline]} = {mean:+.1f} ± {std:.1f} points ({ahead}/{len(deltas)} "
+        f"seeds ahead): {verdict}"
     )
