@@ -30,7 +30,7 @@ SUMMARIES = {
     "predict": "labels and probabilities for every row of a dataset or file (resumable, any size)",
     "explain": "rationales from the trained reasoning head for the rows asked for (e.g. the least confident)",
     "export": "drop the reasoning head: a plain transformers classifier (pipeline, vLLM, the Hub)",
-    "demo": "pooled vs DHRD vs the shuffled control on the embedded model, export, speed (`make demo`)",
+    "demo": "pooled vs DHRD on the embedded model (the shuffled control on request), export, speed (`make demo`)",
 }
 USAGE = "\n".join(
     [

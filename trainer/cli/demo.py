@@ -252,7 +252,11 @@ def plot(results: dict, path: Path) -> bool:
     figure, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
     spread = reference_spread(results)
     methods = shown_methods(results, spread)
-    names = [m.title.replace(" (", "\n(").replace(", ", ",\n") for m in methods]
+    names = [
+        m.title.replace(" (", "\n(").replace(", ", ",\n")
+        + ("" if m.key in results["methods"] else "\n(not run: 3 seeds)")
+        for m in methods
+    ]
     seed = results["settings"]["seed"]
     left.bar(
         names,
