@@ -119,14 +119,13 @@ def run_one(
     args, task, train: Dataset, evaluations: dict, lm_weight: float, seed: int, backbone: str, tokenizer, label: str
 ):
     set_seed(seed)
-    attention = (
-        {"backbone_kwargs": {"attn_implementation": args.attn_implementation}} if args.attn_implementation else {}
-    )
     if args.multiple_choice:  # one score per [context, option]; the rationale rides on the gold option's row
-        model = DHRDForMultipleChoice.from_backbone(backbone, **attention)
+        model = DHRDForMultipleChoice.from_backbone(backbone, attn_implementation=args.attn_implementation)
         train, evaluations = as_choice_rows(train), {name: as_choice_rows(rows) for name, rows in evaluations.items()}
     else:
-        model = DHRDForSequenceClassification.from_backbone(backbone, id2label=task.id2label, **attention)
+        model = DHRDForSequenceClassification.from_backbone(
+            backbone, id2label=task.id2label, attn_implementation=args.attn_implementation
+        )
     training_args = DHRDTrainingArguments(
         output_dir=str(Path(args.output_dir) / "runs"),
         num_train_epochs=args.epochs,

@@ -67,8 +67,9 @@ def _build_model(args):
         config = DHRDConfig(text_config=text_config, num_labels=2, attn_implementation=args.attn_implementation)
         return DHRDForSequenceClassification(config).to(dtype)
     path = resolve_backbone(args.model)
-    attention = {"attn_implementation": args.attn_implementation}
-    return DHRDForSequenceClassification.from_backbone(path, num_labels=2, dtype=dtype, backbone_kwargs=attention)
+    return DHRDForSequenceClassification.from_backbone(
+        path, num_labels=2, dtype=dtype, attn_implementation=args.attn_implementation
+    )
 
 
 def _batch(args, vocab_size: int):

@@ -122,6 +122,7 @@ class DHRDDualHeadModel(DHRDPreTrainedModel):
         label2id: dict[str, int] | None = None,
         dtype: torch.dtype | str | None = None,
         gguf_file: str | None = None,
+        attn_implementation: str | None = None,
         backbone_kwargs: dict | None = None,
         **config_kwargs,
     ) -> "DHRDDualHeadModel":
@@ -132,6 +133,8 @@ class DHRDDualHeadModel(DHRDPreTrainedModel):
             num_labels, id2label, label2id: the classification labels (give `num_labels` or `id2label`).
             dtype: dtype to load the backbone in; the new heads follow it.
             gguf_file: a GGUF file inside `pretrained_model_name_or_path` (de-quantised to dense weights on load).
+            attn_implementation: the backbone's attention kernel (`"sdpa"`, `"eager"`, `"flash_attention_2"`, ...), as
+                in `from_pretrained`; unset, the backbone's default. Not saved: a saved model loads with the default.
             backbone_kwargs: extra keyword arguments for `AutoModelForCausalLM.from_pretrained` (e.g. `revision`,
                 `attn_implementation`, `trust_remote_code`).
             config_kwargs: [`DHRDConfig`] fields (`pooling`, `head`, `lm_weight`, ...).
@@ -141,6 +144,8 @@ class DHRDDualHeadModel(DHRDPreTrainedModel):
             load_kwargs["dtype"] = dtype
         if gguf_file is not None:
             load_kwargs["gguf_file"] = gguf_file
+        if attn_implementation is not None:
+            load_kwargs["attn_implementation"] = attn_implementation
         causal_lm = AutoModelForCausalLM.from_pretrained(pretrained_model_name_or_path, **load_kwargs)
         quantizer = getattr(causal_lm, "hf_quantizer", None)
         if quantizer is not None:

@@ -142,9 +142,8 @@ def train_one(
     method: Method,
 ) -> tuple[torch.nn.Module, dict]:
     set_seed(training.seed)
-    backbone_kwargs = {"attn_implementation": attention} if attention else None
     model = DHRDForSequenceClassification.from_backbone(
-        backbone, id2label=task.id2label, backbone_kwargs=backbone_kwargs
+        backbone, id2label=task.id2label, attn_implementation=attention
     )
     lm_weight = (training.lm_weight if training.lm_weight is not None else 1.0) if method.uses_rationales else 0.0
     if method.shuffled:

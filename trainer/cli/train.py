@@ -114,9 +114,8 @@ def _train(model_args: ModelArguments, data_args: DatasetArguments, args: TrainC
             "dtype": model_args.dtype,
             "pooling": model_args.pooling,
             "head": model_args.head,
+            "attn_implementation": model_args.attn_implementation,
         }
-        if model_args.attn_implementation:
-            common["backbone_kwargs"] = {"attn_implementation": model_args.attn_implementation}
         if data.kind.scores_options:  # one score per [context, option] row
             return DHRDForMultipleChoice.from_backbone(backbone, **common)
         return DHRDForSequenceClassification.from_backbone(
