@@ -3,6 +3,7 @@
 This file is copied verbatim into every saved checkpoint (remote code), so it imports only `transformers`.
 """
 
+import copy
 from typing import Any, ClassVar, Literal
 
 from huggingface_hub.dataclasses import strict
@@ -171,6 +172,29 @@ class DHRDConfig(PreTrainedConfig):
                 raise ValueError(f"`label_thresholds` decide multi-label outputs; this model is {self.problem_type}.")
 
 
+# What training decides besides the weights. A config rebuilt from the backbone (the LoRA merge loads a fresh base
+# model) lacks it, so every save path copies it with `copy_trained_state`; an export keeps what inference reads
+# (the loss settings mean nothing without the reasoning head; the class weights stay as a record of training).
+TRAINED_STATE = (
+    "cls_weight",
+    "lm_weight",
+    "lm_loss_chunk_size",
+    "class_weights",
+    "label_thresholds",
+    "input_contract",
+)
+EXPORTED_STATE = ("class_weights", "label_thresholds", "input_contract")
+
+
+def copy_trained_state(source: PreTrainedConfig, target: PreTrainedConfig, names: tuple[str, ...] = TRAINED_STATE):
+    """Set `names` on `target` from `source`, a trained DHRD config: the one place that says what a model carries
+    across a save that rebuilds its config. Unset values (`None`) are not written onto a target without them."""
+    for name in names:
+        value = getattr(source, name, None)
+        if value is not None or hasattr(target, name):
+            setattr(target, name, copy.deepcopy(value))
+
+
 def _check_decoder_only(text_config: PreTrainedConfig) -> None:
     """Refuse backbones whose hidden states are not causal: pooling a prefix is only exact with causal attention."""
     model_type = getattr(text_config, "model_type", "")
@@ -188,4 +212,13 @@ def _check_decoder_only(text_config: PreTrainedConfig) -> None:
         )
 
 
-__all__ = ["DHRDConfig", "Head", "Pooling", "ProblemKindName", "ProblemType"]
+__all__ = [
+    "EXPORTED_STATE",
+    "TRAINED_STATE",
+    "DHRDConfig",
+    "copy_trained_state",
+    "Head",
+    "Pooling",
+    "ProblemKindName",
+    "ProblemType",
+]

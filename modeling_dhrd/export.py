@@ -33,7 +33,7 @@ from transformers import (
 from transformers.models.auto.modeling_auto import MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING
 
 from .atomic import atomic_directory
-from .configuration_dhrd import MULTIPLE_CHOICE
+from .configuration_dhrd import EXPORTED_STATE, MULTIPLE_CHOICE, copy_trained_state
 from .input_contract import InputContract
 from .pooling import position_ids_from_attention_mask
 from .unwrap import full_precision_forward, unwrap_dhrd
@@ -102,11 +102,10 @@ def export_classifier(
     if getattr(exported.config, "tie_word_embeddings", False):  # its input embeddings are the trained reasoning
         exported.config.reason_marker = dhrd.config.reason_marker  # head: `dhrd explain` prompts it with these
         exported.config.answer_marker = dhrd.config.answer_marker
-    if dhrd.config.label_thresholds is not None:  # multi-label decisions as tuned, for `dhrd predict` and the card
-        exported.config.label_thresholds = list(dhrd.config.label_thresholds)
+    # thresholds as tuned and the input contract, for `dhrd predict` and the card; class weights as a record
+    copy_trained_state(dhrd.config, exported.config, EXPORTED_STATE)
     contract = InputContract.from_config(dhrd.config)
     if contract is not None:  # the export reads inputs as training did, in dhrd and in a plain pipeline alike
-        exported.config.input_contract = contract.to_dict()
         contract.apply_to_tokenizer(tokenizer)
     if atol is None:
         atol = 1e-4 if dhrd.dtype == torch.float32 else 5e-2

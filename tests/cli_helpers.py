@@ -25,6 +25,18 @@ def dhrd(*args: str, env_extra: dict | None = None, timeout: int = 600) -> subpr
     return completed
 
 
+def dhrd_in_process(capsys, *argv: str) -> str:
+    """`dhrd <argv>` in this process (`trainer.cli.main`, as the shell runs it, without a new interpreter's start):
+    its standard output; a non-zero exit fails the test with the command's one-line error."""
+    from trainer.cli import main
+
+    capsys.readouterr()
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    assert code == 0, (err.strip().splitlines() or ["(no output)"])[-1]
+    return out
+
+
 @contextlib.contextmanager
 def fake_hub(record_dir: Path) -> Iterator[dict[str, str]]:
     """`tests/fake_hub.py` on a free port; yields the environment that points huggingface_hub at it."""

@@ -234,11 +234,9 @@ def test_there_are_at_least_forty_cases():
     assert len(CASES) >= 40 and len({case for case, _, _ in CASES}) == len(CASES)
 
 
-def test_a_refused_teacher_server_is_one_line_after_the_retries(world, capsys, monkeypatch):
-    from huggingface_hub import constants
+def test_a_refused_teacher_server_is_one_line_after_the_retries(world, capsys):
     from serving import free_port
 
-    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)  # the suite runs offline; this address is loopback
     url = f"http://127.0.0.1:{free_port()}/v1"  # nothing listens there
     argv = ["rationales", "--train_file", str(world / "unlabelled.jsonl"), "--output_dir", str(world / "out")]
     code = main([*argv, "--server_url", url, "--server_model", "m", "--retries", "1", "--limit", "1"])

@@ -7,8 +7,10 @@ import json
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import tiny_dhrd, write_rows
+from conftest import make_tokenizer, tiny_dhrd, write_rows
+from datasets import Dataset
 
+from trainer import DHRDTrainer, DHRDTrainingArguments
 from trainer.cli import main
 from trainer.kinds.registry import MULTI_LABEL, MULTIPLE_CHOICE, REGRESSION, SINGLE_LABEL
 
@@ -75,3 +77,19 @@ def test_dhrd_train_balanced_weights_reach_the_config_and_the_card(tmp_path, tin
     assert config["class_weights"] == pytest.approx([12 / (2 * 9), 12 / (2 * 3)])
     assert main(["export", "--model", str(tmp_path / "run"), "--output_dir", str(tmp_path / "export")]) == 0
     assert "| class_weights | [0.666" in (tmp_path / "export" / "README.md").read_text()
+
+
+def test_the_weighted_eval_loss_is_the_weighted_mean_whatever_the_eval_batch_size(tmp_path):
+    weights = [0.5, 2.0, 3.0]
+    model = tiny_dhrd("qwen2", num_labels=3, class_weights=weights, lm_weight=0.0)
+    rows = Dataset.from_list([{"text": "sun " * (i + 1), "label": label} for i, label in enumerate([0, 2, 2, 1, 0])])
+    losses = {}
+    for batch_size in (1, 2, 5):
+        args = DHRDTrainingArguments(
+            output_dir=str(tmp_path), per_device_eval_batch_size=batch_size, report_to=[], use_cpu=True
+        )
+        trainer = DHRDTrainer(model=model, args=args, eval_dataset=rows, processing_class=make_tokenizer())
+        losses[batch_size] = trainer.evaluate()["eval_loss"]
+    logits = torch.as_tensor(trainer.predict(rows).predictions)
+    expected = F.cross_entropy(logits, torch.tensor(rows["label"]), weight=torch.tensor(weights)).item()
+    assert losses == pytest.approx(dict.fromkeys(losses, expected), abs=1e-5)

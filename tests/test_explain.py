@@ -48,11 +48,11 @@ def test_the_least_confident_rows_are_explained_alike_by_the_checkpoint_and_its_
         assert "explained 3 of 12 rows (least confident)" in capsys.readouterr().out
         explained[name] = _lines(output)
     rows = explained["export"]
-    assert sorted(row["id"] for row in rows) == sorted(least)
+    assert sorted(row["idx"] for row in rows) == sorted(least)
     by_id = {row["idx"]: row for row in predicted}
     for row in rows:
-        assert row["label"] == by_id[row["id"]]["label"]
-        assert abs(row["confidence"] - confidence[row["id"]]) < 1e-4
+        assert row["label"] == by_id[row["idx"]]["label"]
+        assert abs(row["confidence"] - confidence[row["idx"]]) < 1e-4
         assert row["agrees"] == (row["stated_label"] == row["label"])
     # the export's tied embeddings are the checkpoint's reasoning head: the same rationales, token for token
     assert [row["rationale"] for row in rows] == [row["rationale"] for row in explained["checkpoint"]]

@@ -49,6 +49,8 @@ def _rows(kind: str, n: int, seed: int = 0) -> list[dict]:
         ([], [0.0, 0.0, 0.0]),
         ("weather, sports", [1.0, 0.0, 1.0]),
         ("", [0.0, 0.0, 0.0]),
+        ("[]", [0.0, 0.0, 0.0]),  # a CSV cell's JSON list: an empty CSV cell is read as missing, not as none
+        ('["sports", "weather"]', [1.0, 0.0, 1.0]),
         ([0, 1, 1], [0.0, 1.0, 1.0]),
         ([True, False, False], [1.0, 0.0, 0.0]),
     ],
@@ -64,6 +66,8 @@ def test_multi_label_values_become_multi_hot_rows(value, expected):
         ([0, 2, 1], "not a multi-hot vector of 3 0/1 entries"),
         (["sports", "cooking"], "label 'cooking' is not one of the labels"),
         (None, "no labels"),
+        (float("nan"), "[] for none of the labels"),
+        ("[sports", "not a JSON list"),
         (3, "is not a list of label names"),
     ],
 )

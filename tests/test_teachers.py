@@ -130,3 +130,26 @@ def test_duplicate_ids_are_refused(tmp_path):
     rows = Dataset.from_list([{"idx": 1, "text": "a", "label": 0}, {"idx": 1, "text": "b", "label": 1}])
     with pytest.raises(ValueError, match="repeated ids"):
         generate_rationales(rows, get_task("rte"), teacher=None, output_dir=tmp_path, progress=False)
+
+
+def test_a_rationale_for_the_empty_label_set_is_kept(tmp_path, capsys):
+    """A multi-label row without labels is shown to the teacher as "none"; "none of the labels apply" explains the
+    row, it does not restate a label (no label is named "none"): such rationales were once all filtered out."""
+    from cli_helpers import dhrd_in_process
+    from fake_openai import fake_openai
+
+    from trainer.kinds.registry import MULTI_LABEL
+
+    assert MULTI_LABEL.restated_answer([0.0, 0.0], {0: "rain", 1: "wind"}) is None
+    assert MULTI_LABEL.restated_answer([1.0, 0.0], {0: "rain", 1: "wind"}) == "rain"
+    rows = [{"text": f"row {i}", "label": [["rain"], [], ["rain", "wind"]][i % 3]} for i in range(6)]
+    (tmp_path / "rows.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    out = tmp_path / "out"
+    said = "None of the labels apply: the text is about cooking. [END]"
+    with fake_openai(tmp_path / "requests.jsonl", "--rationale", said) as url:
+        dhrd_in_process(
+            capsys, "rationales", "--train_file", str(tmp_path / "rows.jsonl"), "--rationale_column", "why",
+            "--server_url", f"{url}/v1", "--server_model", "teacher", "--output_dir", str(out),
+        )  # fmt: skip
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["kept"] == len(rows), summary

@@ -49,6 +49,10 @@ def test_tuned_thresholds_reach_evaluate_the_export_predict_and_the_card(tmp_pat
     assert main(["export", "--model", str(tmp_path / "run"), "--output_dir", str(tmp_path / "export")]) == 0
     assert json.loads((tmp_path / "export" / "config.json").read_text())["label_thresholds"] == thresholds
     assert "| label_thresholds |" in (tmp_path / "export" / "README.md").read_text()
+    # the validation scores were measured at thresholds tuned on the same rows: the record and the card say so
+    assert json.loads((tmp_path / "run" / "dhrd_training.json").read_text())["eval_metrics_on_tuning_rows"] is True
+    card = (tmp_path / "export" / "README.md").read_text()
+    assert "tuned on these validation rows, so these scores are optimistic" in card
     capsys.readouterr()
 
     output = tmp_path / "predictions.jsonl"

@@ -148,6 +148,11 @@ def cmd_demo(argv: Sequence[str]) -> str:
     from .demo import DemoArguments, run_demo
     from .demo_setting import DEMO_TRAINING_DEFAULTS
 
+    if any(arg.split("=")[0] == "--early_stopping_patience" for arg in argv):
+        raise ValueError(
+            "dhrd demo compares its methods at a fixed step count on held-out rows, and early stopping would choose "
+            "its checkpoint on those rows: use --early_stopping_patience with `dhrd train --validation_file ...`."
+        )
     args, device, training = _parse(
         (DemoArguments, DeviceArguments, DHRDTrainingArguments), argv, "dhrd demo", DEMO_TRAINING_DEFAULTS
     )

@@ -6,7 +6,8 @@ classifier is least sure of (lowest top probability), else every row (or the fir
 decodes with its own LM head; a native export decodes too when its backbone ties the LM head to the input
 embeddings (SmolLM2, Gemma, Llama-3.2-1B...): those embeddings *are* the trained reasoning head. Each output line
 holds the row id, the classifier's label and confidence, the rationale, the label the rationale states after the
-answer marker, and whether the two agree.
+answer marker, and whether the two agree. The id is named as in `dhrd predict`'s output (the data's id column, else
+`idx`), so the two join on it.
 """
 
 import heapq
@@ -57,6 +58,7 @@ def run_explain(args: ExplainArguments, data_args: DatasetArguments, device: Dev
     if not data.kind.one_label_per_row:
         raise ValueError(f"dhrd explain decodes one label per row; this model is {data.kind.name}.")
     rows = data.rows(args.split, limit=args.limit, labelled=False)
+    id_column = data.id_column(data.require(args.split)) or "idx"  # the id named as `dhrd predict` names it
     model, tokenizer = load_classifier(args.model, device.torch_device, device.torch_dtype, saved.contract)
     shell, reason_marker, answer_marker = reasoning_head(model, args.model)  # refused before any work
     length = max_input_length(args.max_input_length, tokenizer)
@@ -77,7 +79,7 @@ def run_explain(args: ExplainArguments, data_args: DatasetArguments, device: Dev
             label, confidence = chosen[position]
             agree += stated == label
             record = {
-                "id": rows["idx"][position],
+                id_column: rows["idx"][position],
                 "label": names[label],
                 "confidence": round(confidence, 6),
                 "rationale": text.split(answer_marker, 1)[0].strip(),

@@ -6,7 +6,8 @@ The output (`.jsonl` or `.parquet`, by extension) has one record per input row, 
 data's id column, or `idx` = the row's position), then by the model's problem type: `label` (the top class) and
 `probs` (every class's probability); multi-label: `labels` (every class above 0.5) and `probs` (each class's
 sigmoid); regression: `score`; multiple choice (an option scorer, `--options_column`): `option` (the chosen
-option's text), `option_index` and `probs` (each option's probability, in option order).
+option's text), `option_index` and `probs` (each option's probability, in option order). A parquet file's columns
+are typed by the kind (`ProblemKind.prediction_schema`) and the id column's type in the data, whatever the rows say.
 Work is resumable: each finished batch is appended to `<output>.parts/` (fsynced); a rerun of the same job (its
 `manifest.json`: model, data, truncation, dtype) skips what is there, so a kill loses at most the batch in flight;
 another job's parts are refused, `--overwrite` starts over. The output file is written atomically at the end and
@@ -23,6 +24,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import torch
 from datasets import Dataset
 
@@ -40,7 +43,7 @@ from ..inference.classify import (
 )
 from ..inference.option_scoring import score_options
 from ..jobs.bounded import bounded_completions
-from ..jobs.fingerprint import model_identity
+from ..jobs.fingerprint import data_identity, model_identity
 from ..jobs.progress import progress_bar
 from ..jobs.retry import call_with_retries, http_client
 from ..jobs.shards import ShardedResults, ShardIndex
@@ -117,7 +120,9 @@ def run_predict(args: PredictArguments, data_args: DatasetArguments, device: Dev
         raise ValueError(f"--server_url predicts single-label classifiers only; this model is {kind.name}: drop it.")
     windows = data.row_windows(args.split, limit=args.limit, labelled=False, window=ROW_WINDOW)
     first = next(windows)  # checks the columns, the ids and every row of the first window before a model loads
-    id_column = data.id_column(data.require(args.split)) or "idx"
+    dataset = data.require(args.split)
+    id_column = data.id_column(dataset) or "idx"
+    schema = kind.prediction_schema(id_column, _id_type(dataset, id_column), data.label_names)
     store = ShardedResults(parts_folder(args.output_file), key=id_column, manifest=_manifest(args, data, device))
     total = data.num_rows(args.split, args.limit)
     with store.open(overwrite=args.overwrite) as (done, shard):  # another job's parts: refused before a model loads
@@ -142,20 +147,29 @@ def run_predict(args: PredictArguments, data_args: DatasetArguments, device: Dev
                     rows = [pending[position] for position in positions]
                     shard.write({id_column: ids[r], **record(v, options[r])} for r, v in zip(rows, values))
                     bar.update(len(rows))
-        counts = _write_predictions(done, data.row_ids(args.split, args.limit), Path(args.output_file), kind)
+        counts = _write_predictions(done, data.row_ids(args.split, args.limit), Path(args.output_file), kind, schema)
     shutil.rmtree(store.folder, ignore_errors=True)
     return f"wrote {counts.rows} predictions to {args.output_file} ({kind.summary(counts, data.label_names)})"
 
 
+def _id_type(dataset: Dataset, id_column: str) -> pa.DataType:
+    """The ids' type as the data stores them (row positions where the data has no id column: integers), so the
+    output's ids read back as the input's."""
+    if id_column in dataset.column_names:
+        return dataset.features.arrow_schema.field(id_column).type
+    return pa.int64()
+
+
 def _manifest(args: PredictArguments, data: LabelledData, device: DeviceArguments) -> dict:
-    """What the predictions depend on: the model (its files' fingerprint), the served model's name, the rows and how
-    they are read, truncation and precision. Not `--limit` (a partial run's parts serve a larger one), the device, nor
-    the server's address (a restarted server on another port, or behind a proxy, serves the same model)."""
+    """What the predictions depend on: the model (its files' fingerprint), the served model's name, the rows (how
+    they are read, and their content: an edited file is refused, not resumed), truncation and precision. Not
+    `--limit` (a partial run's parts serve a larger one), the device, nor the server's address (a restarted server
+    on another port, or behind a proxy, serves the same model)."""
     return {
         "job": "dhrd predict",
         "model": model_identity(args.model),
         "served_model": (args.server_model or args.model) if args.server_url else None,
-        "data": data.args.job_description(args.split),
+        "data": data_identity(data, args.split),
         "max_input_length": args.max_input_length,
         "dtype": device.dtype,
     }
@@ -237,29 +251,25 @@ class ClassifyClient:
         return call_with_retries(request, self.retries, 1.0, f"prediction server {self.url}")
 
 
-def _write_predictions(done: ShardIndex, ids: Iterable, path: Path, kind: ProblemKind) -> PredictionCounts:
+def _write_predictions(
+    done: ShardIndex, ids: Iterable, path: Path, kind: ProblemKind, schema: pa.Schema, row_group: int | None = None
+) -> PredictionCounts:
     """The output in input order, streamed from the parts into a temporary file renamed at the end (a crash leaves
-    the previous file or none, never half of one); parquet in row groups of `PARQUET_ROW_GROUP` rows."""
+    the previous file or none, never half of one). Parquet has the columns of `schema` (the kind's) in every row group
+    of `row_group` rows (default `PARQUET_ROW_GROUP`, read when called), and its writer is closed on an error too:
+    one left open would fail again, on the closed file, when collected."""
     counts = PredictionCounts()
-    if path.suffix.lower() == ".jsonl":
-        with atomic_file(path, "wb") as handle:
+    with atomic_file(path, "wb") as handle:
+        if path.suffix.lower() == ".jsonl":
             for key in ids:
                 line = done.raw(str(key))
                 kind.count(counts, json.loads(line))
                 handle.write(line)
-        return counts
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    with atomic_file(path, "wb") as handle:
-        writer = None
-        results = (done[str(key)] for key in ids)
-        while group := list(itertools.islice(results, PARQUET_ROW_GROUP)):
-            for result in group:
-                kind.count(counts, result)
-            table = pa.Table.from_pylist(group)
-            writer = writer or pq.ParquetWriter(handle, table.schema)
-            writer.write_table(table)
-        if writer is not None:
-            writer.close()
+        else:
+            results = (done[str(key)] for key in ids)
+            with pq.ParquetWriter(handle, schema) as writer:
+                while group := list(itertools.islice(results, row_group or PARQUET_ROW_GROUP)):
+                    for result in group:
+                        kind.count(counts, result)
+                    writer.write_table(pa.Table.from_pylist(group, schema=schema))
     return counts

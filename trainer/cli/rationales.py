@@ -19,7 +19,7 @@ from ..data.description import DataError, DatasetArguments, canonical_split
 from ..data.labelled import LabelledData
 from ..data.options import teacher_listing
 from ..device import DeviceArguments
-from ..jobs.fingerprint import model_identity
+from ..jobs.fingerprint import data_identity, model_identity
 from ..tasks import rationale_sets as joins
 from ..tasks.base import data_dir_or_env
 from .checks import require_client_limits, require_positive
@@ -122,7 +122,7 @@ def run_rationales(
     manifest = {
         "teacher": _teacher_identity(args),
         "dtype": device.dtype,
-        "data": data.args.job_description(args.split),
+        "data": data_identity(data, args.split),
     }
     if args.dry_run:
         return _bill(args, windows, len(raw), task, template, manifest).line(args.input_price, args.output_price)

@@ -15,7 +15,7 @@ import torch
 from datasets import Dataset
 from transformers import AutoTokenizer, set_seed
 
-from configuration_dhrd.configuration_dhrd import Head, Pooling
+from configuration_dhrd.configuration_dhrd import Head, Pooling, copy_trained_state
 from modeling_dhrd import DHRDForMultipleChoice, DHRDForSequenceClassification, resolve_backbone
 from modeling_dhrd.atomic import atomic_write_text, give_default_permissions
 from modeling_dhrd.embedded import BACKBONE_HELP, base_model_id
@@ -26,7 +26,7 @@ from ..data.labelled import LabelledData
 from ..data.options import require_one_option_count
 from ..inference.classify import check_model_reference
 from ..kinds.metrics import eval_scores
-from ..training.arguments import CONFIG_OVERRIDES, DHRDTrainingArguments, require_validation_rows
+from ..training.arguments import DHRDTrainingArguments, require_validation_rows
 from ..training.dhrd_trainer import DHRDTrainer, paper_lora_config
 
 logger = logging.getLogger(__name__)
@@ -154,6 +154,8 @@ def _train(model_args: ModelArguments, data_args: DatasetArguments, args: TrainC
             },
             "preparation": {name: asdict(report) for name, report in trainer.preparation_reports.items()},
             "eval_metrics": eval_scores(metrics),
+            # the thresholds were tuned on the very rows scored: optimistic, as the card says
+            "eval_metrics_on_tuning_rows": bool(metrics) and args.tune_thresholds,
         }
         atomic_write_text(Path(args.output_dir) / "dhrd_training.json", json.dumps(record, indent=2) + "\n")
     _leave_process_group(trainer)
@@ -199,8 +201,9 @@ def save_trained_model(
         from peft import PeftModel
 
         merged = PeftModel.from_pretrained(load_base(), str(adapter_dir)).merge_and_unload()
-        for name in CONFIG_OVERRIDES:  # the weights the run trained with, not the base model's defaults
-            setattr(merged.config, name, getattr(unwrap_dhrd(model, "save_trained_model").config, name))
+        # the fresh base's config has the backbone's defaults: the loss settings, class weights, thresholds and input
+        # contract are the run's (also in the adapter's config.json, written by `DHRDTrainer._save`)
+        copy_trained_state(unwrap_dhrd(model, "save_trained_model").config, merged.config)
         merged.save_pretrained(output_dir)
         tokenizer.save_pretrained(output_dir)
         give_default_permissions(output_dir)

@@ -14,7 +14,7 @@ import string
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from datasets import Dataset
+from datasets import Dataset, Features, List, Value
 
 from ..kinds.labels import LabelError
 from .description import DataError, DatasetArguments
@@ -139,6 +139,27 @@ class RowNormaliser:
             columns[OPTIONS] = batch[OPTIONS]
         return columns
 
+    def features(self, source: Features) -> Features:
+        """The normalised columns' types, declared rather than inferred: `datasets` gives a column the function
+        returns the type of the input column of the same name, so a CSV whose `label` column holds names (strings)
+        turned the encoded label indices into the strings '0', '1'. `source`: the types of the rows as given."""
+        columns: dict = {"idx": source[self.id_column] if self.id_column else Value("int64"), TEXT: Value("string")}
+        if self.args.options_column is not None:
+            columns[OPTIONS] = List(Value("string"))
+        if self.schema is not None:  # the gold option's index, the flags of `--label_columns`, or the kind's target
+            if self.args.options_column is not None:
+                columns[LABEL] = Value("int64")
+            else:
+                columns[LABEL] = (
+                    List(Value("float64")) if self.args.columns_of_labels() else self.schema.kind.target_feature()
+                )
+        for name, normalised in ((self.args.rationale_column, RATIONALE), ("group", "group")):
+            if name in source:
+                columns[normalised] = source[name]
+        if self.options_as_data and OPTIONS in source:
+            columns[OPTIONS] = source[OPTIONS]
+        return Features(columns)
+
     def _target_reader(self) -> Callable[[dict, str], object]:
         """How a row's label becomes its target: the kind's encoding of the label column, or the 0/1 flags of
         `--label_columns` (the label index built once, not per row)."""
@@ -178,6 +199,7 @@ def normalised_rows(
         batched=True,
         with_indices=True,
         remove_columns=dataset.column_names,
+        features=normaliser.features(dataset.features),
         num_proc=num_proc,
         desc="Reading rows",
     )

@@ -107,7 +107,9 @@ def classifier_data(model: str, data_args) -> tuple[SavedSettings, "LabelledData
     contract = model_input_contract(config, model)
     data_args = data_args.with_input_format(contract.input_format if contract else {})
     names = [str(config.id2label[i]) for i in range(config.num_labels)]
-    kind = named_kind(config)
+    # a config without a kind names none, but one output is a regressor to transformers too (its loss is MSE); with
+    # several outputs single- and multi-label look alike, and the data decides
+    kind = named_kind(config) or (kind_of(config) if config.num_labels == 1 else None)
     scores_options = kind is not None and kind.scores_options
     if scores_options and not data_args.options_column:
         raise DataError(

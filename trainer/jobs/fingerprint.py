@@ -5,10 +5,16 @@ merged with another's.
 The fingerprint hashes the small files that decide the output (config, tokenizer, training record, weight index)
 whole, and of each safetensors file its header (names, shapes, offsets) and three 64 KiB samples of its data: a
 retrained or replaced model changes them, and a 16 GB checkpoint is fingerprinted in milliseconds.
+
+The data a job reads is fingerprinted too (`data_content`): a manifest that held only the data file's path would
+let a rerun on an edited file attach the old results to other rows (ids are row positions when the data has no id
+column).
 """
 
 import hashlib
+import os
 from pathlib import Path
+from typing import Any
 
 SMALL_FILES = (
     "config.json",
@@ -20,6 +26,8 @@ SMALL_FILES = (
     "model.safetensors.index.json",
 )
 SAMPLE_BYTES = 64 * 1024
+SAMPLE_BYTES_DATA = 1024 * 1024  # of a data file: its first and last MiB
+CONTENT_OF = "content_of"  # the key naming what a content entry fingerprints (`shards` names it when it changed)
 
 
 def model_identity(model: str) -> dict:
@@ -56,3 +64,37 @@ def _safetensors_sample(path: Path) -> bytes:
             handle.seek(offset)
             parts.append(handle.read(SAMPLE_BYTES))
     return b"".join(parts)
+
+
+def data_content(source: str, file: str | os.PathLike | None, dataset: Any = None) -> dict:
+    """What a split's rows are, for a job's manifest: `{"content_of": what, ...its fingerprint}`.
+
+    A data file (`file`): its resolved path, its size and a hash of its first and last MiB (the whole file when it
+    is at most 2 MiB). Not its modification time: a file touched or saved again unchanged still resumes. Cheap on
+    any size, at the cost of missing an edit that keeps the size and touches neither end of a file over 2 MiB.
+    Otherwise (a Hub dataset, a `save_to_disk` folder, a built-in task) `dataset`'s own `datasets` fingerprint:
+    the hash of its rows (built in memory), of its cache files (Hub: the revision and files they came from, and the
+    cache files' times, so a cache rebuilt from the same data refuses too: the safe side), or the one `save_to_disk`
+    stored. `source` names it in messages (`LabelledData.source`)."""
+    if file is not None:
+        path = Path(file).resolve()
+        size = path.stat().st_size
+        digest = hashlib.sha256()
+        with open(path, "rb") as handle:
+            digest.update(handle.read(SAMPLE_BYTES_DATA))
+            if size > SAMPLE_BYTES_DATA:
+                handle.seek(max(SAMPLE_BYTES_DATA, size - SAMPLE_BYTES_DATA))
+                digest.update(handle.read())
+        return {CONTENT_OF: str(path), "size": size, "sha256_first_last_mib": digest.hexdigest()}
+    return {CONTENT_OF: source, "datasets_fingerprint": dataset._fingerprint}
+
+
+def data_identity(data: Any, split: str) -> dict:
+    """A job's manifest entry for the rows of `split` of a `trainer.data.labelled.LabelledData`: how they are
+    described and read (`DatasetArguments.job_description`) and their content (`data_content`: its file, else the
+    loaded split)."""
+    from ..data.description import canonical_split  # here, not above: the data layer imports this package
+
+    split = canonical_split(split)
+    content = data_content(data.source(split), data.args.file_for(split), data.require(split))
+    return {**data.args.job_description(split), "content": content}

@@ -43,6 +43,29 @@ class ServerUnavailable(RuntimeError):
     """A server kept failing with retryable errors until the retries ran out."""
 
 
+class ServerError(RuntimeError):
+    """An HTTP error answer, with what the server said; `response` lets `is_retryable` read its status."""
+
+    def __init__(self, message: str, response) -> None:
+        super().__init__(message)
+        self.response = response
+
+
+def checked(response, server: str):
+    """`response`, or a `ServerError` naming the server, the status and the server's own explanation (an OpenAI-style
+    `{"error": {"message": ...}}`, else the start of the body): "model `x` does not exist" says what to fix, a bare
+    "404 Not Found" does not."""
+    if response.status_code < 400:
+        return response
+    try:
+        said = response.json()
+        said = said.get("error", said) if isinstance(said, dict) else said
+        said = said.get("message", said) if isinstance(said, dict) else said
+    except ValueError:
+        said = response.text[:300]
+    raise ServerError(f"{server} answered {response.status_code} {response.reason_phrase}: {said}", response)
+
+
 def call_with_retries(request: Callable[[], T], max_retries: int, backoff: float, server: str) -> T:
     """`request()`, retried with exponential backoff (`backoff`, doubled, capped at 30 s) on retryable errors."""
     delay = backoff

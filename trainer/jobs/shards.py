@@ -7,7 +7,8 @@ ignored on load (that key is done again), and no key is ever kept twice. A lock 
 
 A job that knows what its results depend on (the model, the data, the settings) gives a `manifest`: it is written
 next to the shards, and a rerun with another manifest is refused (naming what differs) instead of merging two jobs'
-results; `overwrite=True` removes the earlier job's results and starts over.
+results; `overwrite=True` removes the earlier job's results and starts over. A data file edited since (same path,
+other content: `fingerprint.data_content`) is refused in words of its own, naming the file.
 
 Memory stays flat on millions of rows: what is done is an index (a key's 8-byte hash, its shard and byte offset,
 16 bytes a record), and a record is read back from its shard when it is asked for.
@@ -24,6 +25,8 @@ from pathlib import Path
 from typing import IO
 
 import numpy as np
+
+from .fingerprint import CONTENT_OF
 
 HASH_MASK = (1 << 64) - 1
 
@@ -200,6 +203,13 @@ class ShardedResults:
         if path.is_file():
             stored = json.loads(path.read_text(encoding="utf-8"))
             if self.manifest is not None and stored != self.manifest:
+                changed = changed_contents(stored, self.manifest)
+                if changed and not describe_differences(stored, self.manifest, skip=changed):
+                    raise JobMismatch(
+                        f"{', '.join(changed.values())} changed since the results in {self.folder} were computed from "
+                        "it (other size or content: results kept by row id would be attached to other rows); restore "
+                        "it, or pass --overwrite to start over (the results are removed)."
+                    )
                 raise JobMismatch(
                     f"{self.folder} holds the results of another job ({describe_differences(stored, self.manifest)}); "
                     "pass --overwrite to start over (they are removed), or rerun with the same settings."
@@ -272,13 +282,36 @@ class ShardedResults:
                             folder.rmdir()
 
 
-def describe_differences(stored: dict, wanted: dict, most: int = 3) -> str:
-    """`model.fingerprint: was 'ab12…', now 'cd34…'; …`: the first leaves of two manifests that differ."""
-    differences = []
+def changed_contents(stored: dict, wanted: dict) -> dict[str, str]:
+    """`{leaf prefix: name}` of the content entries (`{"content_of": name, ...}`) that name the same data in both
+    manifests with other fingerprints: the same file, edited since. Their leaves (a size, a hash) say nothing to a
+    user; the name does."""
+    found: dict[str, str] = {}
+
+    def walk(was, now, prefix: str) -> None:
+        if not (isinstance(was, dict) and isinstance(now, dict)):
+            return
+        if CONTENT_OF in was and was[CONTENT_OF] == now.get(CONTENT_OF) and was != now:
+            found[prefix] = str(was[CONTENT_OF])
+            return
+        for key in was.keys() & now.keys():
+            walk(was[key], now[key], f"{prefix}.{key}" if prefix else str(key))
+
+    walk(stored, wanted, "")
+    return found
+
+
+def describe_differences(stored: dict, wanted: dict, most: int = 3, skip: dict[str, str] | None = None) -> str:
+    """`model.fingerprint: was 'ab12…', now 'cd34…'; …`: the first leaves of two manifests that differ; an edited
+    data file as `<file> changed (other content)`. Leaves under the prefixes of `skip` are left out (those of
+    `changed_contents` when the caller says them itself)."""
+    changed = changed_contents(stored, wanted) if skip is None else {}
+    hidden = {**changed, **(skip or {})}
+    differences = [f"{name} changed (other content)" for name in changed.values()]
     stored, wanted = _leaves(stored), _leaves(wanted)
     for key in sorted(set(stored) | set(wanted)):
         was, now = stored.get(key), wanted.get(key)
-        if was != now:
+        if was != now and not any(key.startswith(f"{prefix}.") for prefix in hidden):
             differences.append(f"{key}: was {_short(was)}, now {_short(now)}")
     more = f"; and {len(differences) - most} more" if len(differences) > most else ""
     return "; ".join(differences[:most]) + more

@@ -4,10 +4,10 @@ teacher prompt asks the kind, never the shapes of arrays.
 A kind owns
 - the target: how a data value becomes the pooled head's target (`encode_target`) and how the target is verbalised
   in a training sequence and a teacher prompt (`answer_text`, `teacher_template`);
-- the decision: how logits become predictions (`decide`), what a prediction reports (`activations`, `record`) and
-  what a training log counts as right (`correct`);
-- the scores: its metrics (`scores`, `metrics`), the headline one early stopping follows (`best_metric`) and what
-  `dhrd predict` says at the end (`summary`);
+- the decision: how logits become predictions (`decide`), what a prediction reports (`activations`, `record`, typed
+  for a parquet output by `prediction_schema`) and what a training log counts as right (`correct`);
+- the scores: its metrics (`scores`, `metrics`) with whether each is better higher (`metric_directions`), the
+  headline one early stopping follows (`best_metric`) and what `dhrd predict` says at the end (`summary`);
 - its names: the one the project stores (`DHRDConfig.problem_kind`) and transformers' `problem_type` the DHRD model
   trains with (the export decides its own: an option scorer exports as a one-output `regression` classifier).
 
@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 import torch
 
 from .labels import label_value
@@ -39,15 +40,25 @@ class PredictionCounts:
     score_max: float = float("-inf")
 
 
+def class_probabilities(names: Sequence[str]) -> pa.DataType:
+    """A record's `probs` over named classes: one float per class, named as the record's JSON keys name them."""
+    return pa.struct([pa.field(str(name), pa.float64()) for name in names])
+
+
 class ProblemKind(ABC):
     """One problem kind; the instances in `registry.KINDS` are the only ones."""
 
     name: str  # `DHRDConfig.problem_kind`
     problem_type: str | None  # transformers' `problem_type` of the DHRD model (None: the model's own loss)
     best_metric: tuple[str, bool]  # (metric, greater is better) for early stopping and the best checkpoint
+    # Every metric `scores` reports -> whether greater is better: the direction `--metric_for_best_model` takes
+    # (transformers would guess it from the name, and call a lower-is-better MSE higher-is-better).
+    metric_directions: Mapping[str, bool]
     teacher_template: str | None = None  # the teacher prompt for data of this kind (None: the default one)
     # Batches of option rows `[batch, num_choices, seq]` (the model scores each option), not of inputs `[batch, seq]`.
     scores_options: bool = False
+    # The type of a normalised row's `label` (a `datasets` dtype): what `encode_target` returns, or the gold option.
+    target_dtype: str = "int64"
     # Which end of a long input training cuts (None: the tokenizer's side).
     truncation_side: str | None = None
     weights_classes: bool = True  # `--class_weights` applies (the kinds whose outputs are classes)
@@ -66,9 +77,21 @@ class ProblemKind(ABC):
     def encode_target(self, value: Any, label2id: Mapping[str, int], where: str, indices: bool = False) -> Any:
         """The pooled head's target for a data value; a bad value is a `LabelError` naming `where`."""
 
+    def target_feature(self) -> Any:
+        """The `datasets` feature of a normalised row's `label`: declared, not inferred, so a user's column that has
+        the normalised column's name (a CSV `label` of names is a string column) never lends it its own type."""
+        from datasets import Value
+
+        return Value(self.target_dtype)
+
     @abstractmethod
     def answer_text(self, target: Any, id2label: Mapping[int, str]) -> str:
         """The verbalised answer of a target, in a training sequence and a teacher prompt."""
+
+    def restated_answer(self, target: Any, id2label: Mapping[int, str]) -> str | None:
+        """What a teacher's rationale must not say verbatim (it would teach the student to copy the answer): the
+        verbalised answer, or None where the answer names no label."""
+        return self.answer_text(target, id2label)
 
     @abstractmethod
     def decide(self, logits: np.ndarray, thresholds: Sequence[float] | None = None) -> np.ndarray:
@@ -87,6 +110,16 @@ class ProblemKind(ABC):
         options: Sequence[str] | None = None,
     ) -> dict[str, Any]:
         """One row of `dhrd predict` output from `activations`."""
+
+    @abstractmethod
+    def prediction_fields(self, names: Sequence[str]) -> list[pa.Field]:
+        """The typed columns of a `record` (in its order) with these label names."""
+
+    def prediction_schema(self, id_column: str, id_type: pa.DataType, names: Sequence[str]) -> pa.Schema:
+        """The columns of `dhrd predict`'s parquet output: the row id, typed as the data types it, then the record's.
+        Declared, never inferred from the first rows: a first row group without a single label would type `labels`
+        as nulls, and every later group that has one would not fit."""
+        return pa.schema([pa.field(id_column, id_type), *self.prediction_fields(names)])
 
     @abstractmethod
     def correct(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor | None:

@@ -6,14 +6,16 @@ column, as Hub datasets store them), or a string of names joined by commas (CSV 
 0/1 columns are `--label_columns` (`trainer.data`).
 """
 
+import json
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 import torch
 
-from .base import PredictionCounts, ProblemKind
+from .base import PredictionCounts, ProblemKind, class_probabilities
 from .labels import LabelError, label_index
 from .metrics import multi_label_scores
 from .thresholds import DEFAULT_THRESHOLD, decide
@@ -32,9 +34,19 @@ def is_list_value(value: Any) -> bool:
 
 
 def multi_label_items(value: Any, where: str) -> list:
-    """The items a multi-label value lists: a list as given, names split at commas (a CSV cell; "" is none)."""
+    """The items a multi-label value lists: a list as given, a JSON list in a CSV cell (`[]` is the empty set), or
+    names split at commas. An empty CSV cell is read as missing, never as the empty set: a forgotten label must not
+    train as "none of the labels apply"."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
-        raise LabelError(f"{where}: no labels; give a list (empty for none) or remove the row.")
+        raise LabelError(
+            f"{where}: no labels; give a list (in a CSV cell, [] for none of the labels; an empty cell is read as "
+            "missing) or remove the row."
+        )
+    if isinstance(value, str) and value.strip().startswith("["):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            raise LabelError(f"{where}: {value[:80]!r} is not a JSON list of label names or indices.") from None
     if isinstance(value, str):
         return [name.strip() for name in value.split(",") if name.strip()]
     if not is_list_value(value):
@@ -69,7 +81,14 @@ def multi_hot(value: Any, label2id: Mapping[str, int], where: str, indices: bool
 class MultiLabel(ProblemKind):
     name = problem_type = "multi_label_classification"
     best_metric = ("micro_f1", True)
+    metric_directions = {"micro_f1": True, "macro_f1": True, "exact_match": True}
     teacher_template = TEACHER_TEMPLATE
+
+    def target_feature(self) -> Any:
+        """A multi-hot row of floats (see `ProblemKind.target_feature`)."""
+        from datasets import List, Value
+
+        return List(Value("float64"))
 
     def encode_target(self, value: Any, label2id: Mapping[str, int], where: str, indices: bool = False) -> list:
         return multi_hot(value, label2id, where, indices)
@@ -77,6 +96,11 @@ class MultiLabel(ProblemKind):
     def answer_text(self, target: Any, id2label: Mapping[int, str]) -> str:
         names = [str(id2label[i]) for i, flag in enumerate(target) if flag >= DEFAULT_THRESHOLD]
         return ", ".join(names) or NO_LABEL_ANSWER
+
+    def restated_answer(self, target: Any, id2label: Mapping[int, str]) -> str | None:
+        """None for the empty set: "none of the labels apply" explains the row, it names no label."""
+        answer = self.answer_text(target, id2label)
+        return None if answer == NO_LABEL_ANSWER and NO_LABEL_ANSWER not in id2label.values() else answer
 
     def decide(self, logits: np.ndarray, thresholds: Sequence[float] | None = None) -> np.ndarray:
         return decide(1 / (1 + np.exp(-np.asarray(logits, dtype=np.float64))), thresholds)
@@ -88,6 +112,9 @@ class MultiLabel(ProblemKind):
         values = [float(v) for v in activated]
         decided = decide(np.asarray([values]), thresholds)[0]
         return {"labels": [name for name, flag in zip(names, decided) if flag], "probs": dict(zip(names, values))}
+
+    def prediction_fields(self, names: Sequence[str]) -> list[pa.Field]:
+        return [pa.field("labels", pa.list_(pa.string())), pa.field("probs", class_probabilities(names))]
 
     def correct(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """Rows whose every label is decided right (at 0.5: the tuned thresholds come after training)."""

@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 import torch
 
 from modeling_dhrd.configuration_dhrd import OPTION_SCORE_LABEL
@@ -33,6 +34,7 @@ class MultipleChoice(ProblemKind):
     name = "multiple_choice"
     problem_type = None
     best_metric = ("accuracy", True)
+    metric_directions = {"accuracy": True}
     teacher_template = TEACHER_TEMPLATE
     weights_classes = False
     scores_options = True
@@ -57,6 +59,14 @@ class MultipleChoice(ProblemKind):
         probs = torch.softmax(torch.as_tensor(activated).float(), -1)
         best = int(probs.argmax())
         return {"option": options[best], "option_index": best, "probs": [float(p) for p in probs]}
+
+    def prediction_fields(self, names: Sequence[str]) -> list[pa.Field]:
+        """The probabilities are a list: rows have their own options, and their own number of them."""
+        return [
+            pa.field("option", pa.string()),
+            pa.field("option_index", pa.int64()),
+            pa.field("probs", pa.list_(pa.float64())),
+        ]
 
     def correct(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         return (logits.argmax(-1) == labels).sum()

@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 import torch
 
 from .base import PredictionCounts, ProblemKind
@@ -35,6 +36,8 @@ def regression_target(value: Any, where: str) -> float:
 class Regression(ProblemKind):
     name = problem_type = "regression"
     best_metric = ("mse", False)
+    metric_directions = {"mse": False, "pearson": True, "spearman": True}
+    target_dtype = "float64"
     teacher_template = TEACHER_TEMPLATE
     weights_classes = False
     single_output = True
@@ -54,6 +57,9 @@ class Regression(ProblemKind):
 
     def record(self, activated, names, thresholds=None, options=None) -> dict[str, Any]:
         return {"score": float(activated[0])}
+
+    def prediction_fields(self, names: Sequence[str]) -> list[pa.Field]:
+        return [pa.field("score", pa.float64())]
 
     def correct(self, logits: torch.Tensor, labels: torch.Tensor) -> None:
         return None

@@ -5,9 +5,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 import torch
 
-from .base import PredictionCounts, ProblemKind
+from .base import PredictionCounts, ProblemKind, class_probabilities
 from .labels import label_index
 from .metrics import accuracy, macro_f1
 
@@ -15,6 +16,7 @@ from .metrics import accuracy, macro_f1
 class SingleLabel(ProblemKind):
     name = problem_type = "single_label_classification"
     best_metric = ("macro_f1", True)
+    metric_directions = {"accuracy": True, "macro_f1": True}
     one_label_per_row = True
 
     def encode_target(self, value: Any, label2id: Mapping[str, int], where: str, indices: bool = False) -> int:
@@ -32,6 +34,9 @@ class SingleLabel(ProblemKind):
     def record(self, activated, names, thresholds=None, options=None) -> dict[str, Any]:
         values = [float(v) for v in activated]
         return {"label": names[max(range(len(values)), key=values.__getitem__)], "probs": dict(zip(names, values))}
+
+    def prediction_fields(self, names: Sequence[str]) -> list[pa.Field]:
+        return [pa.field("label", pa.string()), pa.field("probs", class_probabilities(names))]
 
     def correct(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         return (logits.argmax(-1) == labels).sum()

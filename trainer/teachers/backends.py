@@ -11,13 +11,14 @@ import os
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from urllib.parse import urlparse
+from urllib.parse import urlparse, urlunparse
 
 import torch
 
 from ..device import load_kwargs, resolve_device
 from ..jobs.bounded import bounded_completions
-from ..jobs.retry import call_with_retries
+from ..jobs.retry import call_with_retries, checked, http_client
+from .bill import chat_text, estimated_tokens
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +29,7 @@ class Completion:
     completion_tokens: int
     finished: bool = True  # the model stopped by itself (eos / stop), not at the token cap
     prompt_tokens: int = 0
+    estimated: bool = False  # the token counts are estimated from characters: the server reported no usage
 
 
 class LocalTeacher:
@@ -93,13 +95,22 @@ class LocalTeacher:
 
 
 class ServerTeacher:
-    """Any OpenAI-compatible chat-completions server (vLLM, TGI, llama.cpp, Ollama, OpenAI), through
-    `huggingface_hub.InferenceClient(base_url=...)`.
+    """Any OpenAI-compatible chat-completions server (vLLM, TGI, llama.cpp, Ollama, OpenAI): `POST
+    {base_url}/chat/completions` with an HTTP client of its own.
+
+    Not `huggingface_hub.InferenceClient`: it sends through huggingface_hub's shared session, whose request hook
+    refuses every request under HF_HUB_OFFLINE=1, and air-gapped clusters set that variable *and* serve their own
+    teacher. A teacher server is not the Hub: offline mode keeps applying to Hub requests only, and this client
+    (`trainer.jobs.retry.http_client`, the httpx huggingface_hub installs, without its hooks) is scoped to the server.
+
+    A server that reports no `usage` (some do not) is counted at the dry run's estimate, ~4 characters a token
+    (`Completion.estimated`), so `--max_total_tokens` still stops it.
 
     Args:
-        base_url: e.g. `http://127.0.0.1:8000/v1`.
+        base_url: e.g. `http://127.0.0.1:8000/v1` (`/chat/completions` is added; a bare host gets
+            `/v1/chat/completions`, as `InferenceClient(base_url=...)` does).
         model: the served model's name (servers with several models need it; vLLM reports it at `/v1/models`).
-        api_key_env: environment variable holding the API token (read here, never logged).
+        api_key_env: environment variable holding the API token (read here, sent as a bearer token, never logged).
         max_concurrency: requests in flight at once.
         timeout: seconds per request.
         max_retries: attempts after the first one, on transport errors, 429 and 5xx (`trainer.jobs.retry`).
@@ -117,14 +128,9 @@ class ServerTeacher:
         backoff: float = 1.0,
         max_new_tokens: int = 128,
     ) -> None:
-        from huggingface_hub import InferenceClient, constants
-
-        if constants.is_offline_mode():
-            raise RuntimeError(
-                f"huggingface_hub's offline mode (HF_HUB_OFFLINE=1) blocks every request, also to {base_url}. "
-                "Unset HF_HUB_OFFLINE for the process that talks to the teacher server."
-            )
-        self.client = InferenceClient(base_url=base_url, api_key=os.environ.get(api_key_env), timeout=timeout)
+        token = os.environ.get(api_key_env)
+        self.client = http_client(timeout, {"Authorization": f"Bearer {token}"} if token else {})
+        self.url = chat_completions_url(base_url)
         self.model = model
         self.max_concurrency = max_concurrency
         self.max_retries = max_retries
@@ -134,17 +140,20 @@ class ServerTeacher:
         self.base_url = base_url
 
     def _request(self, messages: list[dict]) -> Completion:
-        def request() -> Completion:
-            response = self.client.chat_completion(
-                messages, model=self.model, max_tokens=self.max_new_tokens, temperature=0.0
-            )
-            usage = getattr(response, "usage", None)
-            tokens = int(getattr(usage, "completion_tokens", 0) or 0)
-            prompt_tokens = int(getattr(usage, "prompt_tokens", 0) or 0)
-            choice = response.choices[0]
-            return Completion(choice.message.content or "", tokens, choice.finish_reason != "length", prompt_tokens)
+        body = {"model": self.model, "messages": messages, "max_tokens": self.max_new_tokens, "temperature": 0.0}
+        server = f"teacher server {self.base_url}"
 
-        return call_with_retries(request, self.max_retries, self.backoff, f"teacher server {self.base_url}")
+        def request() -> Completion:
+            response = checked(self.client.post(self.url, json=body), server)
+            try:
+                return _completion(response.json(), messages)
+            except (ValueError, KeyError, IndexError, TypeError, AttributeError) as error:  # not retried: a bug
+                raise ValueError(
+                    f"{server}: {self.url} answered something other than a chat completion ({type(error).__name__}: "
+                    f"{error}); is it an OpenAI-compatible server?"
+                ) from error
+
+        return call_with_retries(request, self.max_retries, self.backoff, server)
 
     def complete_iter(self, chats: Sequence[list[dict]]) -> Iterator[list[tuple[int, Completion]]]:
         """Each completion as it finishes, as `[(index, completion)]`: lets the caller persist each one at once. At
@@ -154,6 +163,32 @@ class ServerTeacher:
                 pool, lambda index: self._request(chats[index]), range(len(chats)), self.max_concurrency
             ):
                 yield [(index, completion)]
+
+
+def chat_completions_url(base_url: str) -> str:
+    """The chat-completions endpoint of an OpenAI-compatible base URL: `.../v1` gets `/chat/completions`, a bare
+    host `/v1/chat/completions`, any other path `/v1/chat/completions` after it; a full endpoint stays as it is."""
+    parsed = urlparse(base_url)
+    path = parsed.path.rstrip("/")
+    if not path.endswith("/chat/completions"):
+        path += "/chat/completions" if path.endswith("/v1") else "/v1/chat/completions"
+    return urlunparse(parsed._replace(path=path))
+
+
+def _completion(answer: dict, messages: list[dict]) -> Completion:
+    """A chat-completion answer as a `Completion`; token counts the server left out (no `usage`, or a `usage`
+    without them) are estimated from characters, and the completion says so."""
+    choice = answer["choices"][0]
+    text = (choice.get("message") or {}).get("content") or ""
+    usage = answer.get("usage") or {}
+    completion_tokens, prompt_tokens = usage.get("completion_tokens"), usage.get("prompt_tokens")
+    estimated = completion_tokens is None or prompt_tokens is None
+    if completion_tokens is None:
+        completion_tokens = estimated_tokens(text)
+    if prompt_tokens is None:
+        prompt_tokens = estimated_tokens(chat_text(messages))
+    finished = choice.get("finish_reason") != "length"
+    return Completion(text, int(completion_tokens), finished, int(prompt_tokens), estimated)
 
 
 def render_prompt(tokenizer, messages: list[dict]) -> str:

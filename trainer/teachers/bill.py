@@ -16,6 +16,17 @@ from .prompts import build_messages
 CHARACTERS_PER_TOKEN = 4  # the usual estimate for English text when the teacher's tokenizer is not at hand
 
 
+def estimated_tokens(text: str) -> int:
+    """The tokens of `text` at ~4 characters a token (rounded up): what a server's prompt is billed as before the run,
+    and what a server that reports no `usage` is counted as during it, so `--max_total_tokens` still stops it."""
+    return -(-len(text) // CHARACTERS_PER_TOKEN)
+
+
+def chat_text(messages: list[dict]) -> str:
+    """The text of a chat's messages, as the estimate counts it."""
+    return "".join(message["content"] for message in messages)
+
+
 @dataclass
 class TeacherBill:
     rows: int
@@ -80,8 +91,7 @@ def teacher_bill(
                 if count_tokens is not None:
                     prompt_tokens += count_tokens(messages)
                 else:
-                    characters = sum(len(message["content"]) for message in messages)
-                    prompt_tokens += -(-characters // CHARACTERS_PER_TOKEN)
+                    prompt_tokens += estimated_tokens(chat_text(messages))
     finished = [] if overwrite else complete_records(Path(output_dir))
     spent = [record.get("completion_tokens", 0) for _, _, record in finished]
     expected = round(sum(spent) / len(spent) * to_do) if spent else None

@@ -23,6 +23,7 @@ from modeling_dhrd.atomic import atomic_file, atomic_write_text
 from ..jobs.progress import progress_bar
 from ..jobs.shards import ShardedResults, require_unique_ids
 from ..tasks import Task
+from .bill import CHARACTERS_PER_TOKEN
 from .label_consistency import contradicted_label
 from .prompts import SENTINEL, build_messages, template_for
 
@@ -44,11 +45,12 @@ class GenerationSummary:
     prompt_tokens: int = 0
     stopped_at_budget: bool = False  # `max_total_tokens` was spent: rows are left for a rerun
     left: int = 0  # rows without a finished record (only after a budget stop)
+    tokens_estimated: bool = False  # some counts are ~4 characters a token: the server reported no usage
 
 
 def clean_rationale(
     text: str,
-    label_name: str,
+    label_name: str | None,
     sentinel: str = SENTINEL,
     max_words: int = 150,
     finished: bool = False,
@@ -58,8 +60,9 @@ def clean_rationale(
 
     `missing_sentinel`: no sentinel and the output hit the token cap (truncated). An output without the sentinel
     that ended by itself (eos) is complete and kept: small teachers often drop the sentinel.
-    `label_restated`: the label appears verbatim ("the answer is yes"; for labels of 4+ characters anywhere as a
-    phrase, e.g. "Option 2", "entailment"), which would let the student copy the label instead of the reasoning.
+    `label_restated`: the label (`label_name`; None where the answer names no label) appears verbatim ("the answer
+    is yes"; for labels of 4+ characters anywhere as a phrase, e.g. "Option 2", "entailment"), which would let the
+    student copy the label instead of the reasoning.
     `label_contradicted`: the conclusion (last sentence) names one of `other_labels` instead of the gold one
     (`label_consistency`): the rationale argues for another label.
     """
@@ -73,10 +76,11 @@ def clean_rationale(
         return "", "empty"
     if len(rationale.split()) > max_words:
         return rationale, "too_long"
-    phrase = re.escape(label_name.strip().lower())
-    pattern = rf"\b{phrase}\b" if len(label_name.strip()) >= 4 else rf"\banswer is:?\W*{phrase}\b"
-    if re.search(pattern, rationale.lower()):
-        return rationale, "label_restated"
+    if label_name is not None:  # None: the answer names no label (a multi-label row's empty set)
+        phrase = re.escape(label_name.strip().lower())
+        pattern = rf"\b{phrase}\b" if len(label_name.strip()) >= 4 else rf"\banswer is:?\W*{phrase}\b"
+        if re.search(pattern, rationale.lower()):
+            return rationale, "label_restated"
     if other_labels and contradicted_label(rationale, label_name, other_labels):
         return rationale, "label_contradicted"
     return rationale, "kept"
@@ -133,12 +137,13 @@ def generate_in_windows(
 
     `max_total_tokens` caps the prompt + completion tokens this run spends: once spent, no further chunk of
     `chunk_size` rows is sent (the ones in flight finish and are kept), and the summary says `stopped_at_budget`; a
-    rerun continues where it stopped, like after a kill."""
+    rerun continues where it stopped, like after a kill. Counts a server did not report are estimated (the log says
+    so once, the summary says `tokens_estimated`): a budget that counted only reported tokens would never stop."""
     output_dir = Path(output_dir)
     require_unique_ids(row_ids, id_column, "generate_rationales")
     template = template_for(task.name, prompt_template, task.problem_type)
     start = time.monotonic()
-    generated, tokens, prompt_tokens, stopped = 0, 0, 0, False
+    generated, tokens, prompt_tokens, stopped, estimated = 0, 0, 0, False, False
     manifest = job_manifest(
         getattr(teacher, "name", type(teacher).__name__),
         task,
@@ -162,7 +167,7 @@ def generate_in_windows(
                     break
                 indices = pending[offset : offset + chunk_size]
                 chunk = [window[i] for i in indices]
-                labels = [task.kind.answer_text(row["label"], task.id2label) for row in chunk]
+                labels = [task.kind.restated_answer(row["label"], task.id2label) for row in chunk]
                 others = [_other_labels(task, row) for row in chunk]
                 chats = [build_messages(template, task, row, sentinel) for row in chunk]
                 for finished in _completions(teacher, chats):
@@ -187,6 +192,13 @@ def generate_in_windows(
                         )
                         tokens += completion.completion_tokens
                         prompt_tokens += completion.prompt_tokens
+                        if getattr(completion, "estimated", False) and not estimated:
+                            estimated = True
+                            logger.warning(
+                                "The teacher reports no token usage: its tokens are estimated at ~%d characters a "
+                                "token (for --max_total_tokens and summary.json)",
+                                CHARACTERS_PER_TOKEN,
+                            )
                     shard.write(records)  # durable before the next request: a kill loses only work in flight
                     generated += len(records)
                     bar.update(len(records))
@@ -211,6 +223,7 @@ def generate_in_windows(
         prompt_tokens=prompt_tokens,
         stopped_at_budget=stopped,
         left=rows - finished,
+        tokens_estimated=estimated,
     )
     atomic_write_text(output_dir / "summary.json", json.dumps(asdict(summary), indent=2) + "\n")
     logger.info("Teacher rationales: %s", summary)
@@ -267,13 +280,16 @@ def _completions(teacher, chats: list[list[dict]]) -> Iterator[list[tuple[int, o
 def summary_line(summary: GenerationSummary | Mapping) -> str:
     data = asdict(summary) if isinstance(summary, GenerationSummary) else dict(summary)
     filtered = ", ".join(f"{k} {v}" for k, v in data["filtered"].items()) or "none"
+    approx = "~" if data.get("tokens_estimated") else ""  # estimated counts read as such
     line = (
         f"{data['rows']} rows: {data['kept']} kept, filtered: {filtered}; {data['generated']} generated now, "
-        f"{data['already_done']} already done; {data['completion_tokens']} tokens in {data['seconds']} s"
+        f"{data['already_done']} already done; {approx}{data['completion_tokens']} tokens in {data['seconds']} s"
     )
+    if approx:
+        line += f" (the teacher reports no token usage: estimated at ~{CHARACTERS_PER_TOKEN} characters a token)"
     if data.get("stopped_at_budget"):
         line += (
-            f"\nstopped at the token budget ({data['prompt_tokens'] + data['completion_tokens']} prompt + completion "
-            f"tokens): {data['left']} rows left; rerun (with a larger --max_total_tokens) to continue"
+            f"\nstopped at the token budget ({approx}{data['prompt_tokens'] + data['completion_tokens']} prompt + "
+            f"completion tokens): {data['left']} rows left; rerun (with a larger --max_total_tokens) to continue"
         )
     return line

@@ -86,8 +86,9 @@ class DHRDTrainingArguments(TrainingArguments):
             "help": "Stop when the best-model metric has not improved for N evaluations, and end on the best "
             "checkpoint (load_best_model_at_end), so it is the one saved and exported. The metric follows the problem "
             "type unless --metric_for_best_model says: macro_f1 (single-label), micro_f1 (multi-label), mse "
-            "(regression, lower is better), accuracy (multiple choice). Needs a validation split; evaluates and saves "
-            "every epoch unless --eval_strategy says otherwise."
+            "(regression, lower is better), accuracy (multiple choice); a metric named takes its direction from the "
+            "problem type unless --greater_is_better is given. Needs a validation split; evaluates and saves every "
+            "epoch unless --eval_strategy says otherwise (--save_strategy no is refused)."
         },
     )
     tune_thresholds: bool = field(
@@ -122,16 +123,28 @@ class DHRDTrainingArguments(TrainingArguments):
         clone.__dict__.update({key: copy.deepcopy(value, memo) for key, value in self.__dict__.items()})
         return clone
 
+    def _record_given_metric_choices(self) -> None:
+        """Whether `--metric_for_best_model` and `--greater_is_better` were given, recorded before transformers'
+        `__post_init__` fills them in (the metric "loss" for `load_best_model_at_end`, the direction guessed from the
+        metric's name): the trainer puts the problem kind's metric and direction where they were not given."""
+        self.metric_given = self.metric_for_best_model is not None
+        self.greater_is_better_given = self.greater_is_better is not None
+
     def _prepare_early_stopping(self) -> None:
         """Early stopping compares evaluations and keeps the best checkpoint: evaluation and saving on one schedule
         (every epoch unless an evaluation strategy is given), the best model loaded at the end. The metric is the
-        problem kind's (`ProblemKind.best_metric`) unless one is given."""
-        self.metric_given = self.metric_for_best_model is not None
+        problem kind's (`ProblemKind.best_metric`) unless one is given. An explicit `--save_strategy no` is refused
+        (the default is "steps"), not silently overridden: it would save the checkpoints it asked not to."""
         if self.early_stopping_patience is None:
             return
         if self.early_stopping_patience < 1:
             raise ValueError(
                 f"--early_stopping_patience must be a positive integer, got {self.early_stopping_patience}."
+            )
+        if str(getattr(self.save_strategy, "value", self.save_strategy)) == "no":
+            raise ValueError(
+                "--early_stopping_patience keeps the best checkpoint, so it saves at every evaluation: drop "
+                "--save_strategy no."
             )
         if str(getattr(self.eval_strategy, "value", self.eval_strategy)) == "no":
             self.eval_strategy = "epoch"
@@ -183,6 +196,7 @@ class DHRDTrainingArguments(TrainingArguments):
             raise ValueError("max_steps=0 trains nothing: give a number of steps, or -1 to train num_train_epochs.")
         self._check_optimisation_numbers()
         self.given_class_weights()
+        self._record_given_metric_choices()
         self._prepare_early_stopping()
         super().__post_init__()
         for name in ("max_input_length", "max_length"):

@@ -27,9 +27,10 @@ from modeling_dhrd.unwrap import unwrap_dhrd
 
 from ..data.normalise import OPTIONS, TEXT
 from ..jobs.progress import interactive
+from ..kinds.base import ProblemKind
 from ..kinds.metrics import eval_scores
 from ..kinds.multi_label import require_multi_label
-from ..kinds.registry import compute_classification_metrics, kind_of
+from ..kinds.registry import compute_classification_metrics, infer_kind, kind_of, named_kind
 from ..tokenization import padding_id
 from .arguments import (
     CONFIG_OVERRIDES,
@@ -54,6 +55,7 @@ logger = logging.getLogger(__name__)
 # problem kind judges (all of them; none where it has no right answer).
 METRIC_SUMS = ("cls_loss", "examples", "lm_loss", "lm_tokens", "correct", "judged")
 PAPER_LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+TUNE_ON_ONE_SET = "--tune_thresholds tunes on the validation rows: give one eval_dataset."
 
 
 def paper_lora_config(r: int = 16, lora_alpha: int = 32, lora_dropout: float = 0.05, **kwargs) -> LoraConfig:
@@ -105,6 +107,8 @@ class DHRDTrainer(Trainer):
                 f"`torchrun --nproc_per_node {args.n_gpu} ...` (or `accelerate launch`), or pick one GPU with "
                 "CUDA_VISIBLE_DEVICES."
             )
+        if args.tune_thresholds and isinstance(eval_dataset, dict):
+            raise ValueError(TUNE_ON_ONE_SET)
         dhrd = unwrap_dhrd(model, "DHRDTrainer")
         _apply_config_overrides(dhrd.config, args)
         dhrd.config.input_contract = _input_contract(dhrd, args, processing_class, input_format).to_dict()
@@ -128,7 +132,14 @@ class DHRDTrainer(Trainer):
         if args.class_weights:
             _set_class_weights(dhrd, args, train_dataset)
         if args.early_stopping_patience is not None:
-            kwargs["callbacks"] = [*(kwargs.get("callbacks") or []), _early_stopping(dhrd, args, eval_dataset)]
+            require_validation_rows(args, eval_dataset is not None)
+        kind = _kind_before_training(dhrd, train_dataset, eval_dataset)
+        _choose_best_model_metric(kind, args, eval_dataset, compute_metrics is compute_classification_metrics)
+        if args.early_stopping_patience is not None:
+            kwargs["callbacks"] = [
+                *(kwargs.get("callbacks") or []),
+                EarlyStoppingCallback(early_stopping_patience=args.early_stopping_patience),
+            ]
         if compute_metrics is compute_classification_metrics:  # decided at the model's tuned thresholds, if any
             compute_metrics = self._classification_metrics
         if data_collator is None:
@@ -179,7 +190,7 @@ class DHRDTrainer(Trainer):
         dataset = eval_dataset if eval_dataset is not None else self.eval_dataset
         require_multi_label(self._dhrd_config.problem_type)
         if dataset is None or isinstance(dataset, dict):
-            raise ValueError("--tune_thresholds tunes on the validation rows: give one eval_dataset.")
+            raise ValueError(TUNE_ON_ONE_SET)
         output = super().predict(self._prepare(dataset, "eval", self.processing_class, self.args, False))
         logits = output.predictions[0] if isinstance(output.predictions, tuple) else output.predictions
         thresholds = tune_thresholds(1 / (1 + np.exp(-np.asarray(logits, dtype=np.float64))), output.label_ids)
@@ -198,8 +209,12 @@ class DHRDTrainer(Trainer):
             self.add_callback(RunProgressCallback(run_label(args), bar=not args.disable_tqdm and interactive()))
 
     def _prepare(self, dataset, name, tokenizer, args, include_rationale):
-        """Tokenise a raw dataset (one without `input_ids`) into DHRD sequences; prepared ones pass through."""
-        if dataset is None or "input_ids" in (dataset.column_names or []) or tokenizer is None:
+        """Tokenise a raw dataset (one without `input_ids`) into DHRD sequences; prepared ones pass through, and so
+        do what `Trainer.evaluate` resolves itself: a name of one of the trainer's dict of eval sets (prepared when the
+        trainer was made), and a dict, whose sets come back here one by one."""
+        if dataset is None or isinstance(dataset, (str, dict)) or tokenizer is None:
+            return dataset
+        if "input_ids" in (dataset.column_names or []):
             return dataset
         config = self._dhrd_config
         builder = (ChoiceSequenceBuilder if self._scores_options else SequenceBuilder)(
@@ -282,7 +297,12 @@ class DHRDTrainer(Trainer):
         of the owner-only mode of the temporary file transformers writes it through."""
         super()._save(output_dir, state_dict)
         if self.args.should_save:
-            give_default_permissions(output_dir if output_dir is not None else self.args.output_dir)
+            output_dir = output_dir if output_dir is not None else self.args.output_dir
+            if hasattr(self.accelerator.unwrap_model(self.model), "peft_config"):
+                # a PEFT adapter's files hold no DHRD config: keep the run's (its trained state) beside it, so a
+                # LoRA checkpoint or adapter folder says how inputs were built and what was tuned
+                self._dhrd_config.save_pretrained(output_dir)
+            give_default_permissions(output_dir)
 
     def _loss_problem_type(self) -> str:
         """The problem type the model's loss uses (an option scorer's: a cross-entropy over the options)."""
@@ -291,6 +311,32 @@ class DHRDTrainer(Trainer):
     def _class_weights(self) -> torch.Tensor | None:
         weights = self._dhrd_config.class_weights
         return torch.tensor(weights, dtype=torch.float32) if weights else None
+
+    # The mean class weight of the rows being evaluated (None: the rows count alike); set by `evaluation_loop`.
+    _eval_mean_weight: float | None = None
+
+    def _mean_example_weight(self, dataset) -> float | None:
+        """The mean weight of a prepared dataset's rows in the classification loss (`example_weight` / rows), or
+        None where they all count 1: no class weights, a kind they do not weight that way, or no labels to read."""
+        weights, problem_type = self._class_weights(), self._loss_problem_type()
+        if weights is None or problem_type != "single_label_classification":
+            return None
+        if not isinstance(dataset, Dataset) or "labels" not in (dataset.column_names or []) or not len(dataset):
+            return None
+        labels = torch.tensor(list(dataset["labels"]))
+        return float(example_weight(labels, problem_type, weights)) / len(labels)
+
+    def evaluation_loop(self, dataloader, *args: Any, **kwargs: Any):
+        """As `Trainer.evaluation_loop`, with the class-weighted loss over the whole set. transformers averages the
+        batches' losses weighted by their rows, which is the weighted mean sum(w_i l_i) / sum(w_i) only if every
+        batch's rows weigh the same on average: so each batch's loss is divided by its rows times the set's mean
+        weight (`prediction_step`), counted once here from the prepared rows, and eval_loss no longer depends on
+        --per_device_eval_batch_size."""
+        self._eval_mean_weight = self._mean_example_weight(getattr(dataloader, "dataset", None))
+        try:
+            return super().evaluation_loop(dataloader, *args, **kwargs)
+        finally:
+            self._eval_mean_weight = None
 
     def _set_signature_columns_if_needed(self) -> None:
         # Segment lengths are not forward arguments but the collator needs them: keep them.
@@ -374,26 +420,84 @@ class DHRDTrainer(Trainer):
         """The inference path: the classifier runs over the input alone; the loss is the classification loss."""
         inputs = self._prepare_inputs(inputs)
         labels = inputs.get("labels")
+        share = {}  # with class weights: this batch's share of the whole set's weight (`evaluation_loop`)
+        if labels is not None and self._eval_mean_weight is not None:
+            share["num_examples"] = labels.shape[0] * self._eval_mean_weight
         with torch.no_grad():
-            outputs = model(**inference_view(inputs), labels=labels)
+            outputs = model(**inference_view(inputs), labels=labels, **share)
         loss = outputs.cls_loss.detach() if outputs.cls_loss is not None else None
         if prediction_loss_only:
             return loss, None, None
         return loss, outputs.logits.detach(), labels
 
 
-def _early_stopping(dhrd: PreTrainedModel, args: DHRDTrainingArguments, eval_dataset) -> EarlyStoppingCallback:
-    """transformers' `EarlyStoppingCallback` on the problem kind's headline metric (unless the arguments name one)."""
-    require_validation_rows(args, eval_dataset is not None)
-    if not args.metric_given:
-        args.metric_for_best_model, args.greater_is_better = kind_of(dhrd.config).best_metric
-    logger.info(
-        "Early stopping: patience %d evaluations on %s (%s is better)",
-        args.early_stopping_patience,
-        args.metric_for_best_model,
-        "higher" if args.greater_is_better else "lower",
-    )
-    return EarlyStoppingCallback(early_stopping_patience=args.early_stopping_patience)
+def _kind_before_training(dhrd: PreTrainedModel, *datasets) -> ProblemKind:
+    """The model's kind when the trainer is made: the one its config names, else the one its first labels will make
+    it (the model decides at its first batch, as transformers' classifiers do): a multi-label model whose config names
+    no problem type must not be judged as single-label before then."""
+    named = named_kind(dhrd.config)
+    if named is not None:
+        return named
+    for dataset in datasets:
+        for data in dataset.values() if isinstance(dataset, dict) else [dataset]:
+            if data is not None and "labels" in (data.column_names or []) and len(data):
+                return infer_kind(data[0]["labels"], dhrd.config.num_labels)
+    return kind_of(dhrd.config)
+
+
+def _metric_choices(kind: ProblemKind, eval_dataset) -> dict[str, bool]:
+    """What `--metric_for_best_model` may name (less the `eval_` prefix) -> whether greater is better: the kind's
+    metrics and the loss; with a dict of eval sets, per set, as transformers reports them (`eval_<set>_<metric>`)."""
+    directions = {**kind.metric_directions, "loss": False}
+    prefixes = [f"{name}_" for name in eval_dataset] if isinstance(eval_dataset, dict) else [""]
+    return {f"{prefix}{metric}": better for prefix in prefixes for metric, better in directions.items()}
+
+
+def _choose_best_model_metric(kind: ProblemKind, args: DHRDTrainingArguments, eval_dataset, kind_scores: bool) -> None:
+    """The metric that picks the best checkpoint (early stopping's, `load_best_model_at_end`'s), in the problem
+    kind's terms: early stopping follows the kind's headline metric unless one is named; a named metric of the kind
+    takes the kind's direction unless `--greater_is_better` was given (transformers guesses it from the name, and
+    would keep the highest MSE). With the kind's own metrics (`kind_scores`; a custom `compute_metrics` names its
+    own), a name they do not report is refused now, not by a KeyError at the first evaluation."""
+    if args.early_stopping_patience is not None and not args.metric_given:
+        args.metric_for_best_model = kind.best_metric[0]
+        if not args.greater_is_better_given:
+            args.greater_is_better = kind.best_metric[1]
+    metric = args.metric_for_best_model
+    if metric is None:
+        return
+    if kind_scores:
+        choices = _metric_choices(kind, eval_dataset)
+        if metric.removeprefix("eval_") not in choices:
+            raise ValueError(_unknown_metric(kind, args, eval_dataset, choices))
+        if not args.greater_is_better_given:
+            args.greater_is_better = choices[metric.removeprefix("eval_")]
+    direction = f"{metric} ({'higher' if args.greater_is_better else 'lower'} is better)"
+    if args.early_stopping_patience is not None:
+        logger.info("Early stopping: patience %d evaluations on %s", args.early_stopping_patience, direction)
+    else:
+        logger.info("The best checkpoint is the one with the best %s", direction)
+
+
+def _unknown_metric(kind: ProblemKind, args: DHRDTrainingArguments, eval_dataset, choices: dict[str, bool]) -> str:
+    """The one-line refusal of a best-model metric the evaluations will not report, with the names they will."""
+    if not isinstance(eval_dataset, dict):
+        given = args.metric_for_best_model
+        return f"--metric_for_best_model {given} is not a {kind.name} metric: give one of {', '.join(choices)}."
+    names = ", ".join(f"eval_{choice}" for choice in choices)
+    if args.metric_given:
+        return (
+            f"--metric_for_best_model {args.metric_for_best_model} names no metric of the several validation sets "
+            f"(transformers reports eval_<set>_<metric>): give one of {names}."
+        )
+    # The default (early stopping's headline metric, or transformers' "loss") names no set.
+    if args.early_stopping_patience is not None:
+        flag = "--early_stopping_patience"
+    elif args.load_best_model_at_end:
+        flag = "--load_best_model_at_end"
+    else:
+        flag = "--save_strategy best"
+    return f"{flag} with several validation sets follows one of them: give --metric_for_best_model, one of {names}."
 
 
 def _set_class_weights(dhrd: PreTrainedModel, args: DHRDTrainingArguments, train_dataset: Dataset | None) -> None:

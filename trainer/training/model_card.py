@@ -131,6 +131,11 @@ def build_model_card(
     )
     settings = "\n".join(f"| {key} | {value} |" for key, value in {**dhrd, **training}.items())
     scores = "\n".join(f"| {key} | {value:.4f} |" for key, value in (metrics or {}).items()) or "| (not evaluated) | |"
+    if metrics and dhrd.get("label_thresholds"):  # `--tune_thresholds` tunes them on the rows scored here
+        scores += (
+            "\n\nThe decision thresholds (`label_thresholds`) were tuned on these validation rows, so these scores "
+            "are optimistic: score held-out rows (`dhrd evaluate --split test`) for an unbiased figure."
+        )
     labels = ", ".join(f"`{label}`" for label in label_names)
     what = "It scores the options of multiple-choice questions." if scores_options else f"Labels: {labels}."
     body = f"""# {name}
