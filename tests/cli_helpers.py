@@ -37,6 +37,17 @@ def dhrd_in_process(capsys, *argv: str) -> str:
     return out
 
 
+def refusal_in_process(capsys, *argv: str) -> str:
+    """`dhrd <argv>` in this process, which must fail: its one-line error (the last line of stderr, no traceback)."""
+    from trainer.cli import main
+
+    capsys.readouterr()
+    code = main(list(argv))
+    _, err = capsys.readouterr()
+    assert code != 0 and "Traceback" not in err, err[-3000:]
+    return err.strip().splitlines()[-1]
+
+
 @contextlib.contextmanager
 def fake_hub(record_dir: Path) -> Iterator[dict[str, str]]:
     """`tests/fake_hub.py` on a free port; yields the environment that points huggingface_hub at it."""

@@ -8,7 +8,7 @@ import random
 
 import pytest
 import torch
-from cli_helpers import dhrd, error_line
+from cli_helpers import dhrd, refusal_in_process
 from test_own_data import TRAIN_FLAGS, _read_jsonl
 from transformers import AutoModelForMultipleChoice, AutoModelForSequenceClassification, AutoTokenizer
 
@@ -165,7 +165,8 @@ def _tiny_classifier(tmp_path, tiny_backbone_dir):
     return model_dir
 
 
-def test_bad_multiple_choice_input_is_one_line(tmp_path, tiny_backbone_dir):
+def test_bad_multiple_choice_input_is_one_line(tmp_path, tiny_backbone_dir, capsys):
+    """In process (`trainer.cli.main`): each refusal comes before a model loads."""
     good = _questions(4, 0)
     cases = {
         "not a list": ([HEADER, ["q", "Which?", "apple, river", "apple", "r"]], "not a list of options"),
@@ -182,25 +183,26 @@ def test_bad_multiple_choice_input_is_one_line(tmp_path, tiny_backbone_dir):
     }
     for case, (rows, message) in cases.items():
         path = _write_csv(tmp_path / f"{case.replace(' ', '_')}.csv", rows)
-        completed = dhrd("train", "--model_name_or_path", str(tiny_backbone_dir), "--train_file", path, *COLUMNS,
-                         "--lm_weight", "0", "--output_dir", str(tmp_path / "run"), "--report_to", "none")  # fmt: skip
-        assert message in error_line(completed), (case, completed.stderr[-2000:])
+        line = refusal_in_process(capsys, "train", "--model_name_or_path", str(tiny_backbone_dir), "--train_file",
+                                  path, *COLUMNS, "--lm_weight", "0", "--output_dir", str(tmp_path / "run"),
+                                  "--report_to", "none")  # fmt: skip
+        assert message in line, (case, line)
         assert not (tmp_path / "run").exists()
 
     path = _write_csv(tmp_path / "good.csv", good)
-    refused = dhrd("train", "--model_name_or_path", str(tiny_backbone_dir), "--train_file", path, *COLUMNS,
-                   "--label_names", "a,b", "--output_dir", str(tmp_path / "run"))  # fmt: skip
-    assert "--options_column (multiple choice: the label is the gold option) does not go with --label_names" in (
-        error_line(refused)
-    )
-    missing = dhrd("train", "--model_name_or_path", str(tiny_backbone_dir), "--train_file", path, "--text_column",
-                   "question", "--options_column", "options", "--output_dir", str(tmp_path / "run"))  # fmt: skip
-    assert "no column 'options' (--options_column, the options); the columns are" in error_line(missing)
+    refused = refusal_in_process(capsys, "train", "--model_name_or_path", str(tiny_backbone_dir), "--train_file",
+                                 path, *COLUMNS, "--label_names", "a,b",
+                                 "--output_dir", str(tmp_path / "run"))  # fmt: skip
+    assert "--options_column (multiple choice: the label is the gold option) does not go with --label_names" in refused
+    missing = refusal_in_process(capsys, "train", "--model_name_or_path", str(tiny_backbone_dir), "--train_file",
+                                 path, "--text_column", "question", "--options_column", "options", "--output_dir",
+                                 str(tmp_path / "run"))  # fmt: skip
+    assert "no column 'options' (--options_column, the options); the columns are" in missing
 
     classifier = _tiny_classifier(tmp_path, tiny_backbone_dir)
-    wrong_model = dhrd("predict", "--model", str(classifier), "--test_file", path, *COLUMNS,
-                       "--output_file", str(tmp_path / "p.jsonl"))  # fmt: skip
-    assert "--options_column is for option scorers (multiple choice)" in error_line(wrong_model)
+    wrong_model = refusal_in_process(capsys, "predict", "--model", str(classifier), "--test_file", path, *COLUMNS,
+                                     "--output_file", str(tmp_path / "p.jsonl"))  # fmt: skip
+    assert "--options_column is for option scorers (multiple choice)" in wrong_model
 
 
 @pytest.mark.slow

@@ -7,6 +7,7 @@ dataclass field is a flag, `--snake_case` or `--dash-case`), or reads them from 
     dhrd export --model runs/copa --output_dir exported/copa [--push_to_hub user/copa-dhrd]
     dhrd predict --model exported/copa --test_file new_rows.csv --output_file predictions.parquet
     dhrd demo [--quick]
+    dhrd compare --train_file rationales/tickets/rationales.jsonl --validation_file valid.csv --output_dir cmp
 
 Your own data: every data subcommand takes the same description (`--dataset_name` or `--train_file` /
 `--validation_file` / `--test_file`, `--text_column(s)`, `--input_template`, `--label_column`, `--label_names`);
@@ -31,6 +32,7 @@ SUMMARIES = {
     "explain": "rationales from the trained reasoning head for the rows asked for (e.g. the least confident)",
     "export": "drop the reasoning head: a plain transformers classifier (pipeline, vLLM, the Hub)",
     "demo": "pooled vs DHRD on the embedded model (the shuffled control on request), export, speed (`make demo`)",
+    "compare": "does the teacher pay on my data? pooled, input-LM, shuffled and DHRD arms over seeds, paired",
 }
 USAGE = "\n".join(
     [
@@ -159,6 +161,17 @@ def cmd_demo(argv: Sequence[str]) -> str:
     return run_demo(args, training, device)
 
 
+def cmd_compare(argv: Sequence[str]) -> str:
+    from ..data.description import DatasetArguments
+    from .compare import CompareArguments, run_compare
+    from .train import ModelArguments, TrainCommandArguments
+
+    args, model_args, data_args, training = _parse(
+        (CompareArguments, ModelArguments, DatasetArguments, TrainCommandArguments), argv, "dhrd compare"
+    )
+    return run_compare(args, model_args, data_args, training)
+
+
 COMMANDS: dict[str, Callable[[Sequence[str]], str]] = {
     "rationales": cmd_rationales,
     "train": cmd_train,
@@ -167,6 +180,7 @@ COMMANDS: dict[str, Callable[[Sequence[str]], str]] = {
     "explain": cmd_explain,
     "export": cmd_export,
     "demo": cmd_demo,
+    "compare": cmd_compare,
 }
 
 

@@ -80,29 +80,43 @@ def training_data(data_args: DatasetArguments) -> tuple[Dataset, Dataset | None,
     return train, evaluation, data
 
 
-def run_training(model_args: ModelArguments, data_args: DatasetArguments, args: TrainCommandArguments) -> DHRDTrainer:
-    """Train and save; a run that fails leaves no output folder of its own making behind (an empty one is removed)."""
+def run_training(
+    model_args: ModelArguments,
+    data_args: DatasetArguments,
+    args: TrainCommandArguments,
+    prepare_train: Callable[[Dataset], Dataset] | None = None,
+) -> DHRDTrainer:
+    """Train and save; a run that fails leaves no output folder of its own making behind (an empty one is removed).
+    `prepare_train` changes the training rows first (`dhrd compare`'s shuffled control permutes their rationales)."""
     _check_output_dir(args)
     if model_args.model_name_or_path and not model_args.gguf_file:
         check_model_reference(model_args.model_name_or_path, bare_names=True)
     output_dir = Path(args.output_dir)
     made_here = not output_dir.exists()
     try:
-        return _train(model_args, data_args, args)
+        return _train(model_args, data_args, args, prepare_train)
     except BaseException:
         if made_here and output_dir.is_dir() and not any(path.is_file() for path in output_dir.rglob("*")):
             shutil.rmtree(output_dir, ignore_errors=True)
         raise
 
 
-def _train(model_args: ModelArguments, data_args: DatasetArguments, args: TrainCommandArguments) -> DHRDTrainer:
+def _train(
+    model_args: ModelArguments,
+    data_args: DatasetArguments,
+    args: TrainCommandArguments,
+    prepare_train: Callable[[Dataset], Dataset] | None = None,
+) -> DHRDTrainer:
     set_seed(args.seed)
     train, evaluation, data = training_data(data_args)
+    if prepare_train is not None:
+        train = prepare_train(train)
     require_validation_rows(args, evaluation is not None)
-    if "rationale" not in train.column_names and args.lm_weight != 0:
+    if "rationale" not in train.column_names and args.lm_weight != 0 and args.lm_loss_scope != "input":
         raise DataError(
             f"{data.source('train')}: no rationale column {data_args.rationale_column!r} (--rationale_column): "
-            "write one with `dhrd rationales`, or train the pooled baseline with --lm_weight 0."
+            "write one with `dhrd rationales`, train the pooled baseline with --lm_weight 0, or the teacher-free "
+            "control (an LM loss on the inputs) with --lm_loss_scope input."
         )
     names = data.label_names
     backbone = resolve_backbone(model_args.model_name_or_path)

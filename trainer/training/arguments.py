@@ -44,7 +44,8 @@ class DHRDTrainingArguments(TrainingArguments):
         default="all",
         metadata={
             "help": "Tokens the LM loss covers: 'all' (input + rationale + answer, as in the paper), 'rationale' "
-            "(reason marker + rationale), or 'rationale_answer' (everything after the input)."
+            "(reason marker + rationale), 'rationale_answer' (everything after the input), or 'input' (the input "
+            "alone, on every row: the teacher-free control; rationales are not read)."
         },
     )
     max_input_length: int = field(

@@ -63,7 +63,8 @@ class ChoiceSequenceBuilder(SequenceBuilder):
 
 @dataclass
 class DHRDMultipleChoiceCollator(DHRDDataCollator):
-    """Pads option sequences to `[batch, num_choices, longest]`; LM targets only on the gold option's row."""
+    """Pads option sequences to `[batch, num_choices, longest]`; LM targets only on the gold option's row (its
+    rationale, or under `"input"` its input: the context and the gold option)."""
 
     def __call__(self, features: list[Mapping[str, Any]]) -> dict[str, torch.Tensor]:
         counts = sorted({len(feature["input_ids"]) for feature in features})
@@ -77,8 +78,8 @@ class DHRDMultipleChoiceCollator(DHRDDataCollator):
         for row, feature in enumerate(features):
             gold = int(feature["labels"])
             for option, ids in enumerate(feature["input_ids"]):
-                carries_rationale = option == gold and bool(feature.get("has_rationale", False))
-                n_reasoning = int(feature["num_reasoning_tokens"]) if carries_rationale else 0
+                carries_targets = option == gold and self.has_lm_targets(feature)
+                n_reasoning = int(feature["num_reasoning_tokens"]) if carries_targets else 0
                 n_input = int(feature["num_input_tokens"][option])
-                self._fill(batch, (row, option), ids, n_input, n_reasoning, carries_rationale)
+                self._fill(batch, (row, option), ids, n_input, n_reasoning, carries_targets)
         return self._finish(batch, features)

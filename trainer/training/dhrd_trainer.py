@@ -225,7 +225,8 @@ class DHRDTrainer(Trainer):
             max_input_length=args.max_input_length,
             max_rationale_length=args.max_rationale_length,
             max_length=args.max_length,
-            include_rationale=include_rationale and config.lm_weight > 0,
+            # the teacher-free scope models the input alone: no rationale is read, none is required
+            include_rationale=include_rationale and config.lm_weight > 0 and args.lm_loss_scope != "input",
             require_rationales=args.require_rationales,
             problem_type=config.problem_type,
         )

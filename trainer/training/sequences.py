@@ -27,7 +27,7 @@ from ..kinds.registry import get_kind, infer_kind
 logger = logging.getLogger(__name__)
 
 # Tokens the LM loss covers; the training arguments' `lm_loss_scope` is typed with it, and `--help` lists it.
-LMLossScope = Literal["all", "rationale", "rationale_answer"]
+LMLossScope = Literal["all", "rationale", "rationale_answer", "input"]
 LM_LOSS_SCOPES = get_args(LMLossScope)
 PREPARED_COLUMNS = ("input_ids", "num_input_tokens", "num_reasoning_tokens", "labels", "has_rationale")
 
@@ -182,8 +182,9 @@ def prepare_dhrd_dataset(
 class DHRDDataCollator:
     """Pads a batch dynamically (to its longest row) and builds the masks and LM labels from segment lengths.
 
-    `lm_loss_scope`: `"all"` (every real token, as in the paper), `"rationale"` (reason marker + rationale) or
-    `"rationale_answer"` (everything after the input). Rows without a rationale get no LM targets.
+    `lm_loss_scope`: `"all"` (every real token, as in the paper), `"rationale"` (reason marker + rationale),
+    `"rationale_answer"` (everything after the input): rows without a rationale get no LM targets. `"input"`: the
+    input tokens of every row (GPT-1's auxiliary objective, no teacher); its sequences are the inputs alone.
     """
 
     pad_token_id: int
@@ -203,9 +204,13 @@ class DHRDDataCollator:
                 feature["input_ids"],
                 int(feature["num_input_tokens"]),
                 int(feature["num_reasoning_tokens"]),
-                bool(feature.get("has_rationale", False)),
+                self.has_lm_targets(feature),
             )
         return self._finish(batch, features)
+
+    def has_lm_targets(self, feature: Mapping[str, Any]) -> bool:
+        """Whether a row's sequence gets LM targets: every row's input under `"input"`, else its rationale's."""
+        return self.lm_loss_scope == "input" or bool(feature.get("has_rationale", False))
 
     def _empty_batch(self, shape: tuple[int, ...], width: int) -> dict[str, torch.Tensor]:
         """Right-padded `shape + (width,)` tensors; `width` rounded up to `pad_to_multiple_of`."""
@@ -232,11 +237,10 @@ class DHRDDataCollator:
             start, end = self._lm_span(n_input, n_reasoning, length)
             batch["lm_labels"][index][start:end] = ids[start:end]
 
-    @staticmethod
-    def _finish(batch: dict[str, torch.Tensor], features: list[Mapping[str, Any]]) -> dict[str, torch.Tensor]:
+    def _finish(self, batch: dict[str, torch.Tensor], features: list[Mapping[str, Any]]) -> dict[str, torch.Tensor]:
         # class indices stay integers; multi-hot rows and regression targets are floats (transformers' convention)
         batch["labels"] = torch.tensor([feature["labels"] for feature in features])
-        if not any(feature.get("has_rationale", False) for feature in features):
+        if not any(self.has_lm_targets(feature) for feature in features):
             del batch["lm_labels"]
         return batch
 
@@ -245,6 +249,7 @@ class DHRDDataCollator:
             "all": (0, length),
             "rationale": (n_input, n_input + n_reasoning),
             "rationale_answer": (n_input, length),
+            "input": (0, n_input),
         }[self.lm_loss_scope]
 
 

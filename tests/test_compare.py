@@ -1,0 +1,125 @@
+"""`dhrd compare` end to end on a tiny random backbone: four arms × two seeds, the paired differences recomputed from
+the per-run records, the verdict lines, the teacher's bill, and a rerun after a kill that trains only what did not
+finish (and refuses another job's folder)."""
+
+import json
+import random
+
+import numpy as np
+import pytest
+from cli_helpers import dhrd_in_process
+
+from trainer.cli import compare, main
+from trainer.kinds.paired import paired_difference
+from trainer.kinds.registry import SINGLE_LABEL
+
+WORDS = "sun rain wind snow cloud storm fog hail frost heat".split()
+ARMS = ("pooled", "input_lm", "shuffled", "dhrd")
+
+
+def _write(path, rows: int, seed: int) -> None:
+    rng = random.Random(seed)
+    lines = []
+    for _ in range(rows):
+        words = rng.choices(WORDS, k=rng.randint(2, 6))
+        label = "wet" if {"rain", "snow", "hail"} & set(words) else "dry"
+        lines.append({"text": " ".join(words), "label": label, "rationale": f"it mentions {words[0]}"})
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+
+
+@pytest.fixture
+def job(tmp_path, tiny_backbone_dir) -> list[str]:
+    (tmp_path / "rationales").mkdir()
+    _write(tmp_path / "rationales" / "rationales.jsonl", 16, 0)
+    _write(tmp_path / "valid.jsonl", 10, 1)
+    # what `dhrd rationales` writes beside its output: the bill read back
+    summary = {"prompt_tokens": 4000, "completion_tokens": 1000, "tokens_estimated": False}
+    (tmp_path / "rationales" / "summary.json").write_text(json.dumps(summary))
+    return [
+        "compare", "--model_name_or_path", str(tiny_backbone_dir),
+        "--train_file", str(tmp_path / "rationales" / "rationales.jsonl"),
+        "--validation_file", str(tmp_path / "valid.jsonl"), "--output_dir", str(tmp_path / "cmp"), "--seeds", "0,1",
+        "--max_steps", "4", "--learning_rate", "1e-3", "--per_device_train_batch_size", "4", "--report_to", "none",
+        "--save_strategy", "no",
+        "--max_length", "96", "--max_input_length", "24", "--bootstrap_draws", "200", "--disable_tqdm", "true",
+        "--input_price", "500", "--output_price", "1000",
+    ]  # fmt: skip
+
+
+def test_help_lists_the_arms_and_the_seeds(capsys):
+    assert main(["compare", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "--arms" in out and "--seeds" in out and "--keep_models" in out
+
+
+def test_compare_end_to_end_resumes_after_a_kill_and_refuses_another_job(job, tmp_path, capsys, monkeypatch):
+    trained = []
+    real_run = compare._one_run
+
+    def one_run(arm, seed, *rest):
+        if len(trained) == 3 and not monkeypatch_state["resumed"]:
+            raise KeyboardInterrupt  # killed between runs: three records are on disk
+        trained.append((arm.key, seed))
+        return real_run(arm, seed, *rest)
+
+    monkeypatch_state = {"resumed": False}
+    monkeypatch.setattr(compare, "_one_run", one_run)
+    assert main(job) == 130
+    assert len(trained) == 3
+    monkeypatch_state["resumed"] = True
+    out = dhrd_in_process(capsys, *job)
+    assert len(trained) == 8 and len(set(trained)) == 8  # the rerun trained the five missing runs only
+
+    report = json.loads((tmp_path / "cmp" / "compare.json").read_text())
+    assert list(report["arms"]) == list(ARMS) and report["metric"] == "accuracy" and report["rows_scored"] == 10
+    records = {}
+    for path in (tmp_path / "cmp" / "runs").glob("*.jsonl"):
+        for line in path.read_text().splitlines():
+            record = json.loads(line)
+            records[record["id"]] = record
+    assert sorted(records) == sorted(f"{arm}-seed{seed}" for arm in ARMS for seed in (0, 1))
+    assert len({tuple(record["predictions"]) for record in records.values()}) > 1  # the arms train differently
+    gold = np.asarray(
+        [json.loads(line)["label"] == "wet" for line in (tmp_path / "valid.jsonl").read_text().splitlines()]
+    )
+    labels = gold.astype(int)  # the data's labels sorted: dry 0, wet 1
+    for arm in ARMS:
+        runs = report["arms"][arm]["metrics"]["accuracy"]["runs"]
+        recomputed = [float(np.mean(np.asarray(records[f"{arm}-seed{s}"]["predictions"]) == labels)) for s in (0, 1)]
+        assert runs == pytest.approx(recomputed)
+    questions = {(d["first"], d["second"]): d for d in report["differences"]}
+    assert set(questions) == {("dhrd", "pooled"), ("dhrd", "shuffled"), ("dhrd", "input_lm")}
+    for (first, second), difference in questions.items():
+        per_seed = [
+            100 * (a - b)
+            for a, b in zip(report["arms"][first]["metrics"]["accuracy"]["runs"],
+                            report["arms"][second]["metrics"]["accuracy"]["runs"])
+        ]  # fmt: skip
+        assert difference["per_seed"] == pytest.approx(per_seed, abs=1e-3)
+        assert difference["mean"] == pytest.approx(np.mean(per_seed), abs=1e-3)
+        assert difference["low"] <= difference["high"] and difference["draws"] == 200
+        assert (
+            difference["verdict"] in out
+            and ("within the spread" in difference["verdict"]) != (difference["beyond_the_spread"])
+        )
+    assert "The teacher's bill: 5,000 tokens (3.00 at the prices given) for" in out
+    assert (tmp_path / "cmp" / "compare.md").read_text() in out
+    assert not list((tmp_path / "cmp" / "runs").glob("*/model"))  # only metrics and predictions are kept
+
+    # another job in the same folder: refused in one line, nothing trained
+    assert main([*job, "--learning_rate", "0.5"]) == 1
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "learning_rate" in line and len(trained) == 8
+
+
+def test_the_bootstrap_interval_is_paired_and_covers_seeds_and_rows():
+    labels = np.array([0, 1] * 50)
+    better = [labels.copy(), labels.copy()]
+    better[0][:5] = 1 - better[0][:5]  # 95% right
+    worse = [np.where(np.arange(100) < 30, 1 - labels, labels) for _ in range(2)]  # 70% right
+    difference = paired_difference(SINGLE_LABEL, "a", "b", {"a": better, "b": worse}, labels, 2, "accuracy", 500)
+    assert difference.per_seed == pytest.approx([25.0, 30.0])
+    assert difference.seeds_ahead == 2 and difference.beyond_the_spread and 0 < difference.low < 25 < difference.high
+    assert "beyond the spread: a real gain" in difference.verdict("a over b")
+    same = paired_difference(SINGLE_LABEL, "a", "b", {"a": worse, "b": worse}, labels, 2, "accuracy", 200)
+    assert (same.mean, same.low, same.high, same.beyond_the_spread) == (0.0, 0.0, 0.0, False)

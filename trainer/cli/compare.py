@@ -1,0 +1,334 @@
+"""`dhrd compare`: does the teacher pay on my data? Trains several arms on the same rows, seeds and budget, scores
+them on the same held-out rows, and answers with paired differences:
+
+- `pooled`: the pooled classifier (`lm_weight 0`), what DHRD must beat;
+- `input_lm`: the LM loss on the input alone (`lm_loss_scope input`), the teacher-free control;
+- `shuffled`: DHRD on the rationales permuted across rows, what the LM objective gives without a rationale's content;
+- `dhrd`: DHRD on the rationales.
+
+Every (arm, seed) run is one finished record in `output_dir/runs/` (its metrics and its per-row predictions,
+which the paired intervals need), written once, so a killed compare reruns only what did not finish; the folder's
+manifest (data and its content, backbone, training flags, split) refuses a rerun of another job. The report is
+`compare.json`, `compare.md` and `compare.png`.
+"""
+
+import json
+import logging
+import shutil
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from datasets import Dataset
+
+from modeling_dhrd.atomic import atomic_write_text
+
+from ..data.description import DatasetArguments
+from ..data.labelled import LabelledData
+from ..jobs.fingerprint import data_identity
+from ..jobs.shards import ShardedResults
+from ..kinds.base import ProblemKind
+from ..kinds.paired import metric_scale, paired_difference
+from ..tasks.rationale_sets import shuffled_rationales
+from .train import ModelArguments, TrainCommandArguments, run_training
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Arm:
+    """How one arm trains, relative to the flags given (`lm_weight`: None keeps the given weight)."""
+
+    key: str
+    title: str
+    lm_weight: float | None = None
+    lm_loss_scope: str | None = None
+    shuffled: bool = False
+    uses_rationales: bool = True
+
+
+ARMS = {
+    arm.key: arm
+    for arm in (
+        Arm("pooled", "pooled baseline (lm_weight 0)", lm_weight=0.0, uses_rationales=False),
+        Arm("input_lm", "LM on the input only (no teacher)", lm_loss_scope="input", uses_rationales=False),
+        Arm("shuffled", "DHRD, rationales shuffled across rows", shuffled=True),
+        Arm("dhrd", "DHRD"),
+    )
+}
+# (first, second, the question the difference answers)
+QUESTIONS = (
+    ("dhrd", "pooled", "DHRD over the pooled baseline"),
+    ("dhrd", "shuffled", "what the rationales' content adds (DHRD over the shuffled control)"),
+    ("dhrd", "input_lm", "what the teacher adds over a teacher-free LM objective (DHRD over input_lm)"),
+)
+# Training flags that differ between arms or runs by design: not part of the job's identity.
+PER_RUN_FLAGS = ("output_dir", "seed", "data_seed", "lm_weight", "lm_loss_scope", "run_name", "logging_dir")
+
+
+@dataclass
+class CompareArguments:
+    arms: str = field(
+        default="pooled,input_lm,shuffled,dhrd",
+        metadata={"help": f"Comma-separated arms to train, of {', '.join(ARMS)} (see `dhrd compare` in the README)."},
+    )
+    seeds: str = field(default="0,1,2", metadata={"help": "Comma-separated seeds; every arm trains once per seed."})
+    split: Literal["validation", "test"] = field(
+        default="validation",
+        metadata={"help": "The split every run is scored on (held out from training; choose settings on validation)."},
+    )
+    metric: str | None = field(
+        default=None,
+        metadata={
+            "help": "The metric the differences and verdicts use. Default: the kind's first (accuracy for "
+            "single-label and multiple choice, micro_f1 for multi-label, mse for regression)."
+        },
+    )
+    bootstrap_draws: int = field(default=2000, metadata={"help": "Draws of the seeds-and-rows bootstrap interval."})
+    keep_models: bool = field(
+        default=False,
+        metadata={"help": "Keep each run's export (runs/<arm>-seed<k>/export); else only metrics and predictions."},
+    )
+    input_price: float | None = field(default=None, metadata={"help": "Teacher price per million prompt tokens."})
+    output_price: float | None = field(
+        default=None, metadata={"help": "Teacher price per million completion tokens (the bill beside the gain)."}
+    )
+    overwrite: bool = field(default=False, metadata={"help": "Start over in an output_dir that holds another job."})
+
+    def arm_list(self) -> list[Arm]:
+        keys = [key.strip() for key in self.arms.split(",") if key.strip()]
+        unknown = [key for key in keys if key not in ARMS]
+        if unknown or not keys:
+            problem = f"unknown {unknown}" if unknown else "none given"
+            raise ValueError(f"--arms {self.arms!r}: {problem}; choose from {', '.join(ARMS)}.")
+        return [ARMS[key] for key in dict.fromkeys(keys)]
+
+    def seed_list(self) -> list[int]:
+        try:
+            seeds = [int(seed) for seed in self.seeds.split(",") if seed.strip()]
+        except ValueError:
+            raise ValueError(f"--seeds {self.seeds!r}: give integers separated by commas, e.g. 0,1,2.") from None
+        if not seeds:
+            raise ValueError("--seeds: give at least one seed, e.g. 0,1,2.")
+        return list(dict.fromkeys(seeds))
+
+
+def run_compare(
+    args: CompareArguments, model_args: ModelArguments, data_args: DatasetArguments, training: TrainCommandArguments
+) -> str:
+    arms, seeds = args.arm_list(), args.seed_list()
+    data = LabelledData(data_args)
+    if not data.has(args.split):
+        raise ValueError(f"dhrd compare scores the {args.split} split; the data description has none (give one).")
+    if any(arm.uses_rationales for arm in arms) and "rationale" not in data.rows("train").column_names:
+        raise ValueError(
+            f"{data.source('train')}: no rationale column {data_args.rationale_column!r}: the arms "
+            f"{[a.key for a in arms if a.uses_rationales]} train on rationales (write them with `dhrd rationales`)."
+        )
+    kind = data.kind
+    metric = args.metric or next(iter(kind.metric_directions))
+    if metric not in kind.metric_directions:
+        raise ValueError(f"--metric {metric!r}: the {kind.name} metrics are {', '.join(kind.metric_directions)}.")
+    scored = data.rows(args.split)
+    labels = np.asarray(scored["label"])
+    output_dir = Path(training.output_dir)
+    manifest = _manifest(data, args, model_args, training)
+    runs = ShardedResults(output_dir / "runs", manifest=manifest)
+    todo = [(arm, seed) for seed in seeds for arm in arms]
+    with runs.open(args.overwrite) as (done, shard):
+        pending = [todo[i] for i in done.missing([_run_id(arm, seed) for arm, seed in todo])]
+        if len(pending) < len(todo):
+            finished = len(todo) - len(pending)
+            logger.info("%d of %d runs already finished in %s: training the rest", finished, len(todo), output_dir)
+        for number, (arm, seed) in enumerate(pending, 1):
+            print(f"\n== compare {number}/{len(pending)}: {arm.title}, seed {seed} ==", flush=True)
+            shard.write([_one_run(arm, seed, args, model_args, data_args, training, scored, kind, metric)])
+    finished = runs.load()
+    report = _report(arms, seeds, finished, kind, labels, metric, args, data_args)
+    atomic_write_text(output_dir / "compare.json", json.dumps(report, indent=2) + "\n")
+    markdown = _markdown(report)
+    atomic_write_text(output_dir / "compare.md", markdown)
+    plotted = _plot(report, output_dir / "compare.png")
+    written = "compare.json, compare.md" + (", compare.png" if plotted else " (matplotlib not installed: no plot)")
+    return f"{markdown}\nwrote {written} in {output_dir}"
+
+
+def _run_id(arm: Arm, seed: int) -> str:
+    return f"{arm.key}-seed{seed}"
+
+
+def _manifest(data: LabelledData, args: CompareArguments, model_args, training: TrainCommandArguments) -> dict:
+    """What every run's result depends on besides its arm and seed."""
+    flags = {key: value for key, value in training.to_dict().items() if key not in PER_RUN_FLAGS}
+    return {
+        "job": "dhrd compare",
+        "train": data_identity(data, "train"),
+        "scored": data_identity(data, args.split),
+        "model": asdict(model_args),
+        "training": json.loads(json.dumps(flags, default=str)),
+    }
+
+
+def _one_run(
+    arm: Arm,
+    seed: int,
+    args: CompareArguments,
+    model_args: ModelArguments,
+    data_args: DatasetArguments,
+    training: TrainCommandArguments,
+    scored: Dataset,
+    kind: ProblemKind,
+    metric: str,
+) -> dict:
+    """Train one arm with one seed, score it on `scored`, and return its record (the model is removed unless
+    `--keep_models`, which keeps its export)."""
+    from modeling_dhrd import export_classifier
+
+    folder = Path(training.output_dir) / "runs" / _run_id(arm, seed)
+    settings = {"seed": seed, "output_dir": str(folder / "model"), "run_name": f"{arm.key} seed {seed}"}
+    settings["overwrite_output_dir"] = True  # a run killed before its record was written starts over
+    if arm.lm_weight is not None:
+        settings["lm_weight"] = arm.lm_weight
+    if arm.lm_loss_scope is not None:
+        settings["lm_loss_scope"] = arm.lm_loss_scope
+    run_args = replace(training, **settings)
+    start = time.perf_counter()
+    shuffle = (lambda rows: shuffled_rationales(rows, seed)) if arm.shuffled else None
+    trainer = run_training(model_args, data_args, run_args, prepare_train=shuffle)
+    seconds = time.perf_counter() - start
+    output = trainer.predict(scored)
+    logits = np.asarray(output.predictions[0] if isinstance(output.predictions, tuple) else output.predictions)
+    thresholds = trainer._dhrd_config.label_thresholds
+    predictions = kind.decide(logits, thresholds)
+    scores = kind.scores(predictions, np.asarray(scored["label"]), logits.shape[-1])
+    if args.keep_models:
+        export_classifier(trainer.model, folder / "export", trainer.processing_class, overwrite=True)
+    shutil.rmtree(folder / "model", ignore_errors=True)
+    logger.info("%s, seed %d: %s = %.4f (%.0f s)", arm.title, seed, metric, scores[metric], seconds)
+    return {
+        "id": _run_id(arm, seed),
+        "arm": arm.key,
+        "seed": seed,
+        "metrics": scores,
+        "train_seconds": round(seconds, 1),
+        "steps": trainer.state.global_step,
+        "num_outputs": int(logits.shape[-1]),
+        "predictions": predictions.tolist(),
+    }
+
+
+def _report(arms, seeds, finished, kind, labels, metric, args: CompareArguments, data_args) -> dict:
+    num_outputs = next(iter(finished.values()))["num_outputs"]
+    per_arm = {}
+    for arm in arms:
+        runs = [finished[_run_id(arm, seed)] for seed in seeds]
+        values = {name: [run["metrics"][name] for run in runs] for name in runs[0]["metrics"]}
+        per_arm[arm.key] = {
+            "title": arm.title,
+            "metrics": {
+                name: {"mean": float(np.mean(v)), "std": float(np.std(v, ddof=1)) if len(v) > 1 else 0.0, "runs": v}
+                for name, v in values.items()
+            },
+            "train_seconds": float(np.mean([run["train_seconds"] for run in runs])),
+        }
+    predictions = {
+        arm.key: [np.asarray(finished[_run_id(arm, seed)]["predictions"]) for seed in seeds] for arm in arms
+    }
+    keys = {arm.key for arm in arms}
+    differences = []
+    for first, second, question in QUESTIONS:
+        if {first, second} <= keys:
+            difference = paired_difference(
+                kind, first, second, predictions, labels, num_outputs, metric, draws=args.bootstrap_draws
+            )
+            differences.append({"question": question, "verdict": difference.verdict(question), **difference.to_dict()})
+    return {
+        "metric": metric,
+        "greater_is_better": kind.metric_directions[metric],
+        "split": args.split,
+        "rows_scored": int(len(labels)),
+        "seeds": seeds,
+        "arms": per_arm,
+        "differences": differences,
+        "interval": "95%, a bootstrap over seeds and rows (paired: the same rows for both arms)",
+        "teacher_bill": _teacher_bill(data_args, args),
+    }
+
+
+def _teacher_bill(data_args: DatasetArguments, args: CompareArguments) -> dict | None:
+    """What the rationales cost, from the `summary.json` that `dhrd rationales` wrote beside the training file."""
+    train_file = data_args.train_file
+    summary_path = Path(train_file).parent / "summary.json" if train_file else None
+    if summary_path is None or not summary_path.is_file():
+        return None
+    summary = json.loads(summary_path.read_text())
+    bill = {
+        "summary": str(summary_path),
+        "prompt_tokens": summary.get("prompt_tokens", 0),
+        "completion_tokens": summary.get("completion_tokens", 0),
+        "tokens_estimated": summary.get("tokens_estimated", False),
+    }
+    if args.input_price is not None and args.output_price is not None:
+        bill["cost"] = round(
+            (bill["prompt_tokens"] * args.input_price + bill["completion_tokens"] * args.output_price) / 1e6, 4
+        )
+    return bill
+
+
+def _markdown(report: dict) -> str:
+    metric = report["metric"]
+    factor, unit = metric_scale(metric)
+    lines = [
+        f"# dhrd compare: {metric} on {report['rows_scored']} {report['split']} rows, seeds {report['seeds']}",
+        "",
+        f"| arm | {metric} (mean ± std) | per seed | training s |",
+        "|---|---|---|---|",
+    ]
+    for arm in report["arms"].values():
+        score = arm["metrics"][metric]
+        runs = ", ".join(f"{value * factor:.1f}" for value in score["runs"])
+        lines.append(
+            f"| {arm['title']} | {score['mean'] * factor:.1f} ± {score['std'] * factor:.1f} | {runs} | "
+            f"{arm['train_seconds']:.0f} |"
+        )
+    lines += ["", *(f"- {difference['verdict']}" for difference in report["differences"])]
+    bill = report["teacher_bill"]
+    if bill:
+        tokens = bill["prompt_tokens"] + bill["completion_tokens"]
+        cost = f" ({bill['cost']:,.2f} at the prices given)" if "cost" in bill else ""
+        gain = next((d for d in report["differences"] if d["second"] == "pooled"), None)
+        beside = f" for {gain['mean']:+.1f}{unit} over the pooled baseline" if gain else ""
+        lines += ["", f"The teacher's bill: {tokens:,} tokens{cost}{beside} ({bill['summary']})."]
+    lines += ["", f"Intervals: {report['interval']}."]
+    return "\n".join(lines) + "\n"
+
+
+def _plot(report: dict, path: Path) -> bool:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    metric = report["metric"]
+    factor, unit = metric_scale(metric)
+    arms = list(report["arms"].values())
+    figure, axis = plt.subplots(figsize=(2 + 1.6 * len(arms), 3.6))
+    names = [arm["title"].replace(" (", "\n(").replace(", ", ",\n") for arm in arms]
+    means = [arm["metrics"][metric]["mean"] * factor for arm in arms]
+    stds = [arm["metrics"][metric]["std"] * factor for arm in arms]
+    axis.bar(names, means, yerr=stds, capsize=4, color="#4a7ab5")
+    for index, arm in enumerate(arms):
+        runs = [value * factor for value in arm["metrics"][metric]["runs"]]
+        axis.scatter([index] * len(runs), runs, color="black", s=12, zorder=3)
+    axis.set_ylabel(f"{metric}{unit and ' (%)'}")
+    axis.set_title(f"{report['split']} rows: mean ± std over seeds {report['seeds']}")
+    figure.tight_layout()
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    figure.savefig(tmp, dpi=120)
+    plt.close(figure)
+    tmp.replace(path)
+    return True
