@@ -123,3 +123,51 @@ def test_the_bootstrap_interval_is_paired_and_covers_seeds_and_rows():
     assert "beyond the spread: a real gain" in difference.verdict("a over b")
     same = paired_difference(SINGLE_LABEL, "a", "b", {"a": worse, "b": worse}, labels, 2, "accuracy", 200)
     assert (same.mean, same.low, same.high, same.beyond_the_spread) == (0.0, 0.0, 0.0, False)
+
+
+@pytest.mark.parametrize(
+    "extra, environment, message",
+    [
+        (["--tune_thresholds"], {}, "score the test split (--split test"),
+        (
+            ["--early_stopping_patience", "1", "--eval_strategy", "steps", "--save_strategy", "steps"],
+            {},
+            "score the test split (--split test",
+        ),
+        ([], {"WORLD_SIZE": "2"}, "launch it without torchrun"),
+        (["--arms", "dhrd,nope"], {}, "unknown ['nope']; choose from pooled, input_lm, shuffled, dhrd"),
+        (["--seeds", "a,b"], {}, "--seeds 'a,b': give integers"),
+    ],
+)
+def test_refusals_are_one_line_before_anything_trains(job, tmp_path, capsys, monkeypatch, extra, environment, message):
+    from cli_helpers import refusal_in_process
+
+    for key, value in environment.items():
+        monkeypatch.setenv(key, value)
+    line = refusal_in_process(capsys, *job, *extra)
+    assert message in line and not (tmp_path / "cmp" / "runs").exists(), line
+
+
+def test_a_rerun_with_another_lm_weight_is_another_job(job, tmp_path, capsys):
+    """The dhrd and shuffled arms train with the --lm_weight given: a rerun with another is refused, not merged."""
+    from cli_helpers import refusal_in_process
+
+    dhrd_in_process(capsys, *job, "--arms", "dhrd", "--seeds", "0", "--lm_weight", "1")
+    line = refusal_in_process(capsys, *job, "--arms", "dhrd", "--seeds", "0,1", "--lm_weight", "0.3")
+    assert "lm_weight" in line and "holds the results of another job" in line, line
+
+
+def test_regression_differences_keep_their_digits_and_direction():
+    from trainer.kinds.registry import REGRESSION
+
+    labels = np.linspace(0, 1, 40)
+    close = [labels + 0.01, labels + 0.012]
+    far = [labels + 0.1, labels + 0.11]
+    difference = paired_difference(REGRESSION, "a", "b", {"a": close, "b": far}, labels, 1, "mse", 200)
+    assert difference.mean > 0 and difference.beyond_the_spread  # lower MSE: a positive gain
+    line = difference.verdict("a over b")
+    # per seed 0.1² − 0.01² and 0.11² − 0.012²: +0.0109 on average, not "+0.0"
+    assert (
+        difference.per_seed == pytest.approx([0.0099, 0.011956])
+        and "+0.0109 ± 0.0015 of mse (positive: better)" in line
+    )

@@ -125,3 +125,12 @@ def test_an_option_row_models_the_gold_options_input():
     batch = DHRDMultipleChoiceCollator(0, lm_loss_scope="input")(features)
     assert (batch["lm_labels"][0, 0] == -100).all()
     assert batch["lm_labels"][0, 1].tolist() == [4, 5, 7, 8]
+
+
+@pytest.mark.parametrize("flags", [["--lm_loss_scope", "input"], ["--lm-loss-scope=input"]])
+def test_the_demo_refuses_the_input_scope(flags, capsys):
+    """The demo's DHRD rows train on rationales; the input scope reads none, so its verdicts would be wrong."""
+    from cli_helpers import refusal_in_process
+
+    line = refusal_in_process(capsys, "demo", *flags)
+    assert "dhrd compare --arms input_lm,dhrd" in line

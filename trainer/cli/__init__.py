@@ -150,6 +150,15 @@ def cmd_demo(argv: Sequence[str]) -> str:
     from .demo import DemoArguments, run_demo
     from .demo_setting import DEMO_TRAINING_DEFAULTS
 
+    flags = {"--lm_loss_scope", "--lm-loss-scope"}
+    given = [b for a, b in zip(argv, [*argv[1:], ""]) if a in flags] + [
+        a.split("=", 1)[1] for a in argv if "=" in a and a.split("=")[0] in flags
+    ]
+    if "input" in given:
+        raise ValueError(
+            "dhrd demo trains DHRD on rationales; --lm_loss_scope input reads none (its 'DHRD' rows would be the "
+            "teacher-free control): compare the two with `dhrd compare --arms input_lm,dhrd`."
+        )
     if any(arg.split("=")[0] == "--early_stopping_patience" for arg in argv):
         raise ValueError(
             "dhrd demo compares its methods at a fixed step count on held-out rows, and early stopping would choose "

@@ -14,6 +14,7 @@ manifest (data and its content, backbone, training flags, split) refuses a rerun
 
 import json
 import logging
+import os
 import shutil
 import time
 from dataclasses import asdict, dataclass, field, replace
@@ -64,8 +65,9 @@ QUESTIONS = (
     ("dhrd", "shuffled", "what the rationales' content adds (DHRD over the shuffled control)"),
     ("dhrd", "input_lm", "what the teacher adds over a teacher-free LM objective (DHRD over input_lm)"),
 )
-# Training flags that differ between arms or runs by design: not part of the job's identity.
-PER_RUN_FLAGS = ("output_dir", "seed", "data_seed", "lm_weight", "lm_loss_scope", "run_name", "logging_dir")
+# Training flags that differ between runs by design: not part of the job's identity. (`lm_weight` and
+# `lm_loss_scope` are: the dhrd and shuffled arms train with the values given.)
+PER_RUN_FLAGS = ("output_dir", "seed", "run_name", "logging_dir", "overwrite_output_dir")
 
 
 @dataclass
@@ -119,6 +121,17 @@ def run_compare(
     args: CompareArguments, model_args: ModelArguments, data_args: DatasetArguments, training: TrainCommandArguments
 ) -> str:
     arms, seeds = args.arm_list(), args.seed_list()
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise ValueError(
+            "dhrd compare runs in one process (its runs one after another); launch it without torchrun, or give "
+            "each run's `dhrd train` the processes."
+        )
+    selects = training.early_stopping_patience is not None or training.tune_thresholds
+    if selects and args.split == "validation":
+        raise ValueError(
+            "--early_stopping_patience / --tune_thresholds choose on the validation rows, so scoring them would be "
+            "optimistic: score the test split (--split test, with --test_file or the dataset's test split)."
+        )
     data = LabelledData(data_args)
     if not data.has(args.split):
         raise ValueError(f"dhrd compare scores the {args.split} split; the data description has none (give one).")
@@ -162,10 +175,13 @@ def _run_id(arm: Arm, seed: int) -> str:
 def _manifest(data: LabelledData, args: CompareArguments, model_args, training: TrainCommandArguments) -> dict:
     """What every run's result depends on besides its arm and seed."""
     flags = {key: value for key, value in training.to_dict().items() if key not in PER_RUN_FLAGS}
+    caps = {"max_train_samples": data.args.max_train_samples, "max_eval_samples": data.args.max_eval_samples}
     return {
         "job": "dhrd compare",
         "train": data_identity(data, "train"),
         "scored": data_identity(data, args.split),
+        "validation": data_identity(data, "validation") if data.has("validation") else None,
+        "row_caps": caps,
         "model": asdict(model_args),
         "training": json.loads(json.dumps(flags, default=str)),
     }
@@ -194,9 +210,14 @@ def _one_run(
     if arm.lm_loss_scope is not None:
         settings["lm_loss_scope"] = arm.lm_loss_scope
     run_args = replace(training, **settings)
+    # `replace` runs `__post_init__` again, where transformers' filled-in metric would now count as given
+    run_args.metric_given, run_args.greater_is_better_given = training.metric_given, training.greater_is_better_given
+    shutil.rmtree(folder / "model", ignore_errors=True)  # a run killed before its record: its checkpoints go
     start = time.perf_counter()
     shuffle = (lambda rows: shuffled_rationales(rows, seed)) if arm.shuffled else None
-    trainer = run_training(model_args, data_args, run_args, prepare_train=shuffle)
+    # the validation split serves early stopping and tuned thresholds when the flags ask for them; the score is
+    # the compare's own, on --split
+    trainer = run_training(model_args, data_args, run_args, prepare_train=shuffle, final_evaluation=False)
     seconds = time.perf_counter() - start
     output = trainer.predict(scored)
     logits = np.asarray(output.predictions[0] if isinstance(output.predictions, tuple) else output.predictions)
@@ -280,6 +301,7 @@ def _teacher_bill(data_args: DatasetArguments, args: CompareArguments) -> dict |
 def _markdown(report: dict) -> str:
     metric = report["metric"]
     factor, unit = metric_scale(metric)
+    digits = 1 if factor != 1 else 4
     lines = [
         f"# dhrd compare: {metric} on {report['rows_scored']} {report['split']} rows, seeds {report['seeds']}",
         "",
@@ -288,9 +310,9 @@ def _markdown(report: dict) -> str:
     ]
     for arm in report["arms"].values():
         score = arm["metrics"][metric]
-        runs = ", ".join(f"{value * factor:.1f}" for value in score["runs"])
+        runs = ", ".join(f"{value * factor:.{digits}f}" for value in score["runs"])
         lines.append(
-            f"| {arm['title']} | {score['mean'] * factor:.1f} ± {score['std'] * factor:.1f} | {runs} | "
+            f"| {arm['title']} | {score['mean'] * factor:.{digits}f} ± {score['std'] * factor:.{digits}f} | {runs} | "
             f"{arm['train_seconds']:.0f} |"
         )
     lines += ["", *(f"- {difference['verdict']}" for difference in report["differences"])]
@@ -299,7 +321,7 @@ def _markdown(report: dict) -> str:
         tokens = bill["prompt_tokens"] + bill["completion_tokens"]
         cost = f" ({bill['cost']:,.2f} at the prices given)" if "cost" in bill else ""
         gain = next((d for d in report["differences"] if d["second"] == "pooled"), None)
-        beside = f" for {gain['mean']:+.1f}{unit} over the pooled baseline" if gain else ""
+        beside = f" for {gain['mean']:+.{digits}f}{unit} over the pooled baseline" if gain else ""
         lines += ["", f"The teacher's bill: {tokens:,} tokens{cost}{beside} ({bill['summary']})."]
     lines += ["", f"Intervals: {report['interval']}."]
     return "\n".join(lines) + "\n"

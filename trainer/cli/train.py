@@ -85,16 +85,18 @@ def run_training(
     data_args: DatasetArguments,
     args: TrainCommandArguments,
     prepare_train: Callable[[Dataset], Dataset] | None = None,
+    final_evaluation: bool = True,
 ) -> DHRDTrainer:
     """Train and save; a run that fails leaves no output folder of its own making behind (an empty one is removed).
-    `prepare_train` changes the training rows first (`dhrd compare`'s shuffled control permutes their rationales)."""
+    `prepare_train` changes the training rows first (`dhrd compare`'s shuffled control permutes their rationales);
+    without `final_evaluation` the validation split is not scored after training (`dhrd compare` scores its own)."""
     _check_output_dir(args)
     if model_args.model_name_or_path and not model_args.gguf_file:
         check_model_reference(model_args.model_name_or_path, bare_names=True)
     output_dir = Path(args.output_dir)
     made_here = not output_dir.exists()
     try:
-        return _train(model_args, data_args, args, prepare_train)
+        return _train(model_args, data_args, args, prepare_train, final_evaluation)
     except BaseException:
         if made_here and output_dir.is_dir() and not any(path.is_file() for path in output_dir.rglob("*")):
             shutil.rmtree(output_dir, ignore_errors=True)
@@ -106,6 +108,7 @@ def _train(
     data_args: DatasetArguments,
     args: TrainCommandArguments,
     prepare_train: Callable[[Dataset], Dataset] | None = None,
+    final_evaluation: bool = True,
 ) -> DHRDTrainer:
     set_seed(args.seed)
     train, evaluation, data = training_data(data_args)
@@ -150,7 +153,7 @@ def _train(
         input_format=data_args.input_format(),
     )
     trainer.train(resume_from_checkpoint=args.resume_from_checkpoint)
-    metrics = trainer.evaluate() if evaluation is not None else {}
+    metrics = trainer.evaluate() if evaluation is not None and final_evaluation else {}
     if metrics:
         trainer.log_metrics("eval", metrics)
     save_trained_model(trainer, tokenizer, args.output_dir, load_base)

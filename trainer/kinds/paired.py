@@ -51,7 +51,9 @@ class PairedDifference:
     def verdict(self, question: str) -> str:
         """One line in plain words: e.g. `the rationales' content adds +1.2 ± 0.8 points over the shuffled control
         (3 of 3 seeds ahead; 95% interval -0.4 to +2.9): within the spread`."""
-        _, unit = metric_scale(self.metric)
+        factor, unit = metric_scale(self.metric)
+        digits = 1 if factor != 1 else 4  # points read to a tenth; MSE and correlations need more
+        direction = "" if self.metric in POINTS else " (positive: better)"
         if self.low > 0:
             call = "beyond the spread: a real gain"
         elif self.high < 0:
@@ -59,8 +61,9 @@ class PairedDifference:
         else:
             call = "within the spread: not distinguishable from no difference"
         return (
-            f"{question}: {self.mean:+.1f} ± {self.std:.1f}{unit} of {self.metric} ({self.seeds_ahead} of "
-            f"{len(self.per_seed)} seeds ahead; 95% interval {self.low:+.1f} to {self.high:+.1f}): {call}"
+            f"{question}: {self.mean:+.{digits}f} ± {self.std:.{digits}f}{unit} of {self.metric}{direction} "
+            f"({self.seeds_ahead} of {len(self.per_seed)} seeds ahead; 95% interval {self.low:+.{digits}f} to "
+            f"{self.high:+.{digits}f}): {call}"
         )
 
     def to_dict(self) -> dict:
@@ -106,11 +109,11 @@ def paired_difference(
         first=first,
         second=second,
         metric=metric,
-        per_seed=[round(value, 4) for value in per_seed],
-        mean=round(float(np.mean(per_seed)), 4),
-        std=round(float(np.std(per_seed, ddof=1)) if len(per_seed) > 1 else 0.0, 4),
+        per_seed=[round(value, 6) for value in per_seed],
+        mean=round(float(np.mean(per_seed)), 6),
+        std=round(float(np.std(per_seed, ddof=1)) if len(per_seed) > 1 else 0.0, 6),
         seeds_ahead=sum(value > 0 for value in per_seed),
-        low=round(float(low), 4),
-        high=round(float(high), 4),
+        low=round(float(low), 6),
+        high=round(float(high), 6),
         draws=draws,
     )
