@@ -75,7 +75,7 @@ class DHRDPreTrainedModel(PreTrainedModel):
     config: DHRDConfig
     base_model_prefix = "model"
     supports_gradient_checkpointing = True
-    _no_split_modules: list[str] = []  # extended with the backbone's own in `post_init`
+    _no_split_modules: list[str] = []  # the backbone's own are taken from `self.model` by transformers
     _supports_sdpa = True
     _supports_flash_attn = True
     _supports_flex_attn = True
@@ -185,15 +185,16 @@ class DHRDDualHeadModel(DHRDPreTrainedModel):
 
     def _two_heads(
         self,
-        input_ids: torch.LongTensor | None,
-        attention_mask: torch.Tensor | None,
-        position_ids: torch.LongTensor | None,
-        inputs_embeds: torch.FloatTensor | None,
-        pooling_mask: torch.Tensor | None,
-        lm_labels: torch.LongTensor | None,
-        num_lm_tokens: int | torch.Tensor | None,
-        output_attentions: bool | None,
-        output_hidden_states: bool | None,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        *,
+        position_ids: torch.LongTensor | None = None,
+        inputs_embeds: torch.FloatTensor | None = None,
+        pooling_mask: torch.Tensor | None = None,
+        lm_labels: torch.LongTensor | None = None,
+        num_lm_tokens: int | torch.Tensor | None = None,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
         **kwargs,
     ) -> tuple[torch.Tensor, torch.Tensor | None, ModelOutput]:
         """One backbone pass over `[batch, seq]` rows: the pooled head's logits, the reasoning head's LM loss (when
@@ -299,13 +300,13 @@ class DHRDForSequenceClassification(DHRDDualHeadModel):
         logits, lm_loss, outputs = self._two_heads(
             input_ids,
             attention_mask,
-            position_ids,
-            inputs_embeds,
-            pooling_mask,
-            lm_labels,
-            num_lm_tokens,
-            output_attentions,
-            output_hidden_states,
+            position_ids=position_ids,
+            inputs_embeds=inputs_embeds,
+            pooling_mask=pooling_mask,
+            lm_labels=lm_labels,
+            num_lm_tokens=num_lm_tokens,
+            output_attentions=output_attentions,
+            output_hidden_states=output_hidden_states,
             **kwargs,
         )
         cls_loss = None
@@ -374,7 +375,7 @@ class DHRDForMultipleChoice(DHRDDualHeadModel):
     ) -> torch.Tensor:
         """`[rows, 1]` scores of `[rows, seq]` option rows `[context, option]`, each scored as `forward` scores it
         among its example's options: what batched inference over flat option rows calls (`dhrd predict`)."""
-        scores, _, _ = self._two_heads(input_ids, attention_mask, None, None, None, None, None, None, None, **kwargs)
+        scores, _, _ = self._two_heads(input_ids, attention_mask, **kwargs)
         return scores
 
     def _rationale_rows_apart(
@@ -397,22 +398,28 @@ class DHRDForMultipleChoice(DHRDDualHeadModel):
         """
         carries = (lm_labels != IGNORE_INDEX).any(-1)
         others = ~carries
+        inputs = {
+            "input_ids": input_ids,
+            "attention_mask": attention_mask,
+            "position_ids": position_ids,
+            "inputs_embeds": inputs_embeds,
+            "pooling_mask": pooling_mask,
+        }
         if not carries.any() or not others.any():
-            return self._two_heads(
-                input_ids, attention_mask, position_ids, inputs_embeds, pooling_mask, lm_labels, num_lm_tokens,
-                None, None, **kwargs,
-            )  # fmt: skip
+            return self._two_heads(**inputs, lm_labels=lm_labels, num_lm_tokens=num_lm_tokens, **kwargs)
         positions = torch.arange(1, attention_mask.shape[-1] + 1, device=attention_mask.device)
         width = int((attention_mask[others] * positions).max())  # past the last attended token of any other row
 
         def part(tensor: torch.Tensor | None, selected: torch.Tensor, cut: int | None = None) -> torch.Tensor | None:
             return None if tensor is None else tensor[selected][:, :cut]
 
-        inputs = (input_ids, attention_mask, position_ids, inputs_embeds, pooling_mask)
         carried, lm_loss, outputs = self._two_heads(
-            *(part(t, carries) for t in inputs), lm_labels[carries], num_lm_tokens, None, None, **kwargs
+            **{name: part(t, carries) for name, t in inputs.items()},
+            lm_labels=lm_labels[carries],
+            num_lm_tokens=num_lm_tokens,
+            **kwargs,
         )
-        rest, _, _ = self._two_heads(*(part(t, others, width) for t in inputs), None, None, None, None, **kwargs)
+        rest, _, _ = self._two_heads(**{name: part(t, others, width) for name, t in inputs.items()}, **kwargs)
         scores = carried.new_empty(carries.shape[0], carried.shape[-1])
         scores[carries], scores[others] = carried, rest.to(carried.dtype)
         return scores, lm_loss, outputs
@@ -453,13 +460,24 @@ class DHRDForMultipleChoice(DHRDDualHeadModel):
         def rows(tensor: torch.Tensor | None) -> torch.Tensor | None:
             return None if tensor is None else tensor.reshape(batch_size * num_choices, *tensor.shape[2:])
 
-        flat = [rows(t) for t in (input_ids, attention_mask, position_ids, inputs_embeds, pooling_mask, lm_labels)]
+        flat = {
+            "input_ids": rows(input_ids),
+            "attention_mask": rows(attention_mask),
+            "position_ids": rows(position_ids),
+            "inputs_embeds": rows(inputs_embeds),
+            "pooling_mask": rows(pooling_mask),
+            "lm_labels": rows(lm_labels),
+        }
         apart = self.rationale_rows_apart and lm_labels is not None and attention_mask is not None
         if apart and not (output_attentions or output_hidden_states):  # those outputs need one pass
-            scores, lm_loss, outputs = self._rationale_rows_apart(*flat, num_lm_tokens, **kwargs)
+            scores, lm_loss, outputs = self._rationale_rows_apart(**flat, num_lm_tokens=num_lm_tokens, **kwargs)
         else:
             scores, lm_loss, outputs = self._two_heads(
-                *flat, num_lm_tokens, output_attentions, output_hidden_states, **kwargs
+                **flat,
+                num_lm_tokens=num_lm_tokens,
+                output_attentions=output_attentions,
+                output_hidden_states=output_hidden_states,
+                **kwargs,
             )
         logits = scores.view(batch_size, num_choices)
         cls_loss = None
