@@ -394,6 +394,8 @@ class DHRDForMultipleChoice(DHRDDualHeadModel):
 
         Why: a batch pads every option row to the gold row's length, rationale included, so the other options (most
         rows: four of five on CommonsenseQA, ~30 tokens each against the gold row's ~80) would run mostly padding.
+        Where the LM targets lie within the inputs (`lm_loss_scope="input"`), rows differ by an option's few tokens
+        and one pass is cheaper.
         Each row attends only to its own tokens, so scores and LM loss are those of one pass (tested).
         """
         carries = (lm_labels != IGNORE_INDEX).any(-1)
@@ -409,6 +411,9 @@ class DHRDForMultipleChoice(DHRDDualHeadModel):
             return self._two_heads(**inputs, lm_labels=lm_labels, num_lm_tokens=num_lm_tokens, **kwargs)
         positions = torch.arange(1, attention_mask.shape[-1] + 1, device=attention_mask.device)
         width = int((attention_mask[others] * positions).max())  # past the last attended token of any other row
+        past_inputs = pooling_mask is None or ((lm_labels != IGNORE_INDEX) & (pooling_mask == 0)).any()
+        if width >= int((attention_mask[carries] * positions).max()) or not past_inputs:  # nothing to cut: one pass
+            return self._two_heads(**inputs, lm_labels=lm_labels, num_lm_tokens=num_lm_tokens, **kwargs)
 
         def part(tensor: torch.Tensor | None, selected: torch.Tensor, cut: int | None = None) -> torch.Tensor | None:
             return None if tensor is None else tensor[selected][:, :cut]

@@ -134,3 +134,18 @@ def test_the_demo_refuses_the_input_scope(flags, capsys):
 
     line = refusal_in_process(capsys, "demo", *flags)
     assert "dhrd compare --arms input_lm,dhrd" in line
+
+
+def test_option_rows_under_the_input_scope_take_one_backbone_pass(tokenizer):
+    """Running the gold row apart saves padding only when it is longer (a rationale); its input alone is not."""
+    from test_multiple_choice import ROWS, _batch, tiny_scorer
+
+    model = tiny_scorer()
+    rows = [{**row, "options": row["options"][:2]} for row in ROWS]
+    passes = []
+    model.model.register_forward_hook(lambda *_: passes.append(1))
+    model(**_batch(tokenizer, rows, scope="input", include_rationale=False))
+    assert len(passes) == 1
+    passes.clear()
+    model(**_batch(tokenizer, rows, scope="rationale"))
+    assert len(passes) == 2  # with rationales the gold rows run apart, as measured worth it
