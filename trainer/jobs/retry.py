@@ -2,18 +2,23 @@
 
 Retried: transport failures (connection refused or reset, a server closing the connection, timeouts) and HTTP 429
 and 5xx answers: what a restarting or overloaded server gives. Anything else (a 4xx, a malformed response, a bug)
-is raised at once, so retries never hide an error that another attempt cannot fix.
+is raised at once, so retries never hide an error that another attempt cannot fix. A 429 or 503 that says when to
+come back (`Retry-After`: seconds or an HTTP date) is waited for, up to `MAX_RETRY_AFTER`: a rate limiter's own
+clock, not ours, decides when a request can succeed.
 """
 
 import logging
 import time
 from collections.abc import Callable
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
 from typing import TypeVar
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 MAX_DELAY = 30.0
+MAX_RETRY_AFTER = 300.0  # a server asking for longer is waited for this long, then asked again
 
 
 # Transport failures by class name: huggingface_hub brings `httpx` (1.x) or `httpx2` (2.x), whose `TransportError`
@@ -28,6 +33,26 @@ def is_retryable(error: BaseException) -> bool:
     if isinstance(error, (ConnectionError, TimeoutError)):
         return True
     return any(cls.__name__ in TRANSPORT_ERRORS for cls in type(error).__mro__)
+
+
+def retry_after(error: BaseException) -> float | None:
+    """Seconds a 429 or 503 answer asked the client to wait (`Retry-After`), capped at `MAX_RETRY_AFTER`; None
+    where it did not say (or said something unreadable)."""
+    response = getattr(error, "response", None)
+    if getattr(response, "status_code", None) not in (429, 503):
+        return None
+    value = (getattr(response, "headers", None) or {}).get("Retry-After")
+    if value is None:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        seconds = (when - datetime.now(timezone.utc)).total_seconds()
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
 
 
 def http_client(timeout: float, headers: dict[str, str]):
@@ -80,9 +105,17 @@ def call_with_retries(request: Callable[[], T], max_retries: int, backoff: float
                     f"{server}: still failing after {max_retries} retries ({type(error).__name__}: "
                     f"{str(error).splitlines()[0] if str(error) else 'no message'}); is the server running?"
                 ) from error
+            asked = retry_after(error)
+            wait = delay if asked is None else max(delay, asked)
+            said = "" if asked is None else f", as its Retry-After asked ({asked:g} s)"
             logger.warning(
-                "Request to %s failed (%s); retry %d in %.1f s", server, type(error).__name__, attempt + 1, delay
+                "Request to %s failed (%s); retry %d in %.1f s%s",
+                server,
+                type(error).__name__,
+                attempt + 1,
+                wait,
+                said,
             )
-            time.sleep(delay)
+            time.sleep(wait)
             delay = min(delay * 2, MAX_DELAY)
     raise AssertionError("unreachable")
