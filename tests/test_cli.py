@@ -254,19 +254,20 @@ def test_push_to_hub_uploads_the_exported_folder(files, tiny_backbone_dir, tmp_p
 
 @pytest.mark.slow
 def test_demo_quick_runs_the_whole_story(tmp_path):
-    completed = dhrd("demo", "--quick", "--shuffled_control", "--output_dir", str(tmp_path / "demo"))
+    """`make demo`'s path at 4 steps. The shuffled control trains as `dhrd compare`'s `shuffled` arm there (tested
+    in test_compare.py); here the demo's two trainings, to keep the suite under 10 minutes on 2 cores."""
+    completed = dhrd("demo", "--quick", "--output_dir", str(tmp_path / "demo"))
     assert completed.returncode == 0, completed.stderr[-3000:]
     results = json.loads((tmp_path / "demo" / "results.json").read_text())
-    assert list(results["methods"]) == ["pooled", "dhrd", "dhrd_shuffled"]  # the control sits beside DHRD
-    assert [results["methods"][m]["lm_weight"] for m in results["methods"]] == [0.0, 1.0, 1.0]
+    assert list(results["methods"]) == ["pooled", "dhrd"]  # the control only with --shuffled_control
+    assert [results["methods"][m]["lm_weight"] for m in results["methods"]] == [0.0, 1.0]
     assert results["export"]["native"] and results["export"]["fresh_process_reload"]["ok"]
     assert results["speed"]["classifier_qps"] > results["speed"]["cot_qps"]
     assert (tmp_path / "demo" / "results.png").is_file()
     assert results["settings"]["attn_implementation"] == "eager"  # this machine trains on its CPU
     assert "DHRD demo on synthetic_multistep" in completed.stdout
-    assert "DHRD, shuffled rationales" in completed.stdout
     # a newcomer's log: each run's progress lines carry its name; no redrawn bars when output is not a terminal
-    assert "[DHRD, shuffled rationales] step 4/4 (100%)" in completed.stdout
+    assert "[DHRD] step 4/4 (100%)" in completed.stdout
     assert "\r" not in completed.stdout + completed.stderr
     # the printed command classifies a held-out input with plain transformers, as the demo says it will
     try_it = results["try_it"]
