@@ -9,22 +9,15 @@ pre-upload with every file as a regular blob, the ndjson commit) and writes each
 import base64
 import json
 import sys
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import yaml
+from json_handler import JSONHandler
 
 
 def make_handler(record_dir: Path, port: int):
-    class Handler(BaseHTTPRequestHandler):
-        def _reply(self, status: int, payload: dict) -> None:
-            body = json.dumps(payload).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
+    class Handler(JSONHandler):
         def do_POST(self) -> None:  # noqa: N802 - http.server's naming
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
             with open(record_dir / "requests.log", "a") as log:
@@ -68,9 +61,6 @@ def make_handler(record_dir: Path, port: int):
             with open(record_dir / "requests.log", "a") as log:
                 log.write(f"GET {self.path}\n")
             self._reply(404, {"error": f"fake hub: no route for GET {self.path}"})
-
-        def log_message(self, *args) -> None:
-            pass
 
     return Handler
 

@@ -15,8 +15,10 @@ import json
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
+
+from json_handler import JSONHandler
 
 RATIONALE = "Because the weather words point that way. [END]"
 
@@ -25,18 +27,7 @@ def make_handler(record: Path, omit_usage: bool, classify_fail_after: int | None
     lock = threading.Lock()
     classified = [0]
 
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args) -> None:  # keep the test output quiet
-            pass
-
-        def _reply(self, status: int, payload: dict) -> None:
-            body = json.dumps(payload).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
+    class Handler(JSONHandler):
         def do_POST(self) -> None:  # noqa: N802 - http.server's naming
             request = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
             entry = {"path": self.path, "authorization": self.headers.get("Authorization"), "model": request["model"]}
