@@ -151,14 +151,20 @@ def test_rte_rationales_from_the_server(teacher_server, tmp_path):
 def test_own_csv_through_the_server_teacher_to_predictions(teacher_server, tmp_path, tiny_backbone_dir):
     """A user's CSV with two text columns and string labels: rationales from the served teacher, training, and
     predictions, all through the command line."""
-    rows = [["id", "claim", "evidence", "verdict"]]
+    # Eight different rows: what a 135M teacher writes for one prompt differs between CPUs (bf16 kernels), and on
+    # some a row is filtered (restated, contradicted, cut at the token cap); 2 prompts repeated left 0 rows kept on
+    # one CI machine. The test asks for the pipeline to work, and for the teacher to explain at least one row.
     facts = [
         ("Ice is cold.", "Ice is frozen water.", "supported"),
         ("Fish climb trees.", "Fish have fins.", "refuted"),
+        ("The sun is hot.", "The sun is a burning star.", "supported"),
+        ("Cats can fly.", "Cats have no wings.", "refuted"),
+        ("Rain is wet.", "Rain is falling water.", "supported"),
+        ("Stones float.", "Stones are heavier than water.", "refuted"),
+        ("Birds lay eggs.", "Hens are birds that lay eggs.", "supported"),
+        ("Snow is warm.", "Snow is frozen water.", "refuted"),
     ]
-    for i in range(8):
-        claim, evidence, verdict = facts[i % 2]
-        rows.append([f"c{i}", claim, evidence, verdict])
+    rows = [["id", "claim", "evidence", "verdict"], *([f"c{i}", *fact] for i, fact in enumerate(facts))]
     with open(tmp_path / "claims.csv", "w", newline="") as handle:
         csv.writer(handle).writerows(rows)
     description = "a claim and evidence: does the evidence support the claim"
@@ -166,7 +172,7 @@ def test_own_csv_through_the_server_teacher_to_predictions(teacher_server, tmp_p
             "--label_column", "verdict", "--task_description", description)  # fmt: skip
     generated = dhrd(
         "rationales", *data, "--output_dir", str(tmp_path / "r"), "--server_url", f"{teacher_server.base_url}/v1",
-        "--server_model", "smollm2", "--max_new_tokens", "96", "--concurrency", "4",
+        "--server_model", "smollm2", "--max_new_tokens", "128", "--concurrency", "4",
     )  # fmt: skip
     assert generated.returncode == 0, generated.stderr[-3000:]
     explained = [json.loads(line) for line in (tmp_path / "r" / "rationales.jsonl").read_text().splitlines()]
