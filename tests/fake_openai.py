@@ -5,8 +5,9 @@ machine in milliseconds.
     python tests/fake_openai.py RECORD_FILE [--omit_usage] [--classify_fail_after N] [--rationale TEXT]
 
 Prints `ready PORT` once it listens. Each request is appended to RECORD_FILE as a JSON line (path, authorization
-header, model). `--omit_usage`: chat completions carry no `usage` (as some servers answer). `--classify_fail_after
-N`: `/classify` answers N requests, then 400 (an error no retry fixes: the client stops, its parts stay behind).
+header, model; a chat request's body). `--omit_usage`: chat completions carry no `usage` (as some servers answer).
+`--classify_fail_after N`: `/classify` answers N requests, then 400 (an error no retry fixes: the client stops, its
+parts stay behind).
 `--rationale TEXT`: what every chat completion says (default `RATIONALE`).
 """
 
@@ -31,6 +32,8 @@ def make_handler(record: Path, omit_usage: bool, classify_fail_after: int | None
         def do_POST(self) -> None:  # noqa: N802 - http.server's naming
             request = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
             entry = {"path": self.path, "authorization": self.headers.get("Authorization"), "model": request["model"]}
+            if self.path.endswith("/chat/completions"):
+                entry["body"] = request  # what was asked: a batch file's requests must ask the same
             with lock, open(record, "a") as log:
                 log.write(json.dumps(entry) + "\n")
             if self.path.endswith("/chat/completions"):

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from cli_helpers import dhrd
 from conftest import DATA_DIR, requires_data
-from serving import RequestGate, VllmServer
+from serving import RequestGate, VllmServer, serving_env, serving_python
 
 from trainer.teachers.generate import FILTER_REASONS
 
@@ -148,12 +148,12 @@ def test_rte_rationales_from_the_server(teacher_server, tmp_path):
     assert sum(row["rationale"] is not None for row in rows) >= ROWS // 2  # most rows get a usable rationale
 
 
-def test_own_csv_through_the_server_teacher_to_predictions(teacher_server, tmp_path, tiny_backbone_dir):
-    """A user's CSV with two text columns and string labels: rationales from the served teacher, training, and
-    predictions, all through the command line."""
-    # Eight different rows: what a 135M teacher writes for one prompt differs between CPUs (bf16 kernels), and on
-    # some a row is filtered (restated, contradicted, cut at the token cap); 2 prompts repeated left 0 rows kept on
-    # one CI machine. The test asks for the pipeline to work, and for the teacher to explain at least one row.
+def _claims(folder: Path) -> tuple[str, ...]:
+    """A user's CSV of claims, with two text columns and string labels; the data flags that describe it.
+
+    Eight different rows: what a 135M teacher writes for one prompt differs between CPUs (bf16 kernels), and on some
+    a row is filtered (restated, contradicted, cut at the token cap); 2 prompts repeated left 0 rows kept on one CI
+    machine. The tests ask for the pipeline to work, and for the teacher to explain at least one row."""
     facts = [
         ("Ice is cold.", "Ice is frozen water.", "supported"),
         ("Fish climb trees.", "Fish have fins.", "refuted"),
@@ -165,11 +165,52 @@ def test_own_csv_through_the_server_teacher_to_predictions(teacher_server, tmp_p
         ("Snow is warm.", "Snow is frozen water.", "refuted"),
     ]
     rows = [["id", "claim", "evidence", "verdict"], *([f"c{i}", *fact] for i, fact in enumerate(facts))]
-    with open(tmp_path / "claims.csv", "w", newline="") as handle:
+    with open(folder / "claims.csv", "w", newline="") as handle:
         csv.writer(handle).writerows(rows)
     description = "a claim and evidence: does the evidence support the claim"
-    data = ("--train_file", str(tmp_path / "claims.csv"), "--text_columns", "claim,evidence",
+    return ("--train_file", str(folder / "claims.csv"), "--text_columns", "claim,evidence",
             "--label_column", "verdict", "--task_description", description)  # fmt: skip
+
+
+def test_vllm_run_batch_answers_a_write_batch_file_as_the_server_does(teacher_server, smollm2_path, tmp_path):
+    """`--write_batch` → vLLM's `run-batch` (the OpenAI Batch API's file format, the embedded teacher) →
+    `--read_batch`: the same `rationales.jsonl` columns and statuses as the online path, and the usage vLLM
+    reported."""
+    data = _claims(tmp_path)
+    teacher = ("--server_model", "smollm2", "--max_new_tokens", "128")
+    online = dhrd("rationales", *data, *teacher, "--output_dir", str(tmp_path / "online"),
+                  "--server_url", f"{teacher_server.base_url}/v1", "--concurrency", "4")  # fmt: skip
+    assert online.returncode == 0, online.stderr[-3000:]
+    batch = (*data, *teacher, "--output_dir", str(tmp_path / "batch"))
+    written = dhrd("rationales", *batch, "--write_batch", str(tmp_path / "requests.jsonl"))
+    assert written.returncode == 0 and "wrote 8 requests" in written.stdout, written.stderr[-3000:]
+    run_batch = subprocess.run(
+        [serving_python(), "-m", "vllm.entrypoints.openai.run_batch", "-i", str(tmp_path / "requests.jsonl"),
+         "-o", str(tmp_path / "results.jsonl"), "--model", str(smollm2_path), "--served-model-name", "smollm2",
+         "--dtype", "bfloat16", "--max-model-len", "2048", "--enforce-eager"],
+        env=serving_env(tmp_path), cwd=tmp_path, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert run_batch.returncode == 0, run_batch.stdout[-3000:] + run_batch.stderr[-3000:]
+    read = dhrd("rationales", *batch, "--read_batch", str(tmp_path / "results.jsonl"))
+    assert read.returncode == 0 and "8 generated now" in read.stdout, read.stderr[-3000:]
+    rows = {name: _lines(tmp_path / name / "rationales.jsonl") for name in ("online", "batch")}
+    assert [list(row) for row in rows["batch"]] == [list(row) for row in rows["online"]]  # same columns, same order
+    assert [row["id"] for row in rows["batch"]] == [f"c{i}" for i in range(8)]
+    statuses = [row["rationale_status"] for row in rows["batch"]]
+    assert set(statuses) <= set(STATUSES) and statuses.count("kept") >= 1, statuses
+    assert [row["rationale"] is not None for row in rows["batch"]] == [status == "kept" for status in statuses]
+    summary = json.loads((tmp_path / "batch" / "summary.json").read_text())
+    assert summary["completion_tokens"] > 0 and summary["prompt_tokens"] > 0 and not summary["tokens_estimated"]
+
+
+def _lines(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_own_csv_through_the_server_teacher_to_predictions(teacher_server, tmp_path, tiny_backbone_dir):
+    """A user's CSV with two text columns and string labels: rationales from the served teacher, training, and
+    predictions, all through the command line."""
+    data = _claims(tmp_path)
     generated = dhrd(
         "rationales", *data, "--output_dir", str(tmp_path / "r"), "--server_url", f"{teacher_server.base_url}/v1",
         "--server_model", "smollm2", "--max_new_tokens", "128", "--concurrency", "4",

@@ -66,9 +66,28 @@ class RationaleArguments:
             "chunk of 32 rows; what finished is kept, and a rerun continues)."
         },
     )
-    input_price: float | None = field(default=None, metadata={"help": "Price per million prompt tokens (dry run)."})
+    write_batch: str | None = field(
+        default=None,
+        metadata={
+            "help": "Instead of calling a teacher, write one request a row still to do to this file, in the OpenAI "
+            "Batch API format (custom_id = the row id, the body the server teacher would send, --server_model as the "
+            "model); vLLM's run-batch reads the same file. Billed as --dry_run bills. Read the answers back with "
+            "--read_batch and the same --output_dir and settings."
+        },
+    )
+    read_batch: str | None = field(
+        default=None,
+        metadata={
+            "help": "Read the teacher's answers from a batch output file (OpenAI Batch API, vLLM run-batch) for the "
+            "requests --write_batch wrote: cleaned, filtered and counted as the online path does. Rows missing or "
+            "errored in the file are listed and stay to do (--write_batch again writes only them)."
+        },
+    )
+    input_price: float | None = field(
+        default=None, metadata={"help": "Price per million prompt tokens (dry run, --write_batch)."}
+    )
     output_price: float | None = field(
-        default=None, metadata={"help": "Price per million completion tokens (dry run)."}
+        default=None, metadata={"help": "Price per million completion tokens (dry run, --write_batch)."}
     )
 
     def __post_init__(self) -> None:
@@ -84,6 +103,20 @@ class RationaleArguments:
             raise ValueError(f"Unknown --join {self.join!r}; choose from {sorted(JOINERS)}.")
         if self.server_url and not self.server_model:
             raise ValueError("--server_model is required with --server_url (the name the server serves).")
+        self._check_batch_files()
+
+    def _check_batch_files(self) -> None:
+        flag = "--write_batch" if self.write_batch else "--read_batch" if self.read_batch else None
+        if flag is None:
+            return
+        if self.write_batch and self.read_batch:
+            raise ValueError("--write_batch and --read_batch are two steps: write requests, then read results.")
+        if not self.server_model:
+            raise ValueError(f"{flag} needs --server_model: the model the provider serves (the requests' model).")
+        for other, given in (("--server_url", self.server_url), ("--dry_run", self.dry_run), ("--join", self.join),
+                             ("--max_total_tokens", self.max_total_tokens)):  # fmt: skip
+            if given:
+                raise ValueError(f"{flag} calls no teacher itself; drop {other}.")
 
 
 def run_rationales(
@@ -126,17 +159,25 @@ def run_rationales(
     }
     if args.dry_run:
         return _bill(args, windows, len(raw), task, template, manifest).line(args.input_price, args.output_price)
-    teacher = _teacher(args, device)
+    if args.write_batch:
+        return _write_batch(args, windows, len(raw), task, template, manifest)
+    teacher = _teacher(args, device, _job(args, task, template, manifest))
 
     def row_ids() -> Iterator:
         return data.row_ids(args.split, args.limit)
 
-    summary = generate_in_windows(
-        windows, len(raw), row_ids, task, teacher, output_dir, prompt_template=template, max_words=args.max_words,
-        manifest=manifest, overwrite=args.overwrite, max_total_tokens=args.max_total_tokens,
-    )  # fmt: skip
-    if summary.stopped_at_budget:  # the rows left have no rationale yet: rationales.jsonl waits for the rerun
-        return summary_line(summary)
+    try:
+        summary = generate_in_windows(
+            windows, len(raw), row_ids, task, teacher, output_dir, prompt_template=template,
+            max_words=args.max_words, manifest=manifest, overwrite=args.overwrite,
+            max_total_tokens=args.max_total_tokens,
+        )  # fmt: skip
+        unanswered = teacher.finish() if args.read_batch else ""
+    finally:
+        if args.read_batch:
+            teacher.close()
+    if summary.left:  # the rows left have no rationale yet: rationales.jsonl waits for the rerun
+        return "\n".join(filter(None, (summary_line(summary), unanswered)))
     records = finished_records(output_dir, (str(key) for key in row_ids()))
     add_idx = data.id_column(raw) is None
     with atomic_file(output_dir / "rationales.jsonl", "w") as handle:
@@ -149,13 +190,21 @@ def run_rationales(
     return f"{summary_line(summary)}\nwrote {output_dir / 'rationales.jsonl'}"
 
 
+def _job(args: RationaleArguments, task, template: str | None, manifest: dict) -> dict:
+    """The rationale job's manifest, as `generate_in_windows` records it (the teacher's identity is `manifest`'s)."""
+    from ..teachers import SENTINEL, job_manifest, template_for
+
+    resolved = template_for(task.name, template, task.problem_type)
+    return job_manifest("", task, resolved, SENTINEL, args.max_words, args.max_new_tokens, manifest)
+
+
 def _bill(args: RationaleArguments, windows, rows: int, task, template: str | None, manifest: dict):
     """The teacher's bill for this job (`--dry_run`): prompt tokens by the local teacher's tokenizer (its files only
-    are read), or estimated for a server."""
-    from ..teachers import SENTINEL, job_manifest, render_prompt, teacher_bill, template_for
+    are read), or estimated for a served model."""
+    from ..teachers import SENTINEL, render_prompt, teacher_bill, template_for
 
     count_tokens = None
-    if not args.server_url:
+    if not args.server_model:
         from transformers import AutoTokenizer
 
         from modeling_dhrd import resolve_backbone
@@ -165,12 +214,25 @@ def _bill(args: RationaleArguments, windows, rows: int, task, template: str | No
         def count_tokens(messages: list[dict]) -> int:
             return len(tokenizer(render_prompt(tokenizer, messages), add_special_tokens=False)["input_ids"])
 
-    resolved = template_for(task.name, template, task.problem_type)
-    job = job_manifest("", task, resolved, SENTINEL, args.max_words, args.max_new_tokens, manifest)
     return teacher_bill(
-        windows, rows, task, args.output_dir, manifest=job, template=resolved, sentinel=SENTINEL,
+        windows, rows, task, args.output_dir, manifest=_job(args, task, template, manifest),
+        template=template_for(task.name, template, task.problem_type), sentinel=SENTINEL,
         max_new_tokens=args.max_new_tokens, count_tokens=count_tokens, overwrite=args.overwrite,
     )  # fmt: skip
+
+
+def _write_batch(args: RationaleArguments, windows, rows: int, task, template: str | None, manifest: dict) -> str:
+    """`--write_batch`: the requests of the rows still to do, and their bill (prompt tokens estimated)."""
+    from ..teachers import SENTINEL, template_for
+    from ..teachers.batch_files import write_batch_requests
+
+    bill = write_batch_requests(
+        args.write_batch, windows, rows, task, args.output_dir, manifest=_job(args, task, template, manifest),
+        template=template_for(task.name, template, task.problem_type), sentinel=SENTINEL, model=args.server_model,
+        max_new_tokens=args.max_new_tokens, overwrite=args.overwrite,
+    )  # fmt: skip
+    heading = f"wrote {bill.rows - bill.done:,} requests to {args.write_batch} (OpenAI Batch API format)"
+    return bill.line(args.input_price, args.output_price, heading=heading)
 
 
 def _widest_options(data: LabelledData, args: RationaleArguments) -> list[list[str]]:
@@ -229,16 +291,20 @@ def _read_template(path: str | None) -> str | None:
 def _teacher_identity(args: RationaleArguments) -> dict:
     """The teacher a job's rationales come from: the served model's name, or the local model's files. Not the server's
     address: a server restarted on another port (or reached through a proxy) serves the same teacher."""
-    if args.server_url:
+    if args.server_model:  # a server, or batch files for a served model
         return {"served_model": args.server_model}
     from modeling_dhrd import resolve_backbone
 
     return model_identity(resolve_backbone(args.teacher_model))
 
 
-def _teacher(args: RationaleArguments, device: DeviceArguments):
+def _teacher(args: RationaleArguments, device: DeviceArguments, job: dict):
     from ..teachers import LocalTeacher, ServerTeacher
 
+    if args.read_batch:
+        from ..teachers.batch_files import BatchResults
+
+        return BatchResults(args.read_batch, args.output_dir, job, args.server_model, args.max_new_tokens)
     if args.server_url:
         return ServerTeacher(
             args.server_url,

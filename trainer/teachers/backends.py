@@ -140,13 +140,13 @@ class ServerTeacher:
         self.base_url = base_url
 
     def _request(self, messages: list[dict]) -> Completion:
-        body = {"model": self.model, "messages": messages, "max_tokens": self.max_new_tokens, "temperature": 0.0}
+        body = chat_request(self.model, messages, self.max_new_tokens)
         server = f"teacher server {self.base_url}"
 
         def request() -> Completion:
             response = checked(self.client.post(self.url, json=body), server)
             try:
-                return _completion(response.json(), messages)
+                return chat_completion(response.json(), messages)
             except (ValueError, KeyError, IndexError, TypeError, AttributeError) as error:  # not retried: a bug
                 raise ValueError(
                     f"{server}: {self.url} answered something other than a chat completion ({type(error).__name__}: "
@@ -165,6 +165,12 @@ class ServerTeacher:
                 yield [(index, completion)]
 
 
+def chat_request(model: str, messages: list[dict], max_new_tokens: int) -> dict:
+    """The body of one chat-completions request: what the server teacher posts, and what a batch file's line holds
+    (`batch_files`), so the two paths ask the teacher the same thing. Greedy: a rerun asks for the same answer."""
+    return {"model": model, "messages": messages, "max_tokens": max_new_tokens, "temperature": 0.0}
+
+
 def chat_completions_url(base_url: str) -> str:
     """The chat-completions endpoint of an OpenAI-compatible base URL: `.../v1` gets `/chat/completions`, a bare
     host `/v1/chat/completions`, any other path `/v1/chat/completions` after it; a full endpoint stays as it is."""
@@ -175,7 +181,7 @@ def chat_completions_url(base_url: str) -> str:
     return urlunparse(parsed._replace(path=path))
 
 
-def _completion(answer: dict, messages: list[dict]) -> Completion:
+def chat_completion(answer: dict, messages: list[dict]) -> Completion:
     """A chat-completion answer as a `Completion`; token counts the server left out (no `usage`, or a `usage`
     without them) are estimated from characters, and the completion says so."""
     choice = answer["choices"][0]

@@ -40,7 +40,9 @@ class TeacherBill:
         """Prices per million tokens."""
         return (self.prompt_tokens * input_price + completion_tokens * output_price) / 1e6
 
-    def line(self, input_price: float | None = None, output_price: float | None = None) -> str:
+    def line(
+        self, input_price: float | None = None, output_price: float | None = None, heading: str = "dry run"
+    ) -> str:
         estimate = f"~{CHARACTERS_PER_TOKEN} characters a token"
         how = "the teacher's tokenizer" if self.prompt_tokens_counted else estimate
         expected = (
@@ -49,7 +51,7 @@ class TeacherBill:
             else ""
         )
         line = (
-            f"dry run: {self.rows - self.done:,} rows to do ({self.done:,} of {self.rows:,} already done); prompt "
+            f"{heading}: {self.rows - self.done:,} rows to do ({self.done:,} of {self.rows:,} already done); prompt "
             f"tokens {self.prompt_tokens:,} ({how}); completion tokens {expected}"
             f"at most {self.max_completion_tokens:,}"
         )
@@ -74,10 +76,12 @@ def teacher_bill(
     count_tokens: Callable[[list[dict]], int] | None = None,
     id_column: str = "idx",
     overwrite: bool = False,
+    each_request: Callable[[str, list[dict]], None] | None = None,
 ) -> TeacherBill:
     """The bill of generating rationales for the rows of `windows` not yet finished in `output_dir` (with
     `overwrite`, as the run would: every row). `count_tokens(messages)` counts a prompt with the teacher's tokenizer;
-    None estimates from characters."""
+    None estimates from characters. `each_request(row id, messages)` is called for every row to do, in order (a batch
+    file is written that way: the requests billed are the requests written)."""
     results = ShardedResults(output_dir, manifest=manifest)
     if not overwrite:
         results.check_manifest()
@@ -87,6 +91,8 @@ def teacher_bill(
             ids = [str(value) for value in window[id_column]]
             for position in range(len(ids)) if overwrite else done.missing(ids):
                 messages = build_messages(template, task, window[position], sentinel)
+                if each_request is not None:
+                    each_request(ids[position], messages)
                 to_do += 1
                 if count_tokens is not None:
                     prompt_tokens += count_tokens(messages)

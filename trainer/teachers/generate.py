@@ -44,7 +44,7 @@ class GenerationSummary:
     teacher: str = ""
     prompt_tokens: int = 0
     stopped_at_budget: bool = False  # `max_total_tokens` was spent: rows are left for a rerun
-    left: int = 0  # rows without a finished record (only after a budget stop)
+    left: int = 0  # rows without a finished record (after a budget stop, or rows a batch results file lacks)
     tokens_estimated: bool = False  # some counts are ~4 characters a token: the server reported no usage
 
 
@@ -170,7 +170,7 @@ def generate_in_windows(
                 labels = [task.kind.restated_answer(row["label"], task.id2label) for row in chunk]
                 others = [_other_labels(task, row) for row in chunk]
                 chats = [build_messages(template, task, row, sentinel) for row in chunk]
-                for finished in _completions(teacher, chats):
+                for finished in _completions(teacher, chats, [ids[i] for i in indices]):
                     records = []
                     for position, completion in finished:
                         rationale, status = clean_rationale(
@@ -206,7 +206,7 @@ def generate_in_windows(
                 break
     statuses: Counter = Counter()
     with atomic_file(output_dir / "filtered.jsonl", "w") as filtered:
-        for record in finished_records(output_dir, (str(key) for key in row_ids()), skip_missing=stopped):
+        for record in finished_records(output_dir, (str(key) for key in row_ids()), skip_missing=True):
             statuses[record["status"]] += 1
             if record["status"] != "kept":
                 filtered.write(json.dumps(record) + "\n")
@@ -268,10 +268,13 @@ def _other_labels(task: Task, row: Mapping) -> list[str]:
     return [name for index, name in task.id2label.items() if index != row["label"]]
 
 
-def _completions(teacher, chats: list[list[dict]]) -> Iterator[list[tuple[int, object]]]:
+def _completions(teacher, chats: list[list[dict]], ids: list[str]) -> Iterator[list[tuple[int, object]]]:
     """Groups of finished `(position, completion)` pairs, each as soon as the teacher has it: one completion at a
-    time from a concurrent server, one generation batch at a time from a local model."""
-    if hasattr(teacher, "complete_iter"):
+    time from a concurrent server, one generation batch at a time from a local model. A teacher that answers by row
+    id (`complete_rows`: a batch results file) may leave rows out: they stay to do."""
+    if hasattr(teacher, "complete_rows"):
+        yield from teacher.complete_rows(ids, chats)
+    elif hasattr(teacher, "complete_iter"):
         yield from teacher.complete_iter(chats)
     else:  # a plain `complete(chats) -> list[Completion]` teacher (e.g. a programmatic one)
         yield list(enumerate(teacher.complete(chats)))
@@ -292,4 +295,6 @@ def summary_line(summary: GenerationSummary | Mapping) -> str:
             f"\nstopped at the token budget ({approx}{data['prompt_tokens'] + data['completion_tokens']} prompt + "
             f"completion tokens): {data['left']} rows left; rerun (with a larger --max_total_tokens) to continue"
         )
+    elif data.get("left"):
+        line += f"\n{data['left']} rows have no rationale yet"
     return line
