@@ -101,3 +101,9 @@ def load_kwargs(device: torch.device, dtype: torch.dtype | None = None) -> dict:
 def default_batch_tokens(device: torch.device) -> int:
     """The padded-token budget per inference batch: small on a CPU (cache-bound), large on an accelerator."""
     return CPU_BATCH_TOKENS if device.type == "cpu" else ACCELERATOR_BATCH_TOKENS
+
+
+def device_of_rank(device: DeviceArguments, ranks) -> DeviceArguments:
+    """`device` resolved again on a rank of a launched job (`trainer.jobs.ranks.launched` made the rank's GPU current):
+    `auto` and `cuda` name that rank's GPU, not the first one. One process keeps what it was given."""
+    return DeviceArguments(device.device, device.dtype) if ranks.several else device

@@ -12,7 +12,7 @@ from modeling_dhrd.atomic import atomic_write_text
 
 from ..data.description import DatasetArguments
 from ..data.labelled import LabelledData
-from ..device import DeviceArguments
+from ..device import DeviceArguments, device_of_rank
 from ..inference.classify import (
     check_model_reference,
     classifier_data,
@@ -21,7 +21,9 @@ from ..inference.classify import (
     load_pretrained,
     max_input_length,
 )
+from ..inference.cot import CoTResult
 from ..inference.option_scoring import score_options
+from ..jobs.ranks import launched
 from .checks import model_argument, require_positive
 
 
@@ -49,7 +51,10 @@ class EvaluateArguments:
 
 
 def run_evaluate(args: EvaluateArguments, data_args: DatasetArguments, device: DeviceArguments | None = None) -> str:
-    device = device or DeviceArguments()
+    """The metrics of `args.method` on the split. Under `torchrun` / `accelerate launch` each rank scores every N-th
+    row on its own device and rank 0 computes the metrics over all rows (`trainer.jobs.ranks`)."""
+    ranks = launched()
+    device = device_of_rank(device or DeviceArguments(), ranks)
     if args.method == "cot":  # a causal LM: the data's own labels, no input contract
         check_model_reference(args.model)
         data, thresholds, contract = LabelledData(data_args), None, None
@@ -64,16 +69,17 @@ def run_evaluate(args: EvaluateArguments, data_args: DatasetArguments, device: D
     if args.method != "classifier" and not kind.one_label_per_row:
         raise ValueError(f"--method {args.method} decodes one label per row; this data is {kind.name}.")
     start = time.perf_counter()
+    mine = rows.select(ranks.mine(range(len(rows)))) if ranks.several else rows  # this rank's rows
     extra: dict = {}
     if args.method == "classifier":
         model, tokenizer = load_classifier(args.model, device.torch_device, device.torch_dtype, contract)
         length = max_input_length(args.max_input_length, tokenizer)
         if kind.scores_options:
             budget = {"max_batch_tokens": args.batch_size * 512, "max_batch_size": args.batch_size}
-            scored = score_options(model, tokenizer, rows["text"], rows["options"], length, **budget)
+            scored = score_options(model, tokenizer, mine["text"], mine["options"], length, **budget)
             predictions = torch.tensor([int(row.argmax()) for _, chunk in scored for row in chunk])
         else:
-            logits = classify(model, tokenizer, rows["text"], args.batch_size, length)
+            logits = classify(model, tokenizer, mine["text"], args.batch_size, length)
             predictions = torch.from_numpy(kind.decide(logits.numpy(), thresholds))
     else:
         if args.method == "cot":
@@ -83,17 +89,22 @@ def run_evaluate(args: EvaluateArguments, data_args: DatasetArguments, device: D
 
             tokenizer = AutoTokenizer.from_pretrained(args.model)
             model = load_pretrained(AutoModelForCausalLM, args.model, **device.load_kwargs()).eval()
-            result = cot_decode(model, tokenizer, rows["text"], task.label_names, args.batch_size, args.max_new_tokens)
+            result = cot_decode(model, tokenizer, mine["text"], task.label_names, args.batch_size, args.max_new_tokens)
         else:
             from ..inference.reasoning_decode import reasoning_head_decode
 
             model, tokenizer = load_classifier(args.model, device.torch_device, device.torch_dtype, contract)
             length = max_input_length(args.max_input_length, tokenizer)
             result = reasoning_head_decode(
-                model, tokenizer, rows["text"], task.id2label, args.batch_size, args.max_new_tokens, length
+                model, tokenizer, mine["text"], task.id2label, args.batch_size, args.max_new_tokens, length
             )
         predictions = torch.tensor(result.predictions)
-        extra = result.stats()
+        generated_tokens = ranks.gather_rows(result.generated_tokens, len(rows))
+    predictions = ranks.gather_rows(predictions.tolist(), len(rows))
+    if not ranks.main:
+        return f"rank {ranks.rank} of {ranks.world_size}: its rows are scored; rank 0 reports the metrics"
+    if args.method != "classifier":  # how the decoding went, over every rank's rows
+        extra = CoTResult(predictions, generated_tokens, []).stats()
     seconds = time.perf_counter() - start
     report = {
         "task": data.args.task or task.name,
@@ -102,7 +113,7 @@ def run_evaluate(args: EvaluateArguments, data_args: DatasetArguments, device: D
         "device": str(device.torch_device),
         "split": data.source(args.split),
         "rows": len(rows),
-        **task.score_rows(predictions.tolist(), rows),
+        **task.score_rows(predictions, rows),
         **extra,
         "seconds": round(seconds, 2),
         "qps": round(len(rows) / seconds, 2),

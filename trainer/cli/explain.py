@@ -22,9 +22,10 @@ import torch
 from modeling_dhrd.atomic import atomic_file
 
 from ..data.description import DatasetArguments
-from ..device import DeviceArguments
+from ..device import DeviceArguments, device_of_rank
 from ..inference.classify import classifier_data, classify_batches, load_classifier, max_input_length
 from ..inference.reasoning_decode import decode_with_reasoning_head, reasoning_head
+from ..jobs.ranks import launched
 from .checks import model_argument, require_positive
 
 logger = logging.getLogger(__name__)
@@ -53,7 +54,10 @@ class ExplainArguments:
 
 
 def run_explain(args: ExplainArguments, data_args: DatasetArguments, device: DeviceArguments | None = None) -> str:
-    device = device or DeviceArguments()
+    """Under `torchrun` / `accelerate launch` each rank classifies every N-th row, the ranks agree on the least
+    confident rows of the whole split, each decodes every N-th of those, and rank 0 writes them in order."""
+    ranks = launched()
+    device = device_of_rank(device or DeviceArguments(), ranks)
     saved, data = classifier_data(args.model, data_args)
     if not data.kind.one_label_per_row:
         raise ValueError(f"dhrd explain decodes one label per row; this model is {data.kind.name}.")
@@ -64,18 +68,27 @@ def run_explain(args: ExplainArguments, data_args: DatasetArguments, device: Dev
     length = max_input_length(args.max_input_length, tokenizer)
     names = data.label_names
     start = time.perf_counter()
-    chosen = _least_confident(model, tokenizer, rows["text"], length, args.least_confident or len(rows))
+    count, mine = args.least_confident or len(rows), ranks.mine(range(len(rows)))
+    texts = rows.select(mine)["text"] if ranks.several else rows["text"]
+    found = _least_confident(model, tokenizer, texts, length, count)  # by position among this rank's rows
+    chosen = _fewest(ranks.all_gather({mine[p]: choice for p, choice in found.items()}), count)
     classified = time.perf_counter() - start
     positions = sorted(chosen)
+    share = [positions[i] for i in ranks.mine(range(len(positions)))]  # this rank decodes every N-th chosen row
     start = time.perf_counter()
     decoded = decode_with_reasoning_head(
-        shell, tokenizer, [rows["text"][p] for p in positions], names, reason_marker, answer_marker,
+        shell, tokenizer, [rows["text"][p] for p in share], names, reason_marker, answer_marker,
         args.batch_size, args.max_new_tokens, length,
     )  # fmt: skip
+    per_row = zip(decoded.predictions, decoded.texts, decoded.generated_tokens)
+    gathered = ranks.gather_rows(list(per_row), len(positions))
+    if gathered is None:
+        return f"rank {ranks.rank} of {ranks.world_size}: its rows are explained; rank 0 writes {args.output_file}"
+    stated_labels, texts, generated = zip(*gathered) if gathered else ((), (), ())
     seconds = time.perf_counter() - start
     agree = 0
     with atomic_file(Path(args.output_file), "w") as handle:
-        for position, stated, text in zip(positions, decoded.predictions, decoded.texts):
+        for position, stated, text in zip(positions, stated_labels, texts):
             label, confidence = chosen[position]
             agree += stated == label
             record = {
@@ -92,8 +105,15 @@ def run_explain(args: ExplainArguments, data_args: DatasetArguments, device: Dev
         f"explained {explained} of {len(rows)} rows ({'least confident' if args.least_confident else 'all'}): the "
         f"rationale states the classifier's label in {agree}/{explained}; {seconds / max(1, explained):.3f} s a row "
         f"to explain, {classified / max(1, len(rows)):.4f} s a row to classify; "
-        f"{sum(decoded.generated_tokens) / max(1, explained):.0f} tokens a rationale\nwrote {args.output_file}"
+        f"{sum(generated) / max(1, explained):.0f} tokens a rationale\nwrote {args.output_file}"
     )
+
+
+def _fewest(parts: list[dict[int, tuple[int, float]]], count: int) -> dict[int, tuple[int, float]]:
+    """The `count` least confident rows of the ranks' own choices (`_least_confident` of each rank's rows, keyed by
+    the rows' positions in the split), ordered as one process orders them."""
+    items = [(-confidence, position, label) for part in parts for position, (label, confidence) in part.items()]
+    return {position: (label, -negative) for negative, position, label in heapq.nlargest(count, items)}
 
 
 def _least_confident(model, tokenizer, texts, length: int | None, count: int) -> dict[int, tuple[int, float]]:

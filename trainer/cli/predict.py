@@ -21,6 +21,7 @@ import os
 import shutil
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,7 +35,7 @@ from modeling_dhrd.input_contract import InputContract
 
 from ..data.description import DatasetArguments
 from ..data.labelled import WINDOW_ROWS, LabelledData
-from ..device import DeviceArguments, default_batch_tokens
+from ..device import DeviceArguments, default_batch_tokens, device_of_rank
 from ..inference.classify import (
     classifier_data,
     classify_batches,
@@ -45,6 +46,7 @@ from ..inference.option_scoring import score_options
 from ..jobs.bounded import bounded_completions
 from ..jobs.fingerprint import data_identity, model_identity
 from ..jobs.progress import progress_bar
+from ..jobs.ranks import launched
 from ..jobs.retry import call_with_retries, http_client
 from ..jobs.shards import ShardedResults, ShardIndex
 from ..kinds.base import PredictionCounts, ProblemKind
@@ -113,7 +115,8 @@ def run_predict(args: PredictArguments, data_args: DatasetArguments, device: Dev
     """Predict the split window by window (`LabelledData.row_windows`): rows are read, predicted and stored in
     `ROW_WINDOW`-row windows, and the output is assembled from the parts in input order, so memory stays flat on
     millions of rows."""
-    device = device or DeviceArguments()
+    ranks = launched()
+    device = device_of_rank(device or DeviceArguments(), ranks)
     saved, data = classifier_data(args.model, data_args)
     kind = data.kind  # checks a ClassLabel / --label_names / task against the model's labels
     if args.server_url and not kind.one_label_per_row:
@@ -125,7 +128,8 @@ def run_predict(args: PredictArguments, data_args: DatasetArguments, device: Dev
     schema = kind.prediction_schema(id_column, _id_type(dataset, id_column), data.label_names)
     store = ShardedResults(parts_folder(args.output_file), key=id_column, manifest=_manifest(args, data, device))
     total = data.num_rows(args.split, args.limit)
-    with store.open(overwrite=args.overwrite) as (done, shard):  # another job's parts: refused before a model loads
+    # another job's parts: refused before a model loads
+    with store.open(overwrite=args.overwrite, ranks=ranks) as (done, shard):
         if len(done):
             logger.info("Resuming: %d of %d rows already predicted in %s", len(done), total, store.folder)
         predictor = (
@@ -137,17 +141,26 @@ def run_predict(args: PredictArguments, data_args: DatasetArguments, device: Dev
         def record(values: torch.Tensor, options: list[str] | None) -> dict:
             return kind.record(values.tolist(), data.label_names, saved.label_thresholds, options)
 
-        with progress_bar(total, "Predicting", unit="row") as bar:
+        start = 0
+        with progress_bar(len(ranks.mine(range(total))), "Predicting", unit="row") as bar:
             for window in itertools.chain([first], windows):
                 ids = window["idx"]
                 options = window["options"] if kind.scores_options else [None] * len(ids)
-                pending = done.missing([str(key) for key in ids])
-                bar.update(len(ids) - len(pending))
+                mine = [position - start for position in ranks.mine(range(start, start + len(ids)))]
+                start += len(ids)
+                pending = [mine[i] for i in done.missing([str(ids[position]) for position in mine])]
+                bar.update(len(mine) - len(pending))
                 for positions, values in predictor(window.select(pending)) if pending else ():
                     rows = [pending[position] for position in positions]
                     shard.write({id_column: ids[r], **record(v, options[r])} for r, v in zip(rows, values))
                     bar.update(len(rows))
-        counts = _write_predictions(done, data.row_ids(args.split, args.limit), Path(args.output_file), kind, schema)
+        ranks.barrier()  # every rank's rows are in the parts
+        if ranks.main:
+            with store.reading() if ranks.several else nullcontext(done) as every_rank:
+                output = Path(args.output_file)
+                counts = _write_predictions(every_rank, data.row_ids(args.split, args.limit), output, kind, schema)
+    if not ranks.main:
+        return f"rank {ranks.rank} of {ranks.world_size}: its rows are predicted; rank 0 writes {args.output_file}"
     shutil.rmtree(store.folder, ignore_errors=True)
     return f"wrote {counts.rows} predictions to {args.output_file} ({kind.summary(counts, data.label_names)})"
 

@@ -27,6 +27,7 @@ from typing import IO
 import numpy as np
 
 from .fingerprint import CONTENT_OF
+from .ranks import Ranks
 
 HASH_MASK = (1 << 64) - 1
 
@@ -251,21 +252,32 @@ class ShardedResults:
             index.close()
 
     @contextmanager
-    def open(self, overwrite: bool = False) -> Iterator[tuple[ShardIndex, ShardWriter]]:
+    def open(self, overwrite: bool = False, ranks: Ranks | None = None) -> Iterator[tuple[ShardIndex, ShardWriter]]:
         """Lock the folder, check the manifest, index what is done, and open a new shard: `(done, writer)`. `done`
-        grows with `write`."""
+        grows with `write`.
+
+        The ranks of one data-parallel job (`ranks`) share the folder: rank 0 settles the manifest (and removes
+        an earlier job's results with `overwrite`) while the others wait, every rank indexes what is done, and each
+        opens a shard of its own (numbered past every shard there, by rank). A rank's `done` holds what was there
+        and what it writes itself; read the others' results after a barrier with `reading()`."""
+        ranks = ranks or Ranks()
         made = [folder for folder in (self.folder, *self.folder.parents) if not folder.exists()]
         self.folder.mkdir(parents=True, exist_ok=True)
-        with open(self.folder / ".lock", "w") as lock:
+        with open(self.folder / (".lock" if ranks.main else f".lock-{ranks.rank}"), "w") as lock:
             try:
                 fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 raise RuntimeError(f"Another run is writing to {self.folder}.") from None
-            self._settle_manifest(overwrite)
+            if ranks.main:
+                self._settle_manifest(overwrite)
+            ranks.barrier()
+            if not ranks.main:
+                self.check_manifest()
             done = ShardIndex(self.folder, self.key)
             done.scan()
             numbers = [int(path.stem.split("-")[1]) for path in self.folder.glob("shard-*.jsonl")]
-            number = max(numbers, default=-1) + 1
+            number = max(numbers, default=-1) + 1 + ranks.rank
+            ranks.barrier()  # every rank has counted the shards before any rank adds one
             shard = ShardIndex.shard_path(self.folder, number)
             try:
                 with open(shard, "ab") as handle:
@@ -274,7 +286,9 @@ class ShardedResults:
                 done.close()
                 if shard.is_file() and shard.stat().st_size == 0:
                     shard.unlink()  # a run that finished nothing leaves no empty shard behind
-                if not any(self.folder.glob("shard-*.jsonl")):
+                if not ranks.main:
+                    (self.folder / f".lock-{ranks.rank}").unlink(missing_ok=True)
+                elif not any(self.folder.glob("shard-*.jsonl")):
                     (self.folder / ".lock").unlink(missing_ok=True)
                     (self.folder / MANIFEST).unlink(missing_ok=True)
                     for folder in made:  # nor an empty folder, nor the parents this run made for it
