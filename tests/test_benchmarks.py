@@ -140,6 +140,14 @@ def test_predict_memory_benchmark_smoke(tmp_path):
     assert report["peak_rss_ratio_to_first"]["1000"] == 1.0
 
 
+def test_launched_predict_benchmark_smoke(tmp_path):
+    """One process against `torchrun` with two: both runs measured, the outputs agree."""
+    _run("benchmark_launched_predict.py", "--smoke", "--output", str(tmp_path / "launched.json"), cwd=tmp_path)
+    runs = json.loads((tmp_path / "launched.json").read_text())["runs"]
+    assert set(runs) == {"1_process", "2_process"} and len(runs["2_process"]["peak_rss_mb_per_process"]) == 2
+    assert runs["2_process"]["same_top_label"] == 48 and runs["2_process"]["max_abs_prob_diff"] < 1e-6
+
+
 def test_gpu_check_runs_its_smoke_mode_on_the_cpu(tmp_path):
     """The GPU script cannot rot while no GPU is lent: its whole path runs on the CPU with a tiny shape."""
     args = ["--device", "cpu", "--shapes", "tiny", "--serve-shape", "tiny", "--quick"]

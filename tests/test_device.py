@@ -173,3 +173,15 @@ def test_explicit_cpu_predicts_exactly_what_auto_predicts(workspace, tmp_path):
     assert main([*base, "--output_file", str(tmp_path / "cpu.jsonl"), "--device", "cpu"]) == 0
     auto, cpu = ((tmp_path / f"{name}.jsonl").read_text() for name in ("auto", "cpu"))
     assert auto == cpu and len(auto.splitlines()) == 6 and "probs" in json.loads(auto.splitlines()[0])
+
+
+def test_a_launched_rank_takes_its_own_gpu(monkeypatch):
+    """Under torchrun / accelerate launch, `auto` and a bare `cuda` name the rank's GPU (`LOCAL_RANK`), not the current
+    one: N processes on N GPUs, none opening a context on the first."""
+    _gpus(monkeypatch, 4, current=0)
+    monkeypatch.setenv("WORLD_SIZE", "4")
+    monkeypatch.setenv("LOCAL_RANK", "3")
+    assert resolve_device("auto") == resolve_device("cuda") == torch.device("cuda", 3)
+    assert resolve_device("cuda:1") == torch.device("cuda", 1)  # a GPU named by the user stays named
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    assert resolve_device("auto") == torch.device("cuda", 0)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from cli_helpers import refusal_in_process
 from conftest import make_tokenizer, tiny_text_config, write_rows
 from serving import free_port
 from transformers import AutoModelForCausalLM
@@ -132,3 +133,32 @@ def test_a_killed_two_process_predict_resumes_on_one_process_with_every_row_once
     assert f"Resuming: {len(done)} of 3000 rows already predicted" in caplog.text
     assert [row["idx"] for row in _lines(output)] == list(range(3000))  # every row, once, in input order
     assert not parts.exists()
+
+
+def test_the_local_teacher_on_two_processes_writes_what_one_process_writes(trained, capsys):
+    """Each rank generates every other row (batch 1: no padding, so the same tokens); rank 0 writes
+    `rationales.jsonl`, `filtered.jsonl` and a summary that counts both ranks' work."""
+    data = ("--train_file", str(trained / "rows.jsonl"), "--rationale_column", "teacher_rationale", "--limit", "9")
+    teacher = ("--teacher_model", str(trained / "backbone"), "--batch_size", "1", "--max_new_tokens", "8")
+    for name in ("one", "two"):
+        command = ("rationales", *data, *teacher, "--device", "cpu", "--output_dir", str(trained / f"teacher-{name}"))
+        assert main(list(command)) == 0 if name == "one" else "rank 1 of 2" in _two_processes(*command)
+    capsys.readouterr()
+    one, two = (trained / f"teacher-{name}" for name in ("one", "two"))
+    assert (two / "rationales.jsonl").read_text() == (one / "rationales.jsonl").read_text()
+    assert (two / "filtered.jsonl").read_text() == (one / "filtered.jsonl").read_text()
+    counted = ("rows", "generated", "kept", "filtered", "completion_tokens", "prompt_tokens", "left")
+    summaries = [json.loads((folder / "summary.json").read_text()) for folder in (one, two)]
+    assert [summaries[0][key] for key in counted] == [summaries[1][key] for key in counted]
+    assert summaries[1]["generated"] == 9 and len(list(two.glob("shard-*.jsonl"))) == 2  # a shard a rank
+
+
+def test_what_runs_in_one_process_is_refused_under_a_launcher(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    write_rows(tmp_path / "rows.jsonl", 3, ("wet", "dry"))
+    data = ("rationales", "--train_file", str(tmp_path / "rows.jsonl"), "--output_dir", str(tmp_path / "out"))
+    served = ("--server_model", "m", "--server_url", "http://127.0.0.1:9/v1")
+    error = refusal_in_process(capsys, *data, *served)
+    assert "--server_url runs in one process" in error and "without torchrun" in error, error
+    error = refusal_in_process(capsys, *data, "--server_model", "m", "--write_batch", str(tmp_path / "r.jsonl"))
+    assert "--write_batch runs in one process" in error, error

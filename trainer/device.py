@@ -10,6 +10,7 @@ unset, a model loads as saved. The Trainer keeps its own rule (`TrainingArgument
 Loading goes through `load_kwargs`, so a model is placed once, at load time, and no module calls `.cuda()`.
 """
 
+import os
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -49,7 +50,7 @@ def resolve_device(spec: str | torch.device = "auto") -> torch.device:
     spec = spec.strip().lower()
     if spec == "auto":
         if torch.cuda.is_available():
-            return torch.device("cuda", torch.cuda.current_device())
+            return torch.device("cuda", _current_cuda_index())
         if _mps_available():
             return torch.device("mps")
         return torch.device("cpu")
@@ -64,7 +65,7 @@ def resolve_device(spec: str | torch.device = "auto") -> torch.device:
             build = "a CPU-only build of torch" if torch.version.cuda is None else "no CUDA GPU visible"
             raise ValueError(f"--device {spec}: this machine has {build}; use --device cpu (or auto).")
         count = torch.cuda.device_count()
-        index = torch.cuda.current_device() if device.index is None else device.index
+        index = _current_cuda_index() if device.index is None else device.index
         if index >= count:
             raise ValueError(f"--device {spec}: this machine has {count} CUDA GPU(s), cuda:0 to cuda:{count - 1}.")
         return torch.device("cuda", index)
@@ -73,6 +74,14 @@ def resolve_device(spec: str | torch.device = "auto") -> torch.device:
             raise ValueError(f"--device {spec}: Apple MPS is not available here; use --device cpu (or auto).")
         return device
     raise ValueError(f"--device {spec}: unsupported device type {device.type!r}; use auto, cpu, cuda, cuda:N or mps.")
+
+
+def _current_cuda_index() -> int:
+    """The GPU that `auto` and a bare `cuda` name: a launched rank's own (`LOCAL_RANK` under torchrun / accelerate
+    launch, so N processes use N GPUs, and none opens a context on the first GPU), else the current one."""
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and "LOCAL_RANK" in os.environ:
+        return int(os.environ["LOCAL_RANK"]) % torch.cuda.device_count()
+    return torch.cuda.current_device()
 
 
 def _mps_available() -> bool:
@@ -101,9 +110,3 @@ def load_kwargs(device: torch.device, dtype: torch.dtype | None = None) -> dict:
 def default_batch_tokens(device: torch.device) -> int:
     """The padded-token budget per inference batch: small on a CPU (cache-bound), large on an accelerator."""
     return CPU_BATCH_TOKENS if device.type == "cpu" else ACCELERATOR_BATCH_TOKENS
-
-
-def device_of_rank(device: DeviceArguments, ranks) -> DeviceArguments:
-    """`device` resolved again on a rank of a launched job (`trainer.jobs.ranks.launched` made the rank's GPU current):
-    `auto` and `cuda` name that rank's GPU, not the first one. One process keeps what it was given."""
-    return DeviceArguments(device.device, device.dtype) if ranks.several else device

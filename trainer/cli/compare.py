@@ -14,7 +14,6 @@ manifest (data and its content, backbone, training flags, split) refuses a rerun
 
 import json
 import logging
-import os
 import shutil
 import time
 from dataclasses import asdict, dataclass, field, replace
@@ -29,6 +28,7 @@ from modeling_dhrd.atomic import atomic_write_text
 from ..data.description import DatasetArguments
 from ..data.labelled import LabelledData
 from ..jobs.fingerprint import data_identity
+from ..jobs.ranks import launched_processes
 from ..jobs.shards import ShardedResults
 from ..kinds.base import ProblemKind
 from ..kinds.paired import metric_scale, paired_difference
@@ -121,7 +121,7 @@ def run_compare(
     args: CompareArguments, model_args: ModelArguments, data_args: DatasetArguments, training: TrainCommandArguments
 ) -> str:
     arms, seeds = args.arm_list(), args.seed_list()
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+    if launched_processes() > 1:
         raise ValueError(
             "dhrd compare runs in one process (its runs one after another); launch it without torchrun, or give "
             "each run's `dhrd train` the processes."

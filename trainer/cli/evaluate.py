@@ -12,7 +12,7 @@ from modeling_dhrd.atomic import atomic_write_text
 
 from ..data.description import DatasetArguments
 from ..data.labelled import LabelledData
-from ..device import DeviceArguments, device_of_rank
+from ..device import DeviceArguments
 from ..inference.classify import (
     check_model_reference,
     classifier_data,
@@ -54,7 +54,7 @@ def run_evaluate(args: EvaluateArguments, data_args: DatasetArguments, device: D
     """The metrics of `args.method` on the split. Under `torchrun` / `accelerate launch` each rank scores every N-th
     row on its own device and rank 0 computes the metrics over all rows (`trainer.jobs.ranks`)."""
     ranks = launched()
-    device = device_of_rank(device or DeviceArguments(), ranks)
+    device = device or DeviceArguments()  # a launched rank's own GPU (`LOCAL_RANK`)
     if args.method == "cot":  # a causal LM: the data's own labels, no input contract
         check_model_reference(args.model)
         data, thresholds, contract = LabelledData(data_args), None, None

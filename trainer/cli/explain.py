@@ -22,7 +22,7 @@ import torch
 from modeling_dhrd.atomic import atomic_file
 
 from ..data.description import DatasetArguments
-from ..device import DeviceArguments, device_of_rank
+from ..device import DeviceArguments
 from ..inference.classify import classifier_data, classify_batches, load_classifier, max_input_length
 from ..inference.reasoning_decode import decode_with_reasoning_head, reasoning_head
 from ..jobs.ranks import launched
@@ -57,7 +57,7 @@ def run_explain(args: ExplainArguments, data_args: DatasetArguments, device: Dev
     """Under `torchrun` / `accelerate launch` each rank classifies every N-th row, the ranks agree on the least
     confident rows of the whole split, each decodes every N-th of those, and rank 0 writes them in order."""
     ranks = launched()
-    device = device_of_rank(device or DeviceArguments(), ranks)
+    device = device or DeviceArguments()  # a launched rank's own GPU (`LOCAL_RANK`)
     saved, data = classifier_data(args.model, data_args)
     if not data.kind.one_label_per_row:
         raise ValueError(f"dhrd explain decodes one label per row; this model is {data.kind.name}.")

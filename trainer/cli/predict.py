@@ -35,7 +35,7 @@ from modeling_dhrd.input_contract import InputContract
 
 from ..data.description import DatasetArguments
 from ..data.labelled import WINDOW_ROWS, LabelledData
-from ..device import DeviceArguments, default_batch_tokens, device_of_rank
+from ..device import DeviceArguments, default_batch_tokens
 from ..inference.classify import (
     classifier_data,
     classify_batches,
@@ -116,7 +116,7 @@ def run_predict(args: PredictArguments, data_args: DatasetArguments, device: Dev
     `ROW_WINDOW`-row windows, and the output is assembled from the parts in input order, so memory stays flat on
     millions of rows."""
     ranks = launched()
-    device = device_of_rank(device or DeviceArguments(), ranks)
+    device = device or DeviceArguments()  # a launched rank's own GPU (`LOCAL_RANK`)
     saved, data = classifier_data(args.model, data_args)
     kind = data.kind  # checks a ClassLabel / --label_names / task against the model's labels
     if args.server_url and not kind.one_label_per_row:

@@ -20,6 +20,7 @@ from ..data.labelled import LabelledData
 from ..data.options import teacher_listing
 from ..device import DeviceArguments
 from ..jobs.fingerprint import data_identity, model_identity
+from ..jobs.ranks import launched, launched_processes
 from ..tasks import rationale_sets as joins
 from ..tasks.base import data_dir_or_env
 from .checks import require_client_limits, require_positive
@@ -99,11 +100,24 @@ class RationaleArguments:
         if self.join and (self.dry_run or self.max_total_tokens):
             raise ValueError("--dry_run / --max_total_tokens price a teacher; --join attaches an existing set.")
         require_client_limits(self.retries, self.timeout)
+        if launched_processes() > 1:
+            self._check_launched()
         if self.join and self.join not in JOINERS:
             raise ValueError(f"Unknown --join {self.join!r}; choose from {sorted(JOINERS)}.")
         if self.server_url and not self.server_model:
             raise ValueError("--server_model is required with --server_url (the name the server serves).")
         self._check_batch_files()
+
+    def _check_launched(self) -> None:
+        """Under torchrun / accelerate launch the ranks share the local teacher's rows; the rest is one process's."""
+        for flag, given in (("--server_url", self.server_url), ("--write_batch", self.write_batch),
+                            ("--read_batch", self.read_batch), ("--dry_run", self.dry_run), ("--join", self.join),
+                            ("--max_total_tokens", self.max_total_tokens)):  # fmt: skip
+            if given:
+                raise ValueError(
+                    f"{flag} runs in one process (a server has its own concurrency); launch it without torchrun, or "
+                    "drop it to share the local teacher's rows among the processes."
+                )
 
     def _check_batch_files(self) -> None:
         flag = "--write_batch" if self.write_batch else "--read_batch" if self.read_batch else None
@@ -124,6 +138,8 @@ def run_rationales(
 ) -> str:
     """Write `output_dir/rationales.jsonl` (the rows with a `rationale` column); return a summary line. Rows are read,
     sent to the teacher and written back in windows, so memory stays flat however many rows there are."""
+    ranks = launched()
+    device = device or DeviceArguments()  # a launched rank's own GPU (`LOCAL_RANK`)
     data = LabelledData(data_args)
     output_dir = Path(args.output_dir)
     if args.join:
@@ -151,7 +167,6 @@ def run_rationales(
     template_for(
         task.name, template, task.problem_type
     )  # a template without its fields fails before a teacher is loaded
-    device = device or DeviceArguments()
     manifest = {
         "teacher": _teacher_identity(args),
         "dtype": device.dtype,
@@ -170,12 +185,14 @@ def run_rationales(
         summary = generate_in_windows(
             windows, len(raw), row_ids, task, teacher, output_dir, prompt_template=template,
             max_words=args.max_words, manifest=manifest, overwrite=args.overwrite,
-            max_total_tokens=args.max_total_tokens,
+            max_total_tokens=args.max_total_tokens, ranks=ranks,
         )  # fmt: skip
         unanswered = teacher.finish() if args.read_batch else ""
     finally:
         if args.read_batch:
             teacher.close()
+    if not ranks.main:
+        return f"rank {ranks.rank} of {ranks.world_size}: {summary.generated} rows explained; rank 0 writes the rest"
     if summary.left:  # the rows left have no rationale yet: rationales.jsonl waits for the rerun
         return "\n".join(filter(None, (summary_line(summary), unanswered)))
     records = finished_records(output_dir, (str(key) for key in row_ids()))

@@ -1,8 +1,9 @@
-"""Data-parallel batch jobs (`dhrd predict`, `evaluate`, `explain`) under the launchers users already run for
-training: `torchrun --nproc_per_node N -m trainer.cli predict ...` or `accelerate launch -m trainer.cli ...`.
+"""Data-parallel batch jobs (`dhrd predict`, `evaluate`, `explain`, the local teacher of `rationales`) under the
+launchers users already run for training: `torchrun --nproc_per_node N -m trainer.cli predict ...` or `accelerate
+launch -m trainer.cli ...`.
 
-Each process (rank) takes every N-th row (`mine`), on its own device (`LOCAL_RANK`: `launched` makes it the current
-CUDA device, so `--device auto` / `cuda` resolve to it). The ranks meet only at barriers and in gathers of small
+Each process (rank) takes every N-th row (`mine`), on its own device (`LOCAL_RANK`: `trainer.device` resolves
+`--device auto` / `cuda` to it, and `launched` makes it the current CUDA device). The ranks meet only at barriers and in gathers of small
 per-row results, over gloo (a CPU backend: it works whatever device the model runs on, and what travels is a few
 numbers a row). What is done is recorded per row (the resumable parts), never per rank: a rerun with another number
 of processes, or with one, resumes. One process without a launcher is rank 0 of 1 and never touches
@@ -64,10 +65,15 @@ class Ranks:
         return [gathered[position % self.world_size][position // self.world_size] for position in range(total)]
 
 
+def launched_processes() -> int:
+    """How many processes the launcher started (`WORLD_SIZE`; 1 without a launcher)."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
 def launched() -> Ranks:
     """This process's rank under `torchrun` / `accelerate launch` (their `WORLD_SIZE`, `RANK`, `LOCAL_RANK`), with the
     process group started (gloo) and the rank's GPU made current; one process without a launcher is `Ranks()`."""
-    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    world_size = launched_processes()
     if world_size <= 1:
         return Ranks()
     import torch

@@ -21,6 +21,7 @@ from datasets import Dataset
 from modeling_dhrd.atomic import atomic_file, atomic_write_text
 
 from ..jobs.progress import progress_bar
+from ..jobs.ranks import Ranks
 from ..jobs.shards import ShardedResults, require_unique_ids
 from ..tasks import Task
 from .bill import CHARACTERS_PER_TOKEN
@@ -127,6 +128,7 @@ def generate_in_windows(
     manifest: dict | None = None,
     overwrite: bool = False,
     max_total_tokens: int | None = None,
+    ranks: Ranks | None = None,
 ) -> GenerationSummary:
     """`generate_rationales` over `windows` of rows (`rows` in all; `row_ids()` yields their ids again, in order):
     memory is bounded by a window, whatever the data's size. The records stay in the shards of `output_dir`
@@ -138,7 +140,12 @@ def generate_in_windows(
     `max_total_tokens` caps the prompt + completion tokens this run spends: once spent, no further chunk of
     `chunk_size` rows is sent (the ones in flight finish and are kept), and the summary says `stopped_at_budget`; a
     rerun continues where it stopped, like after a kill. Counts a server did not report are estimated (the log says
-    so once, the summary says `tokens_estimated`): a budget that counted only reported tokens would never stop."""
+    so once, the summary says `tokens_estimated`): a budget that counted only reported tokens would never stop.
+
+    Under a launcher (`ranks`: `trainer.jobs.ranks.launched`) each rank generates every N-th row into a shard of its
+    own; rank 0 writes `filtered.jsonl` and `summary.json` over every rank's rows (the others return their own
+    counts). What is done is per row: a rerun with any number of processes resumes."""
+    ranks = ranks or Ranks()
     output_dir = Path(output_dir)
     require_unique_ids(row_ids, id_column, "generate_rationales")
     template = template_for(task.name, prompt_template, task.problem_type)
@@ -153,14 +160,17 @@ def generate_in_windows(
         getattr(teacher, "max_new_tokens", None),
         manifest,
     )
+    start_of_window = 0
     with (
-        ShardedResults(output_dir, manifest=manifest).open(overwrite) as (done, shard),
-        progress_bar(rows, "Teacher rationales", unit="row", disable=not progress) as bar,
+        ShardedResults(output_dir, manifest=manifest).open(overwrite, ranks) as (done, shard),
+        progress_bar(len(ranks.mine(range(rows))), "Teacher rationales", unit="row", disable=not progress) as bar,
     ):
         for window in windows:
             ids = [str(value) for value in window[id_column]]
-            pending = done.missing(ids)
-            bar.update(len(ids) - len(pending))
+            mine = [p - start_of_window for p in ranks.mine(range(start_of_window, start_of_window + len(ids)))]
+            start_of_window += len(ids)
+            pending = [mine[i] for i in done.missing([ids[p] for p in mine])]
+            bar.update(len(mine) - len(pending))
             for offset in range(0, len(pending), chunk_size):
                 if max_total_tokens is not None and tokens + prompt_tokens >= max_total_tokens:
                     stopped = True
@@ -204,6 +214,13 @@ def generate_in_windows(
                     bar.update(len(records))
             if stopped:
                 break
+        ranks.barrier()  # every rank's rationales are in the shards
+    if ranks.several:  # the counts of every rank's run
+        spent = ranks.all_gather((generated, tokens, prompt_tokens, stopped, estimated))
+        generated, tokens, prompt_tokens = (sum(counts[i] for counts in spent) for i in range(3))
+        stopped, estimated = any(counts[3] for counts in spent), any(counts[4] for counts in spent)
+    if not ranks.main:
+        return GenerationSummary(rows, 0, generated, 0, completion_tokens=tokens, prompt_tokens=prompt_tokens)
     statuses: Counter = Counter()
     with atomic_file(output_dir / "filtered.jsonl", "w") as filtered:
         for record in finished_records(output_dir, (str(key) for key in row_ids()), skip_missing=True):
