@@ -171,3 +171,55 @@ def test_regression_differences_keep_their_digits_and_direction():
         difference.per_seed == pytest.approx([0.0099, 0.011956])
         and "+0.0109 ± 0.0015 of mse (positive: better)" in line
     )
+
+
+def _kind_rows(kind: str, rows: int, seed: int) -> list[dict]:
+    rng = random.Random(seed)
+    lines = []
+    for i in range(rows):
+        words = rng.choices(WORDS, k=rng.randint(2, 6))
+        line = {"id": f"r{i}", "rationale": f"it mentions {words[0]}"}
+        if kind == "multi_label":
+            line.update(text=" ".join(words), label=sorted({"wet", "cold"} & {*map(WET_OR_COLD.get, words)} - {None}))
+        elif kind == "regression":
+            line.update(text=" ".join(words), label=float(len(words)))
+        else:
+            choices = rng.sample(WORDS, 3)
+            line.update(question=" ".join(words), choices=choices, answer=rng.randrange(3))
+        lines.append(line)
+    return lines
+
+
+WET_OR_COLD = {"rain": "wet", "snow": "cold", "hail": "wet", "frost": "cold"}
+KIND_FLAGS = {
+    "multi_label": ("--problem_type", "multi_label_classification", "--label_names", "cold,wet"),
+    "regression": ("--problem_type", "regression"),
+    "multiple_choice": ("--text_column", "question", "--options_column", "choices", "--label_column", "answer"),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind, metric", [("multi_label", "micro_f1"), ("regression", "mse"),
+                                          ("multiple_choice", "accuracy")])  # fmt: skip
+def test_compare_runs_every_problem_kind_end_to_end(kind, metric, tmp_path, tiny_backbone_dir, capsys):
+    """Multi-label, regression and multiple choice (scored per option) through the same compare: the kind's metric
+    per run, recomputed from the stored predictions, and the paired difference of the two arms."""
+    for name, rows, seed in (("train", 12, 0), ("valid", 8, 1)):
+        (tmp_path / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in _kind_rows(kind, rows, seed)))
+    out = dhrd_in_process(
+        capsys, "compare", "--model_name_or_path", str(tiny_backbone_dir), "--id_column", "id", *KIND_FLAGS[kind],
+        "--train_file", str(tmp_path / "train.jsonl"), "--validation_file", str(tmp_path / "valid.jsonl"),
+        "--output_dir", str(tmp_path / "cmp"), "--arms", "pooled,dhrd", "--seeds", "0", "--max_steps", "2",
+        "--per_device_train_batch_size", "4", "--report_to", "none", "--save_strategy", "no", "--max_length", "96",
+        "--max_input_length", "24", "--bootstrap_draws", "50", "--disable_tqdm", "true",
+    )  # fmt: skip
+    report = json.loads((tmp_path / "cmp" / "compare.json").read_text())
+    assert report["metric"] == metric and report["rows_scored"] == 8 and list(report["arms"]) == ["pooled", "dhrd"]
+    (difference,) = report["differences"]
+    runs = {arm: report["arms"][arm]["metrics"][metric]["runs"][0] for arm in ("pooled", "dhrd")}
+    sign = 1 if report["greater_is_better"] else -1
+    scale = 100 if metric != "mse" else 1
+    assert difference["per_seed"] == pytest.approx([sign * scale * (runs["dhrd"] - runs["pooled"])], abs=1e-3)
+    assert difference["verdict"] in out
+    for path in (tmp_path / "cmp" / "runs").glob("*.jsonl"):
+        assert all(len(json.loads(line)["predictions"]) == 8 for line in path.read_text().splitlines())

@@ -3,11 +3,11 @@ launchers users already run for training: `torchrun --nproc_per_node N -m traine
 launch -m trainer.cli ...`.
 
 Each process (rank) takes every N-th row (`mine`), on its own device (`LOCAL_RANK`: `trainer.device` resolves
-`--device auto` / `cuda` to it, and `launched` makes it the current CUDA device). The ranks meet only at barriers and in gathers of small
-per-row results, over gloo (a CPU backend: it works whatever device the model runs on, and what travels is a few
-numbers a row). What is done is recorded per row (the resumable parts), never per rank: a rerun with another number
-of processes, or with one, resumes. One process without a launcher is rank 0 of 1 and never touches
-`torch.distributed`.
+`--device auto` / `cuda` to it, and `launched` makes it the current CUDA device). The ranks meet only at barriers and
+in gathers of small per-row results, over gloo (a CPU backend: it works whatever device the model runs on, and what
+travels is a few numbers a row). What is done is recorded per row (the resumable parts), never per rank: a rerun
+with another number of processes, or with one, resumes. One process without a launcher is rank 0 of 1 and never
+touches `torch.distributed`.
 """
 
 import os
