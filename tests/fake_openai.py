@@ -9,6 +9,7 @@ header, model; a chat request's body). `--omit_usage`: chat completions carry no
 `--classify_fail_after N`: `/classify` answers N requests, then 400 (an error no retry fixes: the client stops, its
 parts stay behind).
 `--rationale TEXT`: what every chat completion says (default `RATIONALE`).
+`batch_output` writes what a batch provider returns for a requests file, with the same answers.
 """
 
 import argparse
@@ -66,6 +67,28 @@ def _chat(request: dict, omit_usage: bool, rationale: str) -> dict:
         prompt = sum(len(message["content"].split()) for message in request["messages"])
         answer["usage"] = {"prompt_tokens": prompt, "completion_tokens": 9, "total_tokens": prompt + 9}
     return answer
+
+
+def batch_output(
+    requests_file: Path, path: Path, errored: tuple[str, ...] = (), missing: tuple[str, ...] = ()
+) -> Path:
+    """What a batch provider (OpenAI's Batch API, vLLM `run-batch`) returns for `requests_file`: the answers this
+    server gives online, in another order (batch output is unordered), an error line for each of `errored`, no line
+    for `missing`."""
+    lines = []
+    for number, request in enumerate([json.loads(line) for line in requests_file.read_text().splitlines()]):
+        custom_id = request["custom_id"]
+        if custom_id in missing:
+            continue
+        line = {"id": f"batch_req_{number}", "custom_id": custom_id, "response": None, "error": None}
+        if custom_id in errored:
+            line["error"] = {"code": "server_error", "message": "the model is overloaded"}
+        else:
+            line["response"] = {"status_code": 200, "request_id": f"r{number}", "body": _chat(request["body"], False,
+                                                                                             RATIONALE)}  # fmt: skip
+        lines.append(json.dumps(line))
+    path.write_text("\n".join(reversed(lines)) + "\n")
+    return path
 
 
 @contextmanager

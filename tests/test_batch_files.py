@@ -10,32 +10,13 @@ from pathlib import Path
 import pytest
 from cli_helpers import dhrd_in_process, refusal_in_process
 from conftest import write_rows
-from fake_openai import RATIONALE, _chat, fake_openai, requests
+from fake_openai import batch_output, fake_openai, requests
 
 from trainer.teachers.batch_files import BatchResults
 
 
 def _lines(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]
-
-
-def _results(requests_file: Path, path: Path, errored: tuple[str, ...] = (), missing: tuple[str, ...] = ()) -> Path:
-    """What the provider returns for `requests_file`: the answers the online server gives, in another order (batch
-    output is unordered), an error line for each of `errored`, no line for `missing`."""
-    lines = []
-    for number, request in enumerate(_lines(requests_file)):
-        custom_id = request["custom_id"]
-        if custom_id in missing:
-            continue
-        line = {"id": f"batch_req_{number}", "custom_id": custom_id, "response": None, "error": None}
-        if custom_id in errored:
-            line["error"] = {"code": "server_error", "message": "the model is overloaded"}
-        else:
-            line["response"] = {"status_code": 200, "request_id": f"r{number}", "body": _chat(request["body"], False,
-                                                                                             RATIONALE)}  # fmt: skip
-        lines.append(json.dumps(line))
-    path.write_text("\n".join(reversed(lines)) + "\n")
-    return path
 
 
 @pytest.fixture
@@ -60,7 +41,7 @@ def test_a_batch_round_trip_writes_what_the_online_path_writes(tmp_path, capsys,
         json.dumps(body, sort_keys=True) for body in sent
     )  # the online path's requests, to the byte
 
-    results = _results(tmp_path / "requests.jsonl", tmp_path / "results.jsonl", errored=("1",), missing=("4",))
+    results = batch_output(tmp_path / "requests.jsonl", tmp_path / "results.jsonl", errored=("1",), missing=("4",))
     said = dhrd_in_process(capsys, *data, *batch, "--read_batch", str(results))
     assert "4 kept" in said and "2 rows have no rationale yet" in said and "2 rows without an answer" in said, said
     assert not (tmp_path / "batch" / "rationales.jsonl").exists()  # waits for every row, as after a budget stop
@@ -70,7 +51,7 @@ def test_a_batch_round_trip_writes_what_the_online_path_writes(tmp_path, capsys,
     said = dhrd_in_process(capsys, *data, *batch, "--write_batch", str(tmp_path / "again.jsonl"))
     assert "wrote 2 requests" in said and "4 of 6 already done" in said, said
     assert [line["custom_id"] for line in _lines(tmp_path / "again.jsonl")] == ["1", "4"]
-    again = _results(tmp_path / "again.jsonl", tmp_path / "again-results.jsonl")
+    again = batch_output(tmp_path / "again.jsonl", tmp_path / "again-results.jsonl")
     said = dhrd_in_process(capsys, *data, *batch, "--read_batch", str(again))
     assert "6 kept" in said and "2 generated now, 4 already done" in said, said
     assert (tmp_path / "batch" / "rationales.jsonl").read_text() == (
@@ -85,7 +66,7 @@ def test_a_batch_round_trip_writes_what_the_online_path_writes(tmp_path, capsys,
 def test_results_for_another_job_or_other_rows_are_refused_in_one_line(tmp_path, capsys, data):
     batch = ("--server_model", "teacher", "--output_dir", str(tmp_path / "batch"))
     dhrd_in_process(capsys, *data, *batch, "--write_batch", str(tmp_path / "requests.jsonl"))
-    results = _results(tmp_path / "requests.jsonl", tmp_path / "results.jsonl")
+    results = batch_output(tmp_path / "requests.jsonl", tmp_path / "results.jsonl")
     (tmp_path / "prompt.txt").write_text("Explain {input} as {answer}. {sentinel}")
     error = refusal_in_process(capsys, *data, *batch, "--read_batch", str(results),
                                "--prompt_template_file", str(tmp_path / "prompt.txt"))  # fmt: skip

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 import torch
 from cli_helpers import dhrd_in_process
+from fake_openai import batch_output
 
 from trainer.data.description import DatasetArguments
 from trainer.data.labelled import LabelledData
@@ -153,6 +154,19 @@ def test_every_subcommand_reads_every_layout(layout, backbone, tmp_path, capsys)
         "--dry_run",
     )
     assert "12 rows" in bill
+
+    # the teacher through batch files: requests keyed by the data's own ids, the answers joined to the rows as given
+    batch = ("rationales", *data, "--rationale_column", "teacher", "--output_dir", str(tmp_path / "batch"),
+             "--server_model", "m")  # fmt: skip
+    dhrd_in_process(capsys, *batch, "--write_batch", str(tmp_path / "requests.jsonl"))
+    requested = [json.loads(line)["custom_id"] for line in (tmp_path / "requests.jsonl").read_text().splitlines()]
+    assert requested == [str(r[layout.columns["id"]]) for r in train_records]
+    results = batch_output(tmp_path / "requests.jsonl", tmp_path / "results.jsonl")
+    dhrd_in_process(capsys, *batch, "--read_batch", str(results))
+    explained = [json.loads(line) for line in (tmp_path / "batch" / "rationales.jsonl").read_text().splitlines()]
+    own = [layout.columns[role] for role in ("id", "text", "label")]
+    assert [[row[column] for column in own] for row in explained] == [[r[c] for c in own] for r in train_records]
+    assert all(row["teacher"] and row["rationale_status"] == "kept" for row in explained)
 
     model = tmp_path / "model"
     dhrd_in_process(capsys, "train", *data, "--model_name_or_path", str(backbone), "--output_dir", str(model), *TRAIN)

@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 import torch
 from cli_helpers import refusal_in_process
@@ -162,3 +163,24 @@ def test_what_runs_in_one_process_is_refused_under_a_launcher(tmp_path, capsys, 
     assert "--server_url runs in one process" in error and "without torchrun" in error, error
     error = refusal_in_process(capsys, *data, "--server_model", "m", "--write_batch", str(tmp_path / "r.jsonl"))
     assert "--write_batch runs in one process" in error, error
+
+
+def test_two_processes_write_a_multi_label_parquet_as_one_process_does(trained, tmp_path):
+    """Launchers × outputs × kinds: a multi-label model with string ids, its parquet output (the kind's schema) from
+    two processes equals one process's."""
+    rows = [{"id": f"t{i}", "text": " ".join(["rain", "sun", "snow"][: 1 + i % 3]), "label": ["wet", "cold"][: i % 3]}
+            for i in range(15)]  # fmt: skip
+    (tmp_path / "tags.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    data = ("--train_file", str(tmp_path / "tags.jsonl"), "--test_file", str(tmp_path / "tags.jsonl"),
+            "--id_column", "id", "--problem_type", "multi_label_classification")  # fmt: skip
+    assert main(["train", "--model_name_or_path", str(trained / "backbone"), *data, "--output_dir",
+                 str(tmp_path / "run"), "--max_steps", "2", "--report_to", "none", "--save_strategy", "no",
+                 "--lm_weight", "0", "--use_cpu"]) == 0  # fmt: skip
+    command = ("predict", "--model", str(tmp_path / "run"), "--device", "cpu", *data, "--batch_size", "2")
+    assert main([*command, "--output_file", str(tmp_path / "one.parquet")]) == 0
+    _two_processes(*command, "--output_file", str(tmp_path / "two.parquet"))
+    one, two = (pq.read_table(tmp_path / f"{name}.parquet") for name in ("one", "two"))
+    assert two.schema == one.schema and two.column("id").to_pylist() == [row["id"] for row in rows]
+    assert two.column("labels").to_pylist() == one.column("labels").to_pylist()
+    for a, b in zip(one.column("probs").to_pylist(), two.column("probs").to_pylist()):
+        assert a.keys() == b.keys() and all(abs(a[k] - b[k]) <= 1e-6 for k in a)
