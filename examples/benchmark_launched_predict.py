@@ -94,7 +94,8 @@ def main() -> None:
         (tmp / "texts.jsonl").write_text("".join(json.dumps({"text": text}) + "\n" for text in texts))
         build_classifier(tmp / "classifier", args.smoke)
         predict = ["-m", "trainer.cli", "predict", "--model", str(tmp / "classifier"), "--device", "cpu",
-                   "--test_file", str(tmp / "texts.jsonl"), "--max_input_length", str(MAX_INPUT_LENGTH)]  # fmt: skip
+                   "--test_file", str(tmp / "texts.jsonl"), "--max_input_length", str(MAX_INPUT_LENGTH),
+                   "--dtype", "float32"]  # fmt: skip
         runs, outputs = {}, {}
         for processes in [1, *(int(n) for n in args.processes.split(","))]:
             name, output = f"{processes}_process", tmp / f"p{processes}.jsonl"

@@ -79,6 +79,7 @@ def worker(kind: str, value: int, model: str, texts_file: str, output: str) -> d
     else:
         from trainer.cli.predict import PredictArguments, run_predict
         from trainer.data.description import DatasetArguments
+        from trainer.device import DeviceArguments
 
         run_predict(
             PredictArguments(
@@ -89,6 +90,7 @@ def worker(kind: str, value: int, model: str, texts_file: str, output: str) -> d
                 overwrite=True,
             ),
             DatasetArguments(test_file=texts_file),
+            DeviceArguments("cpu", "float32"),  # the pipeline's precision: the comparison stays float32 to float32
         )
     seconds = time.perf_counter() - start
     return {

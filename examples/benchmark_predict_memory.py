@@ -47,6 +47,7 @@ def write_rows(path: Path, rows: int, seed: int = 0) -> None:
 def measure(project: Path, model: Path, rows_file: Path, output: Path, cache: Path) -> dict:
     """One `dhrd predict` process: wall seconds and its peak RSS (KiB, from the kernel's accounting at exit)."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_CACHE": str(cache), "PYTHONPATH": str(project)}
+    env["DHRD_DTYPE"] = "float32"  # every version in float32 (older ones load as saved: the same float32 model)
     command = [sys.executable, "-m", "trainer.cli", "predict", "--model", str(model), "--test_file", str(rows_file)]
     log = output.with_suffix(".log")
     start = time.perf_counter()

@@ -131,7 +131,7 @@ def predict_rows_per_second(folder: Path, texts_file: Path, rows: int, device: t
     from trainer.data.description import DatasetArguments
     from trainer.device import DeviceArguments
 
-    dtype = "bfloat16" if device.type != "cpu" else None
+    dtype = "bfloat16" if device.type != "cpu" else "float32"  # the pipeline below runs in the same precision
     arguments = PredictArguments(
         model=str(folder), output_file=str(work / "predictions.jsonl"), max_input_length=512, overwrite=True
     )

@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 from conftest import write_rows  # noqa: E402 - rows of random words with a label and a rationale, like a user's file
 
-from trainer.cli.demo_setting import native_bf16  # noqa: E402
+from trainer.device import native_bf16  # noqa: E402
 
 LABELS = ("calm", "stormy", "mixed")
 
@@ -105,7 +105,7 @@ def main() -> None:
             "predict",
             [
                 *dhrd, "predict", "--model", str(work / "export"), "--test_file", str(work / "rows.jsonl"),
-                "--output_file", str(work / "predictions.jsonl"), "--overwrite",
+                "--output_file", str(work / "predictions.jsonl"), "--overwrite", *precision[:2],
             ],
             work,
         )  # fmt: skip

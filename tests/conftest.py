@@ -11,6 +11,9 @@ from transformers import GPT2Config, LlamaConfig, PreTrainedTokenizerFast, Qwen2
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+# `--dtype auto` is bfloat16 on a CPU with AVX512-BF16 or AMX: the suite pins float32 so its results (exact
+# comparisons with transformers, one process against two) do not depend on the machine; tests of the rule unset it.
+os.environ.setdefault("DHRD_DTYPE", "float32")
 if os.environ.get("PYTEST_XDIST_WORKER"):  # `make test` runs two workers side by side: one thread each (and their
     os.environ.setdefault("OMP_NUM_THREADS", "1")  # `dhrd` subprocesses), so two cores are not oversubscribed
     torch.set_num_threads(1)

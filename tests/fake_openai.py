@@ -73,15 +73,16 @@ def batch_output(
     requests_file: Path, path: Path, errored: tuple[str, ...] = (), missing: tuple[str, ...] = ()
 ) -> Path:
     """What a batch provider (OpenAI's Batch API, vLLM `run-batch`) returns for `requests_file`: the answers this
-    server gives online, in another order (batch output is unordered), an error line for each of `errored`, no line
-    for `missing`."""
+    server gives online, in another order (batch output is unordered), an error line for each row id of `errored`,
+    no line for those of `missing`."""
     lines = []
     for number, request in enumerate([json.loads(line) for line in requests_file.read_text().splitlines()]):
         custom_id = request["custom_id"]
-        if custom_id in missing:
+        row_id = custom_id.rsplit("@", 1)[0]  # `<row id>@<job digest>`
+        if row_id in missing:
             continue
         line = {"id": f"batch_req_{number}", "custom_id": custom_id, "response": None, "error": None}
-        if custom_id in errored:
+        if row_id in errored:
             line["error"] = {"code": "server_error", "message": "the model is overloaded"}
         else:
             line["response"] = {"status_code": 200, "request_id": f"r{number}", "body": _chat(request["body"], False,

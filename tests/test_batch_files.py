@@ -12,7 +12,7 @@ from cli_helpers import dhrd_in_process, refusal_in_process
 from conftest import write_rows
 from fake_openai import batch_output, fake_openai, requests
 
-from trainer.teachers.batch_files import BatchResults
+from trainer.teachers.batch_files import BatchResults, custom_id, job_digest
 
 
 def _lines(path: Path) -> list[dict]:
@@ -34,7 +34,8 @@ def test_a_batch_round_trip_writes_what_the_online_path_writes(tmp_path, capsys,
                            "--input_price", "1", "--output_price", "2")  # fmt: skip
     assert "wrote 6 requests" in said and "cost at 1 in / 2 out" in said, said
     written = _lines(tmp_path / "requests.jsonl")
-    assert [line["custom_id"] for line in written] == [str(i) for i in range(6)]  # the row ids (positions here)
+    row_ids, digests = zip(*(line["custom_id"].rsplit("@", 1) for line in written))
+    assert row_ids == tuple(str(i) for i in range(6)) and len(set(digests)) == 1  # the row ids (positions), the job
     assert {(line["method"], line["url"]) for line in written} == {("POST", "/v1/chat/completions")}
     sent = [entry["body"] for entry in requests(tmp_path / "online.jsonl")]
     assert sorted(json.dumps(line["body"], sort_keys=True) for line in written) == sorted(
@@ -50,7 +51,7 @@ def test_a_batch_round_trip_writes_what_the_online_path_writes(tmp_path, capsys,
 
     said = dhrd_in_process(capsys, *data, *batch, "--write_batch", str(tmp_path / "again.jsonl"))
     assert "wrote 2 requests" in said and "4 of 6 already done" in said, said
-    assert [line["custom_id"] for line in _lines(tmp_path / "again.jsonl")] == ["1", "4"]
+    assert [line["custom_id"] for line in _lines(tmp_path / "again.jsonl")] == [f"{i}@{digests[0]}" for i in (1, 4)]
     again = batch_output(tmp_path / "again.jsonl", tmp_path / "again-results.jsonl")
     said = dhrd_in_process(capsys, *data, *batch, "--read_batch", str(again))
     assert "6 kept" in said and "2 generated now, 4 already done" in said, said
@@ -70,19 +71,25 @@ def test_results_for_another_job_or_other_rows_are_refused_in_one_line(tmp_path,
     (tmp_path / "prompt.txt").write_text("Explain {input} as {answer}. {sentinel}")
     error = refusal_in_process(capsys, *data, *batch, "--read_batch", str(results),
                                "--prompt_template_file", str(tmp_path / "prompt.txt"))  # fmt: skip
-    assert "written for another job" in error and "prompt_template" in error, error
+    assert "answers requests written for another job" in error and "prompt_template" in error, error
     error = refusal_in_process(capsys, *data, "--server_model", "other", "--output_dir", str(tmp_path / "batch"),
                                "--read_batch", str(results))  # fmt: skip
     assert "written for another job" in error and "served_model" in error, error
-    elsewhere = ("--server_model", "teacher", "--output_dir", str(tmp_path / "elsewhere"))
-    error = refusal_in_process(capsys, *data, *elsewhere, "--read_batch", str(results))
-    assert "no batch.json" in error and "--write_batch" in error, error
+    # the second write (another prompt) does not make the first write's answers readable under the second's settings
+    dhrd_in_process(capsys, *data, *batch, "--write_batch", str(tmp_path / "second.jsonl"), "--overwrite",
+                    "--prompt_template_file", str(tmp_path / "prompt.txt"))  # fmt: skip
+    error = refusal_in_process(capsys, *data, *batch, "--read_batch", str(results),
+                               "--prompt_template_file", str(tmp_path / "prompt.txt"))  # fmt: skip
+    assert "answers requests written for another job" in error and "prompt_template" in error, error
     foreign = tmp_path / "foreign.jsonl"
-    foreign.write_text("".join(line.replace('"custom_id": "', '"custom_id": "x') + "\n"
-                               for line in results.read_text().splitlines()))  # fmt: skip
+    foreign.write_text(results.read_text().replace("@", "@0000"))  # answers to requests written elsewhere
     error = refusal_in_process(capsys, *data, *batch, "--read_batch", str(foreign))
-    assert "answers none of the 6 rows" in error, error
+    assert "answers none of this job's requests" in error, error
     assert not (tmp_path / "batch" / "rationales.jsonl").exists()
+    # the answers to this job's requests read into another folder: the same job, the same rationales
+    dhrd_in_process(capsys, *data, "--server_model", "teacher", "--output_dir", str(tmp_path / "moved"),
+                    "--read_batch", str(results))  # fmt: skip
+    assert len(_lines(tmp_path / "moved" / "rationales.jsonl")) == 6
     broken = tmp_path / "broken.jsonl"
     broken.write_text(results.read_text() + "not json\n")
     error = refusal_in_process(capsys, *data, *batch, "--read_batch", str(broken))
@@ -107,10 +114,8 @@ def test_batch_flags_that_do_not_go_together_are_refused(tmp_path, capsys, data,
 def test_an_errored_status_without_an_error_object_stays_to_do(tmp_path):
     """OpenAI writes failed requests with `response.status_code` != 200 (and sometimes no `error`)."""
     (tmp_path / "out").mkdir()
-    (tmp_path / "out" / "batch.json").write_text(json.dumps({"manifest": {"job": 1}}))
-    (tmp_path / "results.jsonl").write_text(
-        json.dumps({"custom_id": "a", "response": {"status_code": 500, "body": {"error": "x"}}, "error": None}) + "\n"
-    )
+    line = {"custom_id": custom_id("a", job_digest({"job": 1})), "response": {"status_code": 500, "body": {}}}
+    (tmp_path / "results.jsonl").write_text(json.dumps({**line, "error": None}) + "\n")
     teacher = BatchResults(tmp_path / "results.jsonl", tmp_path / "out", {"job": 1}, "m", 8)
     assert list(teacher.complete_rows(["a"], [[{"role": "user", "content": "q"}]])) == []
     assert teacher.unanswered == {"a": "error: status 500"}

@@ -148,6 +148,21 @@ def test_launched_predict_benchmark_smoke(tmp_path):
     assert runs["2_process"]["same_top_label"] == 48 and runs["2_process"]["max_abs_prob_diff"] < 1e-6
 
 
+def test_precision_check_compares_float32_and_bf16_predictions(tmp_path):
+    from conftest import make_tokenizer, tiny_dhrd, write_rows
+
+    tiny_dhrd("llama", num_labels=2, id2label={0: "wet", 1: "dry"}, label2id={"wet": 0, "dry": 1}).save_pretrained(
+        tmp_path / "model"
+    )
+    make_tokenizer().save_pretrained(tmp_path / "model")
+    write_rows(tmp_path / "rows.jsonl", 12, ("wet", "dry"))
+    _run("precision_check.py", "--model", str(tmp_path / "model"), "--test_file", str(tmp_path / "rows.jsonl"),
+         "--output", str(tmp_path / "precision.json"), cwd=tmp_path)  # fmt: skip
+    report = json.loads((tmp_path / "precision.json").read_text())
+    assert report["rows"] == 12 and set(report["runs"]) == {"float32", "bfloat16"}
+    assert report["top_label_agrees"].endswith("/12") and 0 <= report["max_abs_prob_diff"] <= 1
+
+
 def test_gpu_check_runs_its_smoke_mode_on_the_cpu(tmp_path):
     """The GPU script cannot rot while no GPU is lent: its whole path runs on the CPU with a tiny shape."""
     args = ["--device", "cpu", "--shapes", "tiny", "--serve-shape", "tiny", "--quick"]

@@ -159,7 +159,8 @@ def test_every_subcommand_reads_every_layout(layout, backbone, tmp_path, capsys)
     batch = ("rationales", *data, "--rationale_column", "teacher", "--output_dir", str(tmp_path / "batch"),
              "--server_model", "m")  # fmt: skip
     dhrd_in_process(capsys, *batch, "--write_batch", str(tmp_path / "requests.jsonl"))
-    requested = [json.loads(line)["custom_id"] for line in (tmp_path / "requests.jsonl").read_text().splitlines()]
+    requested = [json.loads(line)["custom_id"].rsplit("@", 1)[0]
+                 for line in (tmp_path / "requests.jsonl").read_text().splitlines()]  # fmt: skip
     assert requested == [str(r[layout.columns["id"]]) for r in train_records]
     results = batch_output(tmp_path / "requests.jsonl", tmp_path / "results.jsonl")
     dhrd_in_process(capsys, *batch, "--read_batch", str(results))

@@ -9,6 +9,8 @@ from conftest import make_tokenizer, tiny_dhrd, write_rows
 from transformers import PreTrainedModel
 
 from trainer.cli import main
+from trainer.data.description import DatasetArguments
+from trainer.data.labelled import LabelledData
 from trainer.device import default_batch_tokens, load_kwargs, resolve_device, resolve_dtype
 
 
@@ -54,7 +56,7 @@ def test_loading_keywords_place_the_weights_at_load_time():
         "dtype": torch.bfloat16,
     }
     assert load_kwargs(torch.device("cpu")) == {"device_map": "cpu"}
-    with pytest.raises(ValueError, match="--dtype half: choose from float32, bfloat16, float16"):
+    with pytest.raises(ValueError, match="--dtype half: choose from auto, float32, bfloat16, float16"):
         resolve_dtype("half")
 
 
@@ -185,3 +187,66 @@ def test_a_launched_rank_takes_its_own_gpu(monkeypatch):
     assert resolve_device("cuda:1") == torch.device("cuda", 1)  # a GPU named by the user stays named
     monkeypatch.setenv("WORLD_SIZE", "1")
     assert resolve_device("auto") == torch.device("cuda", 0)
+
+
+def test_auto_precision_is_bf16_where_the_device_computes_it_else_as_saved(monkeypatch):
+    """`--dtype auto` (the default): bfloat16 on a device with native bf16, the weights as saved elsewhere; an explicit
+    dtype always wins; `$DHRD_DTYPE` says what auto means on a machine (the suite pins float32)."""
+    from trainer import device as rule
+
+    monkeypatch.delenv("DHRD_DTYPE")
+    monkeypatch.setattr(rule, "native_bf16", lambda device=None: True)
+    native = rule.DeviceArguments("cpu")
+    assert native.torch_dtype == torch.bfloat16 and native.precision == "bfloat16"
+    assert native.describe() == "cpu, bfloat16 (native here; --dtype float32 for exact float32)"
+    exact = rule.DeviceArguments("cpu", "float32")
+    assert exact.torch_dtype == torch.float32 and exact.describe() == "cpu, float32"
+    monkeypatch.setattr(rule, "native_bf16", lambda device=None: False)
+    emulated = rule.DeviceArguments("cpu")
+    assert emulated.torch_dtype is None and emulated.describe() == "cpu, as saved"
+    monkeypatch.setenv("DHRD_DTYPE", "float16")
+    assert rule.DeviceArguments("cpu").torch_dtype == torch.float16
+    monkeypatch.setenv("DHRD_DTYPE", "auto")  # the rule itself
+    assert rule.DeviceArguments("cpu").torch_dtype is None
+    monkeypatch.setenv("DHRD_DTYPE", "half")
+    with pytest.raises(ValueError, match=r"^\$DHRD_DTYPE=half: choose from auto, float32, bfloat16, float16\.$"):
+        rule.DeviceArguments("cpu")
+
+
+@pytest.mark.parametrize("avx512_bf16, amx, native", [(True, False, True), (False, True, True), (False, False, False)])
+def test_a_cpu_computes_bf16_natively_with_avx512_bf16_or_amx(monkeypatch, avx512_bf16, amx, native):
+    from trainer.device import native_bf16
+
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
+    assert native_bf16(torch.device("cpu")) is native
+    assert native_bf16(torch.device("mps")) is False
+
+
+@pytest.mark.parametrize("capability, native", [((7, 5), False), ((8, 0), True), ((9, 0), True)])
+def test_a_gpu_computes_bf16_natively_from_ampere_on(monkeypatch, capability, native):
+    """`torch.cuda.is_bf16_supported()` counts emulation too (a T4 says yes): the rule reads the architecture."""
+    from trainer.device import native_bf16
+
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability)
+    assert native_bf16(torch.device("cuda", 0)) is native
+
+
+def test_predict_says_its_precision_and_records_it_in_its_manifest(workspace, tmp_path, monkeypatch, caplog):
+    """The log line that names the device names the precision `auto` chose; the parts of a bf16 run are not
+    resumed in float32 (the manifest records the precision chosen, not the flag)."""
+    from trainer import device as rule
+    from trainer.cli import predict
+
+    monkeypatch.delenv("DHRD_DTYPE")
+    monkeypatch.setattr(rule, "native_bf16", lambda device=None: True)
+    caplog.set_level("INFO")
+    output = tmp_path / "p.jsonl"
+    base = ["predict", "--model", workspace["dhrd"], "--test_file", workspace["rows"], "--device", "cpu"]
+    assert main([*base, "--output_file", str(output)]) == 0
+    assert "Predicting on cpu, bfloat16 (native here; --dtype float32 for exact float32)" in caplog.text
+    assert len(output.read_text().splitlines()) == 6
+    args = predict.PredictArguments(model=workspace["dhrd"], output_file=str(tmp_path / "q.jsonl"))
+    data = LabelledData(DatasetArguments(test_file=workspace["rows"]))
+    bf16, fp32 = (predict._manifest(args, data, rule.DeviceArguments("cpu", dtype)) for dtype in ("auto", "float32"))
+    assert (bf16["dtype"], fp32["dtype"]) == ("bfloat16", "float32")  # the parts of one are refused by the other

@@ -3,9 +3,11 @@ the local teacher of `rationales`, the demo's measurements).
 
 `--device auto` (the default) takes the first of CUDA, Apple MPS and the CPU that this machine has; `cpu`, `cuda`,
 `cuda:1` or `mps` name one, and a device that is not there is refused in one line before anything is loaded.
-`--dtype` loads the weights in that precision (bfloat16 / float16 halve memory and multiply throughput on a GPU);
-unset, a model loads as saved. The Trainer keeps its own rule (`TrainingArguments`: every GPU it sees, or
-`--use_cpu`).
+`--dtype` loads the weights in that precision. `auto` (the default) is bfloat16 where the device computes it
+natively (`native_bf16`: a GPU with bf16, a CPU with AVX512-BF16 or AMX: about twice float32's throughput, labels
+agreeing with float32 on real data, docs/RESULTS.md), else the model as saved; `float32` gives exact float32
+everywhere. `$DHRD_DTYPE` sets what `auto` means on a machine (the test suite pins float32, so its results do not
+depend on the CPU). The Trainer keeps its own rule (`TrainingArguments`: every GPU it sees, or `--use_cpu`).
 
 Loading goes through `load_kwargs`, so a model is placed once, at load time, and no module calls `.cuda()`.
 """
@@ -16,12 +18,16 @@ from typing import Literal
 
 import torch
 
-DeviceDtype = Literal["float32", "bfloat16", "float16"]
+DeviceDtype = Literal["auto", "float32", "bfloat16", "float16"]
 DEVICE_HELP = (
     "Where the model runs: 'auto' (CUDA, then Apple MPS, then the CPU), or 'cpu', 'cuda', 'cuda:N', 'mps'. A device "
     "this machine lacks is refused before anything loads."
 )
-DTYPE_HELP = "Weights' precision on load: float32, bfloat16 or float16 (halves memory on a GPU). Default: as saved."
+DTYPE_HELP = (
+    "Weights' precision on load: auto (bfloat16 where the device computes it natively: a GPU with bf16, a CPU with "
+    "AVX512-BF16 or AMX; else as saved), float32 (exact), bfloat16 or float16. $DHRD_DTYPE sets what auto means."
+)
+DTYPE_ENV = "DHRD_DTYPE"
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 CPU_BATCH_TOKENS = 4096  # measured best for the CPU (docs/RESULTS.md, "Batched inference")
 ACCELERATOR_BATCH_TOKENS = 16384
@@ -33,14 +39,27 @@ class DeviceArguments:
     parsed, so a missing GPU is one line before any model or data loads."""
 
     device: str = field(default="auto", metadata={"help": DEVICE_HELP})
-    dtype: DeviceDtype | None = field(default=None, metadata={"help": DTYPE_HELP})
+    dtype: DeviceDtype | None = field(default="auto", metadata={"help": DTYPE_HELP})
 
     def __post_init__(self) -> None:
         self.torch_device = resolve_device(self.device)
-        self.torch_dtype = resolve_dtype(self.dtype)
+        self.torch_dtype = resolve_dtype(self.dtype, self.torch_device)
 
     def load_kwargs(self) -> dict:
         return load_kwargs(self.torch_device, self.torch_dtype)
+
+    @property
+    def precision(self) -> str:
+        """The precision the weights load in, as a manifest records it and a log line says it ('as saved' when
+        none is asked for)."""
+        return str(self.torch_dtype).removeprefix("torch.") if self.torch_dtype is not None else "as saved"
+
+    def describe(self) -> str:
+        """`cpu, bfloat16 (native here; --dtype float32 for exact float32)`: for the log line that names the device."""
+        how = ""
+        if self.dtype in (None, "auto") and _machine_dtype() is None and self.torch_dtype == torch.bfloat16:
+            how = " (native here; --dtype float32 for exact float32)"
+        return f"{self.torch_device}, {self.precision}{how}"
 
 
 def resolve_device(spec: str | torch.device = "auto") -> torch.device:
@@ -89,12 +108,36 @@ def _mps_available() -> bool:
     return bool(backend is not None and backend.is_available())
 
 
-def resolve_dtype(name: str | None) -> torch.dtype | None:
-    """The torch dtype `--dtype` names (None: as saved)."""
-    if name is None:
-        return None
+def native_bf16(device: torch.device | None = None) -> bool:
+    """Whether `device` (default: the first GPU, else the CPU) computes bf16 natively: a CUDA GPU with bf16; a CPU
+    with AVX512-BF16 or AMX. There bf16 runs about twice float32's speed; elsewhere it is emulated, and slower."""
+    if device is None:
+        device = torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
+    if device.type == "cuda":  # Ampere and later; `is_bf16_supported()` also counts emulation (T4, V100)
+        return torch.cuda.get_device_capability(device) >= (8, 0)
+    if device.type != "cpu":
+        return False
+    probes = (getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"))
+    return any(probe is not None and probe() for probe in probes)
+
+
+def _machine_dtype() -> str | None:
+    """What `$DHRD_DTYPE` makes `auto` mean on this machine (None: unset, or `auto` itself)."""
+    value = os.environ.get(DTYPE_ENV, "").strip()
+    return None if value in ("", "auto") else value
+
+
+def resolve_dtype(name: str | None, device: torch.device | None = None) -> torch.dtype | None:
+    """The torch dtype `--dtype` names (None: as saved). `auto` (or None): `$DHRD_DTYPE` when set, else bfloat16
+    where `device` computes it natively, else as saved."""
+    if name in (None, "auto"):
+        name = _machine_dtype() or ("bfloat16" if native_bf16(device) else None)
+        if name is None:
+            return None
+        if name not in DTYPES:
+            raise ValueError(f"${DTYPE_ENV}={name}: choose from auto, {', '.join(DTYPES)}.")
     if name not in DTYPES:
-        raise ValueError(f"--dtype {name}: choose from {', '.join(DTYPES)}.")
+        raise ValueError(f"--dtype {name}: choose from auto, {', '.join(DTYPES)}.")
     return DTYPES[name]
 
 

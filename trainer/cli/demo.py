@@ -206,6 +206,7 @@ def measure_qps(
         "classifier_qps": round(classifier_qps, 2),
         "cot_qps": round(cot_qps, 3),
         "speedup_vs_cot": round(classifier_qps / cot_qps, 1),
+        "precision": device.precision,  # both measured in it (`--dtype`; auto: bf16 where native)
         "cot_new_tokens": args.cot_new_tokens,
         "cot_mean_generated_tokens": sum(cot.generated_tokens) / len(cot.generated_tokens),
     }

@@ -11,6 +11,8 @@ import statistics
 
 import torch
 
+from ..device import native_bf16
+
 # The default setting: 160 questions for 100 steps (5 epochs), chosen on the validation split among 60/100/200 steps
 # and lm_weight 0.1/0.3/1 (docs/RESULTS.md, "The mechanism check"); the demo scores the held-out test split.
 DEMO_TRAIN_ROWS = 160
@@ -20,15 +22,6 @@ REFERENCE_COMMAND = (
     "--only pooled,dhrd,dhrd_shuffled --attn-implementation eager --output-dir docs/results/mechanism "
     "--name final_test_eager"
 )
-
-
-def native_bf16() -> bool:
-    """bf16 where the hardware computes it natively (a CUDA GPU with bf16; a CPU with AVX512-BF16): about twice the
-    fp32 training speed on this project's CPU. fp32 elsewhere, where emulated bf16 would be the slower one."""
-    if torch.cuda.is_available():
-        return torch.cuda.is_bf16_supported()
-    probe = getattr(torch.cpu, "_is_avx512_bf16_supported", None)
-    return bool(probe and probe())
 
 
 def demo_attention(requested: str | None, trains_on: torch.device) -> str | None:

@@ -111,6 +111,7 @@ def run_evaluate(args: EvaluateArguments, data_args: DatasetArguments, device: D
         "model": args.model,
         "method": args.method,
         "device": str(device.torch_device),
+        "dtype": device.precision,
         "split": data.source(args.split),
         "rows": len(rows),
         **task.score_rows(predictions, rows),

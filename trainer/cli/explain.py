@@ -65,6 +65,7 @@ def run_explain(args: ExplainArguments, data_args: DatasetArguments, device: Dev
     id_column = data.id_column(data.require(args.split)) or "idx"  # the id named as `dhrd predict` names it
     model, tokenizer = load_classifier(args.model, device.torch_device, device.torch_dtype, saved.contract)
     shell, reason_marker, answer_marker = reasoning_head(model, args.model)  # refused before any work
+    logger.info("Explaining on %s", device.describe())
     length = max_input_length(args.max_input_length, tokenizer)
     names = data.label_names
     start = time.perf_counter()

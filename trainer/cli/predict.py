@@ -21,7 +21,6 @@ import os
 import shutil
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -127,7 +126,7 @@ def run_predict(args: PredictArguments, data_args: DatasetArguments, device: Dev
     id_column = data.id_column(dataset) or "idx"
     schema = kind.prediction_schema(id_column, _id_type(dataset, id_column), data.label_names)
     store = ShardedResults(parts_folder(args.output_file), key=id_column, manifest=_manifest(args, data, device))
-    total = data.num_rows(args.split, args.limit)
+    total, output = data.num_rows(args.split, args.limit), Path(args.output_file)
     # another job's parts: refused before a model loads
     with store.open(overwrite=args.overwrite, ranks=ranks) as (done, shard):
         if len(done):
@@ -154,13 +153,14 @@ def run_predict(args: PredictArguments, data_args: DatasetArguments, device: Dev
                     rows = [pending[position] for position in positions]
                     shard.write({id_column: ids[r], **record(v, options[r])} for r, v in zip(rows, values))
                     bar.update(len(rows))
-        ranks.barrier()  # every rank's rows are in the parts
-        if ranks.main:
-            with store.reading() if ranks.several else nullcontext(done) as every_rank:
-                output = Path(args.output_file)
-                counts = _write_predictions(every_rank, data.row_ids(args.split, args.limit), output, kind, schema)
-    if not ranks.main:
-        return f"rank {ranks.rank} of {ranks.world_size}: its rows are predicted; rank 0 writes {args.output_file}"
+        if not ranks.several:
+            counts = _write_predictions(done, data.row_ids(args.split, args.limit), output, kind, schema)
+    if ranks.several:  # once every rank has written its rows and closed (or removed, when empty) its shard
+        ranks.barrier()
+        if not ranks.main:
+            return f"rank {ranks.rank} of {ranks.world_size}: its rows are predicted; rank 0 writes {args.output_file}"
+        with store.reading() as every_rank:
+            counts = _write_predictions(every_rank, data.row_ids(args.split, args.limit), output, kind, schema)
     shutil.rmtree(store.folder, ignore_errors=True)
     return f"wrote {counts.rows} predictions to {args.output_file} ({kind.summary(counts, data.label_names)})"
 
@@ -184,7 +184,7 @@ def _manifest(args: PredictArguments, data: LabelledData, device: DeviceArgument
         "served_model": (args.server_model or args.model) if args.server_url else None,
         "data": data_identity(data, args.split),
         "max_input_length": args.max_input_length,
-        "dtype": device.dtype,
+        "dtype": None if args.server_url else device.precision,  # a server's precision is the server's
     }
 
 
@@ -200,7 +200,7 @@ def _local_predictor(
         "max_batch_size": args.batch_size,
         "progress": False,
     }
-    logger.info("Predicting on %s (truncation: %s tokens)", model.device, length or "none")
+    logger.info("Predicting on %s (truncation: %s tokens)", device.describe(), length or "none")
 
     def predict(rows: Dataset) -> Iterator[tuple[list[int], torch.Tensor]]:
         if kind.scores_options:

@@ -7,6 +7,7 @@ the same dataset description trains on it."""
 
 import itertools
 import json
+import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,8 @@ from ..jobs.ranks import launched, launched_processes
 from ..tasks import rationale_sets as joins
 from ..tasks.base import data_dir_or_env
 from .checks import require_client_limits, require_positive
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -169,7 +172,7 @@ def run_rationales(
     )  # a template without its fields fails before a teacher is loaded
     manifest = {
         "teacher": _teacher_identity(args),
-        "dtype": device.dtype,
+        "dtype": None if args.server_model else device.precision,  # a served teacher's precision is the server's
         "data": data_identity(data, args.split),
     }
     if args.dry_run:
@@ -332,6 +335,7 @@ def _teacher(args: RationaleArguments, device: DeviceArguments, job: dict):
             max_retries=args.retries,
             max_new_tokens=args.max_new_tokens,
         )
+    logger.info("Local teacher on %s", device.describe())
     return LocalTeacher(
         args.teacher_model,
         batch_size=args.batch_size,

@@ -108,6 +108,8 @@ def cot_decode(
     min_new_tokens: int | None = None,
 ) -> CoTResult:
     """Greedy CoT generation; `min_new_tokens=max_new_tokens` forces a fixed length (reproducible timing)."""
+    if not texts:  # a tokenizer refuses an empty batch; a launched rank may have no rows
+        return CoTResult([], [], [])
     prompts = tokenizer(cot_prompts(tokenizer, texts, label_names), add_special_tokens=False)["input_ids"]
     parse = lambda text: parse_answer(text, label_names)  # noqa: E731
     return greedy_decode(model, tokenizer, prompts, parse, batch_size, max_new_tokens, min_new_tokens)

@@ -68,6 +68,8 @@ def decode_with_reasoning_head(
     max_input_length: int | None = None,
 ) -> CoTResult:
     """Greedy decoding from `[x, reason marker]` to eos; the prediction is the label after the answer marker."""
+    if not texts:  # a tokenizer refuses an empty batch; a launched rank may have no rows
+        return CoTResult([], [], [])
     marker = tokenizer(reason_marker, add_special_tokens=False)["input_ids"]
     # As in training; None: the tokenizer's own limit (a tokenizer from `load_classifier` carries the trained one)
     inputs = tokenizer(list(texts), truncation=True, max_length=max_input_length)["input_ids"]

@@ -1,9 +1,11 @@
 """The teacher through batch files: OpenAI's Batch API (about half the interactive price) and vLLM's `run-batch` (the
 same file format, for a self-hosted teacher on any number of GPUs).
 
-`write_batch_requests` writes one chat-completions request a row still to do (`custom_id` = the row id, the body the
-server teacher would post: `backends.chat_request`) and records, beside the rationale shards, the job the requests
-were written for (`batch.json`). `BatchResults` is a teacher that answers from the provider's output file by row id:
+`write_batch_requests` writes one chat-completions request a row still to do (`custom_id` = `<row id>@<job>`: the row
+id and a digest of the job's manifest, so answers carry the job they answer; the body is the one the server teacher
+would post: `backends.chat_request`) and records each job's manifest by digest beside the rationale shards
+(`batch.json`, for naming what differs). `BatchResults` is a teacher that answers from the provider's output file by
+row id, only with answers to this job's requests (a file answering another prompt, teacher or data is refused):
 `generate_in_windows` cleans, filters and stores its answers exactly as it does a server's, so `rationales.jsonl` and
 `summary.json` come out as the online path writes them. Rows the file lacks, or answers with an error, are left to do
 and listed (`batch_unanswered.jsonl`): the next `write_batch_requests` writes only them.
@@ -12,8 +14,10 @@ The output file is indexed by hashed `custom_id` and byte offset (16 bytes a lin
 its row comes: memory stays flat on a file of millions of lines.
 """
 
+import hashlib
 import json
 import os
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
@@ -31,9 +35,19 @@ BATCH_RECORD = "batch.json"  # in the rationale folder: the job the last request
 UNANSWERED = "batch_unanswered.jsonl"
 
 
-def request_line(row_id: str, body: dict) -> dict:
+def job_digest(manifest: dict) -> str:
+    """A short digest of a rationale job's manifest: the part of a request's `custom_id` that ties its answer to the
+    job (prompt, teacher, data, settings) it was written for."""
+    return hashlib.sha256(json.dumps(manifest, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def custom_id(row_id: str, digest: str) -> str:
+    return f"{row_id}@{digest}"
+
+
+def request_line(row_id: str, digest: str, body: dict) -> dict:
     """One line of an OpenAI Batch API input file (vLLM `run-batch` reads the same)."""
-    return {"custom_id": row_id, "method": "POST", "url": ENDPOINT, "body": body}
+    return {"custom_id": custom_id(row_id, digest), "method": "POST", "url": ENDPOINT, "body": body}
 
 
 def write_batch_requests(
@@ -54,20 +68,27 @@ def write_batch_requests(
     """Write the requests of the rows of `windows` still to do in `output_dir` (every row with `overwrite`) to `path`,
     atomically; return their bill, as `--dry_run` counts it. `manifest` is the rationale job's (`job_manifest`): it is
     recorded in `output_dir/batch.json`, and `BatchResults` refuses to read answers for any other job."""
-    output_dir = Path(output_dir)
+    output_dir, digest = Path(output_dir), job_digest(manifest)
     with atomic_file(path, "w") as handle:
 
         def write(row_id: str, messages: list[dict]) -> None:
-            handle.write(json.dumps(request_line(row_id, chat_request(model, messages, max_new_tokens))) + "\n")
+            body = chat_request(model, messages, max_new_tokens)
+            handle.write(json.dumps(request_line(row_id, digest, body)) + "\n")
 
         bill = teacher_bill(
             windows, rows, task, output_dir, manifest=manifest, template=template, sentinel=sentinel,
             max_new_tokens=max_new_tokens, count_tokens=count_tokens, overwrite=overwrite, each_request=write,
         )  # fmt: skip
     output_dir.mkdir(parents=True, exist_ok=True)
-    record = {"requests": str(path), "rows": bill.rows - bill.done, "manifest": manifest}
-    atomic_write_text(output_dir / BATCH_RECORD, json.dumps(record, indent=2, sort_keys=True) + "\n")
+    jobs = {**_written_jobs(output_dir), digest: manifest}
+    atomic_write_text(output_dir / BATCH_RECORD, json.dumps({"jobs": jobs}, indent=2, sort_keys=True) + "\n")
     return bill
+
+
+def _written_jobs(output_dir: Path) -> dict[str, dict]:
+    """The manifests of the jobs whose requests were written for this folder, by digest."""
+    path = output_dir / BATCH_RECORD
+    return json.loads(path.read_text(encoding="utf-8")).get("jobs", {}) if path.is_file() else {}
 
 
 class BatchResults:
@@ -76,8 +97,9 @@ class BatchResults:
 
     Args:
         path: the output file.
-        output_dir: the rationale folder `write_batch_requests` wrote `batch.json` to.
-        manifest: this job's (`job_manifest`); another job's requests (prompt, teacher, data, settings) are refused.
+        output_dir: the rationale folder (its `batch.json` names what differs when the answers are another job's).
+        manifest: this job's (`job_manifest`); answers to another job's requests (prompt, teacher, data, settings)
+            are refused.
         model: the served model's name (the teacher's identity, as for the server teacher).
         max_new_tokens: the token cap the requests asked for.
     """
@@ -87,21 +109,21 @@ class BatchResults:
         self.path, self.output_dir = Path(path), Path(output_dir)
         self.name, self.max_new_tokens = model, max_new_tokens
         self.unanswered: dict[str, str] = {}  # row id -> why it is still to do
-        self.answered_lines = 0
-        _require_same_job(self.output_dir, manifest)
+        self.digest = job_digest(manifest)
         self._index = _ResultsIndex(self.path)
-        if not len(self._index):
-            raise ValueError(f"--read_batch {self.path}: holds no result lines.")
+        if self.digest not in self._index.digests:
+            self._index.close()
+            raise _another_job(self.path, self._index.digests, _written_jobs(self.output_dir), manifest)
 
     def complete_rows(self, ids: Sequence[str], chats: Sequence[list[dict]]) -> Iterator[list[tuple[int, Completion]]]:
         """`[(position, completion)]` for the rows the file answers; the others are noted in `unanswered`."""
         answered = []
         for position, row_id in enumerate(ids):
-            if row_id not in self._index:
+            key = custom_id(row_id, self.digest)
+            if key not in self._index:
                 self.unanswered[row_id] = "not in the results file"
                 continue
-            self.answered_lines += 1
-            line = self._index[row_id]
+            line = self._index[key]
             problem = _error(line)
             if problem:
                 self.unanswered[row_id] = problem
@@ -115,13 +137,8 @@ class BatchResults:
 
     def finish(self) -> str:
         """List the rows still to do in `batch_unanswered.jsonl` (removed once every row is answered); return what a
-        user is told. A file that answers none of the job's rows is refused: it is another job's."""
+        user is told."""
         path = self.output_dir / UNANSWERED
-        if self.answered_lines == 0 and self.unanswered:
-            raise JobMismatch(
-                f"--read_batch {self.path}: answers none of the {len(self.unanswered)} rows to do (its custom_id "
-                f"values are not this data's row ids): the results of another batch?"
-            )
         if not self.unanswered:
             path.unlink(missing_ok=True)
             return ""
@@ -137,20 +154,22 @@ class BatchResults:
         self._index.close()
 
 
-def _require_same_job(output_dir: Path, manifest: dict) -> None:
-    record_path = output_dir / BATCH_RECORD
-    if not record_path.is_file():
-        raise ValueError(
-            f"{output_dir} has no {BATCH_RECORD}: write the requests with --write_batch into this --output_dir first "
-            "(it records which job the results answer)."
+def _another_job(path: Path, digests: Counter, written: dict[str, dict], manifest: dict) -> JobMismatch:
+    """The refusal of a results file that answers none of this job's requests, naming what differs when the job it
+    answers was written here."""
+    if not digests:
+        return JobMismatch(f"--read_batch {path}: holds no result lines.")
+    answered = digests.most_common(1)[0][0]
+    if answered in written:
+        differences = describe_differences(written[answered], manifest)
+        return JobMismatch(
+            f"--read_batch {path}: answers requests written for another job ({differences}): read it with the "
+            "settings its requests were written with, or write the batch again."
         )
-    written = json.loads(record_path.read_text(encoding="utf-8"))["manifest"]
-    if written != manifest:
-        differences = describe_differences(written, manifest)
-        raise JobMismatch(
-            f"the batch requests in {output_dir} were written for another job ({differences}): read the results with "
-            "the settings they were written with, or write the batch again."
-        )
+    return JobMismatch(
+        f"--read_batch {path}: answers none of this job's requests (no custom_id ends in @{job_digest(manifest)}): "
+        "the results of another batch, or of requests written elsewhere with other settings?"
+    )
 
 
 def _error(line: dict) -> str:
@@ -166,17 +185,20 @@ def _error(line: dict) -> str:
 
 
 class _ResultsIndex(ShardIndex):
-    """A `ShardIndex` over one results file, keyed by `custom_id` (the first line of an id wins)."""
+    """A `ShardIndex` over one results file, keyed by `custom_id` (the first line of an id wins); `digests` counts the
+    lines of each job digest."""
 
     def __init__(self, path: Path) -> None:
         super().__init__(path.parent, "custom_id")
-        self.path = path
+        self.path, self.digests = path, Counter()
         offset = 0
         with open(path, "rb") as handle:
             for number, line in enumerate(handle, 1):
                 if line.strip():
                     try:
-                        self.add(str(json.loads(line)["custom_id"]), 0, offset)
+                        key = str(json.loads(line)["custom_id"])
+                        self.add(key, 0, offset)
+                        self.digests[key.rsplit("@", 1)[1] if "@" in key else None] += 1
                     except (json.JSONDecodeError, KeyError, TypeError):
                         raise ValueError(
                             f"--read_batch {path}: line {number} is not a batch result (JSON with a custom_id)."
