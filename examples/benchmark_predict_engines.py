@@ -117,7 +117,7 @@ def main() -> None:
         tmp = Path(tmp)
         if args.smoke:
             texts = [" ".join(["word"] * (5 + (i * 37) % 120)) for i in range(32)]
-            args.pipeline_batches, args.token_budget = "1,4", 1024
+            args.pipeline_batches, args.token_budget = "1", 1024
         else:
             texts = mixed_texts(args.data_dir, args.rows, args.long_share, args.seed)
         texts_file = tmp / "texts.jsonl"

@@ -163,6 +163,17 @@ def test_precision_check_compares_float32_and_bf16_predictions(tmp_path):
     assert report["top_label_agrees"].endswith("/12") and 0 <= report["max_abs_prob_diff"] <= 1
 
 
+def test_predict_engines_benchmark_smoke(tmp_path):
+    """`dhrd predict` against the pipeline, float32 only (each configuration is a process; vLLM is left out)."""
+    _run("benchmark_predict_engines.py", "--smoke", "--dtypes", "float32", "--output", str(tmp_path / "engines.json"),
+         cwd=tmp_path)  # fmt: skip
+    report = json.loads((tmp_path / "engines.json").read_text())
+    assert set(report["runs"]) == {"predict_float32", "pipeline_float32_b1"}
+    assert report["runs"]["predict_float32"]["top_label_as_predict_float32"] == "32/32"
+    assert all(run["gflops"] > 0 and 0 < run["share_of_matmul_peak"] for run in report["runs"].values())
+    assert set(report["ratios"]) == {"predict_over_best_pipeline_float32"}
+
+
 def test_gpu_check_runs_its_smoke_mode_on_the_cpu(tmp_path):
     """The GPU script cannot rot while no GPU is lent: its whole path runs on the CPU with a tiny shape."""
     args = ["--device", "cpu", "--shapes", "tiny", "--serve-shape", "tiny", "--quick"]
