@@ -54,3 +54,19 @@ def test_a_server_without_usage_stops_at_the_budget_on_estimated_tokens(tmp_path
     assert summary["completion_tokens"] > 0 and summary["prompt_tokens"] > 0
     said = [record.getMessage() for record in caplog.records if "reports no token usage" in record.getMessage()]
     assert len(said) == 1 and "estimated" in said[0], said  # said once, not once a row
+
+
+def test_a_job_started_over_and_stopped_at_its_budget_leaves_no_earlier_output(tmp_path, capsys):
+    """`--overwrite` starts over: the earlier job's `rationales.jsonl` goes at once, not when this job finishes (a
+    budget stop would otherwise leave it beside this job's summary)."""
+    from cli_helpers import dhrd_in_process
+
+    write_rows(tmp_path / "rows.jsonl", 40, ("wet", "dry"))
+    out = tmp_path / "out"
+    with fake_openai(tmp_path / "requests.jsonl") as url:
+        job = ["rationales", "--train_file", str(tmp_path / "rows.jsonl"), "--rationale_column", "teacher_rationale",
+               "--server_url", f"{url}/v1", "--server_model", "m", "--output_dir", str(out)]  # fmt: skip
+        dhrd_in_process(capsys, *job)
+        assert (out / "rationales.jsonl").is_file()
+        said = dhrd_in_process(capsys, *job, "--overwrite", "--max_total_tokens", "1")
+    assert "stopped at the token budget" in said and not (out / "rationales.jsonl").exists()

@@ -180,6 +180,8 @@ def run_rationales(
     if args.write_batch:
         return _write_batch(args, windows, len(raw), task, template, manifest)
     teacher = _teacher(args, device, _job(args, task, template, manifest))
+    if args.overwrite and ranks.main:  # an earlier job's output must not stand beside this job's summary
+        (output_dir / "rationales.jsonl").unlink(missing_ok=True)
 
     def row_ids() -> Iterator:
         return data.row_ids(args.split, args.limit)
