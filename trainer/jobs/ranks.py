@@ -10,6 +10,7 @@ with another number of processes, or with one, resumes. One process without a la
 touches `torch.distributed`.
 """
 
+import atexit
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -82,6 +83,16 @@ def launched() -> Ranks:
     rank, local_rank = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
     if not dist.is_initialized():
         dist.init_process_group("gloo")
+        # gloo's threads must be joined before the interpreter exits, or a rank can abort at exit ("terminate called
+        # without an active exception") after its work is done, and the launcher reports the job failed
+        atexit.register(_close_process_group)
     if torch.cuda.is_available():
         torch.cuda.set_device(local_rank % torch.cuda.device_count())
     return Ranks(rank, world_size)
+
+
+def _close_process_group() -> None:
+    import torch.distributed as dist
+
+    if dist.is_initialized():
+        dist.destroy_process_group()
