@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchmark_predict import MAX_INPUT_LENGTH, build_classifier, mixed_texts  # noqa: E402
+from benchmark_predict import MAX_INPUT_LENGTH, build_classifier, mixed_texts, same_top_labels  # noqa: E402
 
 
 def descendants(pid: int) -> list[int]:
@@ -115,10 +115,7 @@ def main() -> None:
             runs[name]["speedup_over_one_process"] = round(
                 runs[name]["rows_per_second"] / runs["1_process"]["rows_per_second"], 2
             )
-            runs[name]["same_top_label"] = sum(
-                max(range(len(a)), key=a.__getitem__) == max(range(len(b)), key=b.__getitem__)
-                for a, b in zip(one, probs)
-            )
+            runs[name]["same_top_label"] = same_top_labels(one, probs)
             runs[name]["max_abs_prob_diff"] = max(abs(x - y) for a, b in zip(one, probs) for x, y in zip(a, b))
         report = {
             "rows": len(texts),

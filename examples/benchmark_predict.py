@@ -99,6 +99,13 @@ def worker(kind: str, value: int, model: str, texts_file: str, output: str) -> d
     }
 
 
+def same_top_labels(first: list[list[float]], second: list[list[float]]) -> int:
+    """The rows whose most probable class is the same in two runs' probabilities (rows in the same order)."""
+    return sum(
+        max(range(len(a)), key=a.__getitem__) == max(range(len(b)), key=b.__getitem__) for a, b in zip(first, second)
+    )
+
+
 def read_probs(kind: str, path: Path) -> list[list[float]]:
     if kind == "pipeline":
         return json.loads(path.read_text())
@@ -163,9 +170,7 @@ def main() -> None:
             for kind in ("pipeline", "predict")
         }
         pipe, ours = probs[best["pipeline"]], probs[best["predict"]]
-        same_label = sum(
-            max(range(len(a)), key=a.__getitem__) == max(range(len(b)), key=b.__getitem__) for a, b in zip(pipe, ours)
-        )
+        same_label = same_top_labels(pipe, ours)
         report = {
             "rows": len(texts),
             "long_share": None if args.smoke else args.long_share,

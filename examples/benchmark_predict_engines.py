@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchmark_predict import MAX_INPUT_LENGTH, build_classifier, mixed_texts  # noqa: E402
+from benchmark_predict import MAX_INPUT_LENGTH, build_classifier, mixed_texts, same_top_labels  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVING_PYTHON = ROOT / ".venv-vllm" / "bin" / "python"
@@ -172,9 +172,7 @@ def main() -> None:
                 print(name, runs[name], file=sys.stderr, flush=True)
     reference = probs[f"predict_{args.dtypes.split(',')[0]}"]
     for name, rows in probs.items():
-        agree = sum(max(range(len(a)), key=a.__getitem__) == max(range(len(b)), key=b.__getitem__)
-                    for a, b in zip(reference, rows))  # fmt: skip
-        runs[name]["top_label_as_predict_float32"] = f"{agree}/{len(rows)}"
+        runs[name]["top_label_as_predict_float32"] = f"{same_top_labels(reference, rows)}/{len(rows)}"
     ratios = {}
     for dtype in args.dtypes.split(","):
         ours = runs[f"predict_{dtype}"]["rows_per_second"]

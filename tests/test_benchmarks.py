@@ -169,7 +169,7 @@ def test_predict_engines_benchmark_smoke(tmp_path):
          cwd=tmp_path)  # fmt: skip
     report = json.loads((tmp_path / "engines.json").read_text())
     assert set(report["runs"]) == {"predict_float32", "pipeline_float32_b1"}
-    assert report["runs"]["predict_float32"]["top_label_as_predict_float32"] == "32/32"
+    assert report["runs"]["pipeline_float32_b1"]["top_label_as_predict_float32"] == "32/32"  # the same classifier
     assert all(run["gflops"] > 0 and 0 < run["share_of_matmul_peak"] for run in report["runs"].values())
     assert set(report["ratios"]) == {"predict_over_best_pipeline_float32"}
 

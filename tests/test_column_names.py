@@ -241,3 +241,20 @@ def test_the_other_kinds_read_columns_named_like_the_normalised_ones(kind, backb
     assert pq.read_table(predictions).column("idx").to_pylist() == list(range(rows))
     report = json.loads(dhrd_in_process(capsys, "evaluate", "--model", str(model), *data[2:4], "--split", "test"))
     assert report["rows"] == rows
+
+    # the teacher through batch files, for this kind: its prompt (the options listed, a label set, a score) in the
+    # requests, the answers back on the rows as given
+    batch = ("rationales", *data[:2], *flags, "--rationale_column", "teacher", "--output_dir", str(tmp_path / "batch"),
+             "--server_model", "m")  # fmt: skip
+    dhrd_in_process(capsys, *batch, "--write_batch", str(tmp_path / "requests.jsonl"))
+    requests = [json.loads(line) for line in (tmp_path / "requests.jsonl").read_text().splitlines()]
+    prompts = [request["body"]["messages"][-1]["content"] for request in requests]
+    assert len(prompts) == rows and all(f"{WORDS[index]} {WORDS[-index]}" in prompts[index] for index in range(rows))
+    if kind == "multiple-choice":
+        assert all("up" in prompt and "down" in prompt for prompt in prompts)
+    dhrd_in_process(
+        capsys, *batch, "--read_batch", str(batch_output(tmp_path / "requests.jsonl", tmp_path / "o.jsonl"))
+    )
+    explained = [json.loads(line) for line in (tmp_path / "batch" / "rationales.jsonl").read_text().splitlines()]
+    assert [row["idx"] for row in explained] == list(range(rows))
+    assert [row["rationale_status"] for row in explained] == ["kept"] * rows and all(r["teacher"] for r in explained)

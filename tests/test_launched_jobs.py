@@ -195,3 +195,23 @@ def test_a_rank_without_rows_neither_crashes_nor_stalls_the_others(trained, tmp_
     stdout = _two_processes("explain", *model, "--least_confident", "1", "--max_new_tokens", "4",
                             "--output_file", str(tmp_path / "why.jsonl"))  # fmt: skip
     assert "explained 1 of 41" in stdout and len(_lines(tmp_path / "why.jsonl")) == 1
+
+
+@pytest.mark.parametrize("world_size", [1, 2, 3])
+def test_the_ranks_split_every_window_into_disjoint_shares_that_cover_it(world_size):
+    """Window by window, each rank's rows are the split positions it owns (every N-th), and together they are every
+    row once, whatever the windows' boundaries."""
+    from trainer.jobs.ranks import Ranks
+
+    ranks = [Ranks(rank, world_size) for rank in range(world_size)]
+    start, covered = 0, []
+    for count in (5, 1, 0, 8, 3):
+        for rank in ranks:
+            offsets = rank.in_window(start, count)
+            assert all((start + offset) % world_size == rank.rank for offset in offsets)
+            covered += [start + offset for offset in offsets]
+        start += count
+    assert sorted(covered) == list(range(start))
+    assert [rank.share(start) for rank in ranks] == [
+        len([p for p in covered if p % world_size == r.rank]) for r in ranks
+    ]

@@ -19,6 +19,8 @@ from typing import Literal
 
 import torch
 
+from .jobs.ranks import launched_processes
+
 DeviceDtype = Literal["auto", "float32", "bfloat16", "float16"]
 DEVICE_HELP = (
     "Where the model runs: 'auto' (CUDA, then Apple MPS, then the CPU), or 'cpu', 'cuda', 'cuda:N', 'mps'. A device "
@@ -99,7 +101,7 @@ def resolve_device(spec: str | torch.device = "auto") -> torch.device:
 def _current_cuda_index() -> int:
     """The GPU that `auto` and a bare `cuda` name: a launched rank's own (`LOCAL_RANK` under torchrun / accelerate
     launch, so N processes use N GPUs, and none opens a context on the first GPU), else the current one."""
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and "LOCAL_RANK" in os.environ:
+    if launched_processes() > 1 and "LOCAL_RANK" in os.environ:
         return int(os.environ["LOCAL_RANK"]) % torch.cuda.device_count()
     return torch.cuda.current_device()
 

@@ -85,11 +85,11 @@ def run_explain(args: ExplainArguments, data_args: DatasetArguments, device: Dev
     gathered = ranks.gather_rows(list(per_row), len(positions))
     if gathered is None:
         return f"rank {ranks.rank} of {ranks.world_size}: its rows are explained; rank 0 writes {args.output_file}"
-    stated_labels, texts, generated = zip(*gathered) if gathered else ((), (), ())
+    stated_labels, rationales, generated = zip(*gathered) if gathered else ((), (), ())
     seconds = time.perf_counter() - start
     agree = 0
     with atomic_file(Path(args.output_file), "w") as handle:
-        for position, stated, text in zip(positions, stated_labels, texts):
+        for position, stated, text in zip(positions, stated_labels, rationales):
             label, confidence = chosen[position]
             agree += stated == label
             record = {

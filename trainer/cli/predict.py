@@ -141,11 +141,11 @@ def run_predict(args: PredictArguments, data_args: DatasetArguments, device: Dev
             return kind.record(values.tolist(), data.label_names, saved.label_thresholds, options)
 
         start = 0
-        with progress_bar(len(ranks.mine(range(total))), "Predicting", unit="row") as bar:
+        with progress_bar(ranks.share(total), "Predicting", unit="row") as bar:
             for window in itertools.chain([first], windows):
                 ids = window["idx"]
                 options = window["options"] if kind.scores_options else [None] * len(ids)
-                mine = [position - start for position in ranks.mine(range(start, start + len(ids)))]
+                mine = ranks.in_window(start, len(ids))
                 start += len(ids)
                 pending = [mine[i] for i in done.missing([str(ids[position]) for position in mine])]
                 bar.update(len(mine) - len(pending))

@@ -36,6 +36,16 @@ class Ranks:
         every length however the data is ordered."""
         return [position for position in positions if position % self.world_size == self.rank]
 
+    def share(self, total: int) -> int:
+        """How many of `total` rows this rank handles."""
+        return len(range(self.rank, total, self.world_size))
+
+    def in_window(self, start: int, count: int) -> list[int]:
+        """This rank's rows of a window of `count` rows starting at split position `start`, as offsets in the
+        window (what a job reading the split window by window selects)."""
+        first = start + (self.rank - start) % self.world_size
+        return list(range(first - start, count, self.world_size))
+
     def barrier(self) -> None:
         if self.several:
             import torch.distributed as dist

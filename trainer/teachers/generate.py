@@ -163,11 +163,11 @@ def generate_in_windows(
     start_of_window = 0
     with (
         ShardedResults(output_dir, manifest=manifest).open(overwrite, ranks) as (done, shard),
-        progress_bar(len(ranks.mine(range(rows))), "Teacher rationales", unit="row", disable=not progress) as bar,
+        progress_bar(ranks.share(rows), "Teacher rationales", unit="row", disable=not progress) as bar,
     ):
         for window in windows:
             ids = [str(value) for value in window[id_column]]
-            mine = [p - start_of_window for p in ranks.mine(range(start_of_window, start_of_window + len(ids)))]
+            mine = ranks.in_window(start_of_window, len(ids))
             start_of_window += len(ids)
             pending = [mine[i] for i in done.missing([ids[p] for p in mine])]
             bar.update(len(mine) - len(pending))
