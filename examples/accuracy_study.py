@@ -13,7 +13,8 @@ order, and the table reports mean ± std over seeds:
     python examples/accuracy_study.py --study cb --seeds 0,1,2
 
 Conditions: `pooled` (lm_weight 0), `dhrd` (lm_weight 1, the paper's weight), `dhrd_a0.3` (an alpha ablation),
-`dhrd_shuffled` (rationales permuted across rows: the paper's control, should not help), and per study the other
+`dhrd_shuffled` (rationales permuted across rows: the paper's control, should not help), `input_lm` (the LM loss on
+the input alone, no teacher: `--lm_loss_scope input`), and per study the other
 rationale source where there is one (`dhrd_human` for e-SNLI, `dhrd_cos_e` for CommonsenseQA).
 Results go to `--output-dir` as `<name>.json` and `<name>.md` (`--name`, default the study), rewritten after every
 run so an interrupted study keeps what it finished. `--cot-eval N` also decodes N evaluation rows with each DHRD
@@ -99,14 +100,19 @@ def study_data(args, n: int) -> tuple[object, Dataset, dict[str, Dataset], dict[
     raise ValueError(f"unknown study {args.study!r}")
 
 
-def conditions(args, sources: dict[str, Dataset]) -> list[tuple[str, float, str | None, bool]]:
-    """(name, lm_weight, rationale source, shuffled)."""
+def conditions(args, sources: dict[str, Dataset]) -> list[tuple[str, float, str | None, bool, str]]:
+    """(name, lm_weight, rationale source, shuffled, lm_loss_scope)."""
     main = next(iter(sources))
-    weight = args.lm_weight
-    result = [("pooled", 0.0, None, False), ("dhrd", weight, main, False), ("dhrd_a0.3", 0.3, main, False)]
-    result += [(f"dhrd_{name}", weight, name, False) for name in list(sources)[1:]]
+    weight, scope = args.lm_weight, args.lm_loss_scope
+    result = [
+        ("pooled", 0.0, None, False, scope),
+        ("dhrd", weight, main, False, scope),
+        ("dhrd_a0.3", 0.3, main, False, scope),
+        ("input_lm", weight, None, False, "input"),  # the teacher-free control: the LM loss on the input alone
+    ]
+    result += [(f"dhrd_{name}", weight, name, False, scope) for name in list(sources)[1:]]
     if args.shuffled:
-        result.append(("dhrd_shuffled", weight, main, True))
+        result.append(("dhrd_shuffled", weight, main, True, scope))
     return [c for c in result if not args.only or c[0] in args.only.split(",")]
 
 
@@ -116,7 +122,16 @@ def as_choice_rows(rows: Dataset) -> Dataset:
 
 
 def run_one(
-    args, task, train: Dataset, evaluations: dict, lm_weight: float, seed: int, backbone: str, tokenizer, label: str
+    args,
+    task,
+    train: Dataset,
+    evaluations: dict,
+    lm_weight: float,
+    seed: int,
+    backbone: str,
+    tokenizer,
+    label: str,
+    lm_loss_scope: str,
 ):
     set_seed(seed)
     if args.multiple_choice:  # one score per [context, option]; the rationale rides on the gold option's row
@@ -137,7 +152,7 @@ def run_one(
         warmup_steps=0.1,
         weight_decay=0.0,
         lm_weight=lm_weight,
-        lm_loss_scope=args.lm_loss_scope,
+        lm_loss_scope=lm_loss_scope,
         logging_steps=25,
         save_strategy="no",
         report_to=[],
@@ -268,19 +283,20 @@ def main() -> None:
     for size in sizes:
         task, plain, sources, evaluations = study_data(args, size)
         for seed in [int(s) for s in args.seeds.split(",")]:
-            for name, lm_weight, source, shuffle in conditions(args, sources):
+            for name, lm_weight, source, shuffle, scope in conditions(args, sources):
                 if (name, seed, len(plain)) in finished:
                     continue
                 train = plain if source is None else (shuffled(sources[source], seed) if shuffle else sources[source])
                 began = time.time()
                 label = f"{name} seed {seed}" + (f" {size} rows" if len(sizes) > 1 else "")
-                scores = run_one(args, task, train, evaluations, lm_weight, seed, backbone, tokenizer, label)
+                scores = run_one(args, task, train, evaluations, lm_weight, seed, backbone, tokenizer, label, scope)
                 runs.append(
                     {
                         "condition": name,
                         "seed": seed,
                         "lm_weight": lm_weight,
                         "source": source,
+                        "lm_loss_scope": scope,
                         "train_rows": len(plain),
                         "seconds": round(time.time() - began),
                         "scores": scores,

@@ -97,15 +97,19 @@ def test_accuracy_study_curve_resumes_and_plots(tmp_path, tiny_backbone_dir):
     report["cpu_seconds"] = 10_000  # as if the first sessions had taken that long: a resumed report adds to it
     (tmp_path / "curve.json").write_text(json.dumps(report))
 
-    more = ["--seeds", "0", "--only", "pooled,dhrd,dhrd_shuffled", "--train-rows", "8,16", "--resume"]
+    more = ["--seeds", "0", "--only", "pooled,dhrd,dhrd_shuffled,input_lm", "--train-rows", "8,16", "--resume"]
     log = _run("accuracy_study.py", *common, *more, cwd=tmp_path).stdout
     report = json.loads((tmp_path / "curve.json").read_text())
     assert [(r["condition"], r["train_rows"]) for r in report["runs"]][4:] == [
+        ("input_lm", 8),
         ("dhrd_shuffled", 8),
+        ("input_lm", 16),
         ("dhrd_shuffled", 16),
     ]
     assert {(r["condition"], r["train_rows"]): r["scores"] for r in report["runs"][:4]} == first  # kept, not rerun
-    assert log.count('"condition"') == 2  # only the two missing runs ran
+    assert log.count('"condition"') == 4  # only the four missing runs ran
+    teacher_free = [(r["source"], r["lm_loss_scope"]) for r in report["runs"] if r["condition"] == "input_lm"]
+    assert teacher_free == [(None, "input"), (None, "input")]  # no teacher, the LM loss on the input
     assert report["cpu_seconds"] >= 10_000
     assert "[dhrd_shuffled seed 0 8 rows] training: 1 steps" in log  # progress lines name their run
 
