@@ -165,9 +165,10 @@ def main() -> None:
                     runs[name] = json.loads(completed.stdout.strip().splitlines()[-1])
                 seconds = runs[name]["seconds"]
                 gflops = flops_per_token * tokens / seconds / 1e9
+                # three significant digits: a tiny smoke model's few MFLOP/s must not round to zero
                 runs[name].update(rows_per_second=round(len(texts) / seconds, 2),
-                                  tokens_per_second=round(tokens / seconds, 1), gflops=round(gflops, 1),
-                                  share_of_matmul_peak=round(gflops / peaks[dtype], 3))  # fmt: skip
+                                  tokens_per_second=round(tokens / seconds, 1), gflops=float(f"{gflops:.3g}"),
+                                  share_of_matmul_peak=float(f"{gflops / peaks[dtype]:.3g}"))  # fmt: skip
                 probs[name] = json.loads(output.read_text())
                 print(name, runs[name], file=sys.stderr, flush=True)
     reference = probs[f"predict_{args.dtypes.split(',')[0]}"]
@@ -185,7 +186,7 @@ def main() -> None:
         "tokens": tokens,
         "model": "tiny random llama" if args.smoke else "SmolLM2-135M-Instruct + DHRD head, exported",
         "threads": torch.get_num_threads(),
-        "gflop_per_token": round(flops_per_token / 1e9, 3),
+        "gflop_per_token": float(f"{flops_per_token / 1e9:.3g}"),
         "matmul_peak_gflops": peaks,
         "runs": runs,
         "ratios": ratios,

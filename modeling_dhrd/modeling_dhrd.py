@@ -25,7 +25,12 @@ from transformers.utils.generic import can_return_tuple
 from .chunked_lm_loss import IGNORE_INDEX, causal_lm_loss_sum
 from .classification_loss import classification_loss_sum, example_weight, infer_problem_type
 from .configuration_dhrd import MULTIPLE_CHOICE, DHRDConfig
-from .pooling import pool_hidden_states, position_ids_from_attention_mask
+from .pooling import (
+    packed_segments,
+    pool_hidden_states,
+    pool_packed_hidden_states,
+    position_ids_from_attention_mask,
+)
 
 
 @dataclass
@@ -198,7 +203,12 @@ class DHRDDualHeadModel(DHRDPreTrainedModel):
         **kwargs,
     ) -> tuple[torch.Tensor, torch.Tensor | None, ModelOutput]:
         """One backbone pass over `[batch, seq]` rows: the pooled head's logits, the reasoning head's LM loss (when
-        `lm_labels` are given and `lm_weight > 0`) and the backbone's outputs."""
+        `lm_labels` are given and `lm_weight > 0`) and the backbone's outputs.
+
+        Packed rows (no `attention_mask`, `position_ids` restarting at each sequence: transformers' padding-free
+        format, `trainer.training.packing`) give one logit row per packed sequence that `pooling_mask` marks, in
+        the order they lie in the packs; attention stays within each sequence (the backbone derives the mask from
+        the positions) and no sequence's last token is trained to predict the next one's first."""
         if lm_labels is not None and pooling_mask is None:
             raise ValueError(
                 "`lm_labels` were given without `pooling_mask`: the classifier would pool at the end of the "
@@ -206,6 +216,17 @@ class DHRDDualHeadModel(DHRDPreTrainedModel):
             )
         if attention_mask is not None and position_ids is None:
             position_ids = position_ids_from_attention_mask(attention_mask)
+        segments = packed_segments(position_ids) if attention_mask is None and position_ids is not None else None
+        if segments is not None:
+            if pooling_mask is None:
+                raise ValueError(
+                    "Packed rows (position_ids restarting, no attention_mask) need `pooling_mask` marking each "
+                    "sequence's input tokens: without it a padding tail would be pooled as a sequence."
+                )
+            if lm_labels is not None:
+                starts = torch.ones_like(segments, dtype=torch.bool)
+                starts[:, 1:] = segments[:, 1:] != segments[:, :-1]
+                lm_labels = lm_labels.masked_fill(starts, IGNORE_INDEX)
         backbone_kwargs = dict(kwargs)
         if output_attentions is not None:
             backbone_kwargs["output_attentions"] = output_attentions
@@ -222,7 +243,10 @@ class DHRDDualHeadModel(DHRDPreTrainedModel):
         hidden_states = outputs.last_hidden_state
         if pooling_mask is None:
             pooling_mask = attention_mask if attention_mask is not None else torch.ones_like(hidden_states[..., 0])
-        pooled = pool_hidden_states(hidden_states, pooling_mask, self.config.pooling)
+        if segments is not None:
+            pooled = pool_packed_hidden_states(hidden_states, pooling_mask, segments, self.config.pooling)
+        else:
+            pooled = pool_hidden_states(hidden_states, pooling_mask, self.config.pooling)
         logits = self.score(self.dropout(pooled))
 
         lm_loss = None
@@ -456,6 +480,10 @@ class DHRDForMultipleChoice(DHRDDualHeadModel):
         Returns the output with `logits` of shape `[batch, num_choices]` (one score per option).
         """
         reference = input_ids if input_ids is not None else inputs_embeds
+        if reference is not None and reference.dim() == 2 and attention_mask is None and position_ids is not None:
+            return self._packed_forward(
+                input_ids, position_ids, inputs_embeds, labels, pooling_mask, lm_labels, num_examples, num_lm_tokens
+            )
         if reference is None or reference.dim() < 3:
             raise ValueError("DHRDForMultipleChoice expects inputs of shape [batch, num_choices, seq].")
         batch_size, num_choices = reference.shape[:2]
@@ -485,17 +513,7 @@ class DHRDForMultipleChoice(DHRDDualHeadModel):
                 **kwargs,
             )
         logits = scores.view(batch_size, num_choices)
-        cls_loss = None
-        if labels is not None:
-            labels = labels.view(-1)
-            if labels.is_floating_point() or ((labels < 0) | (labels >= num_choices)).any():
-                bad = labels[(labels < 0) | (labels >= num_choices)] if not labels.is_floating_point() else labels
-                raise ValueError(
-                    f"Gold option {bad[0].item()} is not an option index in [0, {num_choices}) "
-                    f"({num_choices} options per example)."
-                )
-            loss_sum, _ = classification_loss_sum(logits, labels, "single_label_classification")
-            cls_loss = loss_sum / (num_examples if num_examples is not None else batch_size)
+        cls_loss = self._choice_loss(logits, labels, num_examples)
         return DHRDSequenceClassifierOutput(
             loss=self._joint_loss(cls_loss, lm_loss),
             cls_loss=cls_loss,
@@ -504,6 +522,61 @@ class DHRDForMultipleChoice(DHRDDualHeadModel):
             hidden_states=outputs.hidden_states if output_hidden_states else None,
             attentions=outputs.attentions if output_attentions else None,
         )
+
+    def _packed_forward(
+        self,
+        input_ids: torch.LongTensor | None,
+        position_ids: torch.LongTensor,
+        inputs_embeds: torch.FloatTensor | None,
+        labels: torch.LongTensor | None,
+        pooling_mask: torch.Tensor | None,
+        lm_labels: torch.LongTensor | None,
+        num_examples: int | torch.Tensor | None,
+        num_lm_tokens: int | torch.Tensor | None,
+    ) -> DHRDSequenceClassifierOutput:
+        """`forward` over packed option rows (`trainer.training.packing`): each example's options lie one after
+        another, so the `[sequences, 1]` scores fold into `[batch, num_choices]` with `num_choices` = sequences per
+        gold label."""
+        if labels is None:
+            raise ValueError(
+                "Packed option rows need `labels` (one gold option per example) to tell how many options each "
+                "example has; score flat option rows with `score_rows`."
+            )
+        scores, lm_loss, _ = self._two_heads(
+            input_ids,
+            None,
+            position_ids=position_ids,
+            inputs_embeds=inputs_embeds,
+            pooling_mask=pooling_mask,
+            lm_labels=lm_labels,
+            num_lm_tokens=num_lm_tokens,
+        )
+        batch_size = labels.numel()
+        if scores.shape[0] % batch_size:
+            raise ValueError(f"{scores.shape[0]} packed option rows do not split into {batch_size} examples.")
+        logits = scores.view(batch_size, -1)
+        cls_loss = self._choice_loss(logits, labels, num_examples)
+        return DHRDSequenceClassifierOutput(
+            loss=self._joint_loss(cls_loss, lm_loss), cls_loss=cls_loss, lm_loss=lm_loss, logits=logits
+        )
+
+    @staticmethod
+    def _choice_loss(
+        logits: torch.Tensor, labels: torch.LongTensor | None, num_examples: int | torch.Tensor | None
+    ) -> torch.Tensor | None:
+        """Cross-entropy over each example's options (summed, divided by `num_examples`, else the batch size)."""
+        if labels is None:
+            return None
+        batch_size, num_choices = logits.shape
+        labels = labels.view(-1)
+        if labels.is_floating_point() or ((labels < 0) | (labels >= num_choices)).any():
+            bad = labels[(labels < 0) | (labels >= num_choices)] if not labels.is_floating_point() else labels
+            raise ValueError(
+                f"Gold option {bad[0].item()} is not an option index in [0, {num_choices}) "
+                f"({num_choices} options per example)."
+            )
+        loss_sum, _ = classification_loss_sum(logits, labels, "single_label_classification")
+        return loss_sum / (num_examples if num_examples is not None else batch_size)
 
 
 __all__ = [

@@ -27,3 +27,39 @@ def pool_hidden_states(hidden_states: torch.Tensor, token_mask: torch.Tensor, po
 def position_ids_from_attention_mask(attention_mask: torch.Tensor) -> torch.Tensor:
     """Positions that count only attended tokens, so left- and right-padded rows get the same positions."""
     return (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+
+
+def packed_segments(position_ids: torch.Tensor) -> torch.Tensor | None:
+    """`[packs, seq]` -> the global index of the sequence each token belongs to, when rows are packed (several
+    sequences per row, `position_ids` restarting at each: transformers' padding-free format); None when every row
+    holds one sequence. A sequence starts wherever the position does not follow the previous one, the rule
+    transformers' attention masks use (`masking_utils.find_packed_sequence_indices`), so pooling and attention agree
+    on where each sequence ends."""
+    previous = torch.cat([position_ids[:, :1] - 1, position_ids[:, :-1]], dim=-1)
+    starts = position_ids != previous + 1
+    if not bool(starts[:, 1:].any()):
+        return None
+    starts[:, 0] = True  # a row never continues the row above it
+    return starts.reshape(-1).long().cumsum(0).view_as(position_ids) - 1
+
+
+def pool_packed_hidden_states(
+    hidden_states: torch.Tensor, token_mask: torch.Tensor, segments: torch.Tensor, pooling: str
+) -> torch.Tensor:
+    """`[sequences, hidden]`: `pool_hidden_states` of every packed sequence that has marked tokens, in the order the
+    sequences lie in the packs (a padding tail, which marks none, is no sequence)."""
+    flat = hidden_states.reshape(-1, hidden_states.shape[-1])
+    marked = token_mask.reshape(-1).bool()
+    owner = segments.reshape(-1)[marked]
+    count = int(segments.max()) + 1
+    if pooling == "last":
+        positions = torch.arange(flat.shape[0], device=flat.device)[marked]
+        last = torch.full((count,), -1, dtype=positions.dtype, device=flat.device)
+        last = last.scatter_reduce(0, owner, positions, reduce="amax")
+        return flat[last[last >= 0]]
+    if pooling == "mean":
+        sums = flat.new_zeros(count, flat.shape[-1]).index_add(0, owner, flat[marked])
+        tokens = torch.bincount(owner, minlength=count)
+        kept = tokens > 0
+        return sums[kept] / tokens[kept].unsqueeze(-1).to(flat.dtype)
+    raise ValueError(f"Unknown pooling {pooling!r}; expected 'last' or 'mean'.")

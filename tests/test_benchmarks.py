@@ -64,8 +64,10 @@ def test_inference_benchmark_smoke(tmp_path, smollm2_path):
     assert (tmp_path / "inference_smoke.png").is_file() and (tmp_path / "inference_smoke.md").is_file()
 
 
-def test_accuracy_study_smoke(tmp_path, smollm2_path):
-    _run("accuracy_study.py", "--smoke", "--output-dir", str(tmp_path), cwd=tmp_path)
+def test_accuracy_study_smoke(tmp_path, tiny_backbone_dir):
+    _run(
+        "accuracy_study.py", "--smoke", "--model", str(tiny_backbone_dir), "--output-dir", str(tmp_path), cwd=tmp_path
+    )
     report = json.loads((tmp_path / "synthetic.json").read_text())
     assert [run["condition"] for run in report["runs"]] == ["pooled", "dhrd"]
     assert set(report["summary"]) == {"pooled", "dhrd"}

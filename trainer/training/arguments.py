@@ -70,6 +70,14 @@ class DHRDTrainingArguments(TrainingArguments):
             "model config's (256)."
         },
     )
+    padding_free: bool = field(
+        default=False,
+        metadata={
+            "help": "Pack each training batch's sequences into rows as wide as its longest sequence, position_ids "
+            "restarting per sequence, no padding (TRL's padding_free): the same losses, less computed padding. "
+            "Evaluation keeps padded batches. Needs a backbone whose attention reads packed position_ids (checked)."
+        },
+    )
     dataset_num_proc: int | None = field(
         default=None, metadata={"help": "Processes tokenising the datasets (datasets' `map(num_proc=...)`)."}
     )

@@ -38,6 +38,7 @@ from .arguments import (
     require_validation_rows,
 )
 from .choice_sequences import ChoiceSequenceBuilder, DHRDMultipleChoiceCollator
+from .packing import check_packed_attention, pack_batch
 from .run_progress import RunProgressCallback, run_label
 from .sequences import (
     PREPARED_COLUMNS,
@@ -164,6 +165,9 @@ class DHRDTrainer(Trainer):
         if hasattr(self.model, "add_model_tags"):
             self.model.add_model_tags(self._tag_names)  # the Hub finds DHRD models by this tag
         self.loss_is_scaled_for_ga = True  # compute_loss normalises over the whole accumulation window
+        self._pack_pad_id = getattr(self.data_collator, "pad_token_id", 0)
+        if args.padding_free:
+            check_packed_attention(self.model)
         self._metric_sums = dict.fromkeys(METRIC_SUMS, 0.0)  # since the last log, on this process
 
     @property
@@ -372,6 +376,8 @@ class DHRDTrainer(Trainer):
                 "num_examples": num_items_in_batch[0],
                 "num_lm_tokens": num_items_in_batch[1].clamp(min=1),
             }
+        if self.args.padding_free and model.training:
+            inputs = pack_batch(inputs, self._pack_pad_id)
         outputs = model(**inputs)
         loss = outputs.loss
         if num_items_in_batch is not None and self.accelerator.num_processes > 1:
