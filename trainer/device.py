@@ -4,8 +4,9 @@ the local teacher of `rationales`, the demo's measurements).
 `--device auto` (the default) takes the first of CUDA, Apple MPS and the CPU that this machine has; `cpu`, `cuda`,
 `cuda:1` or `mps` name one, and a device that is not there is refused in one line before anything is loaded.
 `--dtype` loads the weights in that precision. `auto` (the default) is bfloat16 where the device computes it
-natively (`native_bf16`: an Ampere+ GPU, a CPU with AVX512-BF16 or AMX: 1.85x float32's throughput on e-SNLI, 99.2%
-of labels as in float32, accuracy unchanged: docs/RESULTS.md, "Precision"), else the model as saved; `float32` gives
+natively (`native_bf16`: an Ampere+ GPU, a CPU with AVX512-BF16 or AMX whose bf16 products measure faster than
+float32's: 1.85x float32's throughput on e-SNLI on such a CPU, 99.2% of labels as in float32, accuracy unchanged:
+docs/RESULTS.md, "Precision"), else the model as saved; `float32` gives
 exact float32 everywhere. `$DHRD_DTYPE` sets what `auto` means on a machine (the test suite pins float32, so its
 results do not depend on the CPU). The Trainer keeps its own rule (`TrainingArguments`: every GPU it sees, or
 `--use_cpu`).
@@ -13,7 +14,9 @@ results do not depend on the CPU). The Trainer keeps its own rule (`TrainingArgu
 Loading goes through `load_kwargs`, so a model is placed once, at load time, and no module calls `.cuda()`.
 """
 
+import functools
 import os
+import time
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -28,10 +31,12 @@ DEVICE_HELP = (
 )
 DTYPE_HELP = (
     "Weights' precision on load: auto (bfloat16 where the device computes it natively: a GPU with bf16, a CPU with "
-    "AVX512-BF16 or AMX; else as saved), float32 (exact), bfloat16 or float16. $DHRD_DTYPE sets what auto means."
+    "AVX512-BF16 or AMX where bf16 measures faster; else as saved), float32 (exact), bfloat16 or float16. "
+    "$DHRD_DTYPE sets what auto means."
 )
 DTYPE_ENV = "DHRD_DTYPE"
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+BF16_MIN_SPEEDUP = 1.2  # what bf16 must gain on a CPU to be the default: a clear margin, so no machine flips
 CPU_BATCH_TOKENS = 4096  # measured best for the CPU (docs/RESULTS.md, "Batched inference")
 ACCELERATOR_BATCH_TOKENS = 16384
 
@@ -113,7 +118,10 @@ def _mps_available() -> bool:
 
 def native_bf16(device: torch.device | None = None) -> bool:
     """Whether `device` (default: the first GPU, else the CPU) computes bf16 natively: a CUDA GPU with bf16; a CPU
-    with AVX512-BF16 or AMX. There bf16 runs about twice float32's speed; elsewhere it is emulated, and slower."""
+    with AVX512-BF16 or AMX whose bf16 matrix products measure at least `BF16_MIN_SPEEDUP` times float32's. The
+    flags alone do not say it: an Intel Xeon that reports AVX512-BF16 (no AMX) ran bf16 products at 0.66x float32's
+    and a SmolLM2 forward 1.6x slower (docs/RESULTS.md, "Precision"), where an AMD Zen 4 with the same flag ran
+    e-SNLI 1.85x faster."""
     if device is None:
         device = torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
     if device.type == "cuda":  # Ampere and later; `is_bf16_supported()` also counts emulation (T4, V100)
@@ -121,7 +129,25 @@ def native_bf16(device: torch.device | None = None) -> bool:
     if device.type != "cpu":
         return False
     probes = (getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"))
-    return any(probe is not None and probe() for probe in probes)
+    return any(probe is not None and probe() for probe in probes) and cpu_bf16_speedup() >= BF16_MIN_SPEEDUP
+
+
+@functools.cache
+def cpu_bf16_speedup() -> float:
+    """float32's time over bf16's for the matrix product of a small model's MLP (`[256, 576] x [576, 1536]`) on
+    this CPU with this process's threads: best of 8 runs each, measured once per process (~0.1 s)."""
+
+    def best_seconds(dtype: torch.dtype) -> float:
+        a, b = torch.randn(256, 576).to(dtype), torch.randn(576, 1536).to(dtype)
+        a @ b  # the first product pays for the kernel's set-up
+        times = []
+        for _ in range(8):
+            start = time.perf_counter()
+            a @ b
+            times.append(time.perf_counter() - start)
+        return min(times)
+
+    return best_seconds(torch.float32) / best_seconds(torch.bfloat16)
 
 
 def _machine_dtype() -> str | None:
