@@ -188,3 +188,14 @@ def test_gpu_check_runs_its_smoke_mode_on_the_cpu(tmp_path):
     assert report["device"] == "cpu" and report["training"]["tiny"]["tokens_per_second"] > 0
     assert report["export"]["native"] and report["predict"]["rows"] == 64
     assert report["predict"]["speedup_over_best_pipeline"] > 0 and report["paper_inference"]["cot_qps"] > 0
+
+
+def test_packed_step_benchmark_smoke(tmp_path):
+    """Padded and packed steps on the same batches: the packed form computes fewer tokens for the same loss."""
+    _run("benchmark_packed_step.py", "--smoke", "--output", str(tmp_path / "packed.json"), cwd=tmp_path)
+    report = json.loads((tmp_path / "packed.json").read_text())
+    padded, packed = report["forms"]["padded"], report["forms"]["packed"]
+    assert packed["computed_tokens"] < padded["computed_tokens"] and packed["padding_share"] < padded["padding_share"]
+    assert report["max_loss_difference"] < 1e-4
+    assert report["forms"]["packed_one_row"]["padding_share"] == 0  # one row of every sequence: no padding at all
+    assert set(report["over_padded_tokens_per_second"]) == {"packed_longest", "packed", "packed_one_row"}

@@ -11,7 +11,7 @@ from test_multiple_choice import ROWS as CHOICE_ROWS
 from test_multiple_choice import _batch as choice_batch
 from test_multiple_choice import tiny_scorer
 
-from trainer import DHRDTrainer, DHRDTrainingArguments
+from trainer import DHRDTrainer, DHRDTrainingArguments, paper_lora_config
 from trainer.training.packing import first_fit_decreasing, pack_batch
 from trainer.training.sequences import DHRDDataCollator, SequenceBuilder
 
@@ -124,7 +124,7 @@ def test_first_fit_decreasing_fills_each_bin_before_opening_another():
     assert sorted(i for b in bins for i in b) == [0, 1, 2, 3, 4]
 
 
-def _train(tmp_path, tokenizer, padding_free: bool, **overrides) -> torch.nn.Module:
+def _train(tmp_path, tokenizer, padding_free: bool, peft_config=None, **overrides) -> torch.nn.Module:
     rows = [
         {"text": t * (1 + i % 3), "label": i % 3, "rationale": r}
         for i, (t, r) in enumerate(zip(TEXTS * 3, RATIONALES * 3))
@@ -135,7 +135,13 @@ def _train(tmp_path, tokenizer, padding_free: bool, **overrides) -> torch.nn.Mod
         max_input_length=64, max_length=160, **overrides,
     )  # fmt: skip
     model = tiny_dhrd("llama", num_labels=3, classifier_dropout=0.0).train()
-    trainer = DHRDTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tokenizer)
+    trainer = DHRDTrainer(
+        model=model,
+        args=args,
+        train_dataset=Dataset.from_list(rows),
+        processing_class=tokenizer,
+        peft_config=peft_config,
+    )
     trainer.train()
     losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
     return model, losses
@@ -147,6 +153,18 @@ def test_the_trainer_trains_the_same_weights_packed_or_padded_with_accumulation(
     assert packed_losses == pytest.approx(padded_losses, rel=1e-4)
     for (name, a), (_, b) in zip(padded.named_parameters(), packed.named_parameters()):
         torch.testing.assert_close(b, a, atol=1e-5, rtol=1e-4, msg=name)
+
+
+def test_lora_trains_the_same_adapter_packed_or_padded(tmp_path, tokenizer):
+    lora = paper_lora_config(r=4, target_modules=["q_proj", "v_proj"], lora_dropout=0.0)
+    padded, padded_losses = _train(tmp_path, tokenizer, False, peft_config=lora)
+    packed, packed_losses = _train(tmp_path, tokenizer, True, peft_config=lora)
+    assert packed_losses == pytest.approx(padded_losses, rel=1e-4)
+    trained = {name: value for name, value in padded.named_parameters() if "lora_" in name or "score" in name}
+    assert trained
+    for name, value in packed.named_parameters():
+        if name in trained:
+            torch.testing.assert_close(value, trained[name], atol=1e-5, rtol=1e-4, msg=name)
 
 
 def test_a_backbone_whose_attention_ignores_packing_is_refused(tmp_path, tokenizer):

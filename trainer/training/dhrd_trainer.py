@@ -38,7 +38,7 @@ from .arguments import (
     require_validation_rows,
 )
 from .choice_sequences import ChoiceSequenceBuilder, DHRDMultipleChoiceCollator
-from .packing import check_packed_attention, pack_batch
+from .packing import check_packed_attention, pack_batch, packed_width
 from .run_progress import RunProgressCallback, run_label
 from .sequences import (
     PREPARED_COLUMNS,
@@ -168,6 +168,7 @@ class DHRDTrainer(Trainer):
         self._pack_pad_id = getattr(self.data_collator, "pad_token_id", 0)
         if args.padding_free:
             check_packed_attention(self.model)
+            self._pack_width = packed_width(self.model)
         self._metric_sums = dict.fromkeys(METRIC_SUMS, 0.0)  # since the last log, on this process
 
     @property
@@ -377,7 +378,7 @@ class DHRDTrainer(Trainer):
                 "num_lm_tokens": num_items_in_batch[1].clamp(min=1),
             }
         if self.args.padding_free and model.training:
-            inputs = pack_batch(inputs, self._pack_pad_id)
+            inputs = pack_batch(inputs, self._pack_pad_id, self._pack_width)
         outputs = model(**inputs)
         loss = outputs.loss
         if num_items_in_batch is not None and self.accelerator.num_processes > 1:

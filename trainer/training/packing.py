@@ -8,11 +8,13 @@ positions (`masking_utils.find_packed_sequence_indices`; flash-attention's varia
 sequence attends only to itself, and the DHRD model pools each sequence at its own input's end
 (`modeling_dhrd.pooling.pool_packed_hidden_states`).
 
-Rows are packed to the width of the batch's longest sequence (first-fit decreasing), not into one long row: on a CPU
-(and on a GPU without flash-attention) attention over a row costs its length squared, so a bounded width keeps
-attention at the padded batch's cost while the padding goes. A row's unused tail is its own short sequence that marks
-no input, so it is neither pooled nor trained on. The option rows of a multiple-choice example stay together, in
-order, so their scores fold back into `[batch, num_choices]`.
+With flash-attention the whole batch is one row (its variable-length kernels attend within each sequence, so a long
+row costs nothing more). With SDPA or eager attention a row's attention costs its width squared, masked or not, so
+rows are packed (first-fit decreasing) to `PACKED_ROW_TOKENS` (or the longest sequence, if longer): per token,
+attention then costs ~W/(6 x hidden) of the linear layers (15% on SmolLM2's 576, 4% at a 1B model's 2,048), while
+most of the padding goes. A row's unused tail is its own short sequence that marks no input, so it is neither
+pooled nor trained on. The option rows of a multiple-choice example stay together, in order, so their scores fold
+back into `[batch, num_choices]`.
 
 Why at the loss and not in the collator: evaluation and prediction keep the padded batches they read in dataset
 order (packing reorders sequences), and the exact gradient-accumulation counts are taken from the padded batches,
@@ -27,6 +29,7 @@ from modeling_dhrd.chunked_lm_loss import IGNORE_INDEX
 from modeling_dhrd.unwrap import unwrap_dhrd
 
 PACKED_KEYS = ("input_ids", "attention_mask", "pooling_mask", "lm_labels", "labels")
+PACKED_ROW_TOKENS = 512  # the packed rows' width without flash-attention (docs/RESULTS.md, "Packed training steps")
 
 
 def first_fit_decreasing(sizes: list[int], capacity: int) -> list[list[int]]:
@@ -44,17 +47,20 @@ def first_fit_decreasing(sizes: list[int], capacity: int) -> list[list[int]]:
     return bins
 
 
-def pack_batch(batch: Mapping[str, torch.Tensor], pad_token_id: int) -> dict[str, torch.Tensor]:
+def pack_batch(
+    batch: Mapping[str, torch.Tensor], pad_token_id: int, width: int | None = None
+) -> dict[str, torch.Tensor]:
     """A right-padded DHRD batch (`DHRDDataCollator`'s: `[batch, seq]`, or `[batch, num_choices, seq]` option rows)
     as packed rows `[packs, width]` with `position_ids` and no `attention_mask`; `labels` follow the packed order of
-    their examples. Other entries (the accumulation window's counts) pass through."""
+    their examples. Other entries (the accumulation window's counts) pass through. `width`: the packed rows' width
+    (None: the longest example; never less), 0 for one row holding every example."""
     attention_mask = batch["attention_mask"]
     per_example = attention_mask.shape[1] if attention_mask.dim() == 3 else 1
     flat = {key: batch[key].reshape(-1, attention_mask.shape[-1]) for key in PACKED_KEYS[:4] if key in batch}
     lengths = flat["attention_mask"].sum(-1).tolist()
     examples = len(lengths) // per_example
     sizes = [sum(lengths[e * per_example : (e + 1) * per_example]) for e in range(examples)]
-    width = max(sizes)
+    width = sum(sizes) if width == 0 else max(max(sizes), width or 0)
     packs = first_fit_decreasing(sizes, width)
     device = attention_mask.device
     packed = {
@@ -83,6 +89,13 @@ def pack_batch(batch: Mapping[str, torch.Tensor], pad_token_id: int) -> dict[str
         packed["labels"] = batch["labels"][torch.tensor(order, device=batch["labels"].device)]
     rest = {key: value for key, value in batch.items() if key not in PACKED_KEYS}
     return {**rest, **packed}
+
+
+def packed_width(model: torch.nn.Module) -> int:
+    """`pack_batch`'s width for `model`'s attention: 0 (one row) with flash-attention's variable-length kernels,
+    else `PACKED_ROW_TOKENS`."""
+    attention = str(unwrap_dhrd(model, "--padding_free").config.text_config._attn_implementation or "")
+    return 0 if "flash" in attention else PACKED_ROW_TOKENS
 
 
 def check_packed_attention(model: torch.nn.Module) -> None:
