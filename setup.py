@@ -30,6 +30,7 @@ setup(
     python_requires=">=3.10",
     # Every sub-package of the three (trainer's rooms included), found rather than listed.
     packages=find_packages(include=["configuration_dhrd", "modeling_dhrd", "trainer", "trainer.*"]),
+    package_data={"trainer.cli": ["demo_reference.json"]},  # the demo's measured reference rows
     install_requires=INSTALL_REQUIRES,
     entry_points={"console_scripts": ["dhrd = trainer.cli:main"]},
     extras_require={

@@ -300,20 +300,27 @@ def test_train_takes_an_attention_kernel_for_training_only(files, tiny_backbone_
 
 
 def test_the_demo_shows_the_control_it_did_not_train_as_its_reference(tmp_path):
-    """Without --shuffled_control the control's row is its 3-seed reference, marked as not run, and its finding (what
-    the rationales' content adds over the same rationales shuffled) is printed either way."""
+    """Without --shuffled_control the control's row is its 3-seed reference (from the reference data file), marked
+    as not run, and its finding (what the rationales' content adds over the same rationales shuffled) is printed
+    either way; so is every other question the reference answers."""
     from trainer.cli.demo import plot, report_table
+    from trainer.cli.demo_setting import reference_runs
 
     results = json.loads((PROJECT_ROOT / "docs" / "benchmarks" / "demo_results_shuffled_control.json").read_text())
-    assert list(results["methods"]) == ["pooled", "dhrd", "dhrd_shuffled"]  # a recorded run with --shuffled_control
+    assert list(results["methods"]) == ["pooled", "dhrd", "shuffled"]  # a recorded run with --shuffled_control
     full = report_table(results)
-    del results["methods"]["dhrd_shuffled"]
+    del results["methods"]["shuffled"]
     table = report_table(results)
-    control_row = next(line for line in table.splitlines() if line.startswith("| DHRD, shuffled rationales"))
+    control_row = next(line for line in table.splitlines() if line.startswith("| DHRD, rationales shuffled"))
     assert "| —        | —        | not run | 0.768 ± 0.013" in control_row
-    content_line = "what the rationales' content adds: over 3 seeds DHRD − DHRD on shuffled rationales = -0.2 ± 4.2"
+    content_line = "what the rationales' content adds (DHRD over the shuffled control): over 3 seeds -0.2 ± 4.2"
     assert content_line in table and content_line in full
     assert "--shuffled_control trains it" in table and "--shuffled_control" not in full
+    references = reference_runs()["arms"]
+    assert all(len(arm["accuracy"]) == 3 and arm["measured"] and arm["command"] for arm in references.values())
+    if "input_lm" in references:  # the teacher-free control's row and question, from the same file
+        assert "| LM on the input only (no teacher)" in table and "--input_lm_control trains it" in table
+        assert "what the teacher adds over a teacher-free LM objective (DHRD over input_lm): over 3 seeds" in table
     assert plot(results, tmp_path / "results.png") and (tmp_path / "results.png").stat().st_size > 0
 
 

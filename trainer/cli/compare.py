@@ -33,38 +33,12 @@ from ..jobs.shards import ShardedResults
 from ..kinds.base import ProblemKind
 from ..kinds.paired import metric_scale, paired_difference
 from ..tasks.rationale_sets import shuffled_rationales
+from ..training.arms import ARMS, QUESTIONS, Arm
 from .train import ModelArguments, TrainCommandArguments, run_training
 
 logger = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class Arm:
-    """How one arm trains, relative to the flags given (`lm_weight`: None keeps the given weight)."""
-
-    key: str
-    title: str
-    lm_weight: float | None = None
-    lm_loss_scope: str | None = None
-    shuffled: bool = False
-    uses_rationales: bool = True
-
-
-ARMS = {
-    arm.key: arm
-    for arm in (
-        Arm("pooled", "pooled baseline (lm_weight 0)", lm_weight=0.0, uses_rationales=False),
-        Arm("input_lm", "LM on the input only (no teacher)", lm_loss_scope="input", uses_rationales=False),
-        Arm("shuffled", "DHRD, rationales shuffled across rows", shuffled=True),
-        Arm("dhrd", "DHRD"),
-    )
-}
-# (first, second, the question the difference answers)
-QUESTIONS = (
-    ("dhrd", "pooled", "DHRD over the pooled baseline"),
-    ("dhrd", "shuffled", "what the rationales' content adds (DHRD over the shuffled control)"),
-    ("dhrd", "input_lm", "what the teacher adds over a teacher-free LM objective (DHRD over input_lm)"),
-)
 # Training flags that differ between runs by design: not part of the job's identity. (`lm_weight` and
 # `lm_loss_scope` are: the dhrd and shuffled arms train with the values given.)
 PER_RUN_FLAGS = ("output_dir", "seed", "run_name", "logging_dir", "overwrite_output_dir")
@@ -205,11 +179,7 @@ def _one_run(
     folder = Path(training.output_dir) / "runs" / _run_id(arm, seed)
     settings = {"seed": seed, "output_dir": str(folder / "model"), "run_name": f"{arm.key} seed {seed}"}
     settings["overwrite_output_dir"] = True  # a run killed before its record was written starts over
-    if arm.lm_weight is not None:
-        settings["lm_weight"] = arm.lm_weight
-    if arm.lm_loss_scope is not None:
-        settings["lm_loss_scope"] = arm.lm_loss_scope
-    run_args = replace(training, **settings)
+    run_args = replace(training, **settings, **arm.training_settings())
     # `replace` runs `__post_init__` again, where transformers' filled-in metric would now count as given
     run_args.metric_given, run_args.greater_is_better_given = training.metric_given, training.greater_is_better_given
     shutil.rmtree(folder / "model", ignore_errors=True)  # a run killed before its record: its checkpoints go

@@ -1,9 +1,9 @@
 """`dhrd demo` / `make demo`: the whole DHRD story on the embedded SmolLM2-135M-Instruct, on a laptop CPU.
 
-1. trains the pooled baseline (`lm_weight=0`) and DHRD with the same budget and seed, and with `--shuffled_control`
+1. trains the pooled baseline (`lm_weight=0`) and DHRD with the same budget and seed, with `--shuffled_control`
    DHRD on the same rationales shuffled across rows (the paper's control: what DHRD gains from the LM objective
-   alone; without the flag the table shows the control's 3-seed reference, which keeps `make demo` near 8 minutes
-   on 2 CPU cores);
+   alone) and with `--input_lm_control` the LM loss on the input alone (no teacher); without the flags the table
+   shows each control's 3-seed reference, which keeps `make demo` near 8 minutes on 2 CPU cores;
 2. evaluates them on held-out data, next to the same setting's spread over three seeds (docs/RESULTS.md);
 3. exports the DHRD classifier (reasoning head dropped) and reloads it in a fresh process with plain
    `AutoModelForSequenceClassification` (no remote code);
@@ -39,13 +39,13 @@ from ..inference.cot import cot_decode
 from ..tasks import Task, get_task
 from ..tasks.rationale_sets import shuffled_rationales
 from ..training.arguments import DHRDTrainingArguments
+from ..training.arms import ARMS, QUESTIONS, Arm
 from ..training.dhrd_trainer import DHRDTrainer
 from .demo_setting import (
     DEMO_TRAIN_ROWS,
     DEMO_TRAINING_DEFAULTS,
-    REFERENCE_ACCURACY,
-    REFERENCE_COMMAND,
     demo_attention,
+    reference_runs,
     reference_spread,
     reference_verdict,
 )
@@ -72,6 +72,13 @@ class DemoArguments:
         metadata={
             "help": "Also train DHRD on shuffled rationales (the paper's control; ~4 more minutes on 2 CPU cores). "
             "Without it the table shows the control's 3-seed reference, marked as not trained in this run."
+        },
+    )
+    input_lm_control: bool = field(
+        default=False,
+        metadata={
+            "help": "Also train the teacher-free control: the LM loss on the input alone, no rationale (~3 more "
+            "minutes on 2 CPU cores). Without it the table shows its 3-seed reference, marked as not trained."
         },
     )
     eval_rows: int = field(default=300, metadata={"help": "Held-out rows to evaluate."})
@@ -114,21 +121,9 @@ def demo_data(args: DemoArguments, training: DHRDTrainingArguments) -> tuple[Tas
     return task, train, evaluation.select(range(min(args.eval_rows, len(evaluation))))
 
 
-@dataclass(frozen=True)
-class Method:
-    """One row of the demo's table."""
-
-    key: str
-    title: str
-    uses_rationales: bool
-    shuffled: bool = False
-
-
-METHODS = (
-    Method("pooled", "pooled baseline (lm_weight 0)", uses_rationales=False),
-    Method("dhrd", "DHRD", uses_rationales=True),
-    Method("dhrd_shuffled", "DHRD, shuffled rationales", uses_rationales=True, shuffled=True),
-)
+# The arms the demo shows, in its table's order; a control trains only when its flag asks (else its reference row).
+DEMO_ARMS = ("pooled", "dhrd", "input_lm", "shuffled")
+CONTROL_FLAGS = {"input_lm": "input_lm_control", "shuffled": "shuffled_control"}
 
 
 def train_one(
@@ -139,26 +134,27 @@ def train_one(
     task: Task,
     train,
     evaluation,
-    method: Method,
+    arm: Arm,
 ) -> tuple[torch.nn.Module, dict]:
     set_seed(training.seed)
     model = DHRDForSequenceClassification.from_backbone(
         backbone, id2label=task.id2label, attn_implementation=attention
     )
-    lm_weight = (training.lm_weight if training.lm_weight is not None else 1.0) if method.uses_rationales else 0.0
-    if method.shuffled:
+    if arm.shuffled:
         train = shuffled_rationales(train, training.seed)
     training_args = replace(
         training,
-        output_dir=str(Path(training.output_dir) / f"run-{method.key}"),
-        lm_weight=lm_weight,
-        run_name=method.title,
+        output_dir=str(Path(training.output_dir) / f"run-{arm.key}"),
+        run_name=arm.title,
+        **arm.training_settings(),
     )
+    lm_weight = training_args.lm_weight if training_args.lm_weight is not None else 1.0
     trainer = DHRDTrainer(
         model=model, args=training_args, train_dataset=train, eval_dataset=evaluation, processing_class=tokenizer
     )
-    weight = f", lm_weight {lm_weight:g}" if method.uses_rationales else ""
-    print(f"\n== {method.title}: {training.max_steps} steps on {len(train)} rows{weight} ==", flush=True)
+    weight = f", lm_weight {lm_weight:g}" + (f", LM loss on the {arm.lm_loss_scope}" if arm.lm_loss_scope else "")
+    shown = weight if lm_weight else ""
+    print(f"\n== {arm.title}: {training.max_steps} steps on {len(train)} rows{shown} ==", flush=True)
     start = time.perf_counter()
     trainer.train()
     train_seconds = time.perf_counter() - start
@@ -168,6 +164,7 @@ def train_one(
         "macro_f1": metrics["eval_macro_f1"],
         "train_seconds": round(train_seconds, 1),
         "lm_weight": lm_weight,
+        "lm_loss_scope": training_args.lm_loss_scope,
     }
 
 
@@ -236,9 +233,10 @@ def reload_in_fresh_process(exported_dir: Path, texts: list[str], expected: torc
     return {"architecture": reloaded["architecture"], "max_abs_logit_diff": diff, "ok": diff <= 1e-4}
 
 
-def shown_methods(results: dict, spread: dict | None) -> list[Method]:
+def shown_methods(results: dict, spread: dict | None) -> list[Arm]:
     """The methods this run trained, and those the reference spread covers (shown as not run here)."""
-    return [m for m in METHODS if m.key in results["methods"] or (spread and m.key in spread)]
+    arms = [ARMS[key] for key in DEMO_ARMS]
+    return [arm for arm in arms if arm.key in results["methods"] or (spread and arm.key in spread)]
 
 
 def plot(results: dict, path: Path) -> bool:
@@ -261,7 +259,7 @@ def plot(results: dict, path: Path) -> bool:
     left.bar(
         names,
         [results["methods"].get(m.key, {}).get("accuracy", float("nan")) for m in methods],  # no bar: not run
-        color=[{"pooled": "#999999", "dhrd": "#d9822b"}.get(m.key, "#4a7ab5") for m in methods],
+        color=[{"pooled": "#999999", "dhrd": "#d9822b", "input_lm": "#5a9e4b"}.get(m.key, "#4a7ab5") for m in methods],
         label=f"this run (seed {seed})",
     )
     if spread:
@@ -335,16 +333,16 @@ def run_demo(args: DemoArguments, training: DHRDTrainingArguments, device: Devic
         "settings": {**asdict(args), **settings},
         "train_rows": len(train),
         "eval_rows": len(evaluation),
-        "reference": {"command": REFERENCE_COMMAND, "accuracy": REFERENCE_ACCURACY},
+        "reference": reference_runs(),
         "methods": {},
     }
-    for method in METHODS:
-        if method.shuffled and not args.shuffled_control:
+    for key in DEMO_ARMS:
+        if key in CONTROL_FLAGS and not getattr(args, CONTROL_FLAGS[key]):
             continue
-        model, results["methods"][method.key] = train_one(
-            training, backbone, args.attn_implementation, tokenizer, task, train, evaluation, method
+        model, results["methods"][key] = train_one(
+            training, backbone, args.attn_implementation, tokenizer, task, train, evaluation, ARMS[key]
         )
-        if method.key == "dhrd":  # the one exported; the others are dropped as soon as they are scored
+        if key == "dhrd":  # the one exported; the others are dropped as soon as they are scored
             dhrd_model = model
 
     exported = output_dir / "exported"
@@ -397,10 +395,12 @@ def report_table(results: dict) -> str:
             accuracy, macro_f1, seconds = "—", "—", "not run"
         lines.append(f"| {method.title:<32} | {accuracy:<8} | {macro_f1:<8} | {seconds:>7} | {reference:<25} |")
     if spread:
-        lines.append(reference_verdict())
-        lines.append("what the rationales' content adds: " + reference_verdict("dhrd", "dhrd_shuffled"))
-        if "dhrd_shuffled" not in results["methods"]:
-            lines.append("(the shuffled-rationale control was not trained in this run: --shuffled_control trains it)")
+        lines += [reference_verdict(a, b, question) for a, b, question in QUESTIONS if a in spread and b in spread]
+        lines += [
+            f"(the {ARMS[key].title} row was not trained in this run: --{flag} trains it)"
+            for key, flag in CONTROL_FLAGS.items()
+            if key in spread and key not in results["methods"]
+        ]
     try_it = results["try_it"]
     lines += [
         "",
