@@ -1,10 +1,8 @@
-"""`DHRDConfig`, registered with `AutoConfig` on import."""
+"""`DHRDConfig`, the card's configuration package: the class itself lives beside the model
+(`modeling_dhrd/configuration_dhrd.py`), because a checkpoint's remote code is the modeling file and its siblings,
+copied flat (`from .configuration_dhrd import DHRDConfig` must find the file next to the modeling file). Importing
+either package registers DHRD with the Auto classes, once (`modeling_dhrd/__init__.py`)."""
 
-from transformers import AutoConfig
-
-from .configuration_dhrd import DHRDConfig
-
-AutoConfig.register(DHRDConfig.model_type, DHRDConfig, exist_ok=True)
-DHRDConfig.register_for_auto_class()
+from modeling_dhrd import DHRDConfig
 
 __all__ = ["DHRDConfig"]

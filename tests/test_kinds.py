@@ -12,7 +12,7 @@ from huggingface_hub.errors import StrictDataclassError
 from transformers import LlamaConfig
 
 from configuration_dhrd import DHRDConfig
-from configuration_dhrd.configuration_dhrd import ProblemKindName
+from modeling_dhrd.configuration_dhrd import ProblemKindName
 from modeling_dhrd import DHRDForMultipleChoice
 from trainer.kinds.registry import (
     KINDS,

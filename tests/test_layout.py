@@ -69,3 +69,11 @@ def test_a_wheel_carries_every_package(tmp_path):
     }
     assert {f"{package}/__init__.py" for package in packages} <= in_wheel
     assert "trainer/kinds/registry.py" in in_wheel and "modeling_dhrd/configuration_dhrd.py" in in_wheel
+    assert "trainer/cli/demo_reference.json" in in_wheel  # the demo's reference rows are data, shipped
+
+
+def test_the_repository_holds_no_symlink():
+    """One file per module: no link makes one file two modules (a checkpoint's remote code and the project used to
+    reach the config through a link and a module alias)."""
+    tracked = subprocess.run(["git", "ls-files", "-s"], capture_output=True, text=True, cwd=PROJECT_ROOT).stdout
+    assert tracked and [line for line in tracked.splitlines() if line.startswith("120000")] == []

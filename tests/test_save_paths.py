@@ -19,7 +19,7 @@ from cli_helpers import dhrd_in_process, fake_hub
 from conftest import PROJECT_ROOT
 from transformers import AutoTokenizer
 
-from configuration_dhrd.configuration_dhrd import EXPORTED_STATE, TRAINED_STATE
+from modeling_dhrd.configuration_dhrd import EXPORTED_STATE, TRAINED_STATE
 
 TOPICS = ("rain", "wind")
 WORDS = "sun rain wind snow cloud storm fog hail frost heat calm".split()

@@ -3,7 +3,7 @@
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from configuration_dhrd.configuration_dhrd import OPTION_SCORE_LABEL, ProblemType
+from modeling_dhrd.configuration_dhrd import OPTION_SCORE_LABEL, ProblemType
 
 from .base import ProblemKind
 from .multi_label import MULTI_LABEL, is_list_value
