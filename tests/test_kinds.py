@@ -12,8 +12,8 @@ from huggingface_hub.errors import StrictDataclassError
 from transformers import LlamaConfig
 
 from configuration_dhrd import DHRDConfig
-from modeling_dhrd.configuration_dhrd import ProblemKindName
 from modeling_dhrd import DHRDForMultipleChoice
+from modeling_dhrd.configuration_dhrd import ProblemKindName
 from trainer.kinds.registry import (
     KINDS,
     MULTI_LABEL,

@@ -15,9 +15,9 @@ import torch
 from datasets import Dataset
 from transformers import AutoTokenizer, set_seed
 
-from modeling_dhrd.configuration_dhrd import Head, Pooling, copy_trained_state
 from modeling_dhrd import DHRDForMultipleChoice, DHRDForSequenceClassification, resolve_backbone
 from modeling_dhrd.atomic import atomic_write_text, give_default_permissions
+from modeling_dhrd.configuration_dhrd import Head, Pooling, copy_trained_state
 from modeling_dhrd.embedded import BACKBONE_HELP, base_model_id
 from modeling_dhrd.unwrap import unwrap_dhrd
 
