@@ -370,9 +370,6 @@ class DHRDForMultipleChoice(DHRDDualHeadModel):
     rows carry no LM targets. Gradient accumulation is exact as for the classifier (`num_examples`, `num_lm_tokens`).
     """
 
-    # Run the rows that carry a rationale apart from the other options (`_rationale_rows_apart`); False: one pass.
-    rationale_rows_apart = True
-
     def __init__(
         self, config: DHRDConfig, backbone: PreTrainedModel | None = None, lm_head: nn.Module | None = None
     ) -> None:
@@ -501,8 +498,9 @@ class DHRDForMultipleChoice(DHRDDualHeadModel):
             "pooling_mask": rows(pooling_mask),
             "lm_labels": rows(lm_labels),
         }
-        apart = self.rationale_rows_apart and lm_labels is not None and attention_mask is not None
-        if apart and not (output_attentions or output_hidden_states):  # those outputs need one pass
+        # the rows that carry a rationale run apart from the other options; hidden states and attentions need one pass
+        apart = lm_labels is not None and attention_mask is not None
+        if apart and not (output_attentions or output_hidden_states):
             scores, lm_loss, outputs = self._rationale_rows_apart(**flat, num_lm_tokens=num_lm_tokens, **kwargs)
         else:
             scores, lm_loss, outputs = self._two_heads(
