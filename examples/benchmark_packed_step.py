@@ -5,10 +5,10 @@ rationale + answer), drawn in random order, `--batch-size` at a time, collated p
 the packed step packs the same batch (`trainer.training.packing.pack_batch`). Each step is a forward and backward
 (no optimizer); the two forms alternate batch by batch, so a slow moment of the machine hits both alike. Reported:
 real tokens/s (tokens that are not padding), the tokens each form computes, the median step, the ratios, and the
-largest difference between the forms' losses (they must agree: it is the same loss). Three packed forms: rows as
-wide as the batch's longest sequence, `packed` (what `--padding_free` does with this model's attention: rows of
-`PACKED_ROW_TOKENS` without flash-attention), and one row holding the whole batch (TRL's and
-`DataCollatorWithFlattening`'s, what `--padding_free` does with flash-attention's variable-length kernels).
+largest difference between the forms' losses (they must agree: it is the same loss). Three packed forms: `packed`,
+what `--padding_free` does with this model's attention (rows as wide as the batch's longest sequence without
+flash-attention, one row with it), rows of 512 tokens, and one row holding the whole batch (TRL's and
+`DataCollatorWithFlattening`'s form).
 
     python examples/benchmark_packed_step.py --train-file W/train.jsonl   # e-SNLI rows with PaLM rationales
     python examples/benchmark_packed_step.py --smoke                      # tiny model, synthetic skewed rows
@@ -111,8 +111,8 @@ def main() -> None:
     ]
     forms = {
         "padded": lambda batch: batch,
-        "packed_longest": lambda batch: pack_batch(batch, pad_id),  # rows as wide as the longest sequence
         "packed": lambda batch: pack_batch(batch, pad_id, packed_width(model)),  # what --padding_free does here
+        "packed_512": lambda batch: pack_batch(batch, pad_id, width=512),  # rows of 512 tokens
         "packed_one_row": lambda batch: pack_batch(batch, pad_id, width=0),  # every sequence in one row
     }
     seconds = {name: [] for name in forms}

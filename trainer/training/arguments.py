@@ -73,9 +73,10 @@ class DHRDTrainingArguments(TrainingArguments):
     padding_free: bool = field(
         default=False,
         metadata={
-            "help": "Pack each training batch's sequences into rows as wide as its longest sequence, position_ids "
-            "restarting per sequence, no padding (TRL's padding_free): the same losses, less computed padding. "
-            "Evaluation keeps padded batches. Needs a backbone whose attention reads packed position_ids (checked)."
+            "help": "Pack each training batch's sequences into rows, position_ids restarting per sequence, no "
+            "padding (TRL's padding_free): one row with flash-attention, else rows as wide as the longest sequence. "
+            "The same losses, less computed padding; evaluation keeps padded batches. Needs a backbone whose "
+            "attention reads packed position_ids (checked)."
         },
     )
     dataset_num_proc: int | None = field(

@@ -8,13 +8,14 @@ positions (`masking_utils.find_packed_sequence_indices`; flash-attention's varia
 sequence attends only to itself, and the DHRD model pools each sequence at its own input's end
 (`modeling_dhrd.pooling.pool_packed_hidden_states`).
 
-With flash-attention the whole batch is one row (its variable-length kernels attend within each sequence, so a long
-row costs nothing more). With SDPA or eager attention a row's attention costs its width squared, masked or not, so
-rows are packed (first-fit decreasing) to `PACKED_ROW_TOKENS` (or the longest sequence, if longer): per token,
-attention then costs ~W/(6 x hidden) of the linear layers (15% on SmolLM2's 576, 4% at a 1B model's 2,048), while
-most of the padding goes. A row's unused tail is its own short sequence that marks no input, so it is neither
-pooled nor trained on. The option rows of a multiple-choice example stay together, in order, so their scores fold
-back into `[batch, num_choices]`.
+With flash-attention the whole batch is one row: its variable-length kernels attend within each sequence, so a long
+row costs nothing more. With SDPA or eager attention a row's attention costs its width squared, masked or not (and
+SDPA with a mask leaves its fastest CPU kernel), so rows are packed (first-fit decreasing) only as wide as the
+batch's longest sequence: shorter sequences share a row, attention never costs more than in the padded batch. Wider
+rows were measured slower on a CPU (rows of 512 tokens: 0.79x the padded step on e-SNLI; one row: 1.0-1.06x;
+docs/RESULTS.md, "Packed training steps"). A row's unused tail is its own short sequence that marks no input, so it
+is neither pooled nor trained on. The option rows of a multiple-choice example stay together, in order, so their
+scores fold back into `[batch, num_choices]`.
 
 Why at the loss and not in the collator: evaluation and prediction keep the padded batches they read in dataset
 order (packing reorders sequences), and the exact gradient-accumulation counts are taken from the padded batches,
@@ -29,7 +30,6 @@ from modeling_dhrd.chunked_lm_loss import IGNORE_INDEX
 from modeling_dhrd.unwrap import unwrap_dhrd
 
 PACKED_KEYS = ("input_ids", "attention_mask", "pooling_mask", "lm_labels", "labels")
-PACKED_ROW_TOKENS = 512  # the packed rows' width without flash-attention (docs/RESULTS.md, "Packed training steps")
 
 
 def first_fit_decreasing(sizes: list[int], capacity: int) -> list[list[int]]:
@@ -91,11 +91,11 @@ def pack_batch(
     return {**rest, **packed}
 
 
-def packed_width(model: torch.nn.Module) -> int:
+def packed_width(model: torch.nn.Module) -> int | None:
     """`pack_batch`'s width for `model`'s attention: 0 (one row) with flash-attention's variable-length kernels,
-    else `PACKED_ROW_TOKENS`."""
+    else None (the batch's longest sequence)."""
     attention = str(unwrap_dhrd(model, "--padding_free").config.text_config._attn_implementation or "")
-    return 0 if "flash" in attention else PACKED_ROW_TOKENS
+    return 0 if "flash" in attention else None
 
 
 def check_packed_attention(model: torch.nn.Module) -> None:
