@@ -183,3 +183,65 @@ def test_a_backbone_whose_attention_ignores_packing_is_refused(tmp_path, tokeniz
     rows = Dataset.from_list([{"text": "a b", "label": 0, "rationale": "c"}])
     with pytest.raises(ValueError, match="--padding_free: this backbone .* drop --padding_free"):
         DHRDTrainer(model=model, args=args, train_dataset=rows, processing_class=tokenizer)
+
+
+TEXTS_TO_CLASSIFY = ["a", "a short text", "a much longer text than any of the others, with commas", "mid text", "xy"]
+
+
+def _classifiers(tmp_path, tokenizer) -> dict:
+    """A DHRD checkpoint, its native export and a DHRD option scorer, each loaded as `dhrd predict` loads them."""
+    from modeling_dhrd import export_classifier
+    from trainer.inference.classify import load_classifier
+
+    dhrd = tiny_dhrd("llama", num_labels=3, id2label=NAMES, label2id={v: k for k, v in NAMES.items()})
+    dhrd.save_pretrained(tmp_path / "dhrd")
+    tokenizer.save_pretrained(tmp_path / "dhrd")
+    export_classifier(dhrd, tmp_path / "export", tokenizer)
+    scorer = tiny_scorer()
+    scorer.save_pretrained(tmp_path / "scorer")
+    tokenizer.save_pretrained(tmp_path / "scorer")
+    return {name: load_classifier(str(tmp_path / name), "cpu") for name in ("dhrd", "export", "scorer")}
+
+
+@pytest.mark.parametrize("name", ["dhrd", "export", "scorer"])
+def test_a_packed_inference_row_scores_as_the_padded_batch(tmp_path, tokenizer, name):
+    from trainer.inference.classify import classify_batches
+
+    model, loaded_tokenizer = _classifiers(tmp_path, tokenizer)[name]
+    assert (name == "export") == (model.config.model_type != "dhrd")  # a native transformers classifier
+
+    def scores(padding_free: bool) -> dict[int, torch.Tensor]:
+        batches = classify_batches(
+            model, loaded_tokenizer, TEXTS_TO_CLASSIFY, 64, max_batch_tokens=64, progress=False,
+            padding_free=padding_free,
+        )  # fmt: skip
+        return {p: row for positions, logits in batches for p, row in zip(positions, logits)}
+
+    padded, packed = scores(False), scores(True)
+    assert sorted(packed) == list(range(len(TEXTS_TO_CLASSIFY)))
+    for position in padded:
+        torch.testing.assert_close(packed[position], padded[position], atol=1e-5, rtol=1e-4)
+
+
+def test_predict_and_evaluate_take_padding_free_and_give_the_same_output(tmp_path, tokenizer, capsys):
+    import json
+
+    from cli_helpers import dhrd_in_process
+    from conftest import write_rows
+
+    _classifiers(tmp_path, tokenizer)
+    rows = write_rows(tmp_path / "rows.jsonl", 6, tuple(NAMES.values()))
+    outputs = {}
+    for padding_free in (False, True):
+        out = tmp_path / f"predictions_{padding_free}.jsonl"
+        flag = ["--padding_free"] if padding_free else []
+        dhrd_in_process(capsys, "predict", "--model", str(tmp_path / "export"), "--test_file", str(rows),
+                        "--output_file", str(out), "--device", "cpu", *flag)  # fmt: skip
+        outputs[padding_free] = [json.loads(line) for line in out.read_text().splitlines()]
+        evaluated = dhrd_in_process(
+            capsys, "evaluate", "--model", str(tmp_path / "dhrd"), "--eval_file", str(rows), "--device", "cpu", *flag
+        )
+        assert "accuracy" in evaluated
+    assert [row["label"] for row in outputs[True]] == [row["label"] for row in outputs[False]]
+    for packed, padded in zip(outputs[True], outputs[False]):
+        assert packed["probs"] == pytest.approx(padded["probs"], abs=1e-5)

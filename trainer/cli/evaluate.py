@@ -14,6 +14,7 @@ from ..data.description import DatasetArguments
 from ..data.labelled import LabelledData
 from ..device import DeviceArguments
 from ..inference.classify import (
+    PADDING_FREE_HELP,
     check_model_reference,
     classifier_data,
     classify,
@@ -40,6 +41,7 @@ class EvaluateArguments:
     )
     limit: int | None = field(default=None, metadata={"help": "Only the first N rows."})
     batch_size: int = field(default=16, metadata={"help": "Inputs per batch (at most)."})
+    padding_free: bool = field(default=False, metadata={"help": PADDING_FREE_HELP})
     max_input_length: int | None = field(
         default=None, metadata={"help": "Input truncation. Default: what the model was trained with."}
     )
@@ -76,10 +78,12 @@ def run_evaluate(args: EvaluateArguments, data_args: DatasetArguments, device: D
         length = max_input_length(args.max_input_length, tokenizer)
         if kind.scores_options:
             budget = {"max_batch_tokens": args.batch_size * 512, "max_batch_size": args.batch_size}
-            scored = score_options(model, tokenizer, mine["text"], mine["options"], length, **budget)
+            scored = score_options(
+                model, tokenizer, mine["text"], mine["options"], length, **budget, padding_free=args.padding_free
+            )
             predictions = torch.tensor([int(row.argmax()) for _, chunk in scored for row in chunk])
         else:
-            logits = classify(model, tokenizer, mine["text"], args.batch_size, length)
+            logits = classify(model, tokenizer, mine["text"], args.batch_size, length, padding_free=args.padding_free)
             predictions = torch.from_numpy(kind.decide(logits.numpy(), thresholds))
     else:
         if args.method == "cot":

@@ -36,6 +36,7 @@ from ..data.description import DatasetArguments
 from ..data.labelled import WINDOW_ROWS, LabelledData
 from ..device import DeviceArguments, default_batch_tokens
 from ..inference.classify import (
+    PADDING_FREE_HELP,
     classifier_data,
     classify_batches,
     load_classifier,
@@ -78,6 +79,7 @@ class PredictArguments:
         },
     )
     batch_size: int = field(default=256, metadata={"help": "Rows per batch at most."})
+    padding_free: bool = field(default=False, metadata={"help": PADDING_FREE_HELP})
     overwrite: bool = field(
         default=False,
         metadata={"help": "Replace an existing output file and start over (an earlier job's parts are removed)."},
@@ -199,6 +201,7 @@ def _local_predictor(
         "max_batch_tokens": args.max_batch_tokens or default_batch_tokens(device.torch_device),
         "max_batch_size": args.batch_size,
         "progress": False,
+        "padding_free": args.padding_free,
     }
     logger.info("Predicting on %s (truncation: %s tokens)", device.describe(), length or "none")
 

@@ -34,6 +34,11 @@ TRAINING_RECORD = "dhrd_training.json"
 HUB_ID = re.compile(r"[\w.-]+/[\w.-]+")
 BARE_NAME = re.compile(r"\w[\w.-]*")
 UNBOUNDED_LENGTH = 1_000_000  # tokenizers without a length limit report ~1e30 as model_max_length
+PADDING_FREE_HELP = (
+    "Run each batch as one packed row: inputs one after another, positions restarting, no padding. Faster with "
+    "flash-attention (a GPU: --attn_implementation is the model's own); with SDPA or eager attention a packed row "
+    "costs its length squared, so on a CPU leave it off (the same scores either way)."
+)
 
 
 def check_model_reference(model: str, bare_names: bool = False) -> None:
@@ -209,28 +214,73 @@ def classify_batches(
     sort_window: int = 65536,
     progress: bool = True,
     desc: str = "Classifying",
+    padding_free: bool = False,
 ) -> Iterator[tuple[list[int], torch.Tensor]]:
-    """`(positions, float32 logits)` per batch, in the order batches run (longest inputs first in each window)."""
+    """`(positions, float32 logits)` per batch, in the order batches run (longest inputs first in each window).
+    `padding_free`: each batch runs as one packed row (`packed_scorer`), no padding at all."""
     pad_id = padding_id(tokenizer, model.config)
-    scores = row_scorer(model)
+    scores = packed_scorer(model) if padding_free else row_scorer(model)
     truncation = {"truncation": True, "max_length": max_input_length} if max_input_length else {}
     with progress_bar(len(texts), desc, unit="row", disable=not progress) as bar:
         for window_start in range(0, len(texts), sort_window):
             encoded = _token_ids(tokenizer, texts[window_start : window_start + sort_window], truncation)
             for batch in token_budget_batches([len(ids) for ids in encoded], max_batch_tokens, max_batch_size):
-                width = len(encoded[batch[0]])
-                input_ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
-                attention_mask = torch.zeros((len(batch), width), dtype=torch.long)
-                for row, position in enumerate(batch):
-                    ids = encoded[position]
-                    input_ids[row, : len(ids)] = torch.from_numpy(ids)
-                    attention_mask[row, : len(ids)] = 1
+                inputs = _packed_row(encoded, batch) if padding_free else _padded_rows(encoded, batch, pad_id)
                 with torch.inference_mode():
-                    logits = scores(
-                        input_ids=input_ids.to(model.device), attention_mask=attention_mask.to(model.device)
-                    )
+                    logits = scores(**{name: tensor.to(model.device) for name, tensor in inputs.items()})
                 bar.update(len(batch))
                 yield [window_start + position for position in batch], logits.float().cpu()
+
+
+def _padded_rows(encoded: Sequence[np.ndarray], batch: list[int], pad_id: int) -> dict[str, torch.Tensor]:
+    """The batch right-padded to its longest input (the first: batches run longest first)."""
+    width = len(encoded[batch[0]])
+    input_ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+    attention_mask = torch.zeros((len(batch), width), dtype=torch.long)
+    for row, position in enumerate(batch):
+        ids = encoded[position]
+        input_ids[row, : len(ids)] = torch.from_numpy(ids)
+        attention_mask[row, : len(ids)] = 1
+    return {"input_ids": input_ids, "attention_mask": attention_mask}
+
+
+def _packed_row(encoded: Sequence[np.ndarray], batch: list[int]) -> dict[str, torch.Tensor]:
+    """The batch's inputs one after another in one row, positions restarting at each (no padding, no mask)."""
+    rows = [encoded[position] for position in batch]
+    return {
+        "input_ids": torch.from_numpy(np.concatenate(rows)).unsqueeze(0),
+        "position_ids": torch.cat([torch.arange(len(ids)) for ids in rows]).unsqueeze(0),
+    }
+
+
+def packed_scorer(model) -> Callable[..., torch.Tensor]:
+    """How one packed row of inputs (`input_ids`, `position_ids` restarting per input) becomes `[inputs, outputs]`
+    scores, each input pooled at its own last token as the padded forward pools it. Worth it with flash-attention's
+    variable-length kernels (a GPU): there attention stays within each input at no cost, and a batch computes no
+    padding. With SDPA or eager attention a packed row's attention costs its length squared (correct, not faster).
+
+    A DHRD checkpoint pools packed rows itself (`pooling_mask`); a native `*ForSequenceClassification` export runs
+    its base model over the row and its `score` head at each input's last token."""
+    if model.config.model_type == "dhrd":
+        forward = row_scorer(model)
+        return lambda input_ids, position_ids: forward(
+            input_ids=input_ids, position_ids=position_ids, pooling_mask=torch.ones_like(input_ids)
+        )
+    base, head = getattr(model, model.base_model_prefix, None), getattr(model, "score", None)
+    if base is None or not callable(head):
+        raise ValueError(
+            f"--padding_free: {type(model).__name__} has no base model and `score` head to pool packed inputs "
+            "with; drop --padding_free."
+        )
+
+    def score(input_ids: torch.Tensor, position_ids: torch.Tensor) -> torch.Tensor:
+        # no cache: with one, transformers builds a plain causal mask and packed inputs would see each other
+        hidden = base(input_ids=input_ids, position_ids=position_ids, use_cache=False).last_hidden_state[0]
+        positions = position_ids[0]
+        ends = torch.cat([positions[1:] == 0, positions.new_ones(1, dtype=torch.bool)]).nonzero().squeeze(-1)
+        return head(hidden[ends])
+
+    return score
 
 
 def row_scorer(model) -> Callable[..., torch.Tensor]:
@@ -251,7 +301,13 @@ def _token_ids(tokenizer, texts: Sequence[str], truncation: dict, chunk: int = 2
 
 
 def classify(
-    model, tokenizer, texts: Sequence[str], batch_size: int, max_input_length: int | None, progress: bool = True
+    model,
+    tokenizer,
+    texts: Sequence[str],
+    batch_size: int,
+    max_input_length: int | None,
+    progress: bool = True,
+    padding_free: bool = False,
 ) -> torch.Tensor:
     """Logits of every text, in input order (rows per batch at most `batch_size`)."""
     logits = torch.empty((len(texts), model.config.num_labels))
@@ -263,6 +319,7 @@ def classify(
         max_batch_tokens=batch_size * 512,
         max_batch_size=batch_size,
         progress=progress,
+        padding_free=padding_free,
     ):
         logits[positions] = batch_logits
     return logits

@@ -24,6 +24,7 @@ def score_options(
     chunk_rows: int = 4096,
     progress: bool = True,
     desc: str = "Scoring options",
+    padding_free: bool = False,
 ) -> Iterator[tuple[list[int], list[torch.Tensor]]]:
     """`(row positions, each row's option scores)` per chunk of rows, in row order. Long inputs lose the start of the
     context, never the option (as in training)."""
@@ -34,7 +35,14 @@ def score_options(
             texts = [option_input(contexts[row], option) for row in rows for option in option_lists[row]]
             scores = torch.empty(len(texts))
             for positions, logits in classify_batches(
-                model, tokenizer, texts, max_input_length, max_batch_tokens, max_batch_size, progress=False
+                model,
+                tokenizer,
+                texts,
+                max_input_length,
+                max_batch_tokens,
+                max_batch_size,
+                progress=False,
+                padding_free=padding_free,
             ):
                 scores[positions] = logits[:, 0]
             bar.update(len(rows))
