@@ -83,3 +83,12 @@ def test_option_scorer_scores_flat_rows_as_its_forward_scores_options():
         options = model(input_ids=ids, attention_mask=mask).logits
         rows = model.score_rows(input_ids=ids.view(6, 6), attention_mask=mask.view(6, 6))
     torch.testing.assert_close(rows.view(2, 3), options)
+
+
+def test_only_a_single_label_kind_decodes_explains_or_serves_one_label():
+    """CoT and reasoning-head decoding, `dhrd explain` and a vLLM /classify server read one label per row: every
+    other kind is refused in one line naming the purpose, the kind and the fix."""
+    get_kind(SINGLE_LABEL).require_one_label("dhrd explain")  # no error
+    for name in (MULTI_LABEL, REGRESSION, MULTIPLE_CHOICE):
+        with pytest.raises(ValueError, match=rf"^--method cot reads one label per row .*; this is {name}: fix it\.$"):
+            get_kind(name).require_one_label("--method cot", fix=": fix it")

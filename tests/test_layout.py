@@ -41,6 +41,44 @@ def test_trainer_has_rooms_and_the_kinds_live_in_theirs():
     assert {path: n for path, n in counts.items() if n > 6} == {}
 
 
+# Where code outside `trainer/kinds` still branches on a kind's flag, per module: the known sites, which may shrink
+# (lower the number) but not grow. A new decision about a kind is a method of the kind (`trainer/kinds/base.py`).
+KIND_FLAG_SITES = {
+    "cli/evaluate.py": 2,
+    "cli/export.py": 1,
+    "cli/predict.py": 2,
+    "cli/rationales.py": 1,
+    "cli/train.py": 2,
+    "data/label_schema.py": 5,
+    "data/labelled.py": 1,
+    "inference/classify.py": 2,
+    "tasks/base.py": 1,
+    "teachers/generate.py": 1,
+    "teachers/prompts.py": 2,
+    "training/dhrd_trainer.py": 3,
+    "training/model_card.py": 1,
+}
+
+
+def test_code_outside_the_kinds_does_not_branch_on_new_kind_flags():
+    """The kinds' flags (`scores_options`, `one_label_per_row`, `single_output`, `fixed_label_names`,
+    `weights_classes`) read outside `trainer/kinds` only where they were when this guard was written: adding a kind
+    must not mean adding branches across the package."""
+    import re
+
+    root = PROJECT_ROOT / "trainer"
+    flags = re.compile(r"\.(scores_options|one_label_per_row|single_output|fixed_label_names|weights_classes)\b")
+    counts = {
+        str(path.relative_to(root)): len(flags.findall(path.read_text()))
+        for path in root.rglob("*.py")
+        if "kinds" not in path.relative_to(root).parts
+    }
+    grown = {path: n for path, n in counts.items() if n > KIND_FLAG_SITES.get(path, 0)}
+    assert grown == {}, f"kind flags tested in new places (ask the kind instead): {grown}"
+    modeling = "".join(path.read_text() for path in (PROJECT_ROOT / "modeling_dhrd").glob("*.py"))
+    assert not flags.search(modeling)  # the model package knows the config's kind, never the trainer's flags
+
+
 def test_a_wheel_carries_every_package(tmp_path):
     """`pip install .` (not editable) gets every room: the package list is found, not written out by hand."""
     import shutil

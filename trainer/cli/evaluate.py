@@ -65,11 +65,9 @@ def run_evaluate(args: EvaluateArguments, data_args: DatasetArguments, device: D
         thresholds, contract = saved.label_thresholds, saved.contract
     rows = data.rows(args.split, limit=args.limit)
     kind = data.kind
-    if kind.scores_options and args.method != "classifier":
-        raise ValueError(f"--method {args.method} decodes a label; multiple choice is scored by the option scorer.")
+    if args.method != "classifier":
+        kind.require_one_label(f"--method {args.method}", fix=": --method classifier scores it")
     task = data.choice_task(rows["options"]) if kind.scores_options else data.task
-    if args.method != "classifier" and not kind.one_label_per_row:
-        raise ValueError(f"--method {args.method} decodes one label per row; this data is {kind.name}.")
     start = time.perf_counter()
     mine = rows.select(ranks.mine(range(len(rows)))) if ranks.several else rows  # this rank's rows
     extra: dict = {}

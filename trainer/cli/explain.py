@@ -59,8 +59,7 @@ def run_explain(args: ExplainArguments, data_args: DatasetArguments, device: Dev
     ranks = launched()
     device = device or DeviceArguments()  # a launched rank's own GPU (`LOCAL_RANK`)
     saved, data = classifier_data(args.model, data_args)
-    if not data.kind.one_label_per_row:
-        raise ValueError(f"dhrd explain decodes one label per row; this model is {data.kind.name}.")
+    data.kind.require_one_label("dhrd explain")
     rows = data.rows(args.split, limit=args.limit, labelled=False)
     id_column = data.id_column(data.require(args.split)) or "idx"  # the id named as `dhrd predict` names it
     model, tokenizer = load_classifier(args.model, device.torch_device, device.torch_dtype, saved.contract)

@@ -120,8 +120,8 @@ def run_predict(args: PredictArguments, data_args: DatasetArguments, device: Dev
     device = device or DeviceArguments()  # a launched rank's own GPU (`LOCAL_RANK`)
     saved, data = classifier_data(args.model, data_args)
     kind = data.kind  # checks a ClassLabel / --label_names / task against the model's labels
-    if args.server_url and not kind.one_label_per_row:
-        raise ValueError(f"--server_url predicts single-label classifiers only; this model is {kind.name}: drop it.")
+    if args.server_url:
+        kind.require_one_label("--server_url (a vLLM /classify server)", fix=": drop --server_url")
     windows = data.row_windows(args.split, limit=args.limit, labelled=False, window=ROW_WINDOW)
     first = next(windows)  # checks the columns, the ids and every row of the first window before a model loads
     dataset = data.require(args.split)

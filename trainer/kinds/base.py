@@ -142,6 +142,12 @@ class ProblemKind(ABC):
     def summary(self, counts: PredictionCounts, names: Sequence[str]) -> str:
         """`dhrd predict`'s closing summary of what was predicted."""
 
+    def require_one_label(self, purpose: str, fix: str = "") -> None:
+        """Refuse `purpose` (CoT or reasoning-head decoding, an explanation, a vLLM `/classify` server) unless this
+        kind predicts one label per row, a softmax over classes: what those decode, explain or return."""
+        if not self.one_label_per_row:
+            raise ValueError(f"{purpose} reads one label per row (a softmax over classes); this is {self.name}{fix}.")
+
     def balanced_class_weights(self, labels: Sequence, id2label: Mapping[int, str]) -> list[float]:
         """`--class_weights balanced` from the training rows' targets (the kinds with classes override it)."""
         raise ValueError(f"--class_weights weight labels; {self.name} has none to weight: drop it.")
