@@ -88,7 +88,8 @@ def test_option_scorer_scores_flat_rows_as_its_forward_scores_options():
 def test_only_a_single_label_kind_decodes_explains_or_serves_one_label():
     """CoT and reasoning-head decoding, `dhrd explain` and a vLLM /classify server read one label per row: every
     other kind is refused in one line naming the purpose, the kind and the fix."""
-    get_kind(SINGLE_LABEL).require_one_label("dhrd explain")  # no error
-    for name in (MULTI_LABEL, REGRESSION, MULTIPLE_CHOICE):
-        with pytest.raises(ValueError, match=rf"^--method cot reads one label per row .*; this is {name}: fix it\.$"):
-            get_kind(name).require_one_label("--method cot", fix=": fix it")
+    SINGLE_LABEL.require_one_label("dhrd explain")  # no error
+    for kind in (MULTI_LABEL, REGRESSION, MULTIPLE_CHOICE):
+        message = rf"^--method cot reads one label per row .*; this is {kind.name}: fix\.$"
+        with pytest.raises(ValueError, match=message):
+            kind.require_one_label("--method cot", fix=": fix")
