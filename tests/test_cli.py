@@ -254,7 +254,7 @@ def test_push_to_hub_uploads_the_exported_folder(files, tiny_backbone_dir, tmp_p
 
 @pytest.mark.slow
 def test_demo_quick_runs_the_whole_story(tmp_path):
-    """`make demo`'s path at 4 steps. The shuffled control trains as `dhrd compare`'s `shuffled` arm there (tested
+    """`make demo`'s path at 2 steps. The shuffled control trains as `dhrd compare`'s `shuffled` arm there (tested
     in test_compare.py); here the demo's two trainings, to keep the suite under 10 minutes on 2 cores."""
     completed = dhrd("demo", "--quick", "--output_dir", str(tmp_path / "demo"))
     assert completed.returncode == 0, completed.stderr[-3000:]
@@ -267,7 +267,7 @@ def test_demo_quick_runs_the_whole_story(tmp_path):
     assert results["settings"]["attn_implementation"] == "eager"  # this machine trains on its CPU
     assert "DHRD demo on synthetic_multistep" in completed.stdout
     # a newcomer's log: each run's progress lines carry its name; no redrawn bars when output is not a terminal
-    assert "[DHRD] step 4/4 (100%)" in completed.stdout
+    assert "[DHRD] step 2/2 (100%)" in completed.stdout
     assert "\r" not in completed.stdout + completed.stderr
     # the printed command classifies a held-out input with plain transformers, as the demo says it will
     try_it = results["try_it"]

@@ -62,7 +62,7 @@ class DemoArguments:
         metadata={"help": "'synthetic_multistep' or 'synthetic' (built in), or 'copa' (needs --data_dir)."},
     )
     data_dir: str | None = field(default=None, metadata={"help": "Folder with superglue/ and rationales/."})
-    quick: bool = field(default=False, metadata={"help": "A smoke run of about a minute (CI): 4 steps, few rows."})
+    quick: bool = field(default=False, metadata={"help": "A smoke run of about a minute (CI): 2 steps, few rows."})
     train_rows: int | None = field(
         default=DEMO_TRAIN_ROWS,
         metadata={"help": "Training rows of the synthetic tasks (the budget is --max_steps; None: one epoch)."},
@@ -95,11 +95,11 @@ class DemoArguments:
 
     def __post_init__(self) -> None:
         if self.quick:
-            self.eval_rows, self.qps_rows, self.cot_rows, self.cot_new_tokens = 32, 16, 2, 16
+            self.eval_rows, self.qps_rows, self.cot_rows, self.cot_new_tokens = 16, 8, 2, 16
             self.train_rows = 16
 
 
-QUICK_STEPS = 4
+QUICK_STEPS = 2
 
 
 def demo_data(args: DemoArguments, training: DHRDTrainingArguments) -> tuple[Task, Dataset, Dataset]:
