@@ -4,7 +4,9 @@ The batches are what `DHRDTrainer` trains on: rows prepared by its sequence buil
 rationale + answer), drawn in random order, `--batch-size` at a time, collated padded to the batch's longest sequence;
 the packed step packs the same batch (`trainer.training.packing.pack_batch`). Each step is a forward and backward
 (no optimizer); the two forms alternate batch by batch, so a slow moment of the machine hits both alike. Reported:
-real tokens/s (tokens that are not padding), the tokens each form computes, the median step, the ratios, and the
+real tokens/s (tokens that are not padding), the tokens each form computes, the median step, the useful GFLOP/s
+(6 FLOP a parameter a real token, the reasoning head's on its targets) against this machine's matrix-product peak
+(`benchmark_predict_engines.matmul_peak_gflops`: the share is the MFU), the ratios, and the
 largest difference between the forms' losses (they must agree: it is the same loss). Three packed forms: `packed`,
 what `--padding_free` does with this model's attention (rows as wide as the batch's longest sequence without
 flash-attention, one row with it), rows of 512 tokens, and one row holding the whole batch (TRL's and
@@ -21,6 +23,7 @@ import statistics
 import time
 
 import torch
+from benchmark_predict_engines import matmul_peak_gflops  # this folder's (the script runs from it)
 from datasets import Dataset, load_dataset
 
 from modeling_dhrd.embedded import BACKBONE_HELP
@@ -135,6 +138,17 @@ def main() -> None:
         if step:
             real_tokens += int(batch["attention_mask"].sum())
     total = {name: sum(times) for name, times in seconds.items()}
+    # useful work: forward + backward (6 FLOP a parameter) of the backbone and pooled head over the real tokens, and
+    # of the reasoning head over the LM targets; padding and attention are not counted
+    dhrd = trainer._dhrd_config
+    text = dhrd.text_config
+    vocab_params = text.vocab_size * text.hidden_size
+    backbone_params = sum(p.numel() for p in model.parameters()) - vocab_params * (
+        1 if text.tie_word_embeddings else 2
+    )
+    lm_targets = sum(int((batch["lm_labels"][..., 1:] != -100).sum()) for batch in batches[1:] if "lm_labels" in batch)
+    useful_gflop = 6 * (backbone_params * real_tokens + vocab_params * lm_targets) / 1e9
+    peak = matmul_peak_gflops("bfloat16" if args.bf16 else "float32", text.hidden_size, text.intermediate_size)
     report = {
         "model": "tiny random llama" if args.smoke else (args.model or "SmolLM2-135M-Instruct (embedded)"),
         "data": "synthetic skewed rows" if args.smoke else args.train_file,
@@ -144,12 +158,16 @@ def main() -> None:
         "attn_implementation": args.attn_implementation,
         "threads": torch.get_num_threads(),
         "real_tokens": real_tokens,
+        "lm_targets": lm_targets,
+        "matmul_peak_gflops": round(peak, 1),
         "forms": {
             name: {
                 "median_step_s": round(statistics.median(seconds[name]), 3),
                 "real_tokens_per_second": round(real_tokens / total[name], 1),
                 "computed_tokens": computed[name],
                 "padding_share": round(1 - real_tokens / computed[name], 3),
+                "useful_gflops": float(f"{useful_gflop / total[name]:.3g}"),
+                "share_of_matmul_peak": float(f"{useful_gflop / total[name] / peak:.3g}"),
             }
             for name in forms
         },

@@ -199,3 +199,4 @@ def test_packed_step_benchmark_smoke(tmp_path):
     assert report["max_loss_difference"] < 1e-4
     assert report["forms"]["packed_one_row"]["padding_share"] == 0  # one row of every sequence: no padding at all
     assert set(report["over_padded_tokens_per_second"]) == {"packed", "packed_512", "packed_one_row"}
+    assert all(0 < form["share_of_matmul_peak"] < 1 for form in report["forms"].values())  # an MFU per form
