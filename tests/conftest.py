@@ -81,7 +81,7 @@ def tokenizer() -> PreTrainedTokenizerFast:
 
 
 def _embedded(name: str) -> Path:
-    from modeling_dhrd import EmbeddedModelUnavailable, embedded_backbone_path
+    from trainer.embedded import EmbeddedModelUnavailable, embedded_backbone_path
 
     try:
         return embedded_backbone_path(name=name)

@@ -6,8 +6,16 @@ from pathlib import Path
 
 import pytest
 
-from modeling_dhrd import EMBEDDED_MODELS, EmbeddedModelUnavailable, embedded_backbone_path, resolve_backbone
-from modeling_dhrd.embedded import EmbeddedModel, _assemble_gguf, _wheel_glob, base_model_id
+from trainer.embedded import (
+    EMBEDDED_MODELS,
+    EmbeddedModel,
+    EmbeddedModelUnavailable,
+    _assemble_gguf,
+    _wheel_glob,
+    base_model_id,
+    embedded_backbone_path,
+    resolve_backbone,
+)
 
 PARTS = [b"GGUF" + bytes(range(256)) * 3, b"second chunk " * 50, b"tail"]
 

@@ -95,7 +95,7 @@ def test_training_in_a_log_prints_a_line_at_least_every_30_seconds_whatever_the_
 
 GGUF_BAR = """
 import transformers.modeling_gguf_pytorch_utils as gguf_utils
-from modeling_dhrd.embedded import _quiet_gguf_bar
+from trainer.embedded import _quiet_gguf_bar
 {context}
     for _ in gguf_utils.tqdm(range(3), desc="Converting and de-quantizing GGUF tensors..."):
         pass

@@ -28,12 +28,12 @@ import torch
 from datasets import Dataset
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, set_seed
 
-from modeling_dhrd import DHRDForSequenceClassification, export_classifier, resolve_backbone
+from modeling_dhrd import DHRDForSequenceClassification, export_classifier
 from modeling_dhrd.atomic import atomic_write_text
-from modeling_dhrd.embedded import BACKBONE_HELP
 from modeling_dhrd.unwrap import full_precision_forward
 
 from ..device import DeviceArguments
+from ..embedded import BACKBONE_HELP, resolve_backbone
 from ..inference.classify import classify
 from ..inference.cot import cot_decode
 from ..tasks import Task, get_task

@@ -229,7 +229,7 @@ def _bill(args: RationaleArguments, windows, rows: int, task, template: str | No
     if not args.server_model:
         from transformers import AutoTokenizer
 
-        from modeling_dhrd import resolve_backbone
+        from ..embedded import resolve_backbone
 
         tokenizer = AutoTokenizer.from_pretrained(resolve_backbone(args.teacher_model))
 
@@ -315,7 +315,7 @@ def _teacher_identity(args: RationaleArguments) -> dict:
     address: a server restarted on another port (or reached through a proxy) serves the same teacher."""
     if args.server_model:  # a server, or batch files for a served model
         return {"served_model": args.server_model}
-    from modeling_dhrd import resolve_backbone
+    from ..embedded import resolve_backbone
 
     return model_identity(resolve_backbone(args.teacher_model))
 

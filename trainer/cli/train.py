@@ -15,15 +15,15 @@ import torch
 from datasets import Dataset
 from transformers import AutoTokenizer, set_seed
 
-from modeling_dhrd import DHRDForMultipleChoice, DHRDForSequenceClassification, resolve_backbone
+from modeling_dhrd import DHRDForMultipleChoice, DHRDForSequenceClassification
 from modeling_dhrd.atomic import atomic_write_text, give_default_permissions
 from modeling_dhrd.configuration_dhrd import Head, Pooling, copy_trained_state
-from modeling_dhrd.embedded import BACKBONE_HELP, base_model_id
 from modeling_dhrd.unwrap import unwrap_dhrd
 
 from ..data.description import DataError, DatasetArguments, dataset_ids
 from ..data.labelled import LabelledData
 from ..data.options import require_one_option_count
+from ..embedded import BACKBONE_HELP, base_model_id, resolve_backbone
 from ..inference.classify import check_model_reference
 from ..kinds.metrics import eval_scores
 from ..training.arguments import DHRDTrainingArguments, require_validation_rows

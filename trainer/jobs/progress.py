@@ -23,7 +23,7 @@ def interactive() -> bool:
 
 def quiet_library_bars() -> None:
     """Turn off `datasets`', transformers' and huggingface_hub's own progress bars (downloads) when stderr is not a
-    terminal. (The GGUF conversion's bar: `modeling_dhrd.embedded`.)"""
+    terminal. (The GGUF conversion's bar: `trainer.embedded`.)"""
     if interactive():
         return
     import datasets

@@ -53,7 +53,7 @@ class LocalTeacher:
     ) -> None:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        from modeling_dhrd import resolve_backbone
+        from ..embedded import resolve_backbone
 
         path = resolve_backbone(model_name_or_path)
         self.tokenizer = AutoTokenizer.from_pretrained(path, padding_side="left")

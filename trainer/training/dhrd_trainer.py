@@ -256,8 +256,7 @@ class DHRDTrainer(Trainer):
         `model-index`), as TRL's trainers do instead of the stock Trainer card."""
         if not self.is_world_process_zero():
             return
-        from modeling_dhrd.embedded import base_model_id
-
+        from ..embedded import base_model_id
         from .model_card import build_model_card, model_card_fields
 
         config = self._dhrd_config

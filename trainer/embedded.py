@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from .atomic import atomic_directory, atomic_file
+from modeling_dhrd.atomic import atomic_directory, atomic_file
 
 logger = logging.getLogger(__name__)
 
