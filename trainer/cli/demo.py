@@ -379,13 +379,15 @@ def report_table(results: dict) -> str:
     reload = export["fresh_process_reload"]
     spread = reference_spread(results)
     seed = results["settings"]["seed"]
+    shown = shown_methods(results, spread)
+    width = max(len(method.title) for method in shown)
     lines = [
         f"DHRD demo on {results['task']} ({results['train_rows']} training rows, {results['eval_rows']} held out, "
         f"seed {seed})",
-        f"| {'method':<32} | accuracy | macro-F1 | train s | 3 seeds (docs/RESULTS.md) |",
-        f"|{'-' * 34}|----------|----------|---------|---------------------------|",
+        f"| {'method':<{width}} | accuracy | macro-F1 | train s | 3 seeds (docs/RESULTS.md) |",
+        f"|{'-' * (width + 2)}|----------|----------|---------|---------------------------|",
     ]
-    for method in shown_methods(results, spread):
+    for method in shown:
         trained = method.key in results["methods"]
         reference = f"{spread[method.key][0]:.3f} ± {spread[method.key][1]:.3f}" if spread else "— (other setting)"
         if trained:
@@ -393,7 +395,7 @@ def report_table(results: dict) -> str:
             accuracy, macro_f1, seconds = f"{row['accuracy']:.3f}", f"{row['macro_f1']:.3f}", row["train_seconds"]
         else:
             accuracy, macro_f1, seconds = "—", "—", "not run"
-        lines.append(f"| {method.title:<32} | {accuracy:<8} | {macro_f1:<8} | {seconds:>7} | {reference:<25} |")
+        lines.append(f"| {method.title:<{width}} | {accuracy:<8} | {macro_f1:<8} | {seconds:>7} | {reference:<25} |")
     if spread:
         lines += [reference_verdict(a, b, question) for a, b, question in QUESTIONS if a in spread and b in spread]
         lines += [
