@@ -16,15 +16,22 @@ This file is copied into every saved checkpoint (remote code): it imports only t
 import torch
 import torch.nn.functional as F
 
-PROBLEM_TYPES = ("regression", "single_label_classification", "multi_label_classification")
+# transformers' three problem types, written once: the config types its field with them, the kinds are named by them.
+PROBLEM_TYPES = ("single_label_classification", "multi_label_classification", "regression")
+
+
+def problem_type_for(num_labels: int, several_per_row: bool) -> str:
+    """transformers' rule for an unset `problem_type`: one output regresses; several outputs classify, one label per
+    row (class indices) or several (multi-hot rows). The one place the rule is written (the data's kinds use it)."""
+    if num_labels == 1:
+        return "regression"
+    return "multi_label_classification" if several_per_row else "single_label_classification"
 
 
 def infer_problem_type(num_labels: int, labels: torch.Tensor) -> str:
-    if num_labels == 1:
-        return "regression"
-    if labels.dtype in (torch.long, torch.int, torch.int16, torch.int8, torch.uint8):
-        return "single_label_classification"
-    return "multi_label_classification"
+    """`problem_type_for` the first labels a model sees: class indices are integers, multi-hot rows floats."""
+    integers = labels.dtype in (torch.long, torch.int, torch.int16, torch.int8, torch.uint8)
+    return problem_type_for(num_labels, several_per_row=not integers)
 
 
 def classification_loss_sum(

@@ -15,12 +15,14 @@ from transformers.models.auto.modeling_auto import (
 )
 from transformers.utils.type_validators import interval
 
+from .classification_loss import PROBLEM_TYPES
+
 # The choices of `pooling` and `head`, typed once (the CLI's `ModelArguments` lists the same ones in `--help`).
 Pooling = Literal["last", "mean"]
 Head = Literal["linear", "mlp"]
 # What the model predicts: transformers' three problem types, or multiple choice (one score per option, the options of
 # an example compete through a softmax). The project's `trainer.kinds` has one module per kind.
-ProblemType = Literal["single_label_classification", "multi_label_classification", "regression"]
+ProblemType = Literal[PROBLEM_TYPES]
 ProblemKindName = Literal[ProblemType, "multiple_choice"]
 MULTIPLE_CHOICE = "multiple_choice"
 OPTION_SCORE_LABEL = "option_score"  # the one output's name of an option scorer (and of its native export)

@@ -141,7 +141,7 @@ def test_teacher_sees_the_options_and_the_gold_options_text(tmp_path, tiny_backb
     task = data.choice_task(normalised["options"])
     options = normalised["options"][1]
     row = {"text": teacher_listing(normalised["text"][1], options), "label": 1, "options": options}
-    prompt = build_messages(template_for(task.name, None, task.problem_type), task, row)[1]["content"]
+    prompt = build_messages(template_for(task.name, None, task.problem_kind), task, row)[1]["content"]
     assert "What melts in the sun?\nOption 1: rock\nOption 2: ice\nOption 3: glass" in prompt
     assert 'The right option is: "ice"' in prompt
 

@@ -37,7 +37,7 @@ def _padded_batch(tokenizer, kind: str, scope: str) -> dict[str, torch.Tensor]:
         reason_marker="\nReasoning:",
         answer_marker="\nAnswer:",
         include_rationale=scope != "input",
-        problem_type=settings.get("problem_type", "single_label_classification"),
+        problem_kind=settings.get("problem_type", "single_label_classification"),
         max_input_length=64,
         max_length=160,
     )

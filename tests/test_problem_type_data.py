@@ -83,7 +83,7 @@ def test_multi_label_data_from_name_lists_infers_the_type_and_the_names(tmp_path
     assert data.label_names == sorted(TOPICS)
     rows = data.rows("train")
     assert all(len(label) == 3 and set(label) <= {0.0, 1.0} for label in rows["label"])
-    assert data.task.problem_type == "multi_label_classification" and "tag" in data.task.description
+    assert data.task.problem_kind == "multi_label_classification" and "tag" in data.task.description
 
 
 def test_multi_label_class_indices_in_a_hub_dataset_use_its_classlabel_names(tmp_path):
@@ -129,7 +129,7 @@ def test_training_sequences_verbalise_the_label_set_and_the_score(tokenizer):
             id2label=dict(enumerate(TOPICS[:num_labels])),
             reason_marker="\nReasoning:",
             answer_marker="\nAnswer:",
-            problem_type=problem_type,
+            problem_kind=problem_type,
         )
         row = builder({"text": "rain and a goal", "label": label, "rationale": "both"}, 0)
         return tokenizer.decode(row["input_ids"]).split("\nAnswer:")[-1].strip()
@@ -294,7 +294,7 @@ def test_teacher_prompts_ask_why_these_labels_or_this_score(tmp_path):
     rows[0]["label"] = ["sports", "weather"]
     data = LabelledData(DatasetArguments(train_file=str(_write_jsonl(tmp_path / "t.jsonl", rows))))
     task = data.task
-    prompt = build_messages(template_for(task.name, None, task.problem_type), task, data.rows("train")[0])[1]
+    prompt = build_messages(template_for(task.name, None, task.problem_kind), task, data.rows("train")[0])[1]
     assert "The labels that apply are: sports, weather." in prompt["content"]
     assert "tag with any of the labels: politics, sports, weather" in prompt["content"]
 
@@ -304,7 +304,7 @@ def test_teacher_prompts_ask_why_these_labels_or_this_score(tmp_path):
         )
     )
     task = scores.task
-    prompt = build_messages(template_for(task.name, None, task.problem_type), task, scores.rows("train")[0])[1]
+    prompt = build_messages(template_for(task.name, None, task.problem_kind), task, scores.rows("train")[0])[1]
     assert f"The score is: {_rows('regression', 1)[0]['label']:g}." in prompt["content"]
 
 

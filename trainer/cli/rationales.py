@@ -168,7 +168,7 @@ def run_rationales(
         task = data.task
         windows = itertools.chain([first], windows)
     template_for(
-        task.name, template, task.problem_type
+        task.name, template, task.problem_kind
     )  # a template without its fields fails before a teacher is loaded
     manifest = {
         "teacher": _teacher_identity(args),
@@ -216,7 +216,7 @@ def _job(args: RationaleArguments, task, template: str | None, manifest: dict) -
     """The rationale job's manifest, as `generate_in_windows` records it (the teacher's identity is `manifest`'s)."""
     from ..teachers import SENTINEL, job_manifest, template_for
 
-    resolved = template_for(task.name, template, task.problem_type)
+    resolved = template_for(task.name, template, task.problem_kind)
     return job_manifest("", task, resolved, SENTINEL, args.max_words, args.max_new_tokens, manifest)
 
 
@@ -238,7 +238,7 @@ def _bill(args: RationaleArguments, windows, rows: int, task, template: str | No
 
     return teacher_bill(
         windows, rows, task, args.output_dir, manifest=_job(args, task, template, manifest),
-        template=template_for(task.name, template, task.problem_type), sentinel=SENTINEL,
+        template=template_for(task.name, template, task.problem_kind), sentinel=SENTINEL,
         max_new_tokens=args.max_new_tokens, count_tokens=count_tokens, overwrite=args.overwrite,
     )  # fmt: skip
 
@@ -250,7 +250,7 @@ def _write_batch(args: RationaleArguments, windows, rows: int, task, template: s
 
     bill = write_batch_requests(
         args.write_batch, windows, rows, task, args.output_dir, manifest=_job(args, task, template, manifest),
-        template=template_for(task.name, template, task.problem_type), sentinel=SENTINEL, model=args.server_model,
+        template=template_for(task.name, template, task.problem_kind), sentinel=SENTINEL, model=args.server_model,
         max_new_tokens=args.max_new_tokens, overwrite=args.overwrite,
     )  # fmt: skip
     heading = f"wrote {bill.rows - bill.done:,} requests to {args.write_batch} (OpenAI Batch API format)"

@@ -96,7 +96,7 @@ class LabelledData:
             lambda record: [record],
             CUSTOM_METRIC,
             description=self.args.task_description or self.kind.description(self.label_names),
-            problem_type=self.kind.name,
+            problem_kind=self.kind.name,
         )
 
     def choice_task(self, option_lists: Sequence[Sequence[str]]) -> Task:
@@ -109,7 +109,7 @@ class LabelledData:
             lambda record: [record],
             "accuracy",
             description=self.args.task_description or MULTIPLE_CHOICE.description(()),
-            problem_type=MULTIPLE_CHOICE.name,
+            problem_kind=MULTIPLE_CHOICE.name,
         )
 
     # normalised rows

@@ -3,6 +3,7 @@
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from modeling_dhrd.classification_loss import problem_type_for
 from modeling_dhrd.configuration_dhrd import OPTION_SCORE_LABEL, ProblemType
 
 from .base import ProblemKind
@@ -58,10 +59,8 @@ def kind_of(config: Any) -> ProblemKind:
 
 
 def infer_kind(value: Any, num_labels: int) -> ProblemKind:
-    """For a label value given without a kind (transformers infers its problem type from the labels the same way)."""
-    if num_labels == 1:
-        return REGRESSION
-    return MULTI_LABEL if is_list_value(value) else SINGLE_LABEL
+    """For a label value given without a kind: transformers' rule (`problem_type_for`), a list being several labels."""
+    return get_kind(problem_type_for(num_labels, several_per_row=is_list_value(value)))
 
 
 def compute_classification_metrics(

@@ -45,7 +45,7 @@ class Task:
         local_files: split -> file path relative to the data folder.
         hub: `(path, config)` for `datasets.load_dataset`, or None when the task has no Hub copy wired in.
         description: one line for teacher prompts ("a choice of plausible alternatives").
-        problem_type: the problem kind's name (`trainer.kinds`); the kinds other than single-label score with their
+        problem_kind: the problem kind's name (`trainer.kinds`); the kinds other than single-label score with their
             own metrics, whatever `metric` says.
     """
 
@@ -56,11 +56,11 @@ class Task:
     local_files: Mapping[str, str] = field(default_factory=dict)
     hub: tuple[str, str | None] | None = None
     description: str = ""
-    problem_type: str = "single_label_classification"
+    problem_kind: str = "single_label_classification"
 
     @property
     def kind(self) -> ProblemKind:
-        return get_kind(self.problem_type)
+        return get_kind(self.problem_kind)
 
     @property
     def num_labels(self) -> int:

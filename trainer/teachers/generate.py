@@ -148,7 +148,7 @@ def generate_in_windows(
     ranks = ranks or Ranks()
     output_dir = Path(output_dir)
     require_unique_ids(row_ids, id_column, "generate_rationales")
-    template = template_for(task.name, prompt_template, task.problem_type)
+    template = template_for(task.name, prompt_template, task.problem_kind)
     start = time.monotonic()
     generated, tokens, prompt_tokens, stopped, estimated = 0, 0, 0, False, False
     manifest = job_manifest(

@@ -35,11 +35,11 @@ TASK_TEMPLATES: dict[str, str] = {
 }
 
 
-def template_for(task_name: str, override: str | None = None, problem_type: str | None = None) -> str:
-    """The prompt template: `override`, else the task's own, else its problem kind's (`problem_type`: multi-label's
+def template_for(task_name: str, override: str | None = None, problem_kind: str | None = None) -> str:
+    """The prompt template: `override`, else the task's own, else its problem kind's (`problem_kind`: multi-label's
     "the labels that apply are", regression's "the score is", multiple choice's "the right option is"), else the
     default."""
-    kind_template = get_kind(problem_type).teacher_template if problem_type else None
+    kind_template = get_kind(problem_kind).teacher_template if problem_kind else None
     template = override or TASK_TEMPLATES.get(task_name) or kind_template or DEFAULT_TEMPLATE
     for field_name in ("{input}", "{answer}", "{sentinel}"):
         if field_name not in template:

@@ -233,7 +233,7 @@ class DHRDTrainer(Trainer):
             # the teacher-free scope models the input alone: no rationale is read, none is required
             include_rationale=include_rationale and config.lm_weight > 0 and args.lm_loss_scope != "input",
             require_rationales=args.require_rationales,
-            problem_type=config.problem_type,
+            problem_kind=config.problem_kind,
         )
         # Rank 0 tokenises first and the other processes read the result from the datasets cache.
         with args.main_process_first(desc=f"preparing the {name} dataset"):

@@ -59,7 +59,7 @@ class SequenceBuilder:
     max_length: int = 1024
     include_rationale: bool = True
     require_rationales: bool = False
-    problem_type: str | None = None  # the model's; None: inferred from each label as transformers does
+    problem_kind: str | None = None  # the model's (`DHRDConfig.problem_kind`); None: inferred from each label
 
     def __post_init__(self) -> None:
         self.label2id = {str(name): int(index) for index, name in self.id2label.items()}
@@ -100,7 +100,7 @@ class SequenceBuilder:
     def __call__(self, example: Mapping[str, Any], row: int) -> dict[str, Any]:
         text = self.input_text(example, row)
         value = example[self.label_column]
-        kind = get_kind(self.problem_type) if self.problem_type else infer_kind(value, len(self.id2label))
+        kind = get_kind(self.problem_kind) if self.problem_kind else infer_kind(value, len(self.id2label))
         label = kind.encode_target(value, self.label2id, f"Row {row}")
         x_ids, input_truncated = self.encode_input(text)
         rationale = self.rationale_text(example, row)
