@@ -12,8 +12,8 @@ With flash-attention the whole batch is one row: its variable-length kernels att
 row costs nothing more. With SDPA or eager attention a row's attention costs its width squared, masked or not (and
 SDPA with a mask leaves its fastest CPU kernel), so rows are packed (first-fit decreasing) only as wide as the
 batch's longest sequence: shorter sequences share a row, attention never costs more than in the padded batch. Wider
-rows were measured slower on a CPU (rows of 512 tokens: 0.79x the padded step on e-SNLI; one row: 1.0-1.06x;
-docs/RESULTS.md, "Packed training steps"). A row's unused tail is its own short sequence that marks no input, so it
+rows were measured no faster on a CPU (rows of 512 tokens: 0.79-0.91x the padded step on e-SNLI batches of 8,
+one row 1.0-1.06x; packed to the longest 1.17-1.35x at batch 32: docs/RESULTS.md, "Packed training steps"). A row's unused tail is its own short sequence that marks no input, so it
 is neither pooled nor trained on. The option rows of a multiple-choice example stay together, in order, so their
 scores fold back into `[batch, num_choices]`.
 
