@@ -13,9 +13,10 @@ row costs nothing more. With SDPA or eager attention a row's attention costs its
 SDPA with a mask leaves its fastest CPU kernel), so rows are packed (first-fit decreasing) only as wide as the
 batch's longest sequence: shorter sequences share a row, attention never costs more than in the padded batch. Wider
 rows were measured no faster on a CPU (rows of 512 tokens: 0.79-0.91x the padded step on e-SNLI batches of 8,
-one row 1.0-1.06x; packed to the longest 1.17-1.35x at batch 32: docs/RESULTS.md, "Packed training steps"). A row's unused tail is its own short sequence that marks no input, so it
-is neither pooled nor trained on. The option rows of a multiple-choice example stay together, in order, so their
-scores fold back into `[batch, num_choices]`.
+one row 1.0-1.06x; packed to the longest 1.17-1.35x at batch 32: docs/RESULTS.md, "Packed training steps"). A
+row's unused tail is its own short sequence that marks no input, so it is neither pooled nor trained on. The
+option rows of a multiple-choice example stay together, in order, so their scores fold back into
+`[batch, num_choices]`.
 
 Why at the loss and not in the collator: evaluation and prediction keep the padded batches they read in dataset
 order (packing reorders sequences), and the exact gradient-accumulation counts are taken from the padded batches,
