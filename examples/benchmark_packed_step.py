@@ -123,7 +123,8 @@ def main() -> None:
     computed = dict.fromkeys(forms, 0)
     losses = {name: [] for name in forms}
     real_tokens = 0
-    autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16)
+    autocast = torch.autocast(model.device.type, dtype=torch.bfloat16, enabled=args.bf16)
+    batches = [{name: tensor.to(model.device) for name, tensor in batch.items()} for batch in batches]  # a GPU's
     for step, batch in enumerate(batches):
         for name, form in forms.items():
             start = time.perf_counter()

@@ -1,6 +1,7 @@
 """Configuration of Dual-Head Reasoning Distillation (DHRD) classifiers.
 
-This file is copied verbatim into every saved checkpoint (remote code), so it imports only `transformers`.
+This file is copied verbatim into every saved checkpoint (remote code), so it imports only `transformers` and its
+torch-only sibling `classification_loss` (transformers' problem types, written once there).
 """
 
 import copy

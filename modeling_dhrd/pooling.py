@@ -63,3 +63,17 @@ def pool_packed_hidden_states(
         kept = tokens > 0
         return sums[kept] / tokens[kept].unsqueeze(-1).to(flat.dtype)
     raise ValueError(f"Unknown pooling {pooling!r}; expected 'last' or 'mean'.")
+
+
+def packing_is_respected(score_packed, device: torch.device | str) -> bool:
+    """Whether a model keeps packed sequences apart: `score_packed(input_ids, position_ids)` gives one row of scores
+    per packed sequence, and the second sequence of a row must score the same whatever sequence lies before it.
+    (A backbone whose attention ignores packed positions, as some remote-code models and older architectures build a
+    plain causal mask, would let it see the first.)"""
+    positions = torch.tensor([[0, 1, 2, 0, 1]], device=device)
+    with torch.no_grad():
+        first, second = (
+            score_packed(torch.tensor([ids], device=device), positions)[1].float()
+            for ids in ([5, 6, 7, 8, 9], [10, 11, 12, 8, 9])
+        )
+    return bool(torch.allclose(first, second, atol=1e-5, rtol=1e-4))

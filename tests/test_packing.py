@@ -181,8 +181,21 @@ def test_a_backbone_whose_attention_ignores_packing_is_refused(tmp_path, tokeniz
         output_dir=str(tmp_path), max_steps=1, report_to=[], use_cpu=True, padding_free=True, save_strategy="no"
     )
     rows = Dataset.from_list([{"text": "a b", "label": 0, "rationale": "c"}])
+    trainer = DHRDTrainer(model=model, args=args, train_dataset=rows, processing_class=tokenizer)
     with pytest.raises(ValueError, match="--padding_free: this backbone .* drop --padding_free"):
-        DHRDTrainer(model=model, args=args, train_dataset=rows, processing_class=tokenizer)
+        trainer.train()  # checked at the first step, through the model as it trains
+
+
+def test_an_option_scorer_passes_the_packing_check_at_its_first_step(tmp_path, tokenizer):
+    rows = [row for row in CHOICE_ROWS if len(row["options"]) == 2 and isinstance(row["label"], int)]
+    args = DHRDTrainingArguments(
+        output_dir=str(tmp_path), max_steps=1, per_device_train_batch_size=2, report_to=[], use_cpu=True,
+        padding_free=True, save_strategy="no",
+    )  # fmt: skip
+    trainer = DHRDTrainer(model=tiny_scorer().train(), args=args, train_dataset=Dataset.from_list(rows),
+                          processing_class=tokenizer)  # fmt: skip
+    trainer.train()
+    assert trainer._packing_checked and trainer.state.global_step == 1
 
 
 TEXTS_TO_CLASSIFY = ["a", "a short text", "a much longer text than any of the others, with commas", "mid text", "xy"]
@@ -234,7 +247,7 @@ def test_predict_and_evaluate_take_padding_free_and_give_the_same_output(tmp_pat
     outputs = {}
     for padding_free in (False, True):
         out = tmp_path / f"predictions_{padding_free}.jsonl"
-        flag = ["--padding_free"] if padding_free else []
+        flag = ["--padding_free", "--attn_implementation", "eager"] if padding_free else []
         dhrd_in_process(capsys, "predict", "--model", str(tmp_path / "export"), "--test_file", str(rows),
                         "--output_file", str(out), "--device", "cpu", *flag)  # fmt: skip
         outputs[padding_free] = [json.loads(line) for line in out.read_text().splitlines()]
@@ -245,3 +258,19 @@ def test_predict_and_evaluate_take_padding_free_and_give_the_same_output(tmp_pat
     assert [row["label"] for row in outputs[True]] == [row["label"] for row in outputs[False]]
     for packed, padded in zip(outputs[True], outputs[False]):
         assert packed["probs"] == pytest.approx(padded["probs"], abs=1e-5)
+
+
+@pytest.mark.parametrize("name", ["dhrd", "export"])
+def test_packed_inference_refuses_a_backbone_whose_attention_ignores_packing(tmp_path, tokenizer, name):
+    from trainer.inference.classify import packed_scorer
+
+    model, _ = _classifiers(tmp_path, tokenizer)[name]
+    backbone_forward = model.model.forward
+
+    def causal_only(*args, attention_mask=None, position_ids=None, **kwargs):
+        ones = torch.ones(position_ids.shape, dtype=torch.long) if attention_mask is None else attention_mask
+        return backbone_forward(*args, attention_mask=ones, position_ids=position_ids, **kwargs)
+
+    model.model.forward = causal_only
+    with pytest.raises(ValueError, match="lets packed inputs see each other .*: drop --padding_free"):
+        packed_scorer(model)

@@ -398,6 +398,12 @@ def report_table(results: dict) -> str:
         lines.append(f"| {method.title:<{width}} | {accuracy:<8} | {macro_f1:<8} | {seconds:>7} | {reference:<25} |")
     if spread:
         lines += [reference_verdict(a, b, question) for a, b, question in QUESTIONS if a in spread and b in spread]
+        measured = {arm["measured"] for key, arm in reference_runs()["arms"].items() if key in spread}
+        if len(measured) > 1:  # the seeds' spread is what the verdicts read; machines and precisions move less
+            lines.append(
+                f"(the reference rows were measured on {len(measured)} machines or precisions: "
+                "trainer/cli/demo_reference.json says which)"
+            )
         lines += [
             f"(the {ARMS[key].title} row was not trained in this run: --{flag} trains it)"
             for key, flag in CONTROL_FLAGS.items()

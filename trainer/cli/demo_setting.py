@@ -30,7 +30,8 @@ def demo_attention(requested: str | None, trains_on: torch.device) -> str | None
 
 
 # The demo's training budget (full fine-tuning on 2 CPU cores); every value is a `DHRDTrainingArguments` flag, and
-# with `--seed 0/1/2` the demo's runs are the runs of `REFERENCE_COMMAND` (same data, order and settings).
+# with `--seed 0/1/2` the demo's runs are the reference file's runs (`demo_reference.json`: same data, order and
+# settings).
 # `lm_loss_scope="rationale"`: modelling the synthetic inputs' random names and numbers (the paper's "all") cost a
 # 60-step budget accuracy in our runs (docs/RESULTS.md).
 DEMO_TRAINING_DEFAULTS = {

@@ -14,6 +14,7 @@ from ..data.description import DatasetArguments
 from ..data.labelled import LabelledData
 from ..device import DeviceArguments
 from ..inference.classify import (
+    ATTENTION_HELP,
     PADDING_FREE_HELP,
     check_model_reference,
     classifier_data,
@@ -42,6 +43,7 @@ class EvaluateArguments:
     limit: int | None = field(default=None, metadata={"help": "Only the first N rows."})
     batch_size: int = field(default=16, metadata={"help": "Inputs per batch (at most)."})
     padding_free: bool = field(default=False, metadata={"help": PADDING_FREE_HELP})
+    attn_implementation: str | None = field(default=None, metadata={"help": ATTENTION_HELP})
     max_input_length: int | None = field(
         default=None, metadata={"help": "Input truncation. Default: what the model was trained with."}
     )
@@ -72,7 +74,9 @@ def run_evaluate(args: EvaluateArguments, data_args: DatasetArguments, device: D
     mine = rows.select(ranks.mine(range(len(rows)))) if ranks.several else rows  # this rank's rows
     extra: dict = {}
     if args.method == "classifier":
-        model, tokenizer = load_classifier(args.model, device.torch_device, device.torch_dtype, contract)
+        model, tokenizer = load_classifier(
+            args.model, device.torch_device, device.torch_dtype, contract, args.attn_implementation
+        )
         length = max_input_length(args.max_input_length, tokenizer)
         if kind.scores_options:
             budget = {"max_batch_tokens": args.batch_size * 512, "max_batch_size": args.batch_size}

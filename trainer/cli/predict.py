@@ -36,6 +36,7 @@ from ..data.description import DatasetArguments
 from ..data.labelled import WINDOW_ROWS, LabelledData
 from ..device import DeviceArguments, default_batch_tokens
 from ..inference.classify import (
+    ATTENTION_HELP,
     PADDING_FREE_HELP,
     classifier_data,
     classify_batches,
@@ -80,6 +81,7 @@ class PredictArguments:
     )
     batch_size: int = field(default=256, metadata={"help": "Rows per batch at most."})
     padding_free: bool = field(default=False, metadata={"help": PADDING_FREE_HELP})
+    attn_implementation: str | None = field(default=None, metadata={"help": ATTENTION_HELP})
     overwrite: bool = field(
         default=False,
         metadata={"help": "Replace an existing output file and start over (an earlier job's parts are removed)."},
@@ -195,7 +197,9 @@ def _local_predictor(
 ) -> Predictor:
     """The model loaded now (a failure leaves nothing on disk); for each window of rows, batches of
     `(positions, activations)` (the kind's: probabilities, values, or each row's option scores)."""
-    model, tokenizer = load_classifier(args.model, device.torch_device, device.torch_dtype, contract)
+    model, tokenizer = load_classifier(
+        args.model, device.torch_device, device.torch_dtype, contract, args.attn_implementation
+    )
     length = max_input_length(args.max_input_length, tokenizer)
     budget = {
         "max_batch_tokens": args.max_batch_tokens or default_batch_tokens(device.torch_device),

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from modeling_dhrd.input_contract import InputContract
+from modeling_dhrd.pooling import packing_is_respected
 
 from ..device import load_kwargs, resolve_device
 from ..jobs.progress import progress_bar
@@ -36,8 +37,12 @@ BARE_NAME = re.compile(r"\w[\w.-]*")
 UNBOUNDED_LENGTH = 1_000_000  # tokenizers without a length limit report ~1e30 as model_max_length
 PADDING_FREE_HELP = (
     "Run each batch as one packed row: inputs one after another, positions restarting, no padding. Faster with "
-    "flash-attention (a GPU: --attn_implementation is the model's own); with SDPA or eager attention a packed row "
-    "costs its length squared, so on a CPU leave it off (the same scores either way)."
+    "flash-attention (a GPU, --attn_implementation flash_attention_2); with SDPA or eager attention a packed row "
+    "costs its length squared, so leave it off there (the same scores either way)."
+)
+ATTENTION_HELP = (
+    "The model's attention kernel on load (transformers' attn_implementation: sdpa, eager, flash_attention_2, ...). "
+    "Default: transformers' choice (SDPA)."
 )
 
 
@@ -150,6 +155,7 @@ def load_classifier(
     device: torch.device | str = "auto",
     dtype: torch.dtype | None = None,
     contract: InputContract | None = None,
+    attn_implementation: str | None = None,
 ):
     """`(model, tokenizer)` for inference: safetensors weights only, loaded onto `device` (`trainer.device`) in
     `dtype` (None: as saved), eval mode; the tokenizer truncates as the input contract says (length, side): the one
@@ -162,7 +168,10 @@ def load_classifier(
     # A DHRD option scorer is a multiple-choice model; its native export, a one-output sequence classifier.
     option_scorer = config.model_type == "dhrd" and kind_of(config).scores_options
     auto_class = AutoModelForMultipleChoice if option_scorer else AutoModelForSequenceClassification
-    classifier = load_pretrained(auto_class, model, config=config, **load_kwargs(resolve_device(device), dtype))
+    kwargs = load_kwargs(resolve_device(device), dtype)
+    if attn_implementation is not None:
+        kwargs["attn_implementation"] = attn_implementation
+    classifier = load_pretrained(auto_class, model, config=config, **kwargs)
     try:
         tokenizer = AutoTokenizer.from_pretrained(model)
     except (OSError, ValueError) as error:
@@ -247,6 +256,8 @@ def _padded_rows(encoded: Sequence[np.ndarray], batch: list[int], pad_id: int) -
 def _packed_row(encoded: Sequence[np.ndarray], batch: list[int]) -> dict[str, torch.Tensor]:
     """The batch's inputs one after another in one row, positions restarting at each (no padding, no mask)."""
     rows = [encoded[position] for position in batch]
+    if any(len(ids) == 0 for ids in rows):  # it would be no sequence: one score fewer than rows
+        raise ValueError("--padding_free: an input tokenises to no token at all (an empty text?); drop the row.")
     return {
         "input_ids": torch.from_numpy(np.concatenate(rows)).unsqueeze(0),
         "position_ids": torch.cat([torch.arange(len(ids)) for ids in rows]).unsqueeze(0),
@@ -261,11 +272,30 @@ def packed_scorer(model) -> Callable[..., torch.Tensor]:
 
     A DHRD checkpoint pools packed rows itself (`pooling_mask`); a native `*ForSequenceClassification` export runs
     its base model over the row and its `score` head at each input's last token."""
-    if model.config.model_type == "dhrd":
-        forward = row_scorer(model)
-        return lambda input_ids, position_ids: forward(
-            input_ids=input_ids, position_ids=position_ids, pooling_mask=torch.ones_like(input_ids)
+    score = _dhrd_packed(model) if model.config.model_type == "dhrd" else _native_packed(model)
+    if not packing_is_respected(score, model.device):
+        raise ValueError(
+            f"--padding_free: {type(model).__name__}'s attention lets packed inputs see each other (it does not "
+            "derive a mask from packed position_ids): drop --padding_free."
         )
+    attention = str(getattr(model.config, "_attn_implementation", None) or "")
+    if "flash" not in attention:
+        logger.warning(
+            "--padding_free with %s attention: a packed row's attention costs its length squared (the same scores, "
+            "not faster); it pays with --attn_implementation flash_attention_2 on a GPU.",
+            attention or "the default",
+        )
+    return score
+
+
+def _dhrd_packed(model) -> Callable[..., torch.Tensor]:
+    forward = row_scorer(model)
+    return lambda input_ids, position_ids: forward(
+        input_ids=input_ids, position_ids=position_ids, pooling_mask=torch.ones_like(input_ids)
+    )
+
+
+def _native_packed(model) -> Callable[..., torch.Tensor]:
     base, head = getattr(model, model.base_model_prefix, None), getattr(model, "score", None)
     if base is None or not callable(head):
         raise ValueError(

@@ -167,8 +167,8 @@ class DHRDTrainer(Trainer):
         self.loss_is_scaled_for_ga = True  # compute_loss normalises over the whole accumulation window
         self._pack_pad_id = getattr(self.data_collator, "pad_token_id", 0)
         if args.padding_free:
-            check_packed_attention(self.model)
             self._pack_width = packed_width(self.model)
+            self._packing_checked = False  # at the first step, once the model is placed and wrapped
         self._metric_sums = dict.fromkeys(METRIC_SUMS, 0.0)  # since the last log, on this process
 
     @property
@@ -377,6 +377,9 @@ class DHRDTrainer(Trainer):
                 "num_lm_tokens": num_items_in_batch[1].clamp(min=1),
             }
         if self.args.padding_free and model.training:
+            if not self._packing_checked:
+                check_packed_attention(model, inputs["input_ids"].device)
+                self._packing_checked = True
             inputs = pack_batch(inputs, self._pack_pad_id, self._pack_width)
         outputs = model(**inputs)
         loss = outputs.loss

@@ -28,6 +28,7 @@ from collections.abc import Mapping
 import torch
 
 from modeling_dhrd.chunked_lm_loss import IGNORE_INDEX
+from modeling_dhrd.pooling import packing_is_respected
 from modeling_dhrd.unwrap import unwrap_dhrd
 
 PACKED_KEYS = ("input_ids", "attention_mask", "pooling_mask", "lm_labels", "labels")
@@ -99,26 +100,26 @@ def packed_width(model: torch.nn.Module) -> int | None:
     return 0 if "flash" in attention else None
 
 
-def check_packed_attention(model: torch.nn.Module) -> None:
+def check_packed_attention(model: torch.nn.Module, device: torch.device) -> None:
     """Refuse `--padding_free` for a backbone whose attention ignores packed positions (a remote-code model built
-    before transformers' packed masks would let each sequence attend to the one before it, silently): a packed
-    sequence must score the same whatever sequence lies before it in its row."""
-    dhrd = unwrap_dhrd(model, "--padding_free")
-    positions = torch.tensor([[0, 1, 2, 0, 1]], device=dhrd.device)
-    was_training = dhrd.training
-    dhrd.eval()
+    before transformers' packed masks would let each sequence attend to the one before it, silently). Run at the
+    first training step, through the model as it trains (wrapped, placed, under the run's autocast), in eval mode so
+    dropout does not tell the two probes apart."""
+    dhrd = unwrap_dhrd(getattr(model, "module", model), "--padding_free")  # under DDP, the module inside
+    options = hasattr(dhrd, "score_rows")  # an option scorer: the probe's two sequences are two options of one example
+
+    def score_packed(input_ids: torch.Tensor, position_ids: torch.Tensor) -> torch.Tensor:
+        extra = {"labels": torch.zeros(1, dtype=torch.long, device=device)} if options else {}
+        inputs = {"input_ids": input_ids, "position_ids": position_ids, "pooling_mask": torch.ones_like(input_ids)}
+        return model(**inputs, **extra).logits.reshape(2, -1)
+
+    was_training = model.training
+    model.eval()
     try:
-        with torch.no_grad():
-            scores = [
-                dhrd._two_heads(ids, None, position_ids=positions, pooling_mask=torch.ones_like(ids))[0][1].float()
-                for ids in (
-                    torch.tensor([[5, 6, 7, 8, 9]], device=dhrd.device),
-                    torch.tensor([[10, 11, 12, 8, 9]], device=dhrd.device),
-                )
-            ]
+        respected = packing_is_respected(score_packed, device)
     finally:
-        dhrd.train(was_training)
-    if not torch.allclose(*scores, atol=1e-5, rtol=1e-4):
+        model.train(was_training)
+    if not respected:
         raise ValueError(
             f"--padding_free: this backbone ({dhrd.config.text_config.model_type}) lets packed sequences attend to "
             "each other (its attention does not derive a mask from packed position_ids): drop --padding_free."
