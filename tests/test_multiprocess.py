@@ -58,9 +58,11 @@ def _train(tmp_path, out: str, launcher: list[str], batch_size: int, extra=()) -
 
 
 def test_two_gloo_processes_match_one_process_on_the_combined_batch(backbone_and_data):
+    """Two DDP processes training padding-free (`--padding_free`: each packs its own batches) reach the weights of
+    one process on the combined, padded batch: the launcher row of the packing combinations."""
     tmp_path = backbone_and_data
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517"]
-    two = _train(tmp_path, "two", torchrun, batch_size=2, extra=["--ddp_backend", "gloo"])
+    two = _train(tmp_path, "two", torchrun, batch_size=2, extra=["--ddp_backend", "gloo", "--padding_free"])
     one = _train(tmp_path, "one", [sys.executable], batch_size=4)
     initial = AutoModelForCausalLM.from_pretrained(tmp_path / "backbone").state_dict()
     moved = (one["model.layers.0.mlp.up_proj.weight"] - initial["model.layers.0.mlp.up_proj.weight"]).abs().max()
