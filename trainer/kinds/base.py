@@ -142,6 +142,11 @@ class ProblemKind(ABC):
     def summary(self, counts: PredictionCounts, names: Sequence[str]) -> str:
         """`dhrd predict`'s closing summary of what was predicted."""
 
+    def competing_labels(self, target: Any, id2label: Mapping[int, str]) -> list[str]:
+        """The label names a teacher's rationale for `target` must not conclude with (the label consistency filter):
+        none, unless the kind names one label per row (there: every other label)."""
+        return []
+
     def require_one_label(self, purpose: str, fix: str = "") -> None:
         """Refuse `purpose` (CoT or reasoning-head decoding, an explanation, a vLLM `/classify` server) unless this
         kind predicts one label per row, a softmax over classes: what those decode, explain or return."""

@@ -25,6 +25,9 @@ class SingleLabel(ProblemKind):
     def answer_text(self, target: Any, id2label: Mapping[int, str]) -> str:
         return str(id2label[int(target)])
 
+    def competing_labels(self, target: Any, id2label: Mapping[int, str]) -> list[str]:
+        return [str(name) for index, name in id2label.items() if index != target]
+
     def decide(self, logits: np.ndarray, thresholds: Sequence[float] | None = None) -> np.ndarray:
         return np.asarray(logits, dtype=np.float64).argmax(-1)
 

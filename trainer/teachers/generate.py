@@ -278,11 +278,9 @@ def job_manifest(
 
 
 def _other_labels(task: Task, row: Mapping) -> list[str]:
-    """The labels a single-label rationale must not conclude with: every label but the gold one. None for rows with
-    options (the teacher is told the option's text, not its name), multi-label sets and scores."""
-    if not task.kind.one_label_per_row or row.get("options"):
-        return []
-    return [name for index, name in task.id2label.items() if index != row["label"]]
+    """The labels a rationale must not conclude with (the kind's `competing_labels`); none for rows with options
+    (the teacher is told the option's text, not its name)."""
+    return [] if row.get("options") else task.kind.competing_labels(row["label"], task.id2label)
 
 
 def _completions(teacher, chats: list[list[dict]], ids: list[str]) -> Iterator[list[tuple[int, object]]]:
