@@ -27,7 +27,6 @@ ProblemType = Literal[PROBLEM_TYPES]
 ProblemKindName = Literal[ProblemType, "multiple_choice"]
 MULTIPLE_CHOICE = "multiple_choice"
 OPTION_SCORE_LABEL = "option_score"  # the one output's name of an option scorer (and of its native export)
-MULTIPLE_CHOICE_ARCHITECTURE = "DHRDForMultipleChoice"
 
 
 @strict
@@ -124,8 +123,6 @@ class DHRDConfig(PreTrainedConfig):
                 "with `DHRDForSequenceClassification.from_backbone(..., num_labels=...)`."
             )
         super().__post_init__(**kwargs)
-        if self.problem_kind is None and MULTIPLE_CHOICE_ARCHITECTURE in (self.architectures or ()):
-            self.problem_kind = MULTIPLE_CHOICE  # saved before configs named their kind
         if self.problem_kind == MULTIPLE_CHOICE and requested_num_labels in (None, 1):
             self.id2label, self.label2id = {0: OPTION_SCORE_LABEL}, {OPTION_SCORE_LABEL: 0}  # the one output's name
         elif self.problem_kind is None and self.problem_type is not None:

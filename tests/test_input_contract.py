@@ -127,25 +127,26 @@ def test_a_contract_is_checked_when_read():
         InputContract.from_config(config)
 
 
-def test_a_checkpoint_saved_before_contracts_is_read_from_its_training_record(
+def test_a_checkpoint_without_a_contract_is_said_and_reads_the_flags_given(
     tmp_path, tiny_backbone_dir, capsys, caplog
 ):
-    """A folder from before contracts lived in the config: its `dhrd_training.json` gives the format and the cut."""
+    """A DHRD folder whose config lost its contract (edited by hand): `predict` says so in one line and builds the
+    inputs from the data flags given, which reproduce the trained format and cut."""
     rows = [{"id": f"r{i}", "a": row["text"], "b": row["text"][::-1], "label": row["label"], "rationale": "so"}
             for i, row in enumerate(_long_rows(12))]  # fmt: skip
     (tmp_path / "rows.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
     data = ["--test_file", str(tmp_path / "rows.jsonl"), "--id_column", "id"]
+    fmt = ["--text_columns", "a,b", "--input_template", "A: {a}\\nB: {b}"]
     code = main(["train", "--model_name_or_path", str(tiny_backbone_dir), "--train_file", str(tmp_path / "rows.jsonl"),
-                 "--text_columns", "a,b", "--input_template", "A: {a}\\nB: {b}", "--max_input_length", "24",
-                 "--max_length", "64", "--max_steps", "1", "--output_dir", str(tmp_path / "run"),
-                 "--report_to", "none"])  # fmt: skip
+                 *fmt, "--max_input_length", "24", "--max_length", "64", "--max_steps", "1",
+                 "--output_dir", str(tmp_path / "run"), "--report_to", "none"])  # fmt: skip
     assert code == 0, capsys.readouterr().err[-2000:]
     predict = ["predict", "--model", str(tmp_path / "run"), *data, "--output_file"]
     assert main([*predict, str(tmp_path / "new.jsonl")]) == 0
     config = json.loads((tmp_path / "run" / "config.json").read_text())
-    del config["input_contract"]  # as saved before contracts lived in the config
+    del config["input_contract"]
     (tmp_path / "run" / "config.json").write_text(json.dumps(config))
     with caplog.at_level("INFO"):
-        assert main([*predict, str(tmp_path / "old.jsonl")]) == 0
-    assert "read from its dhrd_training.json" in caplog.text
-    assert (tmp_path / "old.jsonl").read_text() == (tmp_path / "new.jsonl").read_text()
+        assert main([*predict, str(tmp_path / "flags.jsonl"), *fmt, "--max_input_length", "24"]) == 0
+    assert "carries no input contract" in caplog.text
+    assert (tmp_path / "flags.jsonl").read_text() == (tmp_path / "new.jsonl").read_text()

@@ -73,16 +73,8 @@ def training_record(folder: str) -> dict:
 
 
 def model_input_contract(config, model: str) -> InputContract | None:
-    """The input contract `model`'s config carries (for a folder saved before contracts lived in the config: the one
-    its `dhrd_training.json` records); a model without one is said once, in one line."""
+    """The input contract `model`'s config carries; a model without one is said once, in one line."""
     contract = InputContract.from_config(config)
-    record = training_record(model) if contract is None and Path(model).is_dir() else {}
-    if record:
-        length = (record.get("training") or {}).get("max_input_length")
-        contract = InputContract(dict(record.get("input_format") or {}), length)
-        logger.info(
-            "%s: input format and truncation read from its %s (saved before input contracts)", model, TRAINING_RECORD
-        )
     if contract is None:
         logger.warning(
             "%s carries no input contract (config.input_contract; not saved by DHRD): inputs are built from the "

@@ -40,7 +40,7 @@ def get_kind(name: str) -> ProblemKind:
 
 def named_kind(config: Any) -> ProblemKind | None:
     """The kind a model's config names: its `problem_kind` (DHRD configs and exports); for a config without one (a
-    plain transformers classifier, or saved before configs named it), an option scorer's one output, else its
+    plain transformers classifier), an option scorer's one output, else its
     `problem_type`; None where it names none (transformers then infers it from the labels)."""
     name = getattr(config, "problem_kind", None)
     if name is not None:
