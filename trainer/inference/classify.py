@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from modeling_dhrd.input_contract import InputContract
-from modeling_dhrd.pooling import packing_is_respected
+from modeling_dhrd.pooling import packed_segments, packing_is_respected, pool_packed_hidden_states
 
 from ..device import load_kwargs, resolve_device
 from ..jobs.progress import progress_bar
@@ -297,10 +297,11 @@ def _native_packed(model) -> Callable[..., torch.Tensor]:
 
     def score(input_ids: torch.Tensor, position_ids: torch.Tensor) -> torch.Tensor:
         # no cache: with one, transformers builds a plain causal mask and packed inputs would see each other
-        hidden = base(input_ids=input_ids, position_ids=position_ids, use_cache=False).last_hidden_state[0]
-        positions = position_ids[0]
-        ends = torch.cat([positions[1:] == 0, positions.new_ones(1, dtype=torch.bool)]).nonzero().squeeze(-1)
-        return head(hidden[ends])
+        hidden = base(input_ids=input_ids, position_ids=position_ids, use_cache=False).last_hidden_state
+        # each input's last token, found by the rule the DHRD model pools packed rows with (one input: the row's end)
+        segments = packed_segments(position_ids)
+        segments = torch.zeros_like(position_ids) if segments is None else segments
+        return head(pool_packed_hidden_states(hidden, torch.ones_like(position_ids), segments, "last"))
 
     return score
 
