@@ -223,3 +223,19 @@ def test_compare_runs_every_problem_kind_end_to_end(kind, metric, tmp_path, tiny
     assert difference["verdict"] in out
     for path in (tmp_path / "cmp" / "runs").glob("*.jsonl"):
         assert all(len(json.loads(line)["predictions"]) == 8 for line in path.read_text().splitlines())
+
+
+def test_a_flag_added_since_at_its_default_resumes_an_older_versions_compare(job, tmp_path, capsys):
+    """A compare folder written before a flag existed (its manifest does not name it) resumes when the flag is at
+    its default, which is what the older version did; the flag set otherwise is another job."""
+    from cli_helpers import refusal_in_process
+
+    dhrd_in_process(capsys, *job, "--arms", "pooled", "--seeds", "0")
+    path = tmp_path / "cmp" / "runs" / "manifest.json"
+    older = json.loads(path.read_text())
+    del older["training"]["padding_free"], older["model"]["pooling"]  # flags this project added later
+    path.write_text(json.dumps(older))
+    out = dhrd_in_process(capsys, *job, "--arms", "pooled", "--seeds", "0")
+    assert "== compare" not in out and (tmp_path / "cmp" / "compare.json").is_file()  # nothing trained again
+    line = refusal_in_process(capsys, *job, "--arms", "pooled", "--seeds", "0", "--padding_free")
+    assert "padding_free: was false, now true" in line, line  # the older version ran without it

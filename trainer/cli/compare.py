@@ -29,7 +29,7 @@ from ..data.description import DatasetArguments
 from ..data.labelled import LabelledData
 from ..jobs.fingerprint import data_identity
 from ..jobs.ranks import launched_processes
-from ..jobs.shards import ShardedResults
+from ..jobs.shards import ShardedResults, dataclass_defaults
 from ..kinds.base import ProblemKind
 from ..kinds.paired import metric_scale, paired_difference
 from ..tasks.rationale_sets import shuffled_rationales
@@ -122,7 +122,9 @@ def run_compare(
     labels = np.asarray(scored["label"])
     output_dir = Path(training.output_dir)
     manifest = _manifest(data, args, model_args, training)
-    runs = ShardedResults(output_dir / "runs", manifest=manifest)
+    # a folder an older version began resumes when the flags added since are at their defaults
+    defaults = {"model": dataclass_defaults(ModelArguments), "training": dataclass_defaults(TrainCommandArguments)}
+    runs = ShardedResults(output_dir / "runs", manifest=manifest, defaults=defaults)
     todo = [(arm, seed) for seed in seeds for arm in arms]
     with runs.open(args.overwrite) as (done, shard):
         pending = [todo[i] for i in done.missing([_run_id(arm, seed) for arm, seed in todo])]

@@ -14,6 +14,7 @@ Memory stays flat on millions of rows: what is done is an index (a key's 8-byte 
 16 bytes a record), and a record is read back from its shard when it is asked for.
 """
 
+import dataclasses
 import fcntl
 import json
 import os
@@ -192,10 +193,19 @@ class ShardedResults:
     """The shards of one job in `folder`, keyed by the record field `key`; `manifest` (JSON-able) says what the
     results depend on."""
 
-    def __init__(self, folder: str | os.PathLike, key: str = "id", manifest: dict | None = None) -> None:
+    def __init__(
+        self,
+        folder: str | os.PathLike,
+        key: str = "id",
+        manifest: dict | None = None,
+        defaults: dict | None = None,
+    ) -> None:
+        """`defaults` (shaped like `manifest`) says what a setting an older version's manifest does not record
+        meant: a flag added since, at its default, keeps what that version did, so its results are this job's."""
         self.folder = Path(folder)
         self.key = key
         self.manifest = manifest
+        self.defaults = defaults or {}
 
     def check_manifest(self) -> None:
         """Refuse another job's results, writing nothing (what `open` checks first; a dry run asks only this)."""
@@ -203,6 +213,7 @@ class ShardedResults:
         shards = list(self.folder.glob("shard-*.jsonl"))
         if path.is_file():
             stored = json.loads(path.read_text(encoding="utf-8"))
+            stored = with_defaults(stored, self.defaults, self.manifest or {})
             if self.manifest is not None and stored != self.manifest:
                 changed = changed_contents(stored, self.manifest)
                 if changed and not describe_differences(stored, self.manifest, skip=changed):
@@ -294,6 +305,30 @@ class ShardedResults:
                     for folder in made:  # nor an empty folder, nor the parents this run made for it
                         if folder.is_dir() and not any(folder.iterdir()):
                             folder.rmdir()
+
+
+def with_defaults(stored: dict, defaults: dict, wanted: dict) -> dict:
+    """`stored` with the settings `wanted` names and `stored` does not filled in from `defaults` (nested alike)."""
+    filled = dict(stored)
+    for key, default in defaults.items():
+        if key not in wanted:
+            continue
+        if key not in filled:
+            filled[key] = default
+        elif isinstance(filled[key], dict) and isinstance(default, dict) and isinstance(wanted[key], dict):
+            filled[key] = with_defaults(filled[key], default, wanted[key])
+    return filled
+
+
+def dataclass_defaults(cls: type) -> dict:
+    """The JSON form of an arguments dataclass's field defaults, for `ShardedResults(defaults=...)`."""
+    values = {}
+    for spec in dataclasses.fields(cls):
+        if spec.default is not dataclasses.MISSING:
+            values[spec.name] = spec.default
+        elif spec.default_factory is not dataclasses.MISSING:
+            values[spec.name] = spec.default_factory()
+    return json.loads(json.dumps(values, default=str))
 
 
 def changed_contents(stored: dict, wanted: dict) -> dict[str, str]:
