@@ -16,17 +16,27 @@ from transformers.models.auto.modeling_auto import (
 )
 from transformers.utils.type_validators import interval
 
-from .classification_loss import PROBLEM_TYPES
+from .classification_loss import ORDINAL_REGRESSION, PROBLEM_TYPES
 
 # The choices of `pooling` and `head`, typed once (the CLI's `ModelArguments` lists the same ones in `--help`).
 Pooling = Literal["last", "mean"]
 Head = Literal["linear", "mlp"]
-# What the model predicts: transformers' three problem types, or multiple choice (one score per option, the options of
-# an example compete through a softmax). The project's `trainer.kinds` has one module per kind.
+# What the model predicts: transformers' three problem types, multiple choice (one score per option, the options of
+# an example compete through a softmax) or ordered classes. The project's `trainer.kinds` has one module per kind.
 ProblemType = Literal[PROBLEM_TYPES]
-ProblemKindName = Literal[ProblemType, "multiple_choice"]
+ProblemKindName = Literal[ProblemType, "multiple_choice", "ordinal_regression"]
 MULTIPLE_CHOICE = "multiple_choice"
 OPTION_SCORE_LABEL = "option_score"  # the one output's name of an option scorer (and of its native export)
+# The one map from this project's kind names to transformers' `problem_type` (a name of transformers' is itself).
+KIND_PROBLEM_TYPES: dict[str, str | None] = {
+    MULTIPLE_CHOICE: None,  # the model's own loss: a softmax over each example's option scores
+    ORDINAL_REGRESSION: "single_label_classification",  # a softmax over the classes, an ordinal loss
+}
+
+
+def problem_type_of(problem_kind: str) -> str | None:
+    """transformers' `problem_type` of a model of `problem_kind`."""
+    return KIND_PROBLEM_TYPES.get(problem_kind, problem_kind)
 
 
 @strict
@@ -72,8 +82,9 @@ class DHRDConfig(PreTrainedConfig):
         problem_kind (`str`, *optional*):
             What the model predicts: `"single_label_classification"`, `"multi_label_classification"`, `"regression"`
             (transformers' `problem_type`, which it sets; unset, it is decided by the first labels seen, as in
-            transformers) or `"multiple_choice"` (an option scorer, [`DHRDForMultipleChoice`]: one output named
-            `"option_score"`, no `problem_type`).
+            transformers), `"multiple_choice"` (an option scorer, [`DHRDForMultipleChoice`]: one output named
+            `"option_score"`, no `problem_type`) or `"ordinal_regression"` (ordered classes, `id2label` in their order:
+            one output per class as `"single_label_classification"`, trained with an ordinal loss).
         input_contract (`dict`, *optional*):
             How a row became the model's input in training: `input_format` (text column(s), template, options
             column), `max_input_length` and `truncation_side`. Written by `DHRDTrainer`, kept by every save and by the
@@ -128,7 +139,7 @@ class DHRDConfig(PreTrainedConfig):
         elif self.problem_kind is None and self.problem_type is not None:
             self.problem_kind = self.problem_type
         elif self.problem_kind not in (None, MULTIPLE_CHOICE) and self.problem_type is None:
-            self.problem_type = self.problem_kind
+            self.problem_type = problem_type_of(self.problem_kind)
         if self.id2label is not None and self.label2id is None:
             self.label2id = {label: index for index, label in self.id2label.items()}
         # Tying is decided by the backbone: the reasoning head is the backbone's own LM head.
@@ -145,7 +156,7 @@ class DHRDConfig(PreTrainedConfig):
                     f"A multiple-choice config scores each option with one output named {OPTION_SCORE_LABEL!r} and no "
                     f"problem_type; got id2label={self.id2label}, problem_type={self.problem_type!r}."
                 )
-        elif self.problem_kind is not None and self.problem_type not in (None, self.problem_kind):
+        elif self.problem_kind is not None and self.problem_type not in (None, problem_type_of(self.problem_kind)):
             raise ValueError(f"problem_kind {self.problem_kind!r} contradicts problem_type {self.problem_type!r}.")
         if self.cls_weight == 0 and self.lm_weight == 0:
             raise ValueError("`cls_weight` and `lm_weight` cannot both be 0: there would be nothing to train.")
@@ -160,8 +171,8 @@ class DHRDConfig(PreTrainedConfig):
                 raise ValueError(
                     f"`class_weights` must be {self.num_labels} positive numbers (one per label), got {weights!r}."
                 )
-            if self.problem_type == "regression":
-                raise ValueError("`class_weights` weight classes; a regression model has none.")
+            if self.problem_kind in ("regression", ORDINAL_REGRESSION):
+                raise ValueError(f"`class_weights` are not part of the {self.problem_kind} loss: drop them.")
         if self.label_thresholds is not None:
             limits = self.label_thresholds
             if len(limits) != self.num_labels or not all(

@@ -170,7 +170,8 @@ def _native_classifier(
     config.problem_type = (
         "regression" if multiple_choice else dhrd.config.problem_type or "single_label_classification"
     )
-    config.problem_kind = MULTIPLE_CHOICE if multiple_choice else config.problem_type  # what `dhrd predict` reads
+    # what `dhrd predict` reads (ordered classes export as a single-label classifier that keeps its kind's name)
+    config.problem_kind = MULTIPLE_CHOICE if multiple_choice else dhrd.config.problem_kind or config.problem_type
     pad_token_id = _pad_token_id_that_cannot_end_an_input(tokenizer)
     with init_empty_weights(include_buffers=False):
         exported = native_class(config)

@@ -273,7 +273,7 @@ class DHRDDualHeadModel(DHRDPreTrainedModel):
 
 class DHRDForSequenceClassification(DHRDDualHeadModel):
     """Decoder-only classifier with a pooled `score` head and a training-only reasoning head (`lm_head`):
-    single-label, multi-label or regression (`config.problem_kind`)."""
+    single-label, multi-label, regression or ordered classes (`config.problem_kind`)."""
 
     def __init__(
         self, config: DHRDConfig, backbone: PreTrainedModel | None = None, lm_head: nn.Module | None = None
@@ -340,7 +340,8 @@ class DHRDForSequenceClassification(DHRDDualHeadModel):
                 self.config.problem_kind = self.config.problem_type
             problem_type = self.config.problem_type
             weights = torch.tensor(self.config.class_weights) if self.config.class_weights else None
-            loss_sum, per_example = classification_loss_sum(logits, labels, problem_type, weights)
+            loss = self.config.problem_kind or problem_type  # ordered classes train with their own loss
+            loss_sum, per_example = classification_loss_sum(logits, labels, loss, weights)
             denominator = num_examples if num_examples is not None else example_weight(labels, problem_type, weights)
             cls_loss = loss_sum / (denominator * per_example)
         loss = self._joint_loss(cls_loss, lm_loss)

@@ -52,7 +52,6 @@ KIND_FLAG_SITES = {
     "data/label_schema.py": 5,
     "data/labelled.py": 1,
     "inference/classify.py": 2,
-    "tasks/base.py": 1,
     "teachers/prompts.py": 2,
     "training/dhrd_trainer.py": 3,
     "training/model_card.py": 1,

@@ -24,7 +24,7 @@ from conftest import make_tokenizer, tiny_dhrd
 from trainer.cli.predict import PARQUET_ROW_GROUP, _write_predictions, parts_folder
 from trainer.jobs.shards import ShardedResults
 from trainer.kinds.base import PredictionCounts, ProblemKind
-from trainer.kinds.registry import MULTI_LABEL, MULTIPLE_CHOICE, REGRESSION, SINGLE_LABEL
+from trainer.kinds.registry import MULTI_LABEL, MULTIPLE_CHOICE, ORDINAL, REGRESSION, SINGLE_LABEL
 
 ROWS = 11
 ROW_GROUP = 4  # 11 rows: row groups of 4, 4 and 3
@@ -94,6 +94,7 @@ CASES = [
         lambda row: 100 - row,
         label_probabilities,
     ),
+    Case("ordinal", ORDINAL, ("low", "mid", "high"), "id", pa.int32(), int, class_probabilities),
     Case("regression", REGRESSION, ("score",), "idx", pa.int64(), int, lambda row: [10 * uniform(row, 1)[0] - 5]),
     Case(
         "multiple-choice",

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from ..kinds.registry import ProblemType
+from ..kinds.registry import ProblemKindChoice
 from ..tasks.base import SPLIT_ALIASES
 
 SPLITS = ("train", "validation", "test")
@@ -106,11 +106,12 @@ class DatasetArguments:
             "are the label names."
         },
     )
-    problem_type: ProblemType | None = field(
+    problem_type: ProblemKindChoice | None = field(
         default=None,
         metadata={
-            "help": "transformers' problem type. Default: multi_label_classification when the labels are lists or "
-            "--label_columns is given, else single_label_classification; regression (one number per row) is never "
+            "help": "transformers' problem type, or ordinal_regression (ordered classes: --label_names from lowest to "
+            "highest). Default: multi_label_classification when the labels are lists or --label_columns is given, "
+            "else single_label_classification; regression (one number per row) and ordinal_regression are never "
             "guessed."
         },
     )

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datasets import ClassLabel
 
 from ..kinds.base import ProblemKind
+from ..kinds.labels import LabelError
 from ..kinds.multi_label import is_list_value
 from ..kinds.registry import MULTI_LABEL, MULTIPLE_CHOICE, SINGLE_LABEL, get_kind
 from ..tasks.base import Task
@@ -161,7 +162,10 @@ def _observed_names(args: DatasetArguments, splits: RawSplits, kind: ProblemKind
         raise DataError(f"No labels found (column {args.label_column!r}); pass --label_names or a labelled split.")
     origin = f"distinct values of {args.label_column!r} in {', '.join(sources)}"
     if all(isinstance(v, str) for v in values):
-        return sorted(values), origin + "; pass --label_names to set the order"
+        try:
+            return kind.order_names(values, origin), origin + "; pass --label_names to set the order"
+        except LabelError as error:
+            raise DataError(str(error)) from None
     if all(isinstance(v, int) for v in values):
         found = sorted(values)
         if found != list(range(found[-1] + 1)) or len(found) < 2:

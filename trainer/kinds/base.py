@@ -11,8 +11,8 @@ A kind owns
 - its names: the one the project stores (`DHRDConfig.problem_kind`) and transformers' `problem_type` the DHRD model
   trains with (the export decides its own: an option scorer exports as a one-output `regression` classifier).
 
-The four kinds are modules of this package (`single_label`, `multi_label`, `regression`, `multiple_choice`), found by
-name in `registry`.
+The kinds are modules of this package (`single_label`, `multi_label`, `regression`, `multiple_choice`, `ordinal`),
+found by name in `registry`.
 """
 
 from abc import ABC, abstractmethod
@@ -156,6 +156,10 @@ class ProblemKind(ABC):
     def balanced_class_weights(self, labels: Sequence, id2label: Mapping[int, str]) -> list[float]:
         """`--class_weights balanced` from the training rows' targets (the kinds with classes override it)."""
         raise ValueError(f"--class_weights weight labels; {self.name} has none to weight: drop it.")
+
+    def order_names(self, names: set[str], where: str) -> list[str]:
+        """Label names found in the data, in index order (sorted: `--label_names` sets another order)."""
+        return sorted(names)
 
     def names_in_value(self, value: Any, where: str) -> list:
         """The label names (or indices) a data value lists, for label names found in the data."""

@@ -1,7 +1,7 @@
 """The problem kinds by name, and the one rule that tells a model's kind from its config."""
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from modeling_dhrd.classification_loss import problem_type_for
 from modeling_dhrd.configuration_dhrd import OPTION_SCORE_LABEL, ProblemType
@@ -9,6 +9,7 @@ from modeling_dhrd.configuration_dhrd import OPTION_SCORE_LABEL, ProblemType
 from .base import ProblemKind
 from .multi_label import MULTI_LABEL, is_list_value
 from .multiple_choice import MULTIPLE_CHOICE
+from .ordinal import ORDINAL
 from .regression import REGRESSION
 from .single_label import SINGLE_LABEL
 
@@ -19,8 +20,10 @@ __all__ = [
     "KINDS",
     "MULTIPLE_CHOICE",
     "MULTI_LABEL",
+    "ORDINAL",
     "REGRESSION",
     "SINGLE_LABEL",
+    "ProblemKindChoice",
     "ProblemType",
     "compute_classification_metrics",
     "get_kind",
@@ -29,7 +32,11 @@ __all__ = [
     "named_kind",
 ]
 
-KINDS: dict[str, ProblemKind] = {kind.name: kind for kind in (SINGLE_LABEL, MULTI_LABEL, REGRESSION, MULTIPLE_CHOICE)}
+KINDS: dict[str, ProblemKind] = {
+    kind.name: kind for kind in (SINGLE_LABEL, MULTI_LABEL, REGRESSION, MULTIPLE_CHOICE, ORDINAL)
+}
+# What `--problem_type` may name: every kind but multiple choice, which `--options_column` asks for.
+ProblemKindChoice = Literal[tuple(name for name in KINDS if name != MULTIPLE_CHOICE.name)]
 
 
 def get_kind(name: str) -> ProblemKind:

@@ -18,7 +18,7 @@ from datasets import Dataset
 
 from ..kinds.base import ProblemKind
 from ..kinds.labels import label_index
-from ..kinds.metrics import accuracy, f1_per_class, macro_f1
+from ..kinds.metrics import f1_per_class
 from ..kinds.registry import get_kind
 
 SPLIT_ALIASES = {"validation": "val", "dev": "val", "val": "val", "train": "train", "test": "test"}
@@ -41,12 +41,12 @@ class Task:
         name: registry key (`"copa"`).
         label_names: class names in index order; they are also the verbalised answers in training sequences.
         to_rows: maps one raw record (local file or Hub format) to one or more `{"text", "label", "idx", "group"}`.
-        metric: `"accuracy"`, `"accuracy_macro_f1"` or `"multirc"` (F1 over answer options + exact match).
+        metric: the official metric: `"accuracy"`, `"accuracy_macro_f1"` (both among the kind's metrics) or
+            `"multirc"` (adds F1 over answer options and exact match per question to them).
         local_files: split -> file path relative to the data folder.
         hub: `(path, config)` for `datasets.load_dataset`, or None when the task has no Hub copy wired in.
         description: one line for teacher prompts ("a choice of plausible alternatives").
-        problem_kind: the problem kind's name (`trainer.kinds`); the kinds other than single-label score with their
-            own metrics, whatever `metric` says.
+        problem_kind: the problem kind's name (`trainer.kinds`), whose metrics every task reports.
     """
 
     name: str
@@ -111,14 +111,10 @@ class Task:
         return ((record, f"{path}/{config}[{hub_split}]#{i}") for i, record in enumerate(dataset))
 
     def score(self, predictions: Iterable[int], labels: Iterable[int], groups: Iterable | None = None) -> dict:
-        """The task's official metric(s); for the kinds other than single-label, the kind's."""
+        """The kind's metrics, and the task's official ones where it has its own (MultiRC's F1a and exact match)."""
         predictions, labels = np.asarray(list(predictions)), np.asarray(list(labels))
-        if not self.kind.one_label_per_row:
-            return self.kind.scores(predictions, labels, self.num_labels)
-        scores = {"accuracy": accuracy(predictions, labels)}
-        if self.metric == "accuracy_macro_f1":
-            scores["macro_f1"] = macro_f1(predictions, labels, self.num_labels)
-        elif self.metric == "multirc":
+        scores = self.kind.scores(predictions, labels, self.num_labels)
+        if self.metric == "multirc":
             scores["f1a"] = f1_per_class(predictions, labels, [1])[0]
             scores["em"] = exact_match(predictions, labels, list(groups) if groups is not None else range(len(labels)))
         return scores

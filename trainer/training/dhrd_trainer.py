@@ -515,7 +515,7 @@ def _set_class_weights(dhrd: PreTrainedModel, args: DHRDTrainingArguments, train
     'balanced' counted from the prepared training rows."""
     kind = kind_of(dhrd.config)
     if not kind.weights_classes:
-        raise ValueError(f"--class_weights weight labels; {kind.name} has none to weight: drop it.")
+        raise ValueError(f"--class_weights are not part of the {kind.name} loss: drop it.")
     weights = args.given_class_weights()
     if weights is None:
         if train_dataset is None or "labels" not in (train_dataset.column_names or []):

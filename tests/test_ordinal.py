@@ -1,0 +1,165 @@
+"""Ordinal regression, the kind added as one module plus its registration: its loss (cross-entropy plus the squared
+earth mover's distance of the cumulative distributions, exact under accumulation), its decision (the median class)
+and metrics (MAE, quadratic-weighted kappa) against hand-computed values, the class order it needs, and the command
+line end to end: train -> evaluate -> predict -> export -> a transformers `pipeline` in a fresh process, whose class
+probabilities are the ones `dhrd predict` decided on."""
+
+import json
+import random
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from cli_helpers import dhrd, error_line
+from conftest import tiny_dhrd
+from test_export import _run_isolated
+
+from configuration_dhrd import DHRDConfig
+from modeling_dhrd.classification_loss import ordinal_loss_sum
+from trainer.data.description import DatasetArguments
+from trainer.data.labelled import LabelledData
+from trainer.kinds.registry import ORDINAL, get_kind, kind_of
+
+IDS = torch.tensor([[5, 9, 13, 2, 7], [4, 4, 8, 0, 0], [11, 3, 6, 9, 0], [7, 7, 7, 7, 7]])
+MASK = (IDS != 0).long()
+MASK[3] = 1
+SCALE = ["awful", "poor", "fine", "great"]  # alphabetical order is not the scale's
+WORDS = {"awful": "broken refund angry", "poor": "slow late meh", "fine": "okay works", "great": "love perfect fast"}
+
+
+def test_the_loss_is_cross_entropy_plus_the_squared_distance_of_the_cumulative_distributions():
+    logits = torch.tensor([[2.0, 0.5, -1.0, 0.0], [0.1, 0.2, 0.3, 0.4]])
+    labels = torch.tensor([2, 0])
+    by_hand = 0.0
+    for row, label in zip(logits, labels.tolist()):
+        probs = torch.softmax(row, -1).tolist()
+        emd = sum((sum(probs[: k + 1]) - (1.0 if k >= label else 0.0)) ** 2 for k in range(3))
+        by_hand += -np.log(probs[label]) + emd
+    assert ordinal_loss_sum(logits, labels).item() == pytest.approx(by_hand, rel=1e-5)
+    # same cross-entropy, mass one class off costs less than mass three classes off: the order counts
+    near, far = torch.tensor([[0.0, 3.0, 2.0, 0.0]]), torch.tensor([[0.0, 3.0, 0.0, 2.0]])
+    gold = torch.tensor([1])
+    assert F.cross_entropy(near, gold).item() == pytest.approx(F.cross_entropy(far, gold).item())
+    assert ordinal_loss_sum(near, gold) < ordinal_loss_sum(far, gold)
+
+
+def test_the_model_trains_ordered_classes_with_the_ordinal_loss_and_accumulates_exactly():
+    model = tiny_dhrd("llama", num_labels=4, problem_kind="ordinal_regression")
+    assert model.config.problem_type == "single_label_classification" and kind_of(model.config) is ORDINAL
+    labels = torch.tensor([0, 3, 1, 2])
+    full = model(input_ids=IDS, attention_mask=MASK, labels=labels)
+    assert full.cls_loss.item() == pytest.approx(ordinal_loss_sum(full.logits, labels).item() / 4, rel=1e-5)
+    parts = sum(
+        model(IDS[i : i + 1], MASK[i : i + 1], labels=labels[i : i + 1], num_examples=4).cls_loss for i in range(4)
+    )
+    torch.testing.assert_close(parts, full.cls_loss, atol=1e-6, rtol=1e-5)
+    with pytest.raises(Exception, match="class_weights"):
+        DHRDConfig(num_labels=3, problem_kind="ordinal_regression", class_weights=[1.0, 2.0, 1.0])
+
+
+def test_decisions_and_metrics_match_hand_computed_values():
+    # the median class: the first whose cumulative probability reaches 1/2 (argmax would say class 0 in row 0)
+    probs = np.array([[0.4, 0.05, 0.3, 0.25], [0.1, 0.1, 0.1, 0.7], [0.6, 0.2, 0.1, 0.1]])
+    assert ORDINAL.decide(np.log(probs)).tolist() == [2, 3, 0]
+    record = ORDINAL.record(probs[0], SCALE)
+    assert record["label"] == "fine" and record["probs"]["awful"] == pytest.approx(0.4)
+    assert ORDINAL.correct(torch.log(torch.tensor(probs)), torch.tensor([2, 0, 0])).item() == 2
+
+    predictions, labels = np.array([0, 1, 2, 3, 3, 1]), np.array([0, 2, 2, 1, 3, 1])
+    scores = ORDINAL.scores(predictions, labels, 4)
+    assert scores["mae"] == pytest.approx(3 / 6) and scores["accuracy"] == pytest.approx(4 / 6)
+    # kappa by its definition, in loops: 1 - sum w*O / sum w*E, w = (i - j)^2
+    observed = np.zeros((4, 4))
+    for p, t in zip(predictions, labels):
+        observed[t, p] += 1
+    expected = np.outer(observed.sum(1), observed.sum(0)) / len(labels)
+    w = np.array([[(i - j) ** 2 for j in range(4)] for i in range(4)])
+    assert scores["qwk"] == pytest.approx(1 - (w * observed).sum() / (w * expected).sum())
+    assert ORDINAL.best_metric == ("mae", False) and ORDINAL.metric_directions["qwk"]
+
+
+def _rows(n: int, seed: int) -> list[dict]:
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        label = rng.choice(SCALE)
+        text = f"{WORDS[label]} {rng.choice(['item', 'order', 'thing'])}"
+        rows.append({"id": f"r{i}", "text": text, "label": label, "rationale": f"it says {WORDS[label].split()[0]}"})
+    return rows
+
+
+def _write(path, rows):
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return path
+
+
+def test_the_order_comes_from_the_label_names_or_from_numbers_never_from_the_alphabet(tmp_path):
+    named = _write(tmp_path / "named.jsonl", _rows(12, 0))
+    with pytest.raises(ValueError, match="ordered classes need their order.*pass --label_names"):
+        _ = LabelledData(DatasetArguments(train_file=str(named), problem_type="ordinal_regression")).label_names
+    given = DatasetArguments(train_file=str(named), problem_type="ordinal_regression", label_names=",".join(SCALE))
+    data = LabelledData(given)
+    assert data.label_names == SCALE and data.kind is get_kind("ordinal_regression")
+    assert sorted(set(data.rows("train")["label"])) == [0, 1, 2, 3]
+    stars = _write(tmp_path / "stars.jsonl", [{"text": "t", "label": str(s)} for s in (10, 2, 1, 5, 2)])
+    assert LabelledData(DatasetArguments(train_file=str(stars), problem_type="ordinal_regression")).label_names == [
+        "1", "2", "5", "10",
+    ]  # fmt: skip
+
+
+@pytest.mark.slow
+def test_command_line_end_to_end_and_the_exported_pipeline_gives_the_same_probabilities(tiny_backbone_dir, tmp_path):
+    rows = _rows(24, 1)
+    train, valid = _write(tmp_path / "train.jsonl", rows[:16]), _write(tmp_path / "valid.jsonl", rows[16:])
+    data = ["--train_file", str(train), "--validation_file", str(valid), "--id_column", "id"]
+    refused = dhrd("train", "--model", str(tiny_backbone_dir), "--output_dir", str(tmp_path / "no"), *data,
+                   "--problem_type", "ordinal_regression", "--max_steps", "1")  # fmt: skip
+    assert refused.returncode != 0 and "pass --label_names with the names from lowest" in error_line(refused)
+
+    out = tmp_path / "run"
+    trained = dhrd(
+        "train", "--model", str(tiny_backbone_dir), "--output_dir", str(out), *data,
+        "--problem_type", "ordinal_regression", "--label_names", ",".join(SCALE), "--max_steps", "3",
+        "--per_device_train_batch_size", "4", "--report_to", "none", "--save_strategy", "no", "--max_length", "128",
+        "--max_input_length", "48", "--learning_rate", "1e-3",  # no input is cut: the pipeline does not cut
+    )  # fmt: skip
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    config = json.loads((out / "config.json").read_text())
+    assert (config["problem_kind"], config["problem_type"]) == ("ordinal_regression", "single_label_classification")
+    assert [config["id2label"][str(i)] for i in range(4)] == SCALE
+
+    report = tmp_path / "eval.json"
+    evaluated = dhrd("evaluate", "--model", str(out), "--validation_file", str(valid), "--output_file", str(report))
+    assert evaluated.returncode == 0, evaluated.stderr[-3000:]
+    metrics = json.loads(report.read_text())
+    assert {"mae", "qwk", "accuracy"} <= set(metrics) and metrics["rows"] == 8
+
+    export = tmp_path / "export"
+    exported = dhrd("export", "--model", str(out), "--output_dir", str(export))
+    assert exported.returncode == 0, exported.stderr[-3000:]
+    predictions = tmp_path / "pred.jsonl"
+    for model, output in ((out, predictions), (export, tmp_path / "pred_export.jsonl")):
+        predicted = dhrd("predict", "--model", str(model), "--test_file", str(valid), "--id_column", "id",
+                         "--output_file", str(output), "--dtype", "float32")  # fmt: skip
+        assert predicted.returncode == 0, predicted.stderr[-3000:]
+    records = [json.loads(line) for line in predictions.read_text().splitlines()]
+    from_export = [json.loads(line) for line in (tmp_path / "pred_export.jsonl").read_text().splitlines()]
+    assert [r["id"] for r in records] == [row["id"] for row in rows[16:]]
+    for record, again in zip(records, from_export):
+        probs = np.array([record["probs"][name] for name in SCALE])
+        assert record["label"] == SCALE[int(np.searchsorted(np.cumsum(probs), 0.5))]  # the median class
+        assert again["label"] == record["label"]  # the export is decided as the ordered classes it was trained on
+
+    texts = [row["text"] for row in rows[16:]]
+    script = f"""
+        import json
+        from transformers import pipeline
+        classify = pipeline("text-classification", model={str(export)!r}, top_k=None)
+        print(json.dumps([{{s["label"]: s["score"] for s in scores}} for scores in classify({texts!r})]))
+    """
+    piped = json.loads(_run_isolated(script, tmp_path).strip().splitlines()[-1])
+    for record, scores in zip(records, piped):
+        assert set(scores) == set(SCALE)
+        for name in SCALE:
+            assert scores[name] == pytest.approx(record["probs"][name], abs=1e-4)

@@ -1,0 +1,102 @@
+"""Ordinal regression: one of K classes that have an order (ratings, severities, "disagree" .. "agree").
+
+Trained as one softmax over the K classes with an ordinal loss, cross-entropy plus the squared earth mover's distance
+between the predicted and the true cumulative distributions (`modeling_dhrd.classification_loss.ordinal_loss_sum`,
+torch-only: it is copied into every checkpoint). Of the usual recipes, cumulative logits (K - 1 threshold outputs,
+e.g. CORAL) and regression with rounding (one output) both leave the head without one output per class, so an export
+would not load as a classifier over the K classes; this one does, and its `pipeline` returns the probabilities this
+kind decides on.
+
+Decided at the median of the predicted distribution (the first class whose cumulative probability reaches 1/2), the
+decision that minimises the expected absolute error; scored by mean absolute error in classes (the headline, lower
+is better), quadratic-weighted kappa and accuracy. The class order is the label names' order: `--label_names`, a
+`ClassLabel` feature or a task's names; names found in the data are put in order only when they are all numbers.
+"""
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from modeling_dhrd.classification_loss import ORDINAL_REGRESSION
+
+from .labels import LabelError
+from .metrics import accuracy
+from .single_label import SingleLabel
+
+TEACHER_TEMPLATE = (
+    "Here is {description}.\n\n{input}\n\nThe rating is: {answer}.\n"
+    "Explain in two or three sentences what in the text places it at this rating rather than one above or below. "
+    "Do not restate the rating. End your explanation with {sentinel}"
+)
+
+
+def median_class(probabilities: np.ndarray) -> np.ndarray:
+    """The first class whose cumulative probability reaches 1/2, per row of `[n, K]` probabilities."""
+    below = np.cumsum(np.asarray(probabilities, dtype=np.float64), axis=-1)
+    return np.minimum((below < 0.5).sum(-1), probabilities.shape[-1] - 1)
+
+
+def mean_absolute_error(predictions: np.ndarray, labels: np.ndarray) -> float:
+    """How many classes off a prediction is, on average."""
+    predictions, labels = np.asarray(predictions, dtype=np.float64), np.asarray(labels, dtype=np.float64)
+    return float(np.abs(predictions - labels).mean()) if labels.size else 0.0
+
+
+def quadratic_weighted_kappa(predictions: np.ndarray, labels: np.ndarray, num_classes: int) -> float:
+    """Cohen's kappa with quadratic weights (scikit-learn's `cohen_kappa_score(weights="quadratic")`): agreement
+    beyond chance, a disagreement of d classes weighing d². 0.0 where chance cannot be told apart (one class only)."""
+    predictions, labels = np.asarray(predictions, dtype=np.int64), np.asarray(labels, dtype=np.int64)
+    observed = np.zeros((num_classes, num_classes))
+    np.add.at(observed, (labels, predictions), 1.0)
+    expected = np.outer(observed.sum(1), observed.sum(0)) / max(observed.sum(), 1.0)
+    grid = np.arange(num_classes)
+    weights = (grid[:, None] - grid[None, :]) ** 2
+    chance = float((weights * expected).sum())
+    return 1.0 - float((weights * observed).sum()) / chance if chance else 0.0
+
+
+class OrdinalRegression(SingleLabel):
+    name = ORDINAL_REGRESSION
+    problem_type = "single_label_classification"
+    best_metric = ("mae", False)
+    metric_directions = {"mae": False, "qwk": True, "accuracy": True}
+    teacher_template = TEACHER_TEMPLATE
+    weights_classes = False
+
+    def decide(self, logits: np.ndarray, thresholds: Sequence[float] | None = None) -> np.ndarray:
+        logits = np.asarray(logits, dtype=np.float64)
+        exp = np.exp(logits - logits.max(-1, keepdims=True))
+        return median_class(exp / exp.sum(-1, keepdims=True))
+
+    def record(self, activated, names, thresholds=None, options=None) -> dict[str, Any]:
+        values = [float(v) for v in activated]
+        return {"label": names[int(median_class(np.asarray([values]))[0])], "probs": dict(zip(names, values))}
+
+    def correct(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        below = torch.softmax(logits.float(), dim=-1).cumsum(-1)
+        return ((below < 0.5).sum(-1).clamp(max=logits.shape[-1] - 1) == labels).sum()
+
+    def scores(self, predictions: np.ndarray, labels: np.ndarray, num_outputs: int) -> dict[str, float]:
+        return {
+            "mae": mean_absolute_error(predictions, labels),
+            "qwk": quadratic_weighted_kappa(predictions, labels, num_outputs),
+            "accuracy": accuracy(predictions, labels),
+        }
+
+    def order_names(self, names: set[str], where: str) -> list[str]:
+        """Names found in the data, in order: only numbers have one that can be read off."""
+        try:
+            return sorted(names, key=float)
+        except ValueError:
+            raise LabelError(
+                f"{where}: ordered classes need their order, which names like {sorted(names)[:5]} do not tell; "
+                "pass --label_names with the names from lowest to highest."
+            ) from None
+
+    def description(self, names: Sequence[str]) -> str:
+        return f"a text to rate on the ordered scale: {' < '.join(names)}"
+
+
+ORDINAL = OrdinalRegression()
