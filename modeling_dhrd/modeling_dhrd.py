@@ -190,9 +190,9 @@ class DHRDDualHeadModel(DHRDPreTrainedModel):
 
     def _two_heads(
         self,
+        *,
         input_ids: torch.LongTensor | None = None,
         attention_mask: torch.Tensor | None = None,
-        *,
         position_ids: torch.LongTensor | None = None,
         inputs_embeds: torch.FloatTensor | None = None,
         pooling_mask: torch.Tensor | None = None,
@@ -322,8 +322,8 @@ class DHRDForSequenceClassification(DHRDDualHeadModel):
                 Divisor of the summed LM loss, likewise over the accumulation window. Defaults to this batch's count.
         """
         logits, lm_loss, outputs = self._two_heads(
-            input_ids,
-            attention_mask,
+            input_ids=input_ids,
+            attention_mask=attention_mask,
             position_ids=position_ids,
             inputs_embeds=inputs_embeds,
             pooling_mask=pooling_mask,
@@ -397,7 +397,7 @@ class DHRDForMultipleChoice(DHRDDualHeadModel):
     ) -> torch.Tensor:
         """`[rows, 1]` scores of `[rows, seq]` option rows `[context, option]`, each scored as `forward` scores it
         among its example's options: what batched inference over flat option rows calls (`dhrd predict`)."""
-        scores, _, _ = self._two_heads(input_ids, attention_mask, **kwargs)
+        scores, _, _ = self._two_heads(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
         return scores
 
     def _rationale_rows_apart(
@@ -542,8 +542,8 @@ class DHRDForMultipleChoice(DHRDDualHeadModel):
                 "example has; score flat option rows with `score_rows`."
             )
         scores, lm_loss, _ = self._two_heads(
-            input_ids,
-            None,
+            input_ids=input_ids,
+            attention_mask=None,
             position_ids=position_ids,
             inputs_embeds=inputs_embeds,
             pooling_mask=pooling_mask,
