@@ -183,6 +183,8 @@ def _kind_rows(kind: str, rows: int, seed: int) -> list[dict]:
             line.update(text=" ".join(words), label=sorted({"wet", "cold"} & {*map(WET_OR_COLD.get, words)} - {None}))
         elif kind == "regression":
             line.update(text=" ".join(words), label=float(len(words)))
+        elif kind == "ordinal_regression":
+            line.update(text=" ".join(words), label=["short", "medium", "long"][min(len(words) // 2 - 1, 2)])
         else:
             choices = rng.sample(WORDS, 3)
             line.update(question=" ".join(words), choices=choices, answer=rng.randrange(3))
@@ -194,13 +196,14 @@ WET_OR_COLD = {"rain": "wet", "snow": "cold", "hail": "wet", "frost": "cold"}
 KIND_FLAGS = {
     "multi_label": ("--problem_type", "multi_label_classification", "--label_names", "cold,wet"),
     "regression": ("--problem_type", "regression"),
+    "ordinal_regression": ("--problem_type", "ordinal_regression", "--label_names", "short,medium,long"),
     "multiple_choice": ("--text_column", "question", "--options_column", "choices", "--label_column", "answer"),
 }
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("kind, metric", [("multi_label", "micro_f1"), ("regression", "mse"),
-                                          ("multiple_choice", "accuracy")])  # fmt: skip
+                                          ("ordinal_regression", "mae"), ("multiple_choice", "accuracy")])  # fmt: skip
 def test_compare_runs_every_problem_kind_end_to_end(kind, metric, tmp_path, tiny_backbone_dir, capsys):
     """Multi-label, regression and multiple choice (scored per option) through the same compare: the kind's metric
     per run, recomputed from the stored predictions, and the paired difference of the two arms."""
@@ -218,7 +221,7 @@ def test_compare_runs_every_problem_kind_end_to_end(kind, metric, tmp_path, tiny
     (difference,) = report["differences"]
     runs = {arm: report["arms"][arm]["metrics"][metric]["runs"][0] for arm in ("pooled", "dhrd")}
     sign = 1 if report["greater_is_better"] else -1
-    scale = 100 if metric != "mse" else 1
+    scale = 100 if metric not in ("mse", "mae") else 1
     assert difference["per_seed"] == pytest.approx([sign * scale * (runs["dhrd"] - runs["pooled"])], abs=1e-3)
     assert difference["verdict"] in out
     for path in (tmp_path / "cmp" / "runs").glob("*.jsonl"):

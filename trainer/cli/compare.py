@@ -59,7 +59,7 @@ class CompareArguments:
         default=None,
         metadata={
             "help": "The metric the differences and verdicts use. Default: the kind's first (accuracy for "
-            "single-label and multiple choice, micro_f1 for multi-label, mse for regression)."
+            "single-label and multiple choice, micro_f1 for multi-label, mse for regression, mae for ordered classes)."
         },
     )
     bootstrap_draws: int = field(default=2000, metadata={"help": "Draws of the seeds-and-rows bootstrap interval."})
