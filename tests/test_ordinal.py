@@ -108,6 +108,20 @@ def test_the_order_comes_from_the_label_names_or_from_numbers_never_from_the_alp
     ]  # fmt: skip
 
 
+def test_the_teacher_is_told_the_rating_and_the_scale(tmp_path):
+    from trainer.teachers import build_messages, template_for
+
+    rows = _rows(4, 2)
+    args = DatasetArguments(
+        train_file=str(_write(tmp_path / "t.jsonl", rows)), problem_type="ordinal_regression", label_names=",".join(SCALE)
+    )
+    data = LabelledData(args)
+    task = data.task
+    prompt = build_messages(template_for(task.name, None, task.problem_kind), task, data.rows("train")[0])[1]
+    assert f"The rating is: {rows[0]['label']}." in prompt["content"]
+    assert "on the ordered scale: awful < poor < fine < great" in prompt["content"]
+
+
 @pytest.mark.slow
 def test_command_line_end_to_end_and_the_exported_pipeline_gives_the_same_probabilities(tiny_backbone_dir, tmp_path):
     rows = _rows(24, 1)
