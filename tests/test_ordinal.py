@@ -112,9 +112,8 @@ def test_the_teacher_is_told_the_rating_and_the_scale(tmp_path):
     from trainer.teachers import build_messages, template_for
 
     rows = _rows(4, 2)
-    args = DatasetArguments(
-        train_file=str(_write(tmp_path / "t.jsonl", rows)), problem_type="ordinal_regression", label_names=",".join(SCALE)
-    )
+    path = _write(tmp_path / "t.jsonl", rows)
+    args = DatasetArguments(train_file=str(path), problem_type="ordinal_regression", label_names=",".join(SCALE))
     data = LabelledData(args)
     task = data.task
     prompt = build_messages(template_for(task.name, None, task.problem_kind), task, data.rows("train")[0])[1]
