@@ -239,6 +239,8 @@ def test_a_flag_added_since_at_its_default_resumes_an_older_versions_compare(job
     del older["training"]["padding_free"], older["model"]["pooling"]  # flags this project added later
     path.write_text(json.dumps(older))
     out = dhrd_in_process(capsys, *job, "--arms", "pooled", "--seeds", "0")
-    assert "== compare" not in out and (tmp_path / "cmp" / "compare.json").is_file()  # nothing trained again
+    assert "== compare" not in out  # nothing trained again: the older run's record is this job's
+    report = json.loads((tmp_path / "cmp" / "compare.json").read_text())
+    assert len(report["arms"]["pooled"]["metrics"]["accuracy"]["runs"]) == 1
     line = refusal_in_process(capsys, *job, "--arms", "pooled", "--seeds", "0", "--padding_free")
     assert "padding_free: was false, now true" in line, line  # the older version ran without it

@@ -176,3 +176,62 @@ def test_command_line_end_to_end_and_the_exported_pipeline_gives_the_same_probab
         assert set(scores) == set(SCALE)
         for name in SCALE:
             assert scores[name] == pytest.approx(record["probs"][name], abs=1e-4)
+
+
+def test_an_unreadable_decoded_answer_scores_as_the_worst_answer_not_a_near_miss():
+    """CoT and reasoning-head decoding give -1 where an answer names no class: scored as the farthest class from the
+    gold one (MAE 3 on a 4-class scale), never as the highest class (which would be a near miss for gold 3)."""
+    scores = ORDINAL.scores(np.array([-1, -1, 2]), np.array([3, 0, 2]), 4)
+    assert scores["mae"] == pytest.approx((3 + 3 + 0) / 3) and scores["accuracy"] == pytest.approx(1 / 3)
+    worst = ORDINAL.scores(np.array([0, 3, 2]), np.array([3, 0, 2]), 4)
+    assert scores["qwk"] == pytest.approx(worst["qwk"])
+
+
+def test_explain_picks_the_decided_label_the_median_not_the_argmax():
+    """`dhrd explain` joins `dhrd predict`'s output on row id: its label is the kind's decision too."""
+    from conftest import make_tokenizer
+
+    from trainer.cli.explain import _least_confident
+    from trainer.inference.classify import classify_batches
+
+    model, tokenizer = (
+        tiny_dhrd("llama", num_labels=4, problem_kind="ordinal_regression", seed=3).eval(),
+        make_tokenizer(),
+    )
+    with torch.no_grad():  # a flat distribution: argmax says the first class, the median the second
+        model.score.weight.zero_()
+    texts = [f"row {i} says {'x' * i}" for i in range(12)]
+    logits = torch.cat([chunk for _, chunk in classify_batches(model, tokenizer, texts, None, desc="t")])
+    decided, argmax = ORDINAL.decide(logits.numpy()), logits.argmax(-1).numpy()
+    assert (decided != argmax).any()
+    chosen = _least_confident(model, tokenizer, texts, None, len(texts), ORDINAL)
+    assert [chosen[i][0] for i in range(len(texts))] == decided.tolist()
+    probs = torch.softmax(logits.float(), -1)
+    assert [chosen[i][1] for i in range(len(texts))] == pytest.approx(probs[range(len(texts)), decided].tolist())
+
+
+def test_the_model_card_says_the_order_and_the_decision():
+    from trainer.training.model_card import build_model_card, model_card_fields
+
+    config = DHRDConfig(id2label=dict(enumerate(SCALE)), problem_kind="ordinal_regression")
+    card = str(build_model_card(repo_id="me/x", base_model=None, architecture="LlamaForSequenceClassification",
+                                native=True, **model_card_fields(config)))  # fmt: skip
+    assert "Ordered labels: `awful` < `poor` < `fine` < `great`" in card and "median class" in card
+
+
+def test_a_preset_read_as_ordered_classes_scores_as_ordered_classes(tmp_path):
+    (tmp_path / "superglue" / "RTE").mkdir(parents=True)
+    rows = [{"premise": "p", "hypothesis": "h", "label": name, "idx": i} for i, name in enumerate(["entailment"] * 3)]
+    (tmp_path / "superglue" / "RTE" / "val.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    data = LabelledData(DatasetArguments(task="rte", data_dir=str(tmp_path), problem_type="ordinal_regression"))
+    assert data.task.kind is ORDINAL and data.task.name == "rte"
+    assert set(data.task.score([1, 0, 0], [0, 0, 0])) == {"mae", "qwk", "accuracy"}
+
+
+def test_numbers_written_two_ways_are_refused():
+    from trainer.kinds.labels import LabelError
+
+    with pytest.raises(LabelError, match="'1' and '1.0' are one number|'1.0' and '1' are one number"):
+        ORDINAL.order_names({"1", "1.0", "2"}, "t.jsonl")
+    with pytest.raises(LabelError, match="pass --label_names"):
+        ORDINAL.order_names({"1", "nan"}, "t.jsonl")

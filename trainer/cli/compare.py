@@ -122,8 +122,10 @@ def run_compare(
     labels = np.asarray(scored["label"])
     output_dir = Path(training.output_dir)
     manifest = _manifest(data, args, model_args, training)
-    # a folder an older version began resumes when the flags added since are at their defaults
-    defaults = {"model": dataclass_defaults(ModelArguments), "training": dataclass_defaults(TrainCommandArguments)}
+    # a folder an older version began resumes when the flags added since are at their defaults (as the manifest
+    # writes them: a default-built instance's flags, after transformers has normalised them)
+    unset = TrainCommandArguments(output_dir=training.output_dir)
+    defaults = {"model": dataclass_defaults(ModelArguments), "training": _training_flags(unset)}
     runs = ShardedResults(output_dir / "runs", manifest=manifest, defaults=defaults)
     todo = [(arm, seed) for seed in seeds for arm in arms]
     with runs.open(args.overwrite) as (done, shard):
@@ -150,7 +152,6 @@ def _run_id(arm: Arm, seed: int) -> str:
 
 def _manifest(data: LabelledData, args: CompareArguments, model_args, training: TrainCommandArguments) -> dict:
     """What every run's result depends on besides its arm and seed."""
-    flags = {key: value for key, value in training.to_dict().items() if key not in PER_RUN_FLAGS}
     caps = {"max_train_samples": data.args.max_train_samples, "max_eval_samples": data.args.max_eval_samples}
     return {
         "job": "dhrd compare",
@@ -159,8 +160,14 @@ def _manifest(data: LabelledData, args: CompareArguments, model_args, training: 
         "validation": data_identity(data, "validation") if data.has("validation") else None,
         "row_caps": caps,
         "model": asdict(model_args),
-        "training": json.loads(json.dumps(flags, default=str)),
+        "training": _training_flags(training),
     }
+
+
+def _training_flags(training: TrainCommandArguments) -> dict:
+    """The training flags a manifest records (those the same for every run), as JSON."""
+    flags = {key: value for key, value in training.to_dict().items() if key not in PER_RUN_FLAGS}
+    return json.loads(json.dumps(flags, default=str))
 
 
 def _one_run(

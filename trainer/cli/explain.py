@@ -26,6 +26,7 @@ from ..device import DeviceArguments
 from ..inference.classify import classifier_data, classify_batches, load_classifier, max_input_length
 from ..inference.reasoning_decode import decode_with_reasoning_head, reasoning_head
 from ..jobs.ranks import launched
+from ..kinds.base import ProblemKind
 from .checks import model_argument, require_positive
 
 logger = logging.getLogger(__name__)
@@ -70,7 +71,7 @@ def run_explain(args: ExplainArguments, data_args: DatasetArguments, device: Dev
     start = time.perf_counter()
     count, mine = args.least_confident or len(rows), ranks.mine(range(len(rows)))
     texts = rows.select(mine)["text"] if ranks.several else rows["text"]
-    found = _least_confident(model, tokenizer, texts, length, count)  # by position among this rank's rows
+    found = _least_confident(model, tokenizer, texts, length, count, data.kind)  # by position among this rank's rows
     chosen = _fewest(ranks.all_gather({mine[p]: choice for p, choice in found.items()}), count)
     classified = time.perf_counter() - start
     positions = sorted(chosen)
@@ -116,12 +117,16 @@ def _fewest(parts: list[dict[int, tuple[int, float]]], count: int) -> dict[int, 
     return {position: (label, -negative) for negative, position, label in heapq.nlargest(count, items)}
 
 
-def _least_confident(model, tokenizer, texts, length: int | None, count: int) -> dict[int, tuple[int, float]]:
-    """`{position: (label, top probability)}` of the `count` rows with the lowest top probability, kept in a
-    bounded heap while the rows are classified (memory follows `count`, not the split)."""
-    heap: list[tuple[float, int, int]] = []  # (-top probability, position, label): the most confident on top
+def _least_confident(
+    model, tokenizer, texts, length: int | None, count: int, kind: ProblemKind
+) -> dict[int, tuple[int, float]]:
+    """`{position: (label, its probability)}` of the `count` rows whose decided label (the kind's decision: the
+    argmax, or the median of ordered classes, as `dhrd predict` decides) is least probable, kept in a bounded heap
+    while the rows are classified (memory follows `count`, not the split)."""
+    heap: list[tuple[float, int, int]] = []  # (-probability, position, label): the most confident on top
     for positions, logits in classify_batches(model, tokenizer, texts, length, desc="Classifying"):
-        top, labels = torch.softmax(logits, dim=-1).max(dim=-1)
+        labels = torch.from_numpy(kind.decide(logits.float().numpy())).long()
+        top = torch.softmax(logits.float(), dim=-1).gather(-1, labels[:, None])[:, 0]
         for position, probability, label in zip(positions, top.tolist(), labels.tolist()):
             item = (-probability, position, label)
             if len(heap) < count:

@@ -3,6 +3,7 @@
 
 import logging
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 
 from datasets import Dataset
 
@@ -89,7 +90,8 @@ class LabelledData:
         if self.kind.scores_options:
             raise TypeError("Multiple-choice data has no fixed label set: use choice_task(option_lists).")
         if self.preset is not None and list(self.preset.label_names) == self.label_names:
-            return self.preset
+            # the preset's texts and metric, with the kind the data was read as (`--problem_type` may differ)
+            return self.preset if self.preset.kind is self.kind else replace(self.preset, problem_kind=self.kind.name)
         return Task(
             "custom",
             tuple(self.label_names),

@@ -138,6 +138,10 @@ class ProblemKind(ABC):
     def description(self, names: Sequence[str]) -> str:
         """A teacher prompt's 'Here is <description>.' for own data of this kind with these label names."""
 
+    def card_labels(self, names: Sequence[str]) -> str:
+        """What a model card says of the outputs (and how to read them where a plain `pipeline` would not)."""
+        return "Labels: " + ", ".join(f"`{name}`" for name in names) + "."
+
     @abstractmethod
     def summary(self, counts: PredictionCounts, names: Sequence[str]) -> str:
         """`dhrd predict`'s closing summary of what was predicted."""

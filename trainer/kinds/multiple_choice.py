@@ -74,6 +74,9 @@ class MultipleChoice(ProblemKind):
     def scores(self, predictions: np.ndarray, labels: np.ndarray, num_outputs: int) -> dict[str, float]:
         return {"accuracy": accuracy(predictions, labels)}
 
+    def card_labels(self, names: Sequence[str]) -> str:
+        return "It scores the options of multiple-choice questions."
+
     def description(self, names: Sequence[str]) -> str:
         return "a question with several options, one of them right"
 

@@ -79,21 +79,44 @@ class OrdinalRegression(SingleLabel):
         return ((below < 0.5).sum(-1).clamp(max=logits.shape[-1] - 1) == labels).sum()
 
     def scores(self, predictions: np.ndarray, labels: np.ndarray, num_outputs: int) -> dict[str, float]:
+        """A prediction outside the classes (-1: a decoded answer that names none) scores as the worst answer, the
+        class farthest from the gold one, so an unreadable answer never counts as a near miss."""
+        predictions, labels = np.asarray(predictions, dtype=np.int64), np.asarray(labels, dtype=np.int64)
+        farthest = np.where(labels < num_outputs / 2, num_outputs - 1, 0)
+        valid = (predictions >= 0) & (predictions < num_outputs)
+        scored = np.where(valid, predictions, farthest)
         return {
-            "mae": mean_absolute_error(predictions, labels),
-            "qwk": quadratic_weighted_kappa(predictions, labels, num_outputs),
+            "mae": mean_absolute_error(scored, labels),
+            "qwk": quadratic_weighted_kappa(scored, labels, num_outputs),
             "accuracy": accuracy(predictions, labels),
         }
 
     def order_names(self, names: set[str], where: str) -> list[str]:
-        """Names found in the data, in order: only numbers have one that can be read off."""
+        """Names found in the data, in order: only numbers have one that can be read off (two names of one number,
+        "1" and "1.0", are refused: their order would be a guess)."""
         try:
-            return sorted(names, key=float)
+            values = {name: float(name) for name in names}
         except ValueError:
+            values = {}
+        if not values or any(np.isnan(v) for v in values.values()):
             raise LabelError(
                 f"{where}: ordered classes need their order, which names like {sorted(names)[:5]} do not tell; "
                 "pass --label_names with the names from lowest to highest."
-            ) from None
+            )
+        ordered = sorted(names, key=values.__getitem__)
+        same = [(a, b) for a, b in zip(ordered, ordered[1:]) if values[a] == values[b]]
+        if same:
+            first, second = same[0]
+            raise LabelError(f"{where}: the labels {first!r} and {second!r} are one number; write it one way.")
+        return ordered
+
+    def card_labels(self, names: Sequence[str]) -> str:
+        order = " < ".join(f"`{name}`" for name in names)
+        return (
+            f"Ordered labels: {order}. The model's decision (what `dhrd predict` reports and its metrics score) is "
+            "the median class, the first in this order whose cumulative probability reaches 1/2; a plain `pipeline` "
+            "returns the most probable one: call it with `top_k=None` for every class's probability."
+        )
 
     def description(self, names: Sequence[str]) -> str:
         return f"a text to rate on the ordered scale: {' < '.join(names)}"

@@ -94,6 +94,7 @@ def build_model_card(
     tags: Sequence[str] = (),
     exported: bool = True,
     example: str = "Premise: A man plays a guitar. Hypothesis: A person makes music.",
+    labels_line: str | None = None,
 ) -> ModelCard:
     """The card: Hub metadata through `ModelCardData` (metrics as `model-index` results) and a usage section that
     fits the checkpoint (native classifier, or DHRD remote code; `exported=False` for a training checkpoint)."""
@@ -137,7 +138,9 @@ def build_model_card(
             "are optimistic: score held-out rows (`dhrd evaluate --split test`) for an unbiased figure."
         )
     labels = ", ".join(f"`{label}`" for label in label_names)
-    what = "It scores the options of multiple-choice questions." if scores_options else f"Labels: {labels}."
+    what = labels_line or (
+        "It scores the options of multiple-choice questions." if scores_options else f"Labels: {labels}."
+    )
     body = f"""# {name}
 
 A text classifier trained with **Dual-Head Reasoning Distillation** (DHRD, arXiv 2509.21487) from
@@ -202,10 +205,12 @@ def _input_section(contract: Mapping[str, Any] | None) -> str:
 def model_card_fields(config) -> dict[str, Any]:
     """`label_names`, whether it scores options, `dhrd` (the settings a card shows) and the input contract of a DHRD
     config."""
+    kind, names = kind_of(config), [config.id2label[i] for i in range(config.num_labels)]
     return {
         "input_contract": getattr(config, "input_contract", None),
-        "scores_options": kind_of(config).scores_options,
-        "label_names": [config.id2label[i] for i in range(config.num_labels)],
+        "scores_options": kind.scores_options,
+        "label_names": names,
+        "labels_line": kind.card_labels(names),
         "dhrd": {
             name: getattr(config, name)
             for name in ("pooling", "head", "cls_weight", "lm_weight", "class_weights", "label_thresholds")
