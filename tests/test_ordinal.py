@@ -235,3 +235,14 @@ def test_numbers_written_two_ways_are_refused():
         ORDINAL.order_names({"1", "1.0", "2"}, "t.jsonl")
     with pytest.raises(LabelError, match="pass --label_names"):
         ORDINAL.order_names({"1", "nan"}, "t.jsonl")
+
+
+def test_integer_ratings_are_named_by_their_numbers_never_read_as_class_indices(tmp_path):
+    ratings = [5, 1, 4, 2, 5, 4]
+    path = _write(tmp_path / "stars.jsonl", [{"text": f"review {i}", "label": r} for i, r in enumerate(ratings)])
+    found = LabelledData(DatasetArguments(train_file=str(path), problem_type="ordinal_regression"))
+    assert found.label_names == ["1", "2", "4", "5"]
+    assert found.rows("train")["label"] == [3, 0, 2, 1, 3, 2]
+    # the scale given in full: rating 1 is the first class, not index 1; 5 is the last, not out of range
+    given = DatasetArguments(train_file=str(path), problem_type="ordinal_regression", label_names="1,2,3,4,5")
+    assert LabelledData(given).rows("train")["label"] == [4, 0, 3, 1, 4, 3]

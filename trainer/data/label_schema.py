@@ -168,6 +168,9 @@ def _observed_names(args: DatasetArguments, splits: RawSplits, kind: ProblemKind
             raise DataError(str(error)) from None
     if all(isinstance(v, int) for v in values):
         found = sorted(values)
+        named = kind.names_of_numbers(found)
+        if named is not None:
+            return named, origin + "; pass --label_names to set other names"
         if found != list(range(found[-1] + 1)) or len(found) < 2:
             raise DataError(
                 f"Integer labels {found[:20]} in {', '.join(sources)} are not 0..K-1 for K >= 2 classes; pass "

@@ -161,6 +161,11 @@ class ProblemKind(ABC):
         """`--class_weights balanced` from the training rows' targets (the kinds with classes override it)."""
         raise ValueError(f"--class_weights weight labels; {self.name} has none to weight: drop it.")
 
+    def names_of_numbers(self, found: Sequence[int]) -> list[str] | None:
+        """Label names for integer labels found in the data, or None: they are class indices 0..K-1 (the kinds
+        whose integers are values name them)."""
+        return None
+
     def order_names(self, names: set[str], where: str) -> list[str]:
         """Label names found in the data, in index order (sorted: `--label_names` sets another order)."""
         return sorted(names)
