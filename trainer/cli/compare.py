@@ -206,6 +206,8 @@ def _one_run(
     if args.keep_models:
         export_classifier(trainer.model, folder / "export", trainer.processing_class, overwrite=True)
     shutil.rmtree(folder / "model", ignore_errors=True)
+    if folder.is_dir() and not any(folder.iterdir()):
+        folder.rmdir()  # nothing of the run is kept beside its record
     logger.info("%s, seed %d: %s = %.4f (%.0f s)", arm.title, seed, metric, scores[metric], seconds)
     return {
         "id": _run_id(arm, seed),
