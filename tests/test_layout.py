@@ -31,7 +31,7 @@ def test_trainer_has_rooms_and_the_kinds_live_in_theirs():
     assert len(list(root.glob("*.py"))) <= 12
     kind_names = re.compile(
         r"single_label_classification|multi_label_classification|[\"']regression[\"']|multiple_choice|SINGLE_LABEL"
-        r"|MULTI_LABEL\b|REGRESSION|MULTIPLE_CHOICE|OPTION_SCORE_LABEL"
+        r"|MULTI_LABEL\b|REGRESSION|MULTIPLE_CHOICE|OPTION_SCORE_LABEL|ordinal_regression|ORDINAL\b"
     )
     counts = {
         str(path.relative_to(root)): len(kind_names.findall(path.read_text()))
