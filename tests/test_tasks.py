@@ -262,3 +262,30 @@ def test_synthetic_two_step_rows_are_unchanged():
 
     rows = get_task("synthetic").load("val", limit=200).to_list()
     assert hashlib.md5(json.dumps(rows).encode()).hexdigest() == "0ff4445b4f47286cbcfdb1d24a71e31f"
+
+
+def test_commonsense_qa_choice_files_read_back_as_option_rows(tmp_path):
+    """`examples/cqa_choice_files.py` writes the files the CommonsenseQA compare in RESULTS read: a data description
+    reads them as multiple choice, with every train row's rationale and five options."""
+    import subprocess
+    import sys
+
+    from conftest import PROJECT_ROOT
+
+    from trainer.data.description import DatasetArguments
+    from trainer.data.labelled import LabelledData
+
+    requires_data("rationales", "palm_cqa")
+    written = subprocess.run(
+        [sys.executable, "examples/cqa_choice_files.py", "--data-dir", str(DATA_DIR), "--output-dir", str(tmp_path),
+         "--train-rows", "40", "--test-rows", "10"],
+        capture_output=True, text=True, cwd=PROJECT_ROOT,
+    )  # fmt: skip
+    assert written.returncode == 0, written.stderr[-2000:]
+    data = LabelledData(
+        DatasetArguments(train_file=str(tmp_path / "cqa_train.jsonl"), test_file=str(tmp_path / "cqa_test.jsonl"),
+                         options_column="options", id_column="id")
+    )  # fmt: skip
+    train, test = data.rows("train"), data.rows("test")
+    assert data.kind.scores_options and (len(train), len(test)) == (40, 10)
+    assert all(len(options) == 5 for options in train["options"]) and all(train["rationale"])
