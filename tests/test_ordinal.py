@@ -238,11 +238,29 @@ def test_numbers_written_two_ways_are_refused():
 
 
 def test_integer_ratings_are_named_by_their_numbers_never_read_as_class_indices(tmp_path):
+    """Ratings 1..5: the scale from the lowest to the highest found (a rating no row has keeps its place), read as
+    names, never as indices; the training sequences keep the normalised targets (they are indices by then) and
+    verbalise the rating."""
+    from conftest import make_tokenizer
+
+    from trainer.training.sequences import SequenceBuilder
+
     ratings = [5, 1, 4, 2, 5, 4]
     path = _write(tmp_path / "stars.jsonl", [{"text": f"review {i}", "label": r} for i, r in enumerate(ratings)])
     found = LabelledData(DatasetArguments(train_file=str(path), problem_type="ordinal_regression"))
-    assert found.label_names == ["1", "2", "4", "5"]
-    assert found.rows("train")["label"] == [3, 0, 2, 1, 3, 2]
-    # the scale given in full: rating 1 is the first class, not index 1; 5 is the last, not out of range
+    assert found.label_names == ["1", "2", "3", "4", "5"]
+    rows = found.rows("train")
+    assert rows["label"] == [4, 0, 3, 1, 4, 3]
+    builder = SequenceBuilder(make_tokenizer(), dict(enumerate(found.label_names)), "\nReasoning:", "\nAnswer:",
+                              problem_kind="ordinal_regression")  # fmt: skip
+    assert [builder({**row, "rationale": "r"}, i)["labels"] for i, row in enumerate(rows)] == rows["label"]
     given = DatasetArguments(train_file=str(path), problem_type="ordinal_regression", label_names="1,2,3,4,5")
     assert LabelledData(given).rows("train")["label"] == [4, 0, 3, 1, 4, 3]
+    # class indices with rating names: the column is read one way (as ratings), so the 0 is refused by name
+    indices = _write(tmp_path / "idx.jsonl", [{"text": "a", "label": 0}, {"text": "b", "label": 1}])
+    with pytest.raises(ValueError, match="label '0' is not one of the labels"):
+        LabelledData(DatasetArguments(train_file=str(indices), problem_type="ordinal_regression",
+                                      label_names="1,2,3")).rows("train")  # fmt: skip
+    one = _write(tmp_path / "one.jsonl", [{"text": "a", "label": 3}, {"text": "b", "label": 3}])
+    with pytest.raises(ValueError, match="one rating only"):
+        _ = LabelledData(DatasetArguments(train_file=str(one), problem_type="ordinal_regression")).label_names

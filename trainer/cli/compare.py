@@ -124,7 +124,7 @@ def run_compare(
     manifest = _manifest(data, args, model_args, training)
     # a folder an older version began resumes when the flags added since are at their defaults (as the manifest
     # writes them: a default-built instance's flags, after transformers has normalised them)
-    unset = TrainCommandArguments(output_dir=training.output_dir)
+    unset = TrainCommandArguments(output_dir=training.output_dir, use_cpu=training.use_cpu)  # no other device set up
     defaults = {"model": dataclass_defaults(ModelArguments), "training": _training_flags(unset)}
     runs = ShardedResults(output_dir / "runs", manifest=manifest, defaults=defaults)
     todo = [(arm, seed) for seed in seeds for arm in arms]

@@ -40,6 +40,12 @@ class LabelSchema:
     kind_origin: str
     class_indices: bool  # the label column is a `ClassLabel` (or a list of them): integers are class indices
 
+    @property
+    def integers_are_names(self) -> bool:
+        """Integer labels are label names (ratings "1".."5" of ordered classes), not class indices: decided once
+        for the column, so no column is read both ways."""
+        return not self.class_indices and self.kind.integers_name_labels(self.names)
+
 
 def label_schema(
     args: DatasetArguments, preset: Task | None, splits: RawSplits, model: ModelLabels | None = None
@@ -168,7 +174,10 @@ def _observed_names(args: DatasetArguments, splits: RawSplits, kind: ProblemKind
             raise DataError(str(error)) from None
     if all(isinstance(v, int) for v in values):
         found = sorted(values)
-        named = kind.names_of_numbers(found)
+        try:
+            named = kind.names_of_numbers(found)
+        except LabelError as error:
+            raise DataError(f"{', '.join(sources)}: {error}") from None
         if named is not None:
             return named, origin + "; pass --label_names to set other names"
         if found != list(range(found[-1] + 1)) or len(found) < 2:

@@ -166,10 +166,15 @@ class RowNormaliser:
         columns, schema = self.args.columns_of_labels(), self.schema
         if not columns:
             label2id = {name: index for index, name in enumerate(schema.names)}
-            column = self.args.label_column
-            return lambda record, where: schema.kind.encode_target(
-                record[column], label2id, where, schema.class_indices
-            )
+            column, named = self.args.label_column, schema.integers_are_names
+
+            def read(record: dict, where: str) -> object:
+                value = record[column]
+                if named and isinstance(value, int) and not isinstance(value, bool):
+                    value = str(value)  # a rating: the label of that name (an unknown one is refused by name)
+                return schema.kind.encode_target(value, label2id, where, schema.class_indices)
+
+            return read
 
         def flags(record: dict, where: str) -> list[float]:
             values = []

@@ -161,6 +161,11 @@ class ProblemKind(ABC):
         """`--class_weights balanced` from the training rows' targets (the kinds with classes override it)."""
         raise ValueError(f"--class_weights weight labels; {self.name} has none to weight: drop it.")
 
+    def integers_name_labels(self, names: Sequence[str]) -> bool:
+        """Whether an integer label is read as the label of that name (else as a class index), decided once for a
+        column from its label names."""
+        return False
+
     def names_of_numbers(self, found: Sequence[int]) -> list[str] | None:
         """Label names for integer labels found in the data, or None: they are class indices 0..K-1 (the kinds
         whose integers are values name them)."""

@@ -13,7 +13,7 @@ is better), quadratic-weighted kappa and accuracy. The class order is the label 
 `ClassLabel` feature or a task's names; names found in the data are put in order only when they are all numbers.
 """
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -21,7 +21,7 @@ import torch
 
 from modeling_dhrd.classification_loss import ORDINAL_REGRESSION
 
-from .labels import LabelError, label_value
+from .labels import LabelError
 from .metrics import accuracy
 from .single_label import SingleLabel
 
@@ -30,6 +30,13 @@ TEACHER_TEMPLATE = (
     "Explain in two or three sentences what in the text places it at this rating rather than one above or below. "
     "Do not restate the rating. End your explanation with {sentinel}"
 )
+
+
+def _is_integer(name: str) -> bool:
+    try:
+        return str(int(name)) == name
+    except ValueError:
+        return False
 
 
 def median_class(probabilities: np.ndarray) -> np.ndarray:
@@ -65,18 +72,18 @@ class OrdinalRegression(SingleLabel):
     teacher_template = TEACHER_TEMPLATE
     weights_classes = False
 
-    def encode_target(self, value: Any, label2id: Mapping[str, int], where: str, indices: bool = False) -> int:
-        """A number whose name is a label (ratings 1..5 named "1".."5") is that label, never a class index: read as
-        an index, a 5 would be out of range and a 1 would be the second rating. A `ClassLabel` column's integers
-        (`indices`) stay indices."""
-        number = label_value(value, where)
-        if not indices and isinstance(number, int) and str(number) in label2id:
-            return label2id[str(number)]
-        return super().encode_target(value, label2id, where, indices)
+    def integers_name_labels(self, names: Sequence[str]) -> bool:
+        """Ratings: where every label name is an integer ("1".."5"), an integer label is its name, never a class
+        index (read as an index, a 5 would be out of range and a 1 the second rating)."""
+        return bool(names) and all(_is_integer(name) for name in names)
 
     def names_of_numbers(self, found: Sequence[int]) -> list[str]:
-        """Integer labels found in the data are ratings: named by their numbers, in order."""
-        return [str(number) for number in sorted(found)]
+        """Integer labels found in the data are ratings: the scale from the lowest to the highest, a rating no row
+        has included (its place on the scale is known)."""
+        low, high = min(found), max(found)
+        if low == high:
+            raise LabelError(f"one rating only ({low}): pass --label_names with the whole scale, lowest first.")
+        return [str(number) for number in range(low, high + 1)]
 
     def decide(self, logits: np.ndarray, thresholds: Sequence[float] | None = None) -> np.ndarray:
         logits = np.asarray(logits, dtype=np.float64)
