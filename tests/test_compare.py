@@ -245,3 +245,14 @@ def test_a_flag_added_since_at_its_default_resumes_an_older_versions_compare(job
     assert len(report["arms"]["pooled"]["metrics"]["accuracy"]["runs"]) == 1
     line = refusal_in_process(capsys, *job, "--arms", "pooled", "--seeds", "0", "--padding_free")
     assert "padding_free: was false, now true" in line, line  # the older version ran without it
+
+
+def test_runs_do_not_prepare_validation_rows_that_nothing_reads(job, tmp_path, capsys, caplog):
+    """Each run scores the --split itself: without evaluations during training, the description's validation rows
+    are not tokenised for the Trainer (on e-SNLI, 9,842 rows a run)."""
+    import logging
+
+    with caplog.at_level(logging.INFO):
+        dhrd_in_process(capsys, *job, "--arms", "pooled", "--seeds", "0")
+    prepared = [record.getMessage() for record in caplog.records if record.getMessage().startswith("Prepared ")]
+    assert prepared and not [line for line in prepared if line.startswith("Prepared eval")], prepared

@@ -115,6 +115,8 @@ def _train(
     if prepare_train is not None:
         train = prepare_train(train)
     require_validation_rows(args, evaluation is not None)
+    if not final_evaluation and not args.reads_validation_in_training:
+        evaluation = None  # nothing would read the validation rows (`dhrd compare` scores its own): not prepared
     if "rationale" not in train.column_names and args.lm_weight != 0 and args.lm_loss_scope != "input":
         raise DataError(
             f"{data.source('train')}: no rationale column {data_args.rationale_column!r} (--rationale_column): "

@@ -163,6 +163,12 @@ class DHRDTrainingArguments(TrainingArguments):
         self.save_steps = self.eval_steps or self.save_steps
         self.load_best_model_at_end = True
 
+    @property
+    def reads_validation_in_training(self) -> bool:
+        """Whether training itself reads the validation rows: evaluations on a schedule (early stopping and the
+        best checkpoint among them) or thresholds tuned on them."""
+        return str(getattr(self.eval_strategy, "value", self.eval_strategy)) != "no" or self.tune_thresholds
+
     def given_class_weights(self) -> list[float] | None:
         """`--class_weights` as numbers (None: none given, or 'balanced', which the trainer counts from the rows)."""
         if self.class_weights is None or self.class_weights.strip() == "balanced":
