@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from cli_helpers import dhrd, error_line
+from cli_helpers import dhrd_in_process, refusal_in_process
 from conftest import tiny_dhrd
 from test_export import _run_isolated
 
@@ -122,40 +122,41 @@ def test_the_teacher_is_told_the_rating_and_the_scale(tmp_path):
 
 
 @pytest.mark.slow
-def test_command_line_end_to_end_and_the_exported_pipeline_gives_the_same_probabilities(tiny_backbone_dir, tmp_path):
+def test_command_line_end_to_end_and_the_exported_pipeline_gives_the_same_probabilities(
+    tiny_backbone_dir, tmp_path, capsys
+):
+    """The subcommands in process (as the shell runs them, without an interpreter's start each); the pipeline in a
+    fresh process with plain transformers."""
     rows = _rows(24, 1)
     train, valid = _write(tmp_path / "train.jsonl", rows[:16]), _write(tmp_path / "valid.jsonl", rows[16:])
     data = ["--train_file", str(train), "--validation_file", str(valid), "--id_column", "id"]
-    refused = dhrd("train", "--model", str(tiny_backbone_dir), "--output_dir", str(tmp_path / "no"), *data,
-                   "--problem_type", "ordinal_regression", "--max_steps", "1")  # fmt: skip
-    assert refused.returncode != 0 and "pass --label_names with the names from lowest" in error_line(refused)
+    refused = refusal_in_process(capsys, "train", "--model", str(tiny_backbone_dir), "--output_dir",
+                                 str(tmp_path / "no"), *data, "--problem_type", "ordinal_regression")  # fmt: skip
+    assert "pass --label_names with the names from lowest" in refused
 
     out = tmp_path / "run"
-    trained = dhrd(
-        "train", "--model", str(tiny_backbone_dir), "--output_dir", str(out), *data,
+    dhrd_in_process(
+        capsys, "train", "--model", str(tiny_backbone_dir), "--output_dir", str(out), *data,
         "--problem_type", "ordinal_regression", "--label_names", ",".join(SCALE), "--max_steps", "3",
         "--per_device_train_batch_size", "4", "--report_to", "none", "--save_strategy", "no", "--max_length", "128",
         "--max_input_length", "48", "--learning_rate", "1e-3",  # no input is cut: the pipeline does not cut
     )  # fmt: skip
-    assert trained.returncode == 0, trained.stderr[-3000:]
     config = json.loads((out / "config.json").read_text())
     assert (config["problem_kind"], config["problem_type"]) == ("ordinal_regression", "single_label_classification")
     assert [config["id2label"][str(i)] for i in range(4)] == SCALE
 
     report = tmp_path / "eval.json"
-    evaluated = dhrd("evaluate", "--model", str(out), "--validation_file", str(valid), "--output_file", str(report))
-    assert evaluated.returncode == 0, evaluated.stderr[-3000:]
+    dhrd_in_process(capsys, "evaluate", "--model", str(out), "--validation_file", str(valid), "--output_file",
+                    str(report), "--dtype", "float32")  # fmt: skip
     metrics = json.loads(report.read_text())
     assert {"mae", "qwk", "accuracy"} <= set(metrics) and metrics["rows"] == 8
 
     export = tmp_path / "export"
-    exported = dhrd("export", "--model", str(out), "--output_dir", str(export))
-    assert exported.returncode == 0, exported.stderr[-3000:]
+    dhrd_in_process(capsys, "export", "--model", str(out), "--output_dir", str(export))
     predictions = tmp_path / "pred.jsonl"
     for model, output in ((out, predictions), (export, tmp_path / "pred_export.jsonl")):
-        predicted = dhrd("predict", "--model", str(model), "--test_file", str(valid), "--id_column", "id",
-                         "--output_file", str(output), "--dtype", "float32")  # fmt: skip
-        assert predicted.returncode == 0, predicted.stderr[-3000:]
+        dhrd_in_process(capsys, "predict", "--model", str(model), "--test_file", str(valid), "--id_column", "id",
+                        "--output_file", str(output), "--dtype", "float32")  # fmt: skip
     records = [json.loads(line) for line in predictions.read_text().splitlines()]
     from_export = [json.loads(line) for line in (tmp_path / "pred_export.jsonl").read_text().splitlines()]
     assert [r["id"] for r in records] == [row["id"] for row in rows[16:]]
