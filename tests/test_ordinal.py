@@ -265,3 +265,30 @@ def test_integer_ratings_are_named_by_their_numbers_never_read_as_class_indices(
     one = _write(tmp_path / "one.jsonl", [{"text": "a", "label": 3}, {"text": "b", "label": 3}])
     with pytest.raises(ValueError, match="one rating only"):
         _ = LabelledData(DatasetArguments(train_file=str(one), problem_type="ordinal_regression")).label_names
+
+
+def test_a_lora_run_keeps_the_ordered_classes_through_the_merge_and_the_export(tiny_backbone_dir, tmp_path, capsys):
+    """The save paths × this kind: a LoRA run's merged checkpoint (a fresh base model, `load_base`) and its export
+    are still ordered classes, decided at the median."""
+    rows = _rows(16, 4)
+    train = _write(tmp_path / "train.jsonl", rows)
+    out, export = tmp_path / "run", tmp_path / "export"
+    dhrd_in_process(
+        capsys, "train", "--model", str(tiny_backbone_dir), "--output_dir", str(out), "--train_file", str(train),
+        "--problem_type", "ordinal_regression", "--label_names", ",".join(SCALE), "--lora_r", "2", "--max_steps", "2",
+        "--per_device_train_batch_size", "4", "--report_to", "none", "--save_strategy", "no", "--max_length", "96",
+        "--max_input_length", "32", "--learning_rate", "1e-3",
+    )  # fmt: skip
+    assert (out / "adapter").is_dir()
+    dhrd_in_process(capsys, "export", "--model", str(out), "--output_dir", str(export))
+    for folder in (out, export):
+        config = json.loads((folder / "config.json").read_text())
+        assert config["problem_kind"] == "ordinal_regression", folder
+        assert [config["id2label"][str(i)] for i in range(4)] == SCALE
+    predictions = tmp_path / "pred.jsonl"
+    dhrd_in_process(capsys, "predict", "--model", str(export), "--test_file", str(train), "--output_file",
+                    str(predictions), "--dtype", "float32")  # fmt: skip
+    for line in predictions.read_text().splitlines():
+        record = json.loads(line)
+        probs = np.array([record["probs"][name] for name in SCALE])
+        assert record["label"] == SCALE[int(np.searchsorted(np.cumsum(probs), 0.5))]

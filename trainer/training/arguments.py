@@ -167,7 +167,7 @@ class DHRDTrainingArguments(TrainingArguments):
     def reads_validation_in_training(self) -> bool:
         """Whether training itself reads the validation rows: evaluations on a schedule (early stopping and the
         best checkpoint among them) or thresholds tuned on them."""
-        return str(getattr(self.eval_strategy, "value", self.eval_strategy)) != "no" or self.tune_thresholds
+        return self.eval_strategy != "no" or self.tune_thresholds  # transformers' strategies are str enums
 
     def given_class_weights(self) -> list[float] | None:
         """`--class_weights` as numbers (None: none given, or 'balanced', which the trainer counts from the rows)."""

@@ -7,7 +7,7 @@ from typing import Any
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-from ..kinds.registry import kind_of
+from ..kinds.registry import MULTIPLE_CHOICE, SINGLE_LABEL, kind_of
 
 TAGS = ["dhrd", "text-classification", "reasoning-distillation"]
 AFTER_EXPORT = "the reasoning head was dropped at export"
@@ -137,10 +137,8 @@ def build_model_card(
             "\n\nThe decision thresholds (`label_thresholds`) were tuned on these validation rows, so these scores "
             "are optimistic: score held-out rows (`dhrd evaluate --split test`) for an unbiased figure."
         )
-    labels = ", ".join(f"`{label}`" for label in label_names)
-    what = labels_line or (
-        "It scores the options of multiple-choice questions." if scores_options else f"Labels: {labels}."
-    )
+    # the kind's words (`model_card_fields` gives them); without them, those of an option scorer or of classes
+    what = labels_line or (MULTIPLE_CHOICE if scores_options else SINGLE_LABEL).card_labels(label_names)
     body = f"""# {name}
 
 A text classifier trained with **Dual-Head Reasoning Distillation** (DHRD, arXiv 2509.21487) from
