@@ -238,6 +238,7 @@ def test_a_flag_added_since_at_its_default_resumes_an_older_versions_compare(job
     path = tmp_path / "cmp" / "runs" / "manifest.json"
     older = json.loads(path.read_text())
     del older["training"]["padding_free"], older["model"]["pooling"]  # flags this project added later
+    del older["row_caps"]["max_predict_samples"]
     path.write_text(json.dumps(older))
     out = dhrd_in_process(capsys, *job, "--arms", "pooled", "--seeds", "0")
     assert "== compare" not in out  # nothing trained again: the older run's record is this job's
@@ -245,6 +246,16 @@ def test_a_flag_added_since_at_its_default_resumes_an_older_versions_compare(job
     assert len(report["arms"]["pooled"]["metrics"]["accuracy"]["runs"]) == 1
     line = refusal_in_process(capsys, *job, "--arms", "pooled", "--seeds", "0", "--padding_free")
     assert "padding_free: was false, now true" in line, line  # the older version ran without it
+
+
+def test_max_predict_samples_caps_the_scored_test_rows(job, tmp_path, capsys):
+    """A quick compare on the first N test rows: every run scores (and keeps predictions for) those rows only."""
+    test_rows = ["--test_file", str(tmp_path / "valid.jsonl"), "--split", "test", "--max_predict_samples", "5"]
+    dhrd_in_process(capsys, *job, *test_rows, "--arms", "pooled", "--seeds", "0")
+    (record,) = [json.loads(line) for path in (tmp_path / "cmp" / "runs").glob("*.jsonl") for line in open(path)]
+    assert len(record["predictions"]) == 5
+    manifest = json.loads((tmp_path / "cmp" / "runs" / "manifest.json").read_text())
+    assert manifest["row_caps"]["max_predict_samples"] == 5
 
 
 def test_runs_do_not_prepare_validation_rows_that_nothing_reads(job, tmp_path, capsys, caplog):

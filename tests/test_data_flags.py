@@ -11,7 +11,7 @@ from transformers import AutoModelForCausalLM
 from trainer.cli import main
 
 ROWS, CAP = 10, 3
-CAPS = {"--max_train_samples": "train", "--max_eval_samples": "validation"}
+CAPS = {"--max_train_samples": "train", "--max_eval_samples": "validation", "--max_predict_samples": "test"}
 
 
 @pytest.fixture(scope="module")

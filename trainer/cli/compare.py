@@ -25,7 +25,7 @@ from datasets import Dataset
 
 from modeling_dhrd.atomic import atomic_write_text
 
-from ..data.description import DatasetArguments
+from ..data.description import ROW_CAPS, DatasetArguments
 from ..data.labelled import LabelledData
 from ..jobs.fingerprint import data_identity
 from ..jobs.ranks import launched_processes
@@ -125,7 +125,11 @@ def run_compare(
     # a folder an older version began resumes when the flags added since are at their defaults (as the manifest
     # writes them: a default-built instance's flags, after transformers has normalised them)
     unset = TrainCommandArguments(output_dir=training.output_dir, use_cpu=training.use_cpu)  # no other device set up
-    defaults = {"model": dataclass_defaults(ModelArguments), "training": _training_flags(unset)}
+    defaults = {
+        "model": dataclass_defaults(ModelArguments),
+        "training": _training_flags(unset),
+        "row_caps": dict.fromkeys(ROW_CAPS.values()),  # no cap: every row, as before a cap existed
+    }
     runs = ShardedResults(output_dir / "runs", manifest=manifest, defaults=defaults)
     todo = [(arm, seed) for seed in seeds for arm in arms]
     with runs.open(args.overwrite) as (done, shard):
@@ -152,7 +156,7 @@ def _run_id(arm: Arm, seed: int) -> str:
 
 def _manifest(data: LabelledData, args: CompareArguments, model_args, training: TrainCommandArguments) -> dict:
     """What every run's result depends on besides its arm and seed."""
-    caps = {"max_train_samples": data.args.max_train_samples, "max_eval_samples": data.args.max_eval_samples}
+    caps = {name: getattr(data.args, name) for name in ROW_CAPS.values()}
     return {
         "job": "dhrd compare",
         "train": data_identity(data, "train"),

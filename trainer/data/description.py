@@ -28,13 +28,14 @@ SPLITS = ("train", "validation", "test")
 # inputs alike.
 TEXT_FORMAT = ("text_column", "text_columns", "input_template")
 INPUT_FORMAT = (*TEXT_FORMAT, "options_column")
+# Each split's row cap, by the names transformers' example scripts give them (`run_glue.py`).
+ROW_CAPS = {"train": "max_train_samples", "validation": "max_eval_samples", "test": "max_predict_samples"}
 # What a job's rows of one split do not depend on: the other splits, the caps (a partial run's parts serve a larger
 # one) and how many processes read them.
 NOT_IN_JOB_IDENTITY = (
     *(f"{split}_file" for split in ("train", "validation", "test")),
     *(f"{split}_split" for split in ("train", "eval", "test")),
-    "max_train_samples",
-    "max_eval_samples",
+    *ROW_CAPS.values(),
     "preprocessing_num_workers",
 )
 
@@ -144,6 +145,9 @@ class DatasetArguments:
     max_eval_samples: int | None = field(
         default=None, metadata={"help": "Only the first N validation rows, wherever the validation split is read."}
     )
+    max_predict_samples: int | None = field(
+        default=None, metadata={"help": "Only the first N test rows, wherever the test split is read."}
+    )
     task_description: str | None = field(
         default=None,
         metadata={"help": "One line for the teacher prompt: 'Here is <description>.' (e.g. 'a support ticket')."},
@@ -158,7 +162,7 @@ class DatasetArguments:
             raise DataError("Give --text_column or --text_columns, not both.")
         if self.task and self.dataset_name:
             raise DataError("Give --task (a built-in preset) or --dataset_name, not both.")
-        for name in ("max_train_samples", "max_eval_samples"):
+        for name in ROW_CAPS.values():
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise DataError(f"--{name} must be a positive number of rows, got {value}.")

@@ -13,7 +13,7 @@ from ..kinds.base import ProblemKind
 from ..kinds.multiple_choice import option_name
 from ..kinds.registry import MULTIPLE_CHOICE
 from ..tasks.base import Task
-from .description import SPLITS, DataError, DatasetArguments, canonical_split
+from .description import ROW_CAPS, SPLITS, DataError, DatasetArguments, canonical_split
 from .label_schema import LabelSchema, ModelLabels, label_schema
 from .loading import RawSplits
 from .normalise import check_columns, id_column, normalised_rows
@@ -146,11 +146,10 @@ class LabelledData:
 
     def num_rows(self, split: str, limit: int | None = None) -> int:
         """How many rows every reader of `split` gives: the first `limit` (a subcommand's `--limit`), capped by the
-        description's own cap for the split (`--max_train_samples` for train, `--max_eval_samples` for validation),
+        description's own cap for the split (`--max_train_samples`, `--max_eval_samples`, `--max_predict_samples`),
         so a capped description reads, trains on, scores or sends to a (paid) teacher no more rows than it says."""
         rows = len(self.require(split))
-        caps = {"train": self.args.max_train_samples, "validation": self.args.max_eval_samples}
-        cap = caps.get(canonical_split(split))
+        cap = getattr(self.args, ROW_CAPS[canonical_split(split)])  # `require` has refused any other split
         return min([rows, *(value for value in (limit, cap) if value is not None)])
 
     def _checked(self, split: str, limit: int | None, labelled: bool) -> tuple[Dataset, str, str | None]:
