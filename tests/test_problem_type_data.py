@@ -8,7 +8,7 @@ import random
 import numpy as np
 import pytest
 import torch
-from cli_helpers import dhrd, error_line
+from cli_helpers import dhrd_in_process, refusal_in_process
 from datasets import ClassLabel, Dataset, DatasetDict, Features, List, Value
 from test_export import _run_isolated
 
@@ -181,7 +181,9 @@ TRAIN += ("--max_length", "128", "--max_input_length", "32", "--learning_rate", 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", ["multi", "regression"])
-def test_command_line_end_to_end_with_a_native_export_in_a_fresh_process(kind, tiny_backbone_dir, tmp_path):
+def test_command_line_end_to_end_with_a_native_export_in_a_fresh_process(kind, tiny_backbone_dir, tmp_path, capsys):
+    """The subcommands in process (as the shell runs them, without an interpreter's start each); the export reloaded
+    in a fresh process with plain transformers."""
     rows = _rows(kind, 24)
     train = _write_jsonl(tmp_path / "train.jsonl", rows[:16])
     valid = _write_jsonl(tmp_path / "valid.jsonl", rows[16:])
@@ -189,32 +191,21 @@ def test_command_line_end_to_end_with_a_native_export_in_a_fresh_process(kind, t
     if kind == "regression":
         data += ["--problem_type", "regression"]
     out = tmp_path / "run"
-    completed = dhrd("train", "--model", str(tiny_backbone_dir), "--output_dir", str(out), *data, *TRAIN)
-    assert completed.returncode == 0, completed.stderr[-3000:]
+    dhrd_in_process(capsys, "train", "--model", str(tiny_backbone_dir), "--output_dir", str(out), *data, *TRAIN)
     expected_type = {"multi": "multi_label_classification", "regression": "regression"}[kind]
     config = json.loads((out / "config.json").read_text())
     assert config["problem_type"] == expected_type
 
     report = tmp_path / "eval.json"
-    evaluated = dhrd("evaluate", "--model", str(out), "--validation_file", str(valid), "--output_file", str(report))
-    assert evaluated.returncode == 0, evaluated.stderr[-3000:]
+    dhrd_in_process(capsys, "evaluate", "--model", str(out), "--validation_file", str(valid), "--output_file",
+                    str(report))  # fmt: skip
     metrics = json.loads(report.read_text())
     wanted = {"multi": {"micro_f1", "macro_f1", "exact_match"}, "regression": {"mse", "pearson", "spearman"}}[kind]
     assert wanted <= set(metrics) and metrics["rows"] == 8
 
     predictions = tmp_path / "pred.jsonl"
-    predicted = dhrd(
-        "predict",
-        "--model",
-        str(out),
-        "--test_file",
-        str(valid),
-        "--id_column",
-        "id",
-        "--output_file",
-        str(predictions),
-    )
-    assert predicted.returncode == 0, predicted.stderr[-3000:]
+    dhrd_in_process(capsys, "predict", "--model", str(out), "--test_file", str(valid), "--id_column", "id",
+                    "--output_file", str(predictions))  # fmt: skip
     records = [json.loads(line) for line in predictions.read_text().splitlines()]
     assert [r["id"] for r in records] == [row["id"] for row in rows[16:]]
     if kind == "multi":
@@ -224,8 +215,7 @@ def test_command_line_end_to_end_with_a_native_export_in_a_fresh_process(kind, t
         assert all(isinstance(r["score"], float) for r in records)
 
     export = tmp_path / "export"
-    exported = dhrd("export", "--model", str(out), "--output_dir", str(export))
-    assert exported.returncode == 0, exported.stderr[-3000:]
+    dhrd_in_process(capsys, "export", "--model", str(out), "--output_dir", str(export))
     text = rows[16]["text"]
     script = f"""
         import torch
@@ -246,37 +236,14 @@ def test_command_line_end_to_end_with_a_native_export_in_a_fresh_process(kind, t
     torch.testing.assert_close(activated, from_predict, atol=1e-4, rtol=0)
 
 
-def test_bad_problem_type_input_is_one_line(tmp_path):
+def test_bad_problem_type_input_is_one_line(tmp_path, capsys):
     path = _write_jsonl(tmp_path / "t.jsonl", [{"text": "a", "label": [1, 0]}, {"text": "b", "label": [0, 1]}])
-    completed = dhrd(
-        "train",
-        "--model",
-        "smollm2",
-        "--train_file",
-        str(path),
-        "--label_names",
-        "x,y,z",
-        "--lm_weight",
-        "0",
-        "--output_dir",
-        str(tmp_path / "out"),
-    )
-    line = error_line(completed)
-    assert "row 0" in line and "not a multi-hot vector of 3 0/1 entries" in line
-    completed = dhrd(
-        "train",
-        "--model",
-        "smollm2",
-        "--train_file",
-        str(path),
-        "--label_columns",
-        "a,b",
-        "--problem_type",
-        "regression",
-        "--output_dir",
-        str(tmp_path / "out"),
-    )
-    assert "contradicts --problem_type regression" in error_line(completed)
+    train = ["train", "--model", "smollm2", "--train_file", str(path), "--output_dir", str(tmp_path / "out")]
+    line = refusal_in_process(capsys, *train, "--label_names", "x,y,z", "--lm_weight", "0")
+    assert line.startswith("dhrd train: error: ") and "row 0" in line, line
+    assert "not a multi-hot vector of 3 0/1 entries" in line
+    line = refusal_in_process(capsys, *train, "--label_columns", "a,b", "--problem_type", "regression")
+    assert line.startswith("dhrd train: error: ") and "contradicts --problem_type regression" in line, line
 
 
 def test_a_saved_dataset_dict_keeps_working_single_label(tmp_path):
