@@ -45,7 +45,9 @@ def refusal_in_process(capsys, *argv: str) -> str:
     code = main(list(argv))
     _, err = capsys.readouterr()
     assert code != 0 and "Traceback" not in err, err[-3000:]
-    return err.strip().splitlines()[-1]
+    line = err.strip().splitlines()[-1]
+    assert line.startswith("dhrd ") and (": error: " in line or "unknown command" in line), err[-3000:]
+    return line
 
 
 @contextlib.contextmanager

@@ -8,7 +8,7 @@ import random
 
 import pytest
 import torch
-from cli_helpers import dhrd, refusal_in_process
+from cli_helpers import dhrd, dhrd_in_process, refusal_in_process
 from test_own_data import TRAIN_FLAGS, _read_jsonl
 from transformers import AutoModelForMultipleChoice, AutoModelForSequenceClassification, AutoTokenizer
 
@@ -66,14 +66,13 @@ def _direct_scores(model_dir, question: str, choices: list[str], max_length: int
 
 
 @pytest.mark.slow
-def test_multiple_choice_csv_from_training_to_the_native_export(choice_files, tmp_path, tiny_backbone_dir):
+def test_multiple_choice_csv_from_training_to_the_native_export(choice_files, tmp_path, tiny_backbone_dir, capsys):
     run = tmp_path / "run"
-    trained = dhrd(
-        "train", "--model_name_or_path", str(tiny_backbone_dir), "--train_file", choice_files["train"],
+    dhrd_in_process(
+        capsys, "train", "--model_name_or_path", str(tiny_backbone_dir), "--train_file", choice_files["train"],
         "--validation_file", choice_files["valid"], *COLUMNS, "--rationale_column", "why", "--id_column", "qid",
         "--output_dir", str(run), *TRAIN_FLAGS,
     )  # fmt: skip
-    assert trained.returncode == 0, trained.stderr[-3000:]
     config = json.loads((run / "config.json").read_text())
     assert config["architectures"] == ["DHRDForMultipleChoice"] and config["id2label"] == {"0": "option_score"}
     contract = config["input_contract"]  # read back by evaluate and predict below (no format flags given there)
@@ -87,17 +86,15 @@ def test_multiple_choice_csv_from_training_to_the_native_export(choice_files, tm
     expected = [_direct_scores(run, row["question"], json.loads(row["choices"]), 48) for row in test_rows]
 
     # evaluate: the input format, options included, comes from the input contract
-    evaluated = dhrd("evaluate", "--model", str(run), "--test_file", choice_files["test"], "--split", "test",
-                     "--label_column", "answer")  # fmt: skip
-    assert evaluated.returncode == 0, evaluated.stderr[-3000:]
+    evaluated = dhrd_in_process(capsys, "evaluate", "--model", str(run), "--test_file", choice_files["test"],
+                                "--split", "test", "--label_column", "answer")  # fmt: skip
     gold = [json.loads(row["choices"]).index(row["answer"]) for row in test_rows]
     accuracy = sum(int(s.argmax()) == g for s, g in zip(expected, gold)) / len(gold)
-    assert json.loads(evaluated.stdout.strip().splitlines()[-1])["accuracy"] == pytest.approx(accuracy)
+    assert json.loads(evaluated.strip().splitlines()[-1])["accuracy"] == pytest.approx(accuracy)
 
     for model in (run, tmp_path / "export"):
         if model != run:
-            exported = dhrd("export", "--model", str(run), "--output_dir", str(model))
-            assert exported.returncode == 0, exported.stderr[-3000:]
+            dhrd_in_process(capsys, "export", "--model", str(run), "--output_dir", str(model))
             export_config = json.loads((model / "config.json").read_text())
             assert export_config["architectures"] == ["Qwen2ForSequenceClassification"]
             assert len(export_config["id2label"]) == 1  # one score per option
@@ -106,10 +103,10 @@ def test_multiple_choice_csv_from_training_to_the_native_export(choice_files, tm
             card = (model / "README.md").read_text()
             assert "pipeline_tag: multiple-choice" in card and "scores the options" in card
         output = tmp_path / f"{model.name}.jsonl"
-        predicted = dhrd("predict", "--model", str(model), "--test_file", choice_files["test"],
-                         "--id_column", "qid", "--output_file", str(output), "--max_batch_tokens", "64")  # fmt: skip
-        assert predicted.returncode == 0, predicted.stderr[-3000:]
-        assert "wrote 5 predictions" in predicted.stdout and "Option " in predicted.stdout
+        predicted = dhrd_in_process(capsys, "predict", "--model", str(model), "--test_file", choice_files["test"],
+                                    "--id_column", "qid", "--output_file", str(output), "--max_batch_tokens",
+                                    "64")  # fmt: skip
+        assert "wrote 5 predictions" in predicted and "Option " in predicted
         rows = _read_jsonl(output)
         assert [row["qid"] for row in rows] == [row["qid"] for row in test_rows]
         for row, source, scores in zip(rows, test_rows, expected):
@@ -122,7 +119,7 @@ def test_multiple_choice_csv_from_training_to_the_native_export(choice_files, tm
     assert type(scorer).__name__ == "Qwen2ForSequenceClassification"
 
 
-def test_teacher_sees_the_options_and_the_gold_options_text(tmp_path, tiny_backbone_dir):
+def test_teacher_sees_the_options_and_the_gold_options_text(tmp_path, tiny_backbone_dir, capsys):
     """`dhrd rationales` on multiple-choice rows: the prompt lists the options and names the right one by its text;
     the output keeps every column (the options as given) and adds the rationale."""
     from trainer.data.description import DatasetArguments
@@ -145,12 +142,11 @@ def test_teacher_sees_the_options_and_the_gold_options_text(tmp_path, tiny_backb
     assert "What melts in the sun?\nOption 1: rock\nOption 2: ice\nOption 3: glass" in prompt
     assert 'The right option is: "ice"' in prompt
 
-    generated = dhrd(
-        "rationales", "--train_file", str(path), "--text_column", "question", "--options_column", "choices",
+    dhrd_in_process(
+        capsys, "rationales", "--train_file", str(path), "--text_column", "question", "--options_column", "choices",
         "--label_column", "answer", "--teacher_model", str(tiny_backbone_dir), "--max_new_tokens", "4",
         "--output_dir", str(tmp_path / "r"),
     )  # fmt: skip
-    assert generated.returncode == 0, generated.stderr[-3000:]
     written = _read_jsonl(tmp_path / "r" / "rationales.jsonl")
     assert [row["choices"] for row in written] == [row["choices"] for row in rows]
     assert all("rationale" in row and row["rationale_status"] for row in written)

@@ -262,13 +262,13 @@ def _csv(tmp_path, name: str, rows: list[list]) -> str:
         ("positional field", ["--text_columns", "premise", "--input_template", "{} {premise}"], "must name a column"),
     ],
 )
-def test_bad_dataset_descriptions_are_one_line(files, tiny_backbone_dir, case, args, message):
+def test_bad_dataset_descriptions_are_one_line(files, tiny_backbone_dir, case, args, message, capsys):
     output = files / "run"
-    completed = dhrd(
-        "train", "--model_name_or_path", str(tiny_backbone_dir), "--train_file", str(files / "data.csv"), *args,
-        "--output_dir", str(output), "--report_to", "none",
+    line = refusal_in_process(
+        capsys, "train", "--model_name_or_path", str(tiny_backbone_dir), "--train_file", str(files / "data.csv"),
+        *args, "--output_dir", str(output), "--report_to", "none",
     )  # fmt: skip
-    assert message in error_line(completed), case
+    assert message in line, case
     assert not output.exists()
 
 
@@ -288,7 +288,9 @@ def test_bad_labels_name_the_row(tmp_path, tiny_backbone_dir, capsys):
         assert not (tmp_path / "run").exists()
 
 
-def test_predict_refuses_data_whose_label_names_differ_from_the_model(hub_dataset, tmp_path, tiny_backbone_dir):
+def test_predict_refuses_data_whose_label_names_differ_from_the_model(
+    hub_dataset, tmp_path, tiny_backbone_dir, capsys
+):
     from conftest import tiny_dhrd
 
     model_dir = tmp_path / "model"
@@ -297,8 +299,7 @@ def test_predict_refuses_data_whose_label_names_differ_from_the_model(hub_datase
     )
     AutoTokenizer.from_pretrained(tiny_backbone_dir).save_pretrained(model_dir)
     output = tmp_path / "p.jsonl"
-    completed = dhrd("predict", "--model", str(model_dir), "--dataset_name", str(hub_dataset),
-                     "--text_column", "premise", "--output_file", str(output))  # fmt: skip
-    line = error_line(completed)
+    line = refusal_in_process(capsys, "predict", "--model", str(model_dir), "--dataset_name", str(hub_dataset),
+                              "--text_column", "premise", "--output_file", str(output))  # fmt: skip
     assert "The model's labels ['entailment', 'contradiction', 'neutral'] differ from the dataset's ClassLabel" in line
     assert not output.exists() and not list(tmp_path.glob(".*.parts"))
