@@ -46,7 +46,7 @@ def refusal_in_process(capsys, *argv: str) -> str:
     _, err = capsys.readouterr()
     assert code != 0 and "Traceback" not in err, err[-3000:]
     line = err.strip().splitlines()[-1]
-    assert line.startswith("dhrd ") and (": error: " in line or "unknown command" in line), err[-3000:]
+    assert line.startswith("dhrd ") and ": error: " in line or line.startswith("dhrd: unknown command"), err[-3000:]
     return line
 
 
