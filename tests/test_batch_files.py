@@ -62,6 +62,11 @@ def test_a_batch_round_trip_writes_what_the_online_path_writes(tmp_path, capsys,
     online, last = (json.loads((tmp_path / name / "summary.json").read_text()) for name in ("online", "batch"))
     assert (last["kept"], last["filtered"], last["left"]) == (online["kept"], online["filtered"], 0)
     assert last["completion_tokens"] == 2 * online["completion_tokens"] // 6  # the usage the provider reported
+    # the job's bill over both result files is the online run's, to the token
+    assert (last["job_prompt_tokens"], last["job_completion_tokens"]) == (
+        online["prompt_tokens"],
+        online["completion_tokens"],
+    )
 
 
 def test_results_for_another_job_or_other_rows_are_refused_in_one_line(tmp_path, capsys, data):

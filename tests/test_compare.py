@@ -32,8 +32,10 @@ def job(tmp_path, tiny_backbone_dir) -> list[str]:
     (tmp_path / "rationales").mkdir()
     _write(tmp_path / "rationales" / "rationales.jsonl", 16, 0)
     _write(tmp_path / "valid.jsonl", 10, 1)
-    # what `dhrd rationales` writes beside its output: the bill read back
-    summary = {"prompt_tokens": 4000, "completion_tokens": 1000, "tokens_estimated": False}
+    # what `dhrd rationales` writes beside its output, for a job finished in two runs: the job's bill is read back,
+    # not its last run's (tests/test_teacher_bill.py writes one for real and reads it as compare does)
+    summary = {"prompt_tokens": 1500, "completion_tokens": 300, "tokens_estimated": False, "job_prompt_tokens": 4000,
+               "job_completion_tokens": 1000, "job_tokens_estimated": False}  # fmt: skip
     (tmp_path / "rationales" / "summary.json").write_text(json.dumps(summary))
     return [
         "compare", "--model_name_or_path", str(tiny_backbone_dir),
@@ -138,6 +140,7 @@ def test_the_bootstrap_interval_is_paired_and_covers_seeds_and_rows():
         ([], {"WORLD_SIZE": "2"}, "launch it without torchrun"),
         (["--arms", "dhrd,nope"], {}, "unknown ['nope']; choose from pooled, input_lm, shuffled, dhrd"),
         (["--seeds", "a,b"], {}, "--seeds 'a,b': give integers"),
+        (["--output_price", "-1"], {}, "--input_price and --output_price must be >= 0"),
     ],
 )
 def test_refusals_are_one_line_before_anything_trains(job, tmp_path, capsys, monkeypatch, extra, environment, message):

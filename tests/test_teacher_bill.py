@@ -71,6 +71,28 @@ def test_the_dry_run_bill_is_what_the_run_spends_and_a_budget_stops_cleanly(tmp_
     rows = [json.loads(line) for line in (out / "rationales.jsonl").read_text().splitlines()]
     assert len(rows) == ROWS and len({row["idx"] for row in rows}) == ROWS
 
+    # the job's bill spans both runs: every row's prompt, as the first dry run counted them, and every completion
+    records = [json.loads(line) for path in sorted(out.glob("shard-*.jsonl")) for line in path.open()]
+    assert summary["job_prompt_tokens"] == bill["prompt_tokens"]
+    assert summary["job_completion_tokens"] == sum(record["completion_tokens"] for record in records)
+    assert summary["job_completion_tokens"] > summary["completion_tokens"] and not summary["job_tokens_estimated"]
+    assert f"the job in all: {bill['prompt_tokens'] + summary['job_completion_tokens']} tokens" in stdout
+
+    # what `dhrd compare` puts beside the gain is that bill, not the last run's share of it
+    from trainer.cli.compare import CompareArguments, _teacher_bill
+    from trainer.data.description import DatasetArguments
+
+    described = DatasetArguments(train_file=str(out / "rationales.jsonl"))
+    read = _teacher_bill(described, CompareArguments(input_price=2, output_price=10))
+    assert (read["prompt_tokens"], read["completion_tokens"]) == (
+        summary["job_prompt_tokens"],
+        summary["job_completion_tokens"],
+    )
+    assert read["cost"] == round((read["prompt_tokens"] * 2 + read["completion_tokens"] * 10) / 1e6, 4)
+    _dhrd(capsys, *job)  # a rerun with nothing left to do spends nothing, and the job's bill stands
+    again = json.loads((out / "summary.json").read_text())
+    assert again["completion_tokens"] == 0 and again["job_completion_tokens"] == summary["job_completion_tokens"]
+
 
 def test_a_server_bill_is_estimated_without_calling_it(tmp_path, capsys):
     write_rows(tmp_path / "rows.jsonl", 5, ("wet", "dry"))

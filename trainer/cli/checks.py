@@ -20,3 +20,12 @@ def require_client_limits(retries: int, timeout: float) -> None:
     """An HTTP client's retry count and per-request timeout."""
     if retries < 0 or timeout <= 0:
         raise ValueError(f"--retries must be >= 0 and --timeout > 0, got {retries} and {timeout}.")
+
+
+def check_prices(input_price: float | None, output_price: float | None) -> None:
+    """The rule for `--input_price` / `--output_price` wherever a teacher's bill is priced (`rationales`, `compare`):
+    both or neither (one price alone would leave the cost out without a word), neither negative."""
+    if (input_price is None) != (output_price is None):
+        raise ValueError("Give both --input_price and --output_price (per million tokens), or neither.")
+    if any(price is not None and price < 0 for price in (input_price, output_price)):
+        raise ValueError("--input_price and --output_price must be >= 0 (per million tokens).")

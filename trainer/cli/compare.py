@@ -33,7 +33,9 @@ from ..jobs.shards import ShardedResults, dataclass_defaults
 from ..kinds.base import ProblemKind
 from ..kinds.paired import metric_scale, paired_difference
 from ..tasks.rationale_sets import shuffled_rationales
+from ..teachers.bill import tokens_cost
 from ..training.arms import ARMS, QUESTIONS, Arm
+from .checks import check_prices
 from .train import ModelArguments, TrainCommandArguments, run_training
 
 logger = logging.getLogger(__name__)
@@ -72,6 +74,9 @@ class CompareArguments:
         default=None, metadata={"help": "Teacher price per million completion tokens (the bill beside the gain)."}
     )
     overwrite: bool = field(default=False, metadata={"help": "Start over in an output_dir that holds another job."})
+
+    def __post_init__(self) -> None:
+        check_prices(self.input_price, self.output_price)
 
     def arm_list(self) -> list[Arm]:
         keys = [key.strip() for key in self.arms.split(",") if key.strip()]
@@ -264,22 +269,26 @@ def _report(arms, seeds, finished, kind, labels, metric, args: CompareArguments,
 
 
 def _teacher_bill(data_args: DatasetArguments, args: CompareArguments) -> dict | None:
-    """What the rationales cost, from the `summary.json` that `dhrd rationales` wrote beside the training file."""
+    """What the rationales cost, from the `summary.json` that `dhrd rationales` wrote beside the training file: the
+    job's tokens over every finished row (a job finished in several runs spent them all); a summary from before the
+    job's totals were kept holds its last run's tokens only, and the bill says so."""
     train_file = data_args.train_file
     summary_path = Path(train_file).parent / "summary.json" if train_file else None
     if summary_path is None or not summary_path.is_file():
         return None
     summary = json.loads(summary_path.read_text())
+    whole_job = "job_completion_tokens" in summary
+    prefix = "job_" if whole_job else ""
     bill = {
         "summary": str(summary_path),
-        "prompt_tokens": summary.get("prompt_tokens", 0),
-        "completion_tokens": summary.get("completion_tokens", 0),
-        "tokens_estimated": summary.get("tokens_estimated", False),
+        "prompt_tokens": summary.get(f"{prefix}prompt_tokens", 0),
+        "completion_tokens": summary.get(f"{prefix}completion_tokens", 0),
+        "tokens_estimated": summary.get(f"{prefix}tokens_estimated", False),
+        "last_run_only": not whole_job,
     }
     if args.input_price is not None and args.output_price is not None:
-        bill["cost"] = round(
-            (bill["prompt_tokens"] * args.input_price + bill["completion_tokens"] * args.output_price) / 1e6, 4
-        )
+        cost = tokens_cost(bill["prompt_tokens"], bill["completion_tokens"], args.input_price, args.output_price)
+        bill["cost"] = round(cost, 4)
     return bill
 
 
@@ -304,10 +313,12 @@ def _markdown(report: dict) -> str:
     bill = report["teacher_bill"]
     if bill:
         tokens = bill["prompt_tokens"] + bill["completion_tokens"]
-        cost = f" ({bill['cost']:,.2f} at the prices given)" if "cost" in bill else ""
+        approx = "~" if bill["tokens_estimated"] else ""  # a server that reported no usage: estimated counts
+        cost = f" ({approx}{bill['cost']:,.2f} at the prices given)" if "cost" in bill else ""
         gain = next((d for d in report["differences"] if d["second"] == "pooled"), None)
         beside = f" for {gain['mean']:+.{digits}f}{unit} over the pooled baseline" if gain else ""
-        lines += ["", f"The teacher's bill: {tokens:,} tokens{cost}{beside} ({bill['summary']})."]
+        partial = "; the last `dhrd rationales` run's tokens only (an older summary)" if bill["last_run_only"] else ""
+        lines += ["", f"The teacher's bill: {approx}{tokens:,} tokens{cost}{beside} ({bill['summary']}{partial})."]
     lines += ["", f"Intervals: {report['interval']}."]
     return "\n".join(lines) + "\n"
 

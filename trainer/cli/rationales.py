@@ -24,7 +24,7 @@ from ..jobs.fingerprint import data_identity, model_identity
 from ..jobs.ranks import launched, launched_processes
 from ..tasks import rationale_sets as joins
 from ..tasks.base import data_dir_or_env
-from .checks import require_client_limits, require_positive
+from .checks import check_prices, require_client_limits, require_positive
 
 logger = logging.getLogger(__name__)
 
@@ -96,10 +96,7 @@ class RationaleArguments:
 
     def __post_init__(self) -> None:
         require_positive(self, "limit", "batch_size", "concurrency", "max_new_tokens", "max_words", "max_total_tokens")
-        if (self.input_price is None) != (self.output_price is None):
-            raise ValueError("Give both --input_price and --output_price (per million tokens), or neither.")
-        if any(price is not None and price < 0 for price in (self.input_price, self.output_price)):
-            raise ValueError("--input_price and --output_price must be >= 0 (per million tokens).")
+        check_prices(self.input_price, self.output_price)
         if self.join and (self.dry_run or self.max_total_tokens):
             raise ValueError("--dry_run / --max_total_tokens price a teacher; --join attaches an existing set.")
         require_client_limits(self.retries, self.timeout)

@@ -22,6 +22,11 @@ def estimated_tokens(text: str) -> int:
     return -(-len(text) // CHARACTERS_PER_TOKEN)
 
 
+def tokens_cost(prompt_tokens: int, completion_tokens: int, input_price: float, output_price: float) -> float:
+    """What the tokens cost at prices per million tokens."""
+    return (prompt_tokens * input_price + completion_tokens * output_price) / 1e6
+
+
 def chat_text(messages: list[dict]) -> str:
     """The text of a chat's messages, as the estimate counts it."""
     return "".join(message["content"] for message in messages)
@@ -38,7 +43,7 @@ class TeacherBill:
 
     def cost(self, input_price: float, output_price: float, completion_tokens: int) -> float:
         """Prices per million tokens."""
-        return (self.prompt_tokens * input_price + completion_tokens * output_price) / 1e6
+        return tokens_cost(self.prompt_tokens, completion_tokens, input_price, output_price)
 
     def line(
         self, input_price: float | None = None, output_price: float | None = None, heading: str = "dry run"

@@ -47,6 +47,12 @@ class GenerationSummary:
     stopped_at_budget: bool = False  # `max_total_tokens` was spent: rows are left for a rerun
     left: int = 0  # rows without a finished record (after a budget stop, or rows a batch results file lacks)
     tokens_estimated: bool = False  # some counts are ~4 characters a token: the server reported no usage
+    # The job's bill: the tokens of every finished row, this run's and earlier runs' (a budget stop, a kill, batch
+    # files in parts); the fields above count this run only. Estimated where a count was, or where a row's record
+    # (an older version's) holds no prompt count.
+    job_prompt_tokens: int = 0
+    job_completion_tokens: int = 0
+    job_tokens_estimated: bool = False
 
 
 def clean_rationale(
@@ -198,6 +204,8 @@ def generate_in_windows(
                                 "status": status,
                                 "raw": completion.text,
                                 "completion_tokens": completion.completion_tokens,
+                                "prompt_tokens": completion.prompt_tokens,
+                                "tokens_estimated": bool(getattr(completion, "estimated", False)),
                             }
                         )
                         tokens += completion.completion_tokens
@@ -222,9 +230,13 @@ def generate_in_windows(
     if not ranks.main:
         return GenerationSummary(rows, 0, generated, 0, completion_tokens=tokens, prompt_tokens=prompt_tokens)
     statuses: Counter = Counter()
+    job_prompt, job_completion, job_estimated = 0, 0, False
     with atomic_file(output_dir / "filtered.jsonl", "w") as filtered:
         for record in finished_records(output_dir, (str(key) for key in row_ids()), skip_missing=True):
             statuses[record["status"]] += 1
+            job_prompt += record.get("prompt_tokens", 0)
+            job_completion += record.get("completion_tokens", 0)
+            job_estimated |= record.get("tokens_estimated", False) or "prompt_tokens" not in record
             if record["status"] != "kept":
                 filtered.write(json.dumps(record) + "\n")
     finished = sum(statuses.values())
@@ -241,6 +253,9 @@ def generate_in_windows(
         stopped_at_budget=stopped,
         left=rows - finished,
         tokens_estimated=estimated,
+        job_prompt_tokens=job_prompt,
+        job_completion_tokens=job_completion,
+        job_tokens_estimated=job_estimated,
     )
     atomic_write_text(output_dir / "summary.json", json.dumps(asdict(summary), indent=2) + "\n")
     logger.info("Teacher rationales: %s", summary)
@@ -312,4 +327,10 @@ def summary_line(summary: GenerationSummary | Mapping) -> str:
         )
     elif data.get("left"):
         line += f"\n{data['left']} rows have no rationale yet"
+    if data.get("already_done") and "job_completion_tokens" in data:
+        job_approx = "~" if data.get("job_tokens_estimated") else ""
+        line += (
+            f"\nthe job in all: {job_approx}{data['job_prompt_tokens'] + data['job_completion_tokens']} tokens "
+            f"({data['job_prompt_tokens']} prompt + {data['job_completion_tokens']} completion, every finished row)"
+        )
     return line
