@@ -232,6 +232,24 @@ def test_compare_runs_every_problem_kind_end_to_end(kind, metric, tmp_path, tiny
         assert all(len(json.loads(line)["predictions"]) == 8 for line in path.read_text().splitlines())
 
 
+def test_scored_options_of_another_count_are_refused_before_anything_trains(tmp_path, tiny_backbone_dir, capsys):
+    """Each run scores the split in the training batches' shape (one option count): a scored row with another count
+    is refused up front, not after the first arm has trained (and again on every rerun)."""
+    from cli_helpers import refusal_in_process
+
+    rows = _kind_rows("multiple_choice", 8, 1)
+    rows[5]["choices"] = [*rows[5]["choices"], "fog"]
+    (tmp_path / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in _kind_rows("multiple_choice", 8, 0)))
+    (tmp_path / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    line = refusal_in_process(
+        capsys, "compare", "--model_name_or_path", str(tiny_backbone_dir), *KIND_FLAGS["multiple_choice"],
+        "--train_file", str(tmp_path / "train.jsonl"), "--test_file", str(tmp_path / "test.jsonl"), "--split", "test",
+        "--output_dir", str(tmp_path / "cmp"), "--arms", "pooled", "--seeds", "0", "--report_to", "none",
+    )  # fmt: skip
+    assert "test.jsonl row 5: 4 options where row 0 has 3" in line, line
+    assert not (tmp_path / "cmp" / "runs").exists()
+
+
 def test_a_flag_added_since_at_its_default_resumes_an_older_versions_compare(job, tmp_path, capsys):
     """A compare folder written before a flag existed (its manifest does not name it) resumes when the flag is at
     its default, which is what the older version did; the flag set otherwise is another job."""
