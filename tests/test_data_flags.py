@@ -50,6 +50,16 @@ def _rows_touched(command: str, split: str, flags: list[str], folder, descriptio
         ]
     elif command == "evaluate":
         argv = ["evaluate", "--model", str(folder / "classifier")]
+    elif command == "explain":
+        argv = [
+            "explain",
+            "--model",
+            str(folder / "classifier"),
+            "--output_file",
+            f"{out}.jsonl",
+            "--max_new_tokens",
+            "2",
+        ]
     else:
         argv = ["predict", "--model", str(folder / "classifier"), "--output_file", f"{out}.jsonl"]
     code, stdout, line = _dhrd(capsys, *map(str, argv), "--split", split, *description, *flags)
@@ -61,7 +71,7 @@ def _rows_touched(command: str, split: str, flags: list[str], folder, descriptio
     return len(open(f"{out}.jsonl").read().splitlines())
 
 
-@pytest.mark.parametrize("command", ["rationales", "evaluate", "predict"])
+@pytest.mark.parametrize("command", ["rationales", "evaluate", "predict", "explain"])
 def test_a_split_cap_holds_wherever_its_split_is_read(command, setting, capsys, tmp_path):
     folder, description = setting
     for flag, capped in CAPS.items():
