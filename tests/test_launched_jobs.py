@@ -188,13 +188,15 @@ def test_two_processes_write_a_multi_label_parquet_as_one_process_does(trained, 
 
 def test_a_rank_without_rows_neither_crashes_nor_stalls_the_others(trained, tmp_path):
     """Fewer rows than processes: rank 1 predicts nothing (its empty shard goes before rank 0 reads the parts) and
-    decodes nothing (`--least_confident 1`: one rationale, on rank 0)."""
+    decodes nothing (`--least_confident 1`: one rationale, on rank 0). The split's cap holds on every rank as the
+    subcommand's `--limit` does (both shorten the split before the ranks share it)."""
     model = ("--model", str(trained / "run"), "--device", "cpu", "--test_file", str(trained / "rows.jsonl"))
     _two_processes("predict", *model, "--limit", "1", "--output_file", str(tmp_path / "one.jsonl"))
     assert [row["idx"] for row in _lines(tmp_path / "one.jsonl")] == [0]
     stdout = _two_processes("explain", *model, "--least_confident", "1", "--max_new_tokens", "4",
-                            "--output_file", str(tmp_path / "why.jsonl"))  # fmt: skip
-    assert "explained 1 of 41" in stdout and len(_lines(tmp_path / "why.jsonl")) == 1
+                            "--max_predict_samples", "5", "--output_file", str(tmp_path / "why.jsonl"))  # fmt: skip
+    (explained,) = _lines(tmp_path / "why.jsonl")
+    assert "explained 1 of 5" in stdout and explained["idx"] < 5, stdout
 
 
 @pytest.mark.parametrize("world_size", [1, 2, 3])
