@@ -232,6 +232,24 @@ def test_compare_runs_every_problem_kind_end_to_end(kind, metric, tmp_path, tiny
         assert all(len(json.loads(line)["predictions"]) == 8 for line in path.read_text().splitlines())
 
 
+def test_report_only_reports_the_finished_seeds_and_trains_nothing(job, tmp_path, capsys):
+    """Where a long compare stands, from another shell while it runs: the seeds whose every arm finished, nothing
+    trained, nothing written to the runs."""
+    from cli_helpers import refusal_in_process
+
+    line = refusal_in_process(capsys, *job, "--arms", "pooled,dhrd", "--report_only")
+    assert "no seed of [0, 1] has all its arms finished" in line and "(0 of 4 runs)" in line, line
+    dhrd_in_process(capsys, *job, "--arms", "pooled,dhrd", "--seeds", "0")
+    shards = {path: path.read_text() for path in (tmp_path / "cmp" / "runs").iterdir()}
+    out = dhrd_in_process(capsys, *job, "--arms", "pooled,dhrd", "--report_only")  # seeds 0,1 asked
+    assert "== compare" not in out and "so far: seeds [0] of [0, 1] (2 of 4 runs finished)" in out, out
+    assert {path: path.read_text() for path in (tmp_path / "cmp" / "runs").iterdir()} == shards
+    report = json.loads((tmp_path / "cmp" / "compare.json").read_text())
+    assert report["seeds"] == [0] and len(report["arms"]["dhrd"]["metrics"]["accuracy"]["runs"]) == 1
+    line = refusal_in_process(capsys, *job, "--arms", "pooled,dhrd", "--report_only", "--overwrite")
+    assert "--report_only reads the finished runs" in line, line
+
+
 def test_scored_options_of_another_count_are_refused_before_anything_trains(tmp_path, tiny_backbone_dir, capsys):
     """Each run scores the split in the training batches' shape (one option count): a scored row with another count
     is refused up front, not after the first arm has trained (and again on every rerun)."""

@@ -75,9 +75,18 @@ class CompareArguments:
         default=None, metadata={"help": "Teacher price per million completion tokens (the bill beside the gain)."}
     )
     overwrite: bool = field(default=False, metadata={"help": "Start over in an output_dir that holds another job."})
+    report_only: bool = field(
+        default=False,
+        metadata={
+            "help": "Train nothing: report the seeds whose every arm has finished (where a long compare stands; safe "
+            "from another shell while it runs)."
+        },
+    )
 
     def __post_init__(self) -> None:
         check_prices(self.input_price, self.output_price)
+        if self.report_only and self.overwrite:
+            raise ValueError("--report_only reads the finished runs; --overwrite would remove them. Give one.")
 
     def arm_list(self) -> list[Arm]:
         keys = [key.strip() for key in self.arms.split(",") if key.strip()]
@@ -140,22 +149,37 @@ def run_compare(
     }
     runs = ShardedResults(output_dir / "runs", manifest=manifest, defaults=defaults)
     todo = [(arm, seed) for seed in seeds for arm in arms]
-    with runs.open(args.overwrite) as (done, shard):
-        pending = [todo[i] for i in done.missing([_run_id(arm, seed) for arm, seed in todo])]
-        if len(pending) < len(todo):
-            finished = len(todo) - len(pending)
-            logger.info("%d of %d runs already finished in %s: training the rest", finished, len(todo), output_dir)
-        for number, (arm, seed) in enumerate(pending, 1):
-            print(f"\n== compare {number}/{len(pending)}: {arm.title}, seed {seed} ==", flush=True)
-            shard.write([_one_run(arm, seed, args, model_args, data_args, training, scored, kind, metric)])
-    finished = runs.load()
+    heading = ""
+    if args.report_only:
+        runs.check_manifest()  # another job's runs are refused here too
+        finished = runs.load()
+        complete = [seed for seed in seeds if all(_run_id(arm, seed) in finished for arm in arms)]
+        count = sum(_run_id(arm, seed) in finished for arm, seed in todo)
+        if not complete:
+            raise ValueError(
+                f"--report_only: no seed of {seeds} has all its arms finished in {output_dir / 'runs'} yet ({count} "
+                f"of {len(todo)} runs); rerun without --report_only to train them."
+            )
+        if complete != seeds:
+            heading = f"so far: seeds {complete} of {seeds} ({count} of {len(todo)} runs finished)\n\n"
+        seeds = complete
+    else:
+        with runs.open(args.overwrite) as (done, shard):
+            pending = [todo[i] for i in done.missing([_run_id(arm, seed) for arm, seed in todo])]
+            if len(pending) < len(todo):
+                finished = len(todo) - len(pending)
+                logger.info("%d of %d runs already finished in %s: training the rest", finished, len(todo), output_dir)
+            for number, (arm, seed) in enumerate(pending, 1):
+                print(f"\n== compare {number}/{len(pending)}: {arm.title}, seed {seed} ==", flush=True)
+                shard.write([_one_run(arm, seed, args, model_args, data_args, training, scored, kind, metric)])
+        finished = runs.load()
     report = _report(arms, seeds, finished, kind, labels, metric, args, data_args)
     atomic_write_text(output_dir / "compare.json", json.dumps(report, indent=2) + "\n")
     markdown = _markdown(report)
     atomic_write_text(output_dir / "compare.md", markdown)
     plotted = _plot(report, output_dir / "compare.png")
     written = "compare.json, compare.md" + (", compare.png" if plotted else " (matplotlib not installed: no plot)")
-    return f"{markdown}\nwrote {written} in {output_dir}"
+    return f"{heading}{markdown}\nwrote {written} in {output_dir}"
 
 
 def _run_id(arm: Arm, seed: int) -> str:
