@@ -240,14 +240,22 @@ def test_report_only_reports_the_finished_seeds_and_trains_nothing(job, tmp_path
     line = refusal_in_process(capsys, *job, "--arms", "pooled,dhrd", "--report_only")
     assert "no seed of [0, 1] has all its arms finished" in line and "(0 of 4 runs)" in line, line
     dhrd_in_process(capsys, *job, "--arms", "pooled,dhrd", "--seeds", "0")
+    full = (tmp_path / "cmp" / "compare.json").read_text()
     shards = {path: path.read_text() for path in (tmp_path / "cmp" / "runs").iterdir()}
     out = dhrd_in_process(capsys, *job, "--arms", "pooled,dhrd", "--report_only")  # seeds 0,1 asked
-    assert "== compare" not in out and "so far: seeds [0] of [0, 1] (2 of 4 runs finished)" in out, out
+    assert "== compare" not in out and "So far (`--report_only`)" in out and "(2 of 4 runs finished)" in out, out
     assert {path: path.read_text() for path in (tmp_path / "cmp" / "runs").iterdir()} == shards
-    report = json.loads((tmp_path / "cmp" / "compare.json").read_text())
+    # beside the compare's own report, never over it
+    assert (tmp_path / "cmp" / "compare.json").read_text() == full
+    report = json.loads((tmp_path / "cmp" / "compare_so_far.json").read_text())
     assert report["seeds"] == [0] and len(report["arms"]["dhrd"]["metrics"]["accuracy"]["runs"]) == 1
+    assert report["so_far"] == {"seeds_asked": [0, 1], "runs_finished": 2, "runs_asked": 4}
+    assert "So far" in (tmp_path / "cmp" / "compare_so_far.md").read_text()
     line = refusal_in_process(capsys, *job, "--arms", "pooled,dhrd", "--report_only", "--overwrite")
     assert "--report_only reads the finished runs" in line, line
+    # another job's settings: refused without the advice to start over (which would remove the runs)
+    line = refusal_in_process(capsys, *job, "--arms", "pooled,dhrd", "--report_only", "--lm_weight", "0.3")
+    assert "holds the results of another job" in line and "--overwrite" not in line, line
 
 
 def test_scored_options_of_another_count_are_refused_before_anything_trains(tmp_path, tiny_backbone_dir, capsys):
@@ -290,11 +298,12 @@ def test_a_flag_added_since_at_its_default_resumes_an_older_versions_compare(job
 def test_max_predict_samples_caps_the_scored_test_rows(job, tmp_path, capsys):
     """A quick compare on the first N test rows: every run scores (and keeps predictions for) those rows only."""
     test_rows = ["--test_file", str(tmp_path / "valid.jsonl"), "--split", "test", "--max_predict_samples", "5"]
-    dhrd_in_process(capsys, *job, *test_rows, "--arms", "pooled", "--seeds", "0")
+    dhrd_in_process(capsys, *job, *test_rows, "--arms", "pooled", "--seeds", "0", "--max_eval_samples", "3")
     (record,) = [json.loads(line) for path in (tmp_path / "cmp" / "runs").glob("*.jsonl") for line in open(path)]
     assert len(record["predictions"]) == 5
     manifest = json.loads((tmp_path / "cmp" / "runs" / "manifest.json").read_text())
-    assert manifest["row_caps"]["max_predict_samples"] == 5
+    # the caps of the splits the runs read; nothing reads the validation rows here, so their cap is not the job's
+    assert manifest["row_caps"] == {"max_train_samples": None, "max_eval_samples": None, "max_predict_samples": 5}
 
 
 def test_runs_do_not_prepare_validation_rows_that_nothing_reads(job, tmp_path, capsys, caplog):

@@ -94,6 +94,27 @@ def test_the_dry_run_bill_is_what_the_run_spends_and_a_budget_stops_cleanly(tmp_
     assert again["completion_tokens"] == 0 and again["job_completion_tokens"] == summary["job_completion_tokens"]
 
 
+def test_rows_an_older_version_finished_make_the_jobs_prompt_total_a_lower_bound(tmp_path, teacher, capsys):
+    """Records written before each row kept its prompt count: the job's prompt tokens leave those rows out, and the
+    summary says how many (never an estimate it did not make)."""
+    write_rows(tmp_path / "rows.jsonl", 40, ("wet", "dry"))
+    out = tmp_path / "out"
+    job = ["rationales", "--train_file", str(tmp_path / "rows.jsonl"), "--rationale_column", "teacher_rationale",
+           "--teacher_model", teacher, "--max_new_tokens", "3", "--output_dir", str(out)]  # fmt: skip
+    assert _dhrd(capsys, *job, "--max_total_tokens", "1")[0] == 0  # the first chunk of 32 rows, then a stop
+    (shard,) = out.glob("shard-*.jsonl")
+    older = [json.loads(line) for line in shard.read_text().splitlines()]
+    for record in older:  # as the older version wrote them
+        del record["prompt_tokens"], record["tokens_estimated"]
+    shard.write_text("".join(json.dumps(record) + "\n" for record in older))
+    code, stdout, err = _dhrd(capsys, *job)
+    assert code == 0, err
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["job_rows_without_prompt_count"] == 32 and not summary["job_tokens_estimated"]
+    assert summary["job_prompt_tokens"] == summary["prompt_tokens"]  # the 8 rows counted now, no more
+    assert "the job in all: at least" in stdout and "32 rows an older version finished" in stdout, stdout
+
+
 def test_a_server_bill_is_estimated_without_calling_it(tmp_path, capsys):
     write_rows(tmp_path / "rows.jsonl", 5, ("wet", "dry"))
     code, stdout, err = _dhrd(

@@ -149,9 +149,9 @@ def run_compare(
     }
     runs = ShardedResults(output_dir / "runs", manifest=manifest, defaults=defaults)
     todo = [(arm, seed) for seed in seeds for arm in arms]
-    heading = ""
+    so_far = None
     if args.report_only:
-        runs.check_manifest()  # another job's runs are refused here too
+        runs.check_manifest(reader=True)  # another job's runs are refused here too, without advice to remove them
         finished = runs.load()
         complete = [seed for seed in seeds if all(_run_id(arm, seed) in finished for arm in arms)]
         count = sum(_run_id(arm, seed) in finished for arm, seed in todo)
@@ -160,8 +160,7 @@ def run_compare(
                 f"--report_only: no seed of {seeds} has all its arms finished in {output_dir / 'runs'} yet ({count} "
                 f"of {len(todo)} runs); rerun without --report_only to train them."
             )
-        if complete != seeds:
-            heading = f"so far: seeds {complete} of {seeds} ({count} of {len(todo)} runs finished)\n\n"
+        so_far = {"seeds_asked": seeds, "runs_finished": count, "runs_asked": len(todo)}
         seeds = complete
     else:
         with runs.open(args.overwrite) as (done, shard):
@@ -174,12 +173,16 @@ def run_compare(
                 shard.write([_one_run(arm, seed, args, model_args, data_args, training, scored, kind, metric)])
         finished = runs.load()
     report = _report(arms, seeds, finished, kind, labels, metric, args, data_args)
-    atomic_write_text(output_dir / "compare.json", json.dumps(report, indent=2) + "\n")
+    # a report over some runs goes beside the compare's own, never over it (which it would race while runs finish)
+    name = "compare"
+    if so_far is not None:
+        report["so_far"], name = so_far, "compare_so_far"
+    atomic_write_text(output_dir / f"{name}.json", json.dumps(report, indent=2) + "\n")
     markdown = _markdown(report)
-    atomic_write_text(output_dir / "compare.md", markdown)
-    plotted = _plot(report, output_dir / "compare.png")
-    written = "compare.json, compare.md" + (", compare.png" if plotted else " (matplotlib not installed: no plot)")
-    return f"{heading}{markdown}\nwrote {written} in {output_dir}"
+    atomic_write_text(output_dir / f"{name}.md", markdown)
+    plotted = _plot(report, output_dir / f"{name}.png")
+    written = f"{name}.json, {name}.md" + (f", {name}.png" if plotted else " (matplotlib not installed: no plot)")
+    return f"{markdown}\nwrote {written} in {output_dir}"
 
 
 def _run_id(arm: Arm, seed: int) -> str:
@@ -188,7 +191,9 @@ def _run_id(arm: Arm, seed: int) -> str:
 
 def _manifest(data: LabelledData, args: CompareArguments, model_args, training: TrainCommandArguments) -> dict:
     """What every run's result depends on besides its arm and seed."""
-    caps = {name: getattr(data.args, name) for name in ROW_CAPS.values()}
+    read = {"train", args.split, *(("validation",) if training.reads_validation_in_training else ())}
+    # the caps of the splits the runs read: a cap on another split changes nothing they do
+    caps = {name: getattr(data.args, name) if split in read else None for split, name in ROW_CAPS.items()}
     return {
         "job": "dhrd compare",
         "train": data_identity(data, "train"),
@@ -312,6 +317,7 @@ def _teacher_bill(data_args: DatasetArguments, args: CompareArguments) -> dict |
         "completion_tokens": summary.get(f"{prefix}completion_tokens", 0),
         "tokens_estimated": summary.get(f"{prefix}tokens_estimated", False),
         "last_run_only": not whole_job,
+        "rows_without_prompt_count": summary.get("job_rows_without_prompt_count", 0),
     }
     if args.input_price is not None and args.output_price is not None:
         cost = tokens_cost(bill["prompt_tokens"], bill["completion_tokens"], args.input_price, args.output_price)
@@ -323,9 +329,16 @@ def _markdown(report: dict) -> str:
     metric = report["metric"]
     factor, unit = metric_scale(metric)
     digits = 1 if factor != 1 else 4
-    lines = [
-        f"# dhrd compare: {metric} on {report['rows_scored']} {report['split']} rows, seeds {report['seeds']}",
-        "",
+    title = f"# dhrd compare: {metric} on {report['rows_scored']} {report['split']} rows, seeds {report['seeds']}"
+    lines = [title, ""]
+    so_far = report.get("so_far")
+    if so_far:
+        lines += [
+            f"So far (`--report_only`): the seeds whose every arm has finished, of {so_far['seeds_asked']} asked "
+            f"({so_far['runs_finished']} of {so_far['runs_asked']} runs finished).",
+            "",
+        ]
+    lines += [
         f"| arm | {metric} (mean ± std) | per seed | training s |",
         "|---|---|---|---|",
     ]
@@ -340,7 +353,9 @@ def _markdown(report: dict) -> str:
     bill = report["teacher_bill"]
     if bill:
         tokens = bill["prompt_tokens"] + bill["completion_tokens"]
-        approx = "~" if bill["tokens_estimated"] else ""  # a server that reported no usage: estimated counts
+        # a lower bound where rows an older version finished recorded no prompt count; estimated where a server
+        # reported no usage
+        approx = "at least " if bill["rows_without_prompt_count"] else "~" if bill["tokens_estimated"] else ""
         cost = f" ({approx}{bill['cost']:,.2f} at the prices given)" if "cost" in bill else ""
         gain = next((d for d in report["differences"] if d["second"] == "pooled"), None)
         beside = f" for {gain['mean']:+.{digits}f}{unit} over the pooled baseline" if gain else ""

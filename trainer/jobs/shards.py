@@ -207,10 +207,12 @@ class ShardedResults:
         self.manifest = manifest
         self.defaults = defaults or {}
 
-    def check_manifest(self) -> None:
-        """Refuse another job's results, writing nothing (what `open` checks first; a dry run asks only this)."""
+    def check_manifest(self, reader: bool = False) -> None:
+        """Refuse another job's results, writing nothing (what `open` checks first; a dry run asks only this). A
+        `reader` (a report over the results) is not told to start over, which would remove them."""
         path = self.folder / MANIFEST
         shards = list(self.folder.glob("shard-*.jsonl"))
+        start_over = "" if reader else ", or pass --overwrite to start over (the results are removed)"
         if path.is_file():
             stored = json.loads(path.read_text(encoding="utf-8"))
             stored = with_defaults(stored, self.defaults, self.manifest or {})
@@ -219,17 +221,22 @@ class ShardedResults:
                 if changed and not describe_differences(stored, self.manifest, skip=changed):
                     raise JobMismatch(
                         f"{', '.join(changed.values())} changed since the results in {self.folder} were computed from "
-                        "it (other size or content: results kept by row id would be attached to other rows); restore "
-                        "it, or pass --overwrite to start over (the results are removed)."
+                        f"it (other size or content: results kept by row id would be attached to other rows); restore "
+                        f"it{start_over}."
                     )
+                advice = (
+                    "give the settings of the job that wrote them (reading them changes nothing)."
+                    if reader
+                    else "pass --overwrite to start over (they are removed), or rerun with the same settings."
+                )
                 raise JobMismatch(
                     f"{self.folder} holds the results of another job ({describe_differences(stored, self.manifest)}); "
-                    "pass --overwrite to start over (they are removed), or rerun with the same settings."
+                    + advice
                 )
         elif shards and self.manifest is not None:
             raise JobMismatch(
                 f"{self.folder} holds results without a manifest (an older version's, or copied in): which job wrote "
-                "them cannot be told; pass --overwrite to start over (they are removed)."
+                "them cannot be told" + ("." if reader else "; pass --overwrite to start over (they are removed).")
             )
 
     def _settle_manifest(self, overwrite: bool) -> None:

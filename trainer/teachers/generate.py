@@ -48,11 +48,12 @@ class GenerationSummary:
     left: int = 0  # rows without a finished record (after a budget stop, or rows a batch results file lacks)
     tokens_estimated: bool = False  # some counts are ~4 characters a token: the server reported no usage
     # The job's bill: the tokens of every finished row, this run's and earlier runs' (a budget stop, a kill, batch
-    # files in parts); the fields above count this run only. Estimated where a count was, or where a row's record
-    # (an older version's) holds no prompt count.
+    # files in parts); the fields above count this run only. Estimated where a count was; rows an older version
+    # finished recorded no prompt count: their prompts are left out (the prompt total is then a lower bound).
     job_prompt_tokens: int = 0
     job_completion_tokens: int = 0
     job_tokens_estimated: bool = False
+    job_rows_without_prompt_count: int = 0
 
 
 def clean_rationale(
@@ -230,13 +231,14 @@ def generate_in_windows(
     if not ranks.main:
         return GenerationSummary(rows, 0, generated, 0, completion_tokens=tokens, prompt_tokens=prompt_tokens)
     statuses: Counter = Counter()
-    job_prompt, job_completion, job_estimated = 0, 0, False
+    job_prompt, job_completion, job_estimated, uncounted = 0, 0, False, 0
     with atomic_file(output_dir / "filtered.jsonl", "w") as filtered:
         for record in finished_records(output_dir, (str(key) for key in row_ids()), skip_missing=True):
             statuses[record["status"]] += 1
             job_prompt += record.get("prompt_tokens", 0)
             job_completion += record.get("completion_tokens", 0)
-            job_estimated |= record.get("tokens_estimated", False) or "prompt_tokens" not in record
+            job_estimated |= record.get("tokens_estimated", False)
+            uncounted += "prompt_tokens" not in record
             if record["status"] != "kept":
                 filtered.write(json.dumps(record) + "\n")
     finished = sum(statuses.values())
@@ -256,6 +258,7 @@ def generate_in_windows(
         job_prompt_tokens=job_prompt,
         job_completion_tokens=job_completion,
         job_tokens_estimated=job_estimated,
+        job_rows_without_prompt_count=uncounted,
     )
     atomic_write_text(output_dir / "summary.json", json.dumps(asdict(summary), indent=2) + "\n")
     logger.info("Teacher rationales: %s", summary)
@@ -328,9 +331,12 @@ def summary_line(summary: GenerationSummary | Mapping) -> str:
     elif data.get("left"):
         line += f"\n{data['left']} rows have no rationale yet"
     if data.get("already_done") and "job_completion_tokens" in data:
-        job_approx = "~" if data.get("job_tokens_estimated") else ""
+        uncounted = data.get("job_rows_without_prompt_count", 0)
+        job_approx = "at least " if uncounted else "~" if data.get("job_tokens_estimated") else ""
         line += (
             f"\nthe job in all: {job_approx}{data['job_prompt_tokens'] + data['job_completion_tokens']} tokens "
             f"({data['job_prompt_tokens']} prompt + {data['job_completion_tokens']} completion, every finished row)"
         )
+        if uncounted:
+            line += f"; {uncounted} rows an older version finished recorded no prompt count"
     return line
