@@ -48,7 +48,7 @@ KIND_FLAG_SITES = {
     "cli/export.py": 1,
     "cli/predict.py": 2,
     "cli/rationales.py": 1,
-    "cli/train.py": 2,
+    "cli/train.py": 1,
     "data/label_schema.py": 5,
     "data/labelled.py": 1,
     "inference/classify.py": 2,

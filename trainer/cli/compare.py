@@ -27,7 +27,6 @@ from modeling_dhrd.atomic import atomic_write_text
 
 from ..data.description import ROW_CAPS, DatasetArguments
 from ..data.labelled import LabelledData
-from ..data.options import require_one_option_count
 from ..jobs.fingerprint import data_identity
 from ..jobs.ranks import launched_processes
 from ..jobs.shards import ShardedResults, dataclass_defaults
@@ -134,8 +133,7 @@ def run_compare(
     if metric not in kind.metric_directions:
         raise ValueError(f"--metric {metric!r}: the {kind.name} metrics are {', '.join(kind.metric_directions)}.")
     scored = data.rows(args.split)
-    if kind.scores_options:  # each run scores in the training batches' shape: one option count, said before a run
-        require_one_option_count(scored["options"], data.source(args.split))
+    kind.require_batchable(scored, data.source(args.split))  # each run scores in the training batches' shape
     labels = np.asarray(scored["label"])
     output_dir = Path(training.output_dir)
     manifest = _manifest(data, args, model_args, training)

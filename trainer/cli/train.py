@@ -22,7 +22,6 @@ from modeling_dhrd.unwrap import unwrap_dhrd
 
 from ..data.description import DataError, DatasetArguments, dataset_ids
 from ..data.labelled import LabelledData
-from ..data.options import require_one_option_count
 from ..embedded import BACKBONE_HELP, base_model_id, resolve_backbone
 from ..inference.classify import check_model_reference
 from ..kinds.metrics import eval_scores
@@ -73,10 +72,9 @@ def training_data(data_args: DatasetArguments) -> tuple[Dataset, Dataset | None,
     evaluation = data.rows("validation") if data.has("validation") else None
     if evaluation is None:
         logger.info("No validation split: training without evaluation.")
-    if data.kind.scores_options:
-        for split, rows in (("train", train), ("validation", evaluation)):
-            if rows is not None:
-                require_one_option_count(rows["options"], data.source(split))
+    for split, rows in (("train", train), ("validation", evaluation)):
+        if rows is not None:
+            data.kind.require_batchable(rows, data.source(split))
     return train, evaluation, data
 
 

@@ -64,16 +64,3 @@ def teacher_listing(context: str, options: Sequence[str]) -> str:
     content, not a number."""
     lines = [f"{option_name(i)}: {option.strip()}" for i, option in enumerate(options)]
     return "\n".join([context.rstrip(), *lines])
-
-
-def require_one_option_count(option_lists: Sequence[Sequence[str]], where: str) -> None:
-    """Training batches stack every row's options into one `[batch, num_choices, seq]` tensor: one count for all."""
-    if not option_lists:
-        return
-    first = len(option_lists[0])
-    for row, options in enumerate(option_lists):
-        if len(options) != first:
-            raise LabelError(
-                f"{where} row {row}: {len(options)} options where row 0 has {first}; training needs the same number "
-                "of options in every row (split the data by option count, or pad with a never-right option)."
-            )

@@ -157,6 +157,11 @@ class ProblemKind(ABC):
         if not self.one_label_per_row:
             raise ValueError(f"{purpose} reads one label per row (a softmax over classes); this is {self.name}{fix}.")
 
+    def require_batchable(self, rows: Mapping[str, Sequence], where: str) -> None:
+        """Refuse rows that training batches cannot stack (what every kind's rows can, but multiple choice's of
+        several option counts), before a run starts: `where` names the file or split."""
+        return None
+
     def balanced_class_weights(self, labels: Sequence, id2label: Mapping[int, str]) -> list[float]:
         """`--class_weights balanced` from the training rows' targets (the kinds with classes override it)."""
         raise ValueError(f"--class_weights weight labels; {self.name} has none to weight: drop it.")

@@ -16,6 +16,7 @@ import torch
 from modeling_dhrd.configuration_dhrd import OPTION_SCORE_LABEL
 
 from .base import PredictionCounts, ProblemKind
+from .labels import LabelError
 from .metrics import accuracy
 
 TEACHER_TEMPLATE = (
@@ -40,6 +41,19 @@ class MultipleChoice(ProblemKind):
     scores_options = True
     truncation_side = "left"  # an option row loses its context's start, never the option
     fixed_label_names = (OPTION_SCORE_LABEL,)  # the one output of an option scorer
+
+    def require_batchable(self, rows: Mapping[str, Sequence], where: str) -> None:
+        """Training batches stack every row's options into one `[batch, num_choices, seq]` tensor (and `dhrd compare`
+        scores its split in them): one option count for all rows."""
+        option_lists = rows["options"]
+        first = len(option_lists[0]) if len(option_lists) else 0
+        for row, options in enumerate(option_lists):
+            if len(options) != first:
+                raise LabelError(
+                    f"{where} row {row}: {len(options)} options where row 0 has {first}; training needs the same "
+                    "number of options in every row (split the data by option count, or pad with a never-right "
+                    "option)."
+                )
 
     def encode_target(self, value: Any, label2id: Mapping[str, int], where: str, indices: bool = False) -> int:
         raise TypeError("A multiple-choice label is the gold option among the row's own options: `gold_option`.")
