@@ -149,23 +149,14 @@ def run_compare(
     todo = [(arm, seed) for seed in seeds for arm in arms]
     so_far = None
     if args.report_only:
-        runs.check_manifest(reader=True)  # another job's runs are refused here too, without advice to remove them
-        finished = runs.load()
-        complete = [seed for seed in seeds if all(_run_id(arm, seed) in finished for arm in arms)]
-        count = sum(_run_id(arm, seed) in finished for arm, seed in todo)
-        if not complete:
-            raise ValueError(
-                f"--report_only: no seed of {seeds} has all its arms finished in {output_dir / 'runs'} yet ({count} "
-                f"of {len(todo)} runs); rerun without --report_only to train them."
-            )
-        so_far = {"seeds_asked": seeds, "runs_finished": count, "runs_asked": len(todo)}
-        seeds = complete
+        finished, so_far = _finished_so_far(runs, arms, seeds)
+        seeds = [seed for seed in seeds if all(_run_id(arm, seed) in finished for arm in arms)]
     else:
         with runs.open(args.overwrite) as (done, shard):
             pending = [todo[i] for i in done.missing([_run_id(arm, seed) for arm, seed in todo])]
             if len(pending) < len(todo):
-                finished = len(todo) - len(pending)
-                logger.info("%d of %d runs already finished in %s: training the rest", finished, len(todo), output_dir)
+                already = len(todo) - len(pending)
+                logger.info("%d of %d runs already finished in %s: training the rest", already, len(todo), output_dir)
             for number, (arm, seed) in enumerate(pending, 1):
                 print(f"\n== compare {number}/{len(pending)}: {arm.title}, seed {seed} ==", flush=True)
                 shard.write([_one_run(arm, seed, args, model_args, data_args, training, scored, kind, metric)])
@@ -181,6 +172,21 @@ def run_compare(
     plotted = _plot(report, output_dir / f"{name}.png")
     written = f"{name}.json, {name}.md" + (f", {name}.png" if plotted else " (matplotlib not installed: no plot)")
     return f"{markdown}\nwrote {written} in {output_dir}"
+
+
+def _finished_so_far(runs: ShardedResults, arms: list[Arm], seeds: list[int]) -> tuple[dict[str, dict], dict]:
+    """`--report_only`: the finished records (read, never written: another process may be adding to them) and how
+    far the compare has come; refused while no seed has every arm finished."""
+    runs.check_manifest(reader=True)  # another job's runs are refused here too, without advice to remove them
+    finished = runs.load()
+    asked = [_run_id(arm, seed) for seed in seeds for arm in arms]
+    count = sum(run in finished for run in asked)
+    if not any(all(_run_id(arm, seed) in finished for arm in arms) for seed in seeds):
+        raise ValueError(
+            f"--report_only: no seed of {seeds} has all its arms finished in {runs.folder} yet ({count} of "
+            f"{len(asked)} runs); rerun without --report_only to train them."
+        )
+    return finished, {"seeds_asked": seeds, "runs_finished": count, "runs_asked": len(asked)}
 
 
 def _run_id(arm: Arm, seed: int) -> str:
