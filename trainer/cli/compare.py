@@ -149,8 +149,7 @@ def run_compare(
     todo = [(arm, seed) for seed in seeds for arm in arms]
     so_far = None
     if args.report_only:
-        finished, so_far = _finished_so_far(runs, arms, seeds)
-        seeds = [seed for seed in seeds if all(_run_id(arm, seed) in finished for arm in arms)]
+        finished, seeds, so_far = _finished_so_far(runs, arms, seeds)
     else:
         with runs.open(args.overwrite) as (done, shard):
             pending = [todo[i] for i in done.missing([_run_id(arm, seed) for arm, seed in todo])]
@@ -174,19 +173,22 @@ def run_compare(
     return f"{markdown}\nwrote {written} in {output_dir}"
 
 
-def _finished_so_far(runs: ShardedResults, arms: list[Arm], seeds: list[int]) -> tuple[dict[str, dict], dict]:
-    """`--report_only`: the finished records (read, never written: another process may be adding to them) and how
-    far the compare has come; refused while no seed has every arm finished."""
+def _finished_so_far(
+    runs: ShardedResults, arms: list[Arm], seeds: list[int]
+) -> tuple[dict[str, dict], list[int], dict]:
+    """`--report_only`: the finished records (read, never written: another process may be adding to them), the seeds
+    whose every arm has finished, and how far the compare has come; refused while no seed is complete."""
     runs.check_manifest(reader=True)  # another job's runs are refused here too, without advice to remove them
     finished = runs.load()
     asked = [_run_id(arm, seed) for seed in seeds for arm in arms]
     count = sum(run in finished for run in asked)
-    if not any(all(_run_id(arm, seed) in finished for arm in arms) for seed in seeds):
+    complete = [seed for seed in seeds if all(_run_id(arm, seed) in finished for arm in arms)]
+    if not complete:
         raise ValueError(
             f"--report_only: no seed of {seeds} has all its arms finished in {runs.folder} yet ({count} of "
             f"{len(asked)} runs); rerun without --report_only to train them."
         )
-    return finished, {"seeds_asked": seeds, "runs_finished": count, "runs_asked": len(asked)}
+    return finished, complete, {"seeds_asked": seeds, "runs_finished": count, "runs_asked": len(asked)}
 
 
 def _run_id(arm: Arm, seed: int) -> str:
