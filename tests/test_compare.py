@@ -137,7 +137,21 @@ def test_the_bootstrap_interval_is_paired_and_covers_seeds_and_rows():
             {},
             "score the test split (--split test",
         ),
+        (
+            ["--load_best_model_at_end", "true", "--eval_strategy", "steps", "--save_strategy", "steps"],
+            {},
+            "score the test split (--split test",
+        ),
+        (["--lr_scheduler_type", "reduce_lr_on_plateau", "--eval_strategy", "steps"], {}, "score the test split"),
         ([], {"WORLD_SIZE": "2"}, "launch it without torchrun"),
+        # the arms set the LM weight and scope themselves: flags that would make them one another are refused
+        (["--lm_loss_scope", "input"], {}, "the dhrd and shuffled arms would be the input_lm arm"),
+        (["--lm_weight", "0"], {}, "the dhrd and shuffled arms would be the pooled arm"),
+        (["--arms", "dhrd,pooled", "--lm_weight", "0"], {}, "the dhrd arm would be the pooled arm"),
+        (["--resume_from_checkpoint", "somewhere"], {}, "rerun the same command: the finished runs are kept"),
+        # every run scores every row, in order: the paired differences compare the arms row by row
+        (["--dataloader_drop_last", "true"], {}, "--dataloader_drop_last would drop scored rows"),
+        (["--dataloader_in_order", "false"], {}, "--dataloader_in_order false would"),
         (["--arms", "dhrd,nope"], {}, "unknown ['nope']; choose from pooled, input_lm, shuffled, dhrd"),
         (["--seeds", "a,b"], {}, "--seeds 'a,b': give integers"),
         (["--output_price", "-1"], {}, "--input_price and --output_price must be >= 0"),
@@ -315,3 +329,27 @@ def test_runs_do_not_prepare_validation_rows_that_nothing_reads(job, tmp_path, c
         dhrd_in_process(capsys, *job, "--arms", "pooled", "--seeds", "0")
     prepared = [record.getMessage() for record in caplog.records if record.getMessage().startswith("Prepared ")]
     assert prepared and not [line for line in prepared if line.startswith("Prepared eval")], prepared
+
+
+def test_a_rerun_with_other_label_names_or_another_backbone_is_another_job(job, tmp_path, capsys, tiny_backbone_dir):
+    """What decides a record's label ids and weights is the job's identity even when it is not the scored split or a
+    flag: a test file (unread with --split validation) that adds a label name renumbers the labels, and a backbone
+    folder retrained in place is another backbone under the same path."""
+    import shutil
+
+    from cli_helpers import refusal_in_process
+
+    dhrd_in_process(capsys, *job, "--arms", "pooled", "--seeds", "0")
+    other = tmp_path / "test.jsonl"
+    other.write_text(json.dumps({"text": "sun", "label": "arid", "rationale": "dry"}) + "\n")
+    line = refusal_in_process(capsys, *job, "--arms", "pooled", "--seeds", "0", "--test_file", str(other))
+    assert "labels" in line and "holds the results of another job" in line, line
+
+    backbone = tmp_path / "backbone"
+    shutil.copytree(tiny_backbone_dir, backbone)
+    moved = [arg if arg != str(tiny_backbone_dir) else str(backbone) for arg in job]
+    dhrd_in_process(capsys, *moved, "--output_dir", str(tmp_path / "cmp2"), "--arms", "pooled", "--seeds", "0")
+    config = json.loads((backbone / "config.json").read_text())
+    (backbone / "config.json").write_text(json.dumps({**config, "initializer_range": 0.5}))  # retrained in place
+    line = refusal_in_process(capsys, *moved, "--output_dir", str(tmp_path / "cmp2"), "--arms", "pooled", "--seeds", "0")
+    assert "backbone" in line, line

@@ -19,6 +19,7 @@ from datasets import Dataset
 from peft import LoraConfig, PeftConfig, PeftModel, get_peft_model
 from transformers import EarlyStoppingCallback, EvalPrediction, PreTrainedModel, PreTrainedTokenizerBase, Trainer
 from transformers.trainer_callback import PrinterCallback, ProgressCallback
+from transformers.trainer_utils import has_length
 
 from modeling_dhrd.atomic import atomic_write_text, give_default_permissions
 from modeling_dhrd.classification_loss import example_weight
@@ -296,6 +297,14 @@ class DHRDTrainer(Trainer):
         """As `Trainer.predict`; a raw dataset (text / label columns) is prepared first."""
         test_dataset = self._prepare(test_dataset, metric_key_prefix, self.processing_class, self.args, False)
         return super().predict(test_dataset, ignore_keys, metric_key_prefix)
+
+    def _get_eval_sampler(self, eval_dataset) -> torch.utils.data.Sampler | None:
+        """Evaluation and prediction read the rows in their order, whatever the training sampler: transformers
+        groups them by length under `train_sampling_strategy="group_by_length"` (its metrics follow `label_ids`),
+        and then `predict`'s rows no longer line up with the dataset's (`dhrd compare` pairs them across arms)."""
+        if eval_dataset is None or not has_length(eval_dataset) or self.args.world_size > 1:
+            return None  # as transformers: several processes shard the rows in order and gather them back in order
+        return torch.utils.data.SequentialSampler(eval_dataset)
 
     def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
         """As `Trainer._save` (final model and checkpoints); the weights file gets the umask's permissions instead
