@@ -299,7 +299,7 @@ def test_a_flag_added_since_at_its_default_resumes_an_older_versions_compare(job
     path = tmp_path / "cmp" / "runs" / "manifest.json"
     older = json.loads(path.read_text())
     del older["training"]["padding_free"], older["model"]["pooling"]  # flags this project added later
-    del older["row_caps"]["max_predict_samples"]
+    del older["row_caps"]["max_predict_samples"], older["labels"], older["backbone"]
     path.write_text(json.dumps(older))
     out = dhrd_in_process(capsys, *job, "--arms", "pooled", "--seeds", "0")
     assert "== compare" not in out  # nothing trained again: the older run's record is this job's
@@ -345,11 +345,25 @@ def test_a_rerun_with_other_label_names_or_another_backbone_is_another_job(job, 
     line = refusal_in_process(capsys, *job, "--arms", "pooled", "--seeds", "0", "--test_file", str(other))
     assert "labels" in line and "holds the results of another job" in line, line
 
-    backbone = tmp_path / "backbone"
+    backbone = tmp_path / "retrained"
     shutil.copytree(tiny_backbone_dir, backbone)
     moved = [arg if arg != str(tiny_backbone_dir) else str(backbone) for arg in job]
     dhrd_in_process(capsys, *moved, "--output_dir", str(tmp_path / "cmp2"), "--arms", "pooled", "--seeds", "0")
     config = json.loads((backbone / "config.json").read_text())
     (backbone / "config.json").write_text(json.dumps({**config, "initializer_range": 0.5}))  # retrained in place
-    line = refusal_in_process(capsys, *moved, "--output_dir", str(tmp_path / "cmp2"), "--arms", "pooled", "--seeds", "0")
+    other_job = [*moved, "--output_dir", str(tmp_path / "cmp2"), "--arms", "pooled", "--seeds", "0"]
+    line = refusal_in_process(capsys, *other_job)
     assert "backbone" in line, line
+
+
+def test_overwrite_removes_the_earlier_jobs_kept_exports(job, tmp_path, capsys):
+    """--overwrite starts over: the exports an earlier job kept (--keep_models) go with its records, so nothing in
+    the folder passes for the new job's models."""
+    dhrd_in_process(capsys, *job, "--arms", "pooled", "--seeds", "0", "--keep_models")
+    export = tmp_path / "cmp" / "runs" / "pooled-seed0" / "export"
+    assert (export / "config.json").is_file()
+    dhrd_in_process(capsys, *job, "--arms", "pooled", "--seeds", "1", "--learning_rate", "0.01", "--overwrite")
+    assert not export.parent.exists()
+    assert [json.loads(line)["id"] for line in open(next((tmp_path / "cmp" / "runs").glob("*.jsonl")))] == [
+        "pooled-seed1"
+    ]

@@ -27,7 +27,8 @@ from modeling_dhrd.atomic import atomic_write_text
 
 from ..data.description import ROW_CAPS, DatasetArguments
 from ..data.labelled import LabelledData
-from ..jobs.fingerprint import data_identity
+from ..embedded import resolve_backbone
+from ..jobs.fingerprint import data_identity, model_identity
 from ..jobs.ranks import launched_processes
 from ..jobs.shards import ShardedResults, dataclass_defaults
 from ..kinds.base import ProblemKind
@@ -114,12 +115,7 @@ def run_compare(
             "dhrd compare runs in one process (its runs one after another); launch it without torchrun, or give "
             "each run's `dhrd train` the processes."
         )
-    selects = training.early_stopping_patience is not None or training.tune_thresholds
-    if selects and args.split == "validation":
-        raise ValueError(
-            "--early_stopping_patience / --tune_thresholds choose on the validation rows, so scoring them would be "
-            "optimistic: score the test split (--split test, with --test_file or the dataset's test split)."
-        )
+    _refuse_flags_that_break_the_comparison(args, arms, training)
     data = LabelledData(data_args)
     if not data.has(args.split):
         raise ValueError(f"dhrd compare scores the {args.split} split; the data description has none (give one).")
@@ -144,6 +140,9 @@ def run_compare(
         "model": dataclass_defaults(ModelArguments),
         "training": _training_flags(unset),
         "row_caps": dict.fromkeys(ROW_CAPS.values()),  # no cap: every row, as before a cap existed
+        # not recorded before: an older folder is taken at its word
+        "labels": manifest["labels"],
+        "backbone": manifest["backbone"],
     }
     runs = ShardedResults(output_dir / "runs", manifest=manifest, defaults=defaults)
     todo = [(arm, seed) for seed in seeds for arm in arms]
@@ -152,6 +151,9 @@ def run_compare(
         finished, seeds, so_far = _finished_so_far(runs, arms, seeds)
     else:
         with runs.open(args.overwrite) as (done, shard):
+            if args.overwrite:  # the job started over: the exports the earlier one kept go with its records
+                for stale in [path for path in runs.folder.iterdir() if path.is_dir()]:
+                    shutil.rmtree(stale)
             pending = [todo[i] for i in done.missing([_run_id(arm, seed) for arm, seed in todo])]
             if len(pending) < len(todo):
                 already = len(todo) - len(pending)
@@ -171,6 +173,45 @@ def run_compare(
     plotted = _plot(report, output_dir / f"{name}.png")
     written = f"{name}.json, {name}.md" + (f", {name}.png" if plotted else " (matplotlib not installed: no plot)")
     return f"{markdown}\nwrote {written} in {output_dir}"
+
+
+def _refuse_flags_that_break_the_comparison(
+    args: CompareArguments, arms: list[Arm], training: TrainCommandArguments
+) -> None:
+    """The training flags a compare cannot honour: each would make the arms or their scores something else than
+    what the report says they are."""
+    if training.chooses_on_validation and args.split == "validation":
+        raise ValueError(
+            "--early_stopping_patience / --load_best_model_at_end / --tune_thresholds / reduce_lr_on_plateau choose "
+            "on the validation rows, so scoring them would be optimistic: score the test split (--split test, with "
+            "--test_file or the dataset's test split)."
+        )
+    # the dhrd and shuffled arms train with the LM weight and scope given; the controls set their own
+    trained = " and ".join(sorted(arm.key for arm in arms if arm.uses_rationales))
+    verb = "arms would be" if " and " in trained else "arm would be"
+    if trained and training.lm_weight == 0:
+        raise ValueError(
+            f"--lm_weight 0 is the pooled arm's setting: the {trained} {verb} the pooled arm. Give a positive weight "
+            "(the default 1 is the paper's)."
+        )
+    if trained and training.lm_loss_scope == "input":
+        raise ValueError(
+            f"--lm_loss_scope input is the input_lm arm's setting: the {trained} {verb} the input_lm arm. Give "
+            "rationale or all (the default)."
+        )
+    if training.resume_from_checkpoint:
+        raise ValueError(
+            "--resume_from_checkpoint would start every run from one checkpoint; dhrd compare resumes by itself: "
+            "rerun the same command: the finished runs are kept (a run killed midway starts over)."
+        )
+    # every run scores every row of the split, in order: the paired differences compare the arms row by row
+    if training.dataloader_drop_last:
+        raise ValueError("--dataloader_drop_last would drop scored rows from each run's last batch: drop the flag.")
+    if not training.dataloader_in_order:
+        raise ValueError(
+            "--dataloader_in_order false would score the rows out of order, and the arms are compared row by row: "
+            "drop the flag."
+        )
 
 
 def _finished_so_far(
@@ -202,6 +243,10 @@ def _manifest(data: LabelledData, args: CompareArguments, model_args, training: 
     caps = {name: getattr(data.args, name) if split in read else None for split, name in ROW_CAPS.items()}
     return {
         "job": "dhrd compare",
+        # the labels' ids come from every split given (the test file's names too, unread with --split validation)
+        "labels": {"kind": data.kind.name, "names": data.label_names},
+        # the weights behind the name: a folder retrained in place, or a Hub repo updated, is another backbone
+        "backbone": model_identity(resolve_backbone(model_args.model_name_or_path)),
         "train": data_identity(data, "train"),
         "scored": data_identity(data, args.split),
         "validation": data_identity(data, "validation") if data.has("validation") else None,

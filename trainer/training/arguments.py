@@ -164,6 +164,17 @@ class DHRDTrainingArguments(TrainingArguments):
         self.load_best_model_at_end = True
 
     @property
+    def chooses_on_validation(self) -> bool:
+        """Whether training decides something from the validation rows (when to stop, which checkpoint, when to lower
+        the learning rate, the thresholds): a model chosen there scores optimistically there."""
+        return bool(
+            self.early_stopping_patience is not None
+            or self.tune_thresholds
+            or self.load_best_model_at_end
+            or self.lr_scheduler_type == "reduce_lr_on_plateau"  # transformers' scheduler types are str enums
+        )
+
+    @property
     def reads_validation_in_training(self) -> bool:
         """Whether training itself reads the validation rows: evaluations on a schedule (early stopping and the
         best checkpoint among them) or thresholds tuned on them."""
