@@ -5,10 +5,12 @@ gives what a clean run gives. `dhrd rationales` likewise refuses another teacher
 import json
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -157,3 +159,42 @@ def test_rationales_send_no_more_rows_than_the_description_caps(tmp_path, teache
     assert len((tmp_path / "out" / "rationales.jsonl").read_text().splitlines()) == 3
     code, out, _ = _dhrd(capsys, *base)
     assert code == 0 and "5 generated now, 3 already done" in out
+
+
+def _hub_snapshot(cache, repo: str, commit: str) -> Path:
+    """A model as the Hub cache holds it after a download: `models--user--name/snapshots/<commit>/`, `refs/main`."""
+    folder = cache / f"models--{repo.replace('/', '--')}"
+    (folder / "refs").mkdir(parents=True)
+    (folder / "refs" / "main").write_text(commit)
+    snapshot = folder / "snapshots" / commit
+    snapshot.mkdir(parents=True)
+    return snapshot
+
+
+def test_a_hub_model_is_its_id_and_commit_however_much_of_it_is_downloaded(tmp_path, monkeypatch):
+    """A job records its model before the run downloads the rest of the snapshot (weights, tokenizer): the commit
+    names the files, so the identity must not change as they arrive, or a resumed job is refused as another's."""
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "cache"))
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    snapshot = _hub_snapshot(tmp_path / "cache", "user/tiny", commit)
+    _model(tmp_path / "model", seed=0)
+    shutil.copy(tmp_path / "model" / "config.json", snapshot / "config.json")
+    first = model_identity("user/tiny")
+    for path in (tmp_path / "model").iterdir():  # the run's download of everything else
+        shutil.copy(path, snapshot / path.name)
+    assert model_identity("user/tiny") == first == {"source": "user/tiny", "revision": commit, "fingerprint": None}
+    # a GGUF repository has no config.json: the GGUF file names the snapshot
+    gguf_snapshot = _hub_snapshot(tmp_path / "cache", "user/tiny-gguf", commit)
+    (gguf_snapshot / "model.Q4.gguf").write_bytes(b"GGUF" + bytes(100))
+    assert model_identity("user/tiny-gguf", gguf_file="model.Q4.gguf")["revision"] == commit
+
+
+def test_a_local_gguf_folder_is_fingerprinted_by_its_gguf_file(tmp_path):
+    folder = tmp_path / "gguf"
+    folder.mkdir()
+    (folder / "model.gguf").write_bytes(b"GGUF" + bytes(200_000))
+    before = model_identity(str(folder), gguf_file="model.gguf")
+    (folder / "model.gguf").write_bytes(b"GGUF" + bytes(100_000) + b"\1" + bytes(99_999))  # replaced, same size
+    assert model_identity(str(folder), gguf_file="model.gguf") != before

@@ -28,6 +28,7 @@ from modeling_dhrd.atomic import atomic_write_text
 from ..data.description import ROW_CAPS, DatasetArguments
 from ..data.labelled import LabelledData
 from ..embedded import resolve_backbone
+from ..inference.classify import check_model_reference
 from ..jobs.fingerprint import data_identity, model_identity
 from ..jobs.ranks import launched_processes
 from ..jobs.shards import ShardedResults, dataclass_defaults
@@ -236,7 +237,9 @@ def _run_id(arm: Arm, seed: int) -> str:
     return f"{arm.key}-seed{seed}"
 
 
-def _manifest(data: LabelledData, args: CompareArguments, model_args, training: TrainCommandArguments) -> dict:
+def _manifest(
+    data: LabelledData, args: CompareArguments, model_args: ModelArguments, training: TrainCommandArguments
+) -> dict:
     """What every run's result depends on besides its arm and seed."""
     read = {"train", args.split, *(("validation",) if training.reads_validation_in_training else ())}
     # the caps of the splits the runs read: a cap on another split changes nothing they do
@@ -246,7 +249,7 @@ def _manifest(data: LabelledData, args: CompareArguments, model_args, training: 
         # the labels' ids come from every split given (the test file's names too, unread with --split validation)
         "labels": {"kind": data.kind.name, "names": data.label_names},
         # the weights behind the name: a folder retrained in place, or a Hub repo updated, is another backbone
-        "backbone": model_identity(resolve_backbone(model_args.model_name_or_path)),
+        "backbone": _backbone_identity(model_args),
         "train": data_identity(data, "train"),
         "scored": data_identity(data, args.split),
         "validation": data_identity(data, "validation") if data.has("validation") else None,
@@ -254,6 +257,14 @@ def _manifest(data: LabelledData, args: CompareArguments, model_args, training: 
         "model": asdict(model_args),
         "training": _training_flags(training),
     }
+
+
+def _backbone_identity(model_args: ModelArguments) -> dict:
+    """The backbone's identity (`model_identity`); a mistyped folder is named as missing, as `dhrd train` does."""
+    name = model_args.model_name_or_path
+    if name and not model_args.gguf_file:
+        check_model_reference(name, bare_names=True)
+    return model_identity(resolve_backbone(name), gguf_file=model_args.gguf_file)
 
 
 def _training_flags(training: TrainCommandArguments) -> dict:

@@ -30,16 +30,20 @@ SAMPLE_BYTES_DATA = 1024 * 1024  # of a data file: its first and last MiB
 CONTENT_OF = "content_of"  # the key naming what a content entry fingerprints (`shards` names it when it changed)
 
 
-def model_identity(model: str) -> dict:
-    """`{"source", "revision", "fingerprint"}` of a local folder or a Hub id (its cached snapshot)."""
+def model_identity(model: str, gguf_file: str | None = None) -> dict:
+    """`{"source", "revision", "fingerprint"}` of a local folder or a Hub id.
+
+    A folder is fingerprinted (it can be retrained in place). A Hub id is its commit: the commit names its files,
+    and the snapshot folder fills up as a run downloads them (weights, tokenizer), so a fingerprint taken before
+    the first run would differ from one taken after it and a resumed job would look like another's."""
     folder = Path(model)
     if folder.is_dir():
         return {"source": str(folder.resolve()), "revision": None, "fingerprint": folder_fingerprint(folder)}
     from transformers.utils import cached_file
 
-    config = Path(cached_file(model, "config.json"))  # .../snapshots/<commit>/config.json, downloaded if needed
-    snapshot = config.parent
-    return {"source": model, "revision": snapshot.name, "fingerprint": folder_fingerprint(snapshot)}
+    # .../snapshots/<commit>/<file>, downloaded if needed; a GGUF repository has no config.json
+    snapshot = Path(cached_file(model, gguf_file or "config.json")).parent
+    return {"source": model, "revision": snapshot.name, "fingerprint": None}
 
 
 def folder_fingerprint(folder: Path) -> str:
@@ -50,16 +54,29 @@ def folder_fingerprint(folder: Path) -> str:
             digest.update(name.encode() + b"\0" + path.read_bytes())
     for path in sorted(folder.glob("*.safetensors")):
         digest.update(path.name.encode() + b"\0" + _safetensors_sample(path))
+    for path in sorted(folder.glob("*.gguf")):  # a GGUF backbone's weights (no safetensors beside them)
+        digest.update(path.name.encode() + b"\0" + _file_sample(path))
     return digest.hexdigest()
 
 
 def _safetensors_sample(path: Path) -> bytes:
     """The file's size, its header, and 64 KiB from the start, middle and end of its data."""
-    size = path.stat().st_size
     with open(path, "rb") as handle:
         header_length = int.from_bytes(handle.read(8), "little")
-        parts = [size.to_bytes(8, "little"), handle.read(min(header_length, size))]
-        start = 8 + header_length
+        header = handle.read(min(header_length, path.stat().st_size))
+    return path.stat().st_size.to_bytes(8, "little") + header + _samples(path, 8 + header_length)
+
+
+def _file_sample(path: Path) -> bytes:
+    """The file's size, and 64 KiB from its start, middle and end."""
+    return path.stat().st_size.to_bytes(8, "little") + _samples(path, 0)
+
+
+def _samples(path: Path, start: int) -> bytes:
+    """64 KiB from the start, middle and end of what follows `start`."""
+    size = path.stat().st_size
+    parts = []
+    with open(path, "rb") as handle:
         for offset in (start, start + max(0, size - start) // 2, max(start, size - SAMPLE_BYTES)):
             handle.seek(offset)
             parts.append(handle.read(SAMPLE_BYTES))
