@@ -239,11 +239,22 @@ def test_a_dict_eval_set_without_a_named_set_is_refused_in_one_line(tmp_path, fl
     assert "\n" not in str(error.value)
 
 
-def test_the_demo_refuses_early_stopping_in_one_line(capsys):
-    """The demo scores held-out rows at a fixed step count: early stopping would choose on them (and its default
-    `save_strategy="no"` once produced a refusal that named a flag the user never gave)."""
+@pytest.mark.parametrize(
+    "flags",
+    [
+        ["--early_stopping_patience", "2"],
+        ["--early-stopping-patience=2"],
+        ["--load_best_model_at_end", "true", "--eval_strategy", "steps"],
+        ["--lr_scheduler_type", "reduce_lr_on_plateau", "--eval_strategy", "steps"],
+        ["--lr_scheduler_type", "greedy", "--eval_strategy", "steps"],
+    ],
+)
+def test_the_demo_refuses_choosing_on_its_held_out_rows_in_one_line(flags, capsys):
+    """The demo scores held-out rows at a fixed step count: early stopping, the best checkpoint or a scheduler that
+    reads the evaluations would choose on them (and its default `save_strategy="no"` once produced a refusal that
+    named a flag the user never gave)."""
     from trainer.cli import main
 
-    assert main(["demo", "--early_stopping_patience", "2"]) != 0
+    assert main(["demo", *flags]) != 0
     line = capsys.readouterr().err.strip().splitlines()[-1]
     assert "fixed step count" in line and "dhrd train --validation_file" in line and "save_strategy" not in line

@@ -144,29 +144,36 @@ def cmd_export(argv: Sequence[str]) -> str:
     return run_export(args)
 
 
+DEMO_CHOOSES_ON_HELD_OUT_ROWS = (
+    "dhrd demo compares its methods at a fixed step count on held-out rows, and early stopping, the best checkpoint "
+    "or a plateau/greedy scheduler would choose on those rows: use them with `dhrd train --validation_file ...`."
+)
+
+
+def _flag_name(arg: str) -> str:
+    """`--early-stopping-patience=2` -> `early_stopping_patience` (HfArgumentParser takes either spelling)."""
+    return arg.split("=", 1)[0].lstrip("-").replace("-", "_") if arg.startswith("--") else ""
+
+
 def cmd_demo(argv: Sequence[str]) -> str:
     from ..device import DeviceArguments
     from ..training.arguments import DHRDTrainingArguments
     from .demo import DemoArguments, run_demo
     from .demo_setting import DEMO_TRAINING_DEFAULTS
 
-    flags = {"--lm_loss_scope", "--lm-loss-scope"}
-    given = [b for a, b in zip(argv, [*argv[1:], ""]) if a in flags] + [
-        a.split("=", 1)[1] for a in argv if "=" in a and a.split("=")[0] in flags
-    ]
-    if "input" in given:
+    # before parsing: these flags' own checks would otherwise refuse first, naming the demo's --save_strategy no
+    if {_flag_name(arg) for arg in argv} & {"early_stopping_patience", "load_best_model_at_end"}:
+        raise ValueError(DEMO_CHOOSES_ON_HELD_OUT_ROWS)
+    args, device, training = _parse(
+        (DemoArguments, DeviceArguments, DHRDTrainingArguments), argv, "dhrd demo", DEMO_TRAINING_DEFAULTS
+    )
+    if training.chooses_on_validation:  # a plateau or greedy scheduler, or any of them from a config file
+        raise ValueError(DEMO_CHOOSES_ON_HELD_OUT_ROWS)
+    if training.lm_loss_scope == "input":
         raise ValueError(
             "dhrd demo trains DHRD on rationales; --lm_loss_scope input reads none (its 'DHRD' rows would be the "
             "teacher-free control): compare the two with `dhrd compare --arms input_lm,dhrd`."
         )
-    if any(arg.split("=")[0] == "--early_stopping_patience" for arg in argv):
-        raise ValueError(
-            "dhrd demo compares its methods at a fixed step count on held-out rows, and early stopping would choose "
-            "its checkpoint on those rows: use --early_stopping_patience with `dhrd train --validation_file ...`."
-        )
-    args, device, training = _parse(
-        (DemoArguments, DeviceArguments, DHRDTrainingArguments), argv, "dhrd demo", DEMO_TRAINING_DEFAULTS
-    )
     return run_demo(args, training, device)
 
 

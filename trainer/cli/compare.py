@@ -183,22 +183,22 @@ def _refuse_flags_that_break_the_comparison(
     what the report says they are."""
     if training.chooses_on_validation and args.split == "validation":
         raise ValueError(
-            "--early_stopping_patience / --load_best_model_at_end / --tune_thresholds / reduce_lr_on_plateau choose "
-            "on the validation rows, so scoring them would be optimistic: score the test split (--split test, with "
-            "--test_file or the dataset's test split)."
+            "--early_stopping_patience / --load_best_model_at_end / --tune_thresholds / a reduce_lr_on_plateau or "
+            "greedy scheduler choose on the validation rows, so scoring them would be optimistic: score the test "
+            "split (--split test, with --test_file or the dataset's test split)."
         )
-    # the dhrd and shuffled arms train with the LM weight and scope given; the controls set their own
-    trained = " and ".join(sorted(arm.key for arm in arms if arm.uses_rationales))
-    verb = "arms would be" if " and " in trained else "arm would be"
-    if trained and training.lm_weight == 0:
+    # the arms train with the LM weight and scope given, each control setting its own
+    if training.lm_weight == 0 and (weighted := [arm.key for arm in arms if arm.lm_weight is None]):
         raise ValueError(
-            f"--lm_weight 0 is the pooled arm's setting: the {trained} {verb} the pooled arm. Give a positive weight "
-            "(the default 1 is the paper's)."
+            f"--lm_weight 0 is the pooled arm's setting: the {_arms_would_be(weighted)} the pooled arm. Give a "
+            "positive weight (the default 1 is the paper's)."
         )
-    if trained and training.lm_loss_scope == "input":
+    if training.lm_loss_scope == "input" and (
+        scoped := [a.key for a in arms if a.lm_loss_scope is None and a.lm_weight != 0]
+    ):
         raise ValueError(
-            f"--lm_loss_scope input is the input_lm arm's setting: the {trained} {verb} the input_lm arm. Give "
-            "rationale or all (the default)."
+            f"--lm_loss_scope input is the input_lm arm's setting: the {_arms_would_be(scoped)} the input_lm arm. "
+            "Give rationale or all (the default)."
         )
     if training.resume_from_checkpoint:
         raise ValueError(
@@ -213,6 +213,19 @@ def _refuse_flags_that_break_the_comparison(
             "--dataloader_in_order false would score the rows out of order, and the arms are compared row by row: "
             "drop the flag."
         )
+    if training.prediction_loss_only:
+        raise ValueError("--prediction_loss_only would keep no predictions to score: drop the flag.")
+    if not training.eval_do_concat_batches:
+        raise ValueError(
+            "--eval_do_concat_batches false would return the scored rows batch by batch, and every run is scored "
+            "on all of them at once: drop the flag."
+        )
+
+
+def _arms_would_be(keys: list[str]) -> str:
+    """`['dhrd', 'shuffled']` -> 'dhrd and shuffled arms would be' (in a fixed order, whatever --arms said)."""
+    names = sorted(keys)
+    return f"{', '.join(names[:-1])} and {names[-1]} arms would be" if len(names) > 1 else f"{names[0]} arm would be"
 
 
 def _finished_so_far(

@@ -166,12 +166,13 @@ class DHRDTrainingArguments(TrainingArguments):
     @property
     def chooses_on_validation(self) -> bool:
         """Whether training decides something from the validation rows (when to stop, which checkpoint, when to lower
-        the learning rate, the thresholds): a model chosen there scores optimistically there."""
+        the learning rate, the thresholds): a model chosen there scores optimistically there. (transformers' scheduler
+        types are str enums.)"""
         return bool(
             self.early_stopping_patience is not None
             or self.tune_thresholds
             or self.load_best_model_at_end
-            or self.lr_scheduler_type == "reduce_lr_on_plateau"  # transformers' scheduler types are str enums
+            or self.lr_scheduler_type in ("reduce_lr_on_plateau", "greedy")  # they step on the evaluations
         )
 
     @property
