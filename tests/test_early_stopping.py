@@ -249,12 +249,29 @@ def test_a_dict_eval_set_without_a_named_set_is_refused_in_one_line(tmp_path, fl
         ["--lr_scheduler_type", "greedy", "--eval_strategy", "steps"],
     ],
 )
-def test_the_demo_refuses_choosing_on_its_held_out_rows_in_one_line(flags, capsys):
+def test_the_demo_refuses_choosing_on_its_held_out_rows_in_one_line(flags, capsys, tmp_path):
     """The demo scores held-out rows at a fixed step count: early stopping, the best checkpoint or a scheduler that
     reads the evaluations would choose on them (and its default `save_strategy="no"` once produced a refusal that
-    named a flag the user never gave)."""
-    from trainer.cli import main
+    named a flag the user never gave). Given as flags or in a config file alike."""
+    import yaml
+
+    from trainer.cli import _flag_values, main
 
     assert main(["demo", *flags]) != 0
     line = capsys.readouterr().err.strip().splitlines()[-1]
     assert "fixed step count" in line and "dhrd train --validation_file" in line and "save_strategy" not in line
+    config = tmp_path / "demo.yaml"
+    config.write_text(yaml.safe_dump({**_flag_values(flags), "max_steps": 1}))
+    assert main(["demo", str(config)]) != 0
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "fixed step count" in line and "save_strategy" not in line, line
+
+
+@pytest.mark.parametrize("flags", [["--load_best_model_at_end", "false"], ["--load-best-model-at-end=False"]])
+def test_the_demo_takes_a_best_checkpoint_flag_that_is_off(flags, capsys):
+    """Saying the best checkpoint is off chooses nothing: the demo's refusal reads the value, not only the name (here
+    the run goes on to the next check, the input scope's, which stops it before anything trains)."""
+    from cli_helpers import refusal_in_process
+
+    line = refusal_in_process(capsys, "demo", *flags, "--lm_loss_scope", "input")
+    assert "dhrd compare --arms input_lm,dhrd" in line, line

@@ -191,10 +191,44 @@ def test_a_hub_model_is_its_id_and_commit_however_much_of_it_is_downloaded(tmp_p
     assert model_identity("user/tiny-gguf", gguf_file="model.Q4.gguf")["revision"] == commit
 
 
-def test_a_local_gguf_folder_is_fingerprinted_by_its_gguf_file(tmp_path):
-    folder = tmp_path / "gguf"
-    folder.mkdir()
-    (folder / "model.gguf").write_bytes(b"GGUF" + bytes(200_000))
-    before = model_identity(str(folder), gguf_file="model.gguf")
-    (folder / "model.gguf").write_bytes(b"GGUF" + bytes(100_000) + b"\1" + bytes(99_999))  # replaced, same size
-    assert model_identity(str(folder), gguf_file="model.gguf") != before
+def test_a_gguf_file_in_a_subfolder_names_its_commit_and_its_content(tmp_path, monkeypatch):
+    """GGUF repositories often keep each quantisation in a folder (`Q4_K_M/model.gguf`): the revision is still the
+    snapshot's commit, and a local GGUF file is fingerprinted wherever it sits (a folder's other fingerprints, from
+    before GGUF files counted, stay as they were)."""
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "cache"))
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    snapshot = _hub_snapshot(tmp_path / "cache", "user/quantised", commit)
+    (snapshot / "Q4_K_M").mkdir()
+    (snapshot / "Q4_K_M" / "model.gguf").write_bytes(b"GGUF" + bytes(100))
+    assert model_identity("user/quantised", gguf_file="Q4_K_M/model.gguf")["revision"] == commit
+
+    folder = tmp_path / "local"
+    _model(folder, seed=0)
+    plain = model_identity(str(folder))
+    (folder / "Q4").mkdir()
+    (folder / "Q4" / "model.gguf").write_bytes(b"GGUF" + bytes(200_000))
+    assert model_identity(str(folder)) == plain  # a folder that also holds a GGUF file: fingerprinted as before
+    before = model_identity(str(folder), gguf_file="Q4/model.gguf")
+    (folder / "Q4" / "model.gguf").write_bytes(b"GGUF" + bytes(100_000) + b"\1" + bytes(99_999))  # same size
+    assert model_identity(str(folder), gguf_file="Q4/model.gguf") != before
+
+
+def test_a_job_that_fingerprinted_its_hub_model_resumes_at_the_same_commit(tmp_path):
+    """Manifests written before a Hub model was named by its commit hold a fingerprint of its snapshot: the same id
+    and commit is the same model (its files are the commit's); another commit is another model."""
+    from trainer.jobs.shards import JobMismatch, ShardedResults
+
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    older = {"model": {"source": "user/tiny", "revision": commit, "fingerprint": "ab" * 32}, "limit": 3}
+    ShardedResults(tmp_path / "parts", manifest=older).check_manifest()  # an empty folder: nothing to refuse
+    (tmp_path / "parts").mkdir()
+    (tmp_path / "parts" / "manifest.json").write_text(json.dumps(older))
+    now = {"model": {"source": "user/tiny", "revision": commit, "fingerprint": None}, "limit": 3}
+    ShardedResults(tmp_path / "parts", manifest=now).check_manifest()
+    for changed in ({"revision": "f" * 40}, {"source": "user/other"}):
+        with pytest.raises(JobMismatch):
+            ShardedResults(tmp_path / "parts", manifest={**now, "model": {**now["model"], **changed}}).check_manifest()
+    with pytest.raises(JobMismatch):
+        ShardedResults(tmp_path / "parts", manifest={**now, "limit": 4}).check_manifest()

@@ -55,9 +55,14 @@ def _parse(dataclass_types: tuple, argv: Sequence[str], prog: str, defaults: dic
     if defaults:
         parser.set_defaults(**defaults)
     parser.error = _refuse  # argparse's usage + message + exit(2) becomes one line
+    return parser.parse_args_into_dataclasses(args=_flags_of(argv))
+
+
+def _flags_of(argv: Sequence[str]) -> list[str]:
+    """The flags given: `argv`, or the flags of the one config file it names."""
     if len(argv) == 1 and argv[0].endswith((".yaml", ".yml", ".json")):
-        argv = _config_file_argv(argv[0])
-    return parser.parse_args_into_dataclasses(args=list(argv))
+        return _config_file_argv(argv[0])
+    return list(argv)
 
 
 def _refuse(message: str):
@@ -150,9 +155,17 @@ DEMO_CHOOSES_ON_HELD_OUT_ROWS = (
 )
 
 
-def _flag_name(arg: str) -> str:
-    """`--early-stopping-patience=2` -> `early_stopping_patience` (HfArgumentParser takes either spelling)."""
-    return arg.split("=", 1)[0].lstrip("-").replace("-", "_") if arg.startswith("--") else ""
+def _flag_values(flags: Sequence[str]) -> dict[str, str]:
+    """`["--early-stopping-patience=2", "--load_best_model_at_end"]` -> `{"early_stopping_patience": "2",
+    "load_best_model_at_end": "true"}`: HfArgumentParser takes either spelling, and a bare boolean flag is true."""
+    values = {}
+    for index, arg in enumerate(flags):
+        if not arg.startswith("--"):
+            continue
+        name, _, value = arg[2:].partition("=")
+        following = flags[index + 1] if index + 1 < len(flags) else "--"
+        values[name.replace("-", "_")] = value or ("true" if following.startswith("--") else following)
+    return values
 
 
 def cmd_demo(argv: Sequence[str]) -> str:
@@ -162,7 +175,9 @@ def cmd_demo(argv: Sequence[str]) -> str:
     from .demo_setting import DEMO_TRAINING_DEFAULTS
 
     # before parsing: these flags' own checks would otherwise refuse first, naming the demo's --save_strategy no
-    if {_flag_name(arg) for arg in argv} & {"early_stopping_patience", "load_best_model_at_end"}:
+    given = _flag_values(_flags_of(argv))
+    best_checkpoint = given.get("load_best_model_at_end", "false").lower() not in ("false", "0", "no")
+    if "early_stopping_patience" in given or best_checkpoint:
         raise ValueError(DEMO_CHOOSES_ON_HELD_OUT_ROWS)
     args, device, training = _parse(
         (DemoArguments, DeviceArguments, DHRDTrainingArguments), argv, "dhrd demo", DEMO_TRAINING_DEFAULTS

@@ -33,17 +33,36 @@ CONTENT_OF = "content_of"  # the key naming what a content entry fingerprints (`
 def model_identity(model: str, gguf_file: str | None = None) -> dict:
     """`{"source", "revision", "fingerprint"}` of a local folder or a Hub id.
 
-    A folder is fingerprinted (it can be retrained in place). A Hub id is its commit: the commit names its files,
-    and the snapshot folder fills up as a run downloads them (weights, tokenizer), so a fingerprint taken before
-    the first run would differ from one taken after it and a resumed job would look like another's."""
+    A folder is fingerprinted (it can be retrained in place), with the GGUF file a backbone loads from when there is
+    one. A Hub id is its commit: the commit names its files, and the snapshot folder fills up as a run downloads
+    them (weights, tokenizer), so a fingerprint taken before the first run would differ from one taken after it and
+    a resumed job would look like another's."""
     folder = Path(model)
     if folder.is_dir():
-        return {"source": str(folder.resolve()), "revision": None, "fingerprint": folder_fingerprint(folder)}
+        fingerprint = folder_fingerprint(folder)
+        if gguf_file:  # a GGUF backbone's weights, wherever in the folder (no safetensors beside them)
+            path = folder / gguf_file
+            fingerprint = hashlib.sha256(fingerprint.encode() + _file_sample(path)).hexdigest()
+        return {"source": str(folder.resolve()), "revision": None, "fingerprint": fingerprint}
     from transformers.utils import cached_file
 
-    # .../snapshots/<commit>/<file>, downloaded if needed; a GGUF repository has no config.json
-    snapshot = Path(cached_file(model, gguf_file or "config.json")).parent
+    # .../snapshots/<commit>/<file>, downloaded if needed (a GGUF repository has no config.json, and may keep its
+    # files in folders)
+    file = Path(cached_file(model, gguf_file or "config.json"))
+    snapshot = next(parent for parent in file.parents if parent.parent.name == "snapshots")
     return {"source": model, "revision": snapshot.name, "fingerprint": None}
+
+
+def hub_models_by_commit(stored: Any, wanted: Any) -> Any:
+    """`stored` (a job's manifest as an older version wrote it) with each Hub model that `wanted` names by the same id
+    and commit taken as that model: versions before 2026-12-08 recorded a fingerprint of the snapshot folder
+    instead, which the commit decides."""
+    if not (isinstance(stored, dict) and isinstance(wanted, dict)):
+        return stored
+    if set(wanted) == {"source", "revision", "fingerprint"} and wanted["revision"] and wanted["fingerprint"] is None:
+        same = stored.get("source") == wanted["source"] and stored.get("revision") == wanted["revision"]
+        return {**stored, "fingerprint": None} if same else stored
+    return {key: hub_models_by_commit(value, wanted.get(key)) for key, value in stored.items()}
 
 
 def folder_fingerprint(folder: Path) -> str:
@@ -54,8 +73,6 @@ def folder_fingerprint(folder: Path) -> str:
             digest.update(name.encode() + b"\0" + path.read_bytes())
     for path in sorted(folder.glob("*.safetensors")):
         digest.update(path.name.encode() + b"\0" + _safetensors_sample(path))
-    for path in sorted(folder.glob("*.gguf")):  # a GGUF backbone's weights (no safetensors beside them)
-        digest.update(path.name.encode() + b"\0" + _file_sample(path))
     return digest.hexdigest()
 
 

@@ -27,7 +27,7 @@ from typing import IO
 
 import numpy as np
 
-from .fingerprint import CONTENT_OF
+from .fingerprint import CONTENT_OF, hub_models_by_commit
 from .ranks import Ranks
 
 HASH_MASK = (1 << 64) - 1
@@ -216,6 +216,7 @@ class ShardedResults:
         if path.is_file():
             stored = json.loads(path.read_text(encoding="utf-8"))
             stored = with_defaults(stored, self.defaults, self.manifest or {})
+            stored = hub_models_by_commit(stored, self.manifest or {})
             if self.manifest is not None and stored != self.manifest:
                 changed = changed_contents(stored, self.manifest)
                 if changed and not describe_differences(stored, self.manifest, skip=changed):
