@@ -371,3 +371,52 @@ def test_overwrite_removes_the_earlier_jobs_kept_exports(job, tmp_path, capsys):
     assert [json.loads(line)["id"] for line in open(next((tmp_path / "cmp" / "runs").glob("*.jsonl")))] == [
         "pooled-seed1"
     ]
+
+
+@pytest.mark.parametrize(
+    "kind_flags",
+    [
+        # single-label, LoRA, balanced class weights, length-grouped batches, the test split
+        ("--lora_r", "4", "--class_weights", "balanced", "--train_sampling_strategy", "group_by_length"),
+        # multi-label with thresholds tuned on the validation rows (so the test split is scored)
+        ("--problem_type", "multi_label_classification", "--label_names", "cold,wet", "--tune_thresholds",
+         "--eval_strategy", "no"),
+    ],
+    ids=["lora_class_weights_group_by_length", "multi_label_tuned_thresholds"],
+)  # fmt: skip
+def test_a_kept_model_predicts_what_its_record_says(kind_flags, tmp_path, tiny_backbone_dir, capsys):
+    """The flags users combine, through compare and back out: each run's kept export, run by `dhrd predict` on the
+    scored rows, gives the predictions its record holds, row by row (LoRA merged into the export, class weights,
+    tuned thresholds in its config, rows scored in input order whatever the training sampler)."""
+    kind = "multi_label" if "multi_label_classification" in kind_flags else "single_label"
+    for name, rows, seed in (("train", 16, 0), ("valid", 8, 1), ("test", 9, 2)):
+        data = _kind_rows(kind, rows, seed) if kind == "multi_label" else None
+        if data is None:
+            _write(tmp_path / f"{name}.jsonl", rows, seed)
+        else:
+            (tmp_path / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in data))
+    dhrd_in_process(
+        capsys, "compare", "--model_name_or_path", str(tiny_backbone_dir), *kind_flags,
+        "--train_file", str(tmp_path / "train.jsonl"), "--validation_file", str(tmp_path / "valid.jsonl"),
+        "--test_file", str(tmp_path / "test.jsonl"), "--split", "test", "--output_dir", str(tmp_path / "cmp"),
+        "--arms", "pooled,dhrd", "--seeds", "0", "--max_steps", "3", "--learning_rate", "1e-3",
+        "--per_device_train_batch_size", "4", "--report_to", "none", "--save_strategy", "no", "--max_length", "96",
+        "--max_input_length", "24", "--bootstrap_draws", "50", "--disable_tqdm", "true", "--keep_models",
+    )  # fmt: skip
+    lines = [line for path in (tmp_path / "cmp" / "runs").glob("*.jsonl") for line in open(path)]
+    records = {record["id"]: record for record in map(json.loads, lines)}
+    assert sorted(records) == ["dhrd-seed0", "pooled-seed0"]
+    for run_id, record in records.items():
+        export = tmp_path / "cmp" / "runs" / run_id / "export"
+        out = tmp_path / f"{run_id}.jsonl"
+        dhrd_in_process(capsys, "predict", "--model", str(export), "--test_file", str(tmp_path / "test.jsonl"),
+                        "--output_file", str(out), "--text_column", "text")  # fmt: skip
+        predicted = [json.loads(line) for line in out.read_text().splitlines()]
+        config = json.loads((export / "config.json").read_text())
+        label2id = {name: int(index) for index, name in config["id2label"].items()}
+        if kind == "multi_label":
+            assert config.get("label_thresholds")  # tuned on the validation rows, decided with
+            as_ids = [[int(name in row["labels"]) for name in sorted(label2id, key=label2id.get)] for row in predicted]
+        else:
+            as_ids = [label2id[row["label"]] for row in predicted]
+        assert as_ids == record["predictions"], run_id
