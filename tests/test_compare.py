@@ -390,11 +390,12 @@ def test_a_kept_model_predicts_what_its_record_says(kind_flags, tmp_path, tiny_b
     tuned thresholds in its config, rows scored in input order whatever the training sampler)."""
     kind = "multi_label" if "multi_label_classification" in kind_flags else "single_label"
     for name, rows, seed in (("train", 16, 0), ("valid", 8, 1), ("test", 9, 2)):
-        data = _kind_rows(kind, rows, seed) if kind == "multi_label" else None
-        if data is None:
-            _write(tmp_path / f"{name}.jsonl", rows, seed)
+        if kind == "multi_label":
+            (tmp_path / f"{name}.jsonl").write_text(
+                "".join(json.dumps(r) + "\n" for r in _kind_rows(kind, rows, seed))
+            )
         else:
-            (tmp_path / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in data))
+            _write(tmp_path / f"{name}.jsonl", rows, seed)
     dhrd_in_process(
         capsys, "compare", "--model_name_or_path", str(tiny_backbone_dir), *kind_flags,
         "--train_file", str(tmp_path / "train.jsonl"), "--validation_file", str(tmp_path / "valid.jsonl"),

@@ -240,29 +240,32 @@ def test_a_dict_eval_set_without_a_named_set_is_refused_in_one_line(tmp_path, fl
 
 
 @pytest.mark.parametrize(
-    "flags",
+    "flags, config",
     [
-        ["--early_stopping_patience", "2"],
-        ["--early-stopping-patience=2"],
-        ["--load_best_model_at_end", "true", "--eval_strategy", "steps"],
-        ["--lr_scheduler_type", "reduce_lr_on_plateau", "--eval_strategy", "steps"],
-        ["--lr_scheduler_type", "greedy", "--eval_strategy", "steps"],
+        (["--early_stopping_patience", "2"], {"early_stopping_patience": 2}),
+        (["--early-stopping-patience=2"], {"early_stopping_patience": 2}),
+        (["--load_best_model_at_end", "true", "--eval_strategy", "steps"],
+         {"load_best_model_at_end": True, "eval_strategy": "steps"}),
+        (["--lr_scheduler_type", "reduce_lr_on_plateau", "--eval_strategy", "steps"],
+         {"lr_scheduler_type": "reduce_lr_on_plateau", "eval_strategy": "steps"}),
+        (["--lr_scheduler_type", "greedy", "--eval_strategy", "steps"],
+         {"lr_scheduler_type": "greedy", "eval_strategy": "steps"}),
     ],
-)
-def test_the_demo_refuses_choosing_on_its_held_out_rows_in_one_line(flags, capsys, tmp_path):
+)  # fmt: skip
+def test_the_demo_refuses_choosing_on_its_held_out_rows_in_one_line(flags, config, capsys, tmp_path):
     """The demo scores held-out rows at a fixed step count: early stopping, the best checkpoint or a scheduler that
     reads the evaluations would choose on them (and its default `save_strategy="no"` once produced a refusal that
     named a flag the user never gave). Given as flags or in a config file alike."""
     import yaml
 
-    from trainer.cli import _flag_values, main
+    from trainer.cli import main
 
     assert main(["demo", *flags]) != 0
     line = capsys.readouterr().err.strip().splitlines()[-1]
     assert "fixed step count" in line and "dhrd train --validation_file" in line and "save_strategy" not in line
-    config = tmp_path / "demo.yaml"
-    config.write_text(yaml.safe_dump({**_flag_values(flags), "max_steps": 1}))
-    assert main(["demo", str(config)]) != 0
+    path = tmp_path / "demo.yaml"
+    path.write_text(yaml.safe_dump({**config, "max_steps": 1}))
+    assert main(["demo", str(path)]) != 0
     line = capsys.readouterr().err.strip().splitlines()[-1]
     assert "fixed step count" in line and "save_strategy" not in line, line
 

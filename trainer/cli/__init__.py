@@ -16,6 +16,7 @@ see `dhrd train --help` and the README's "Your own data".
 Bad input ends with one line on stderr and a non-zero exit, not a traceback.
 """
 
+import argparse
 import logging
 import os
 import sys
@@ -48,21 +49,25 @@ USAGE = "\n".join(
 )
 
 
-def _parse(dataclass_types: tuple, argv: Sequence[str], prog: str, defaults: dict | None = None):
+def _parse(
+    dataclass_types: tuple,
+    argv: Sequence[str],
+    prog: str,
+    defaults: dict | None = None,
+    check_flags: Callable[[argparse.Namespace], None] | None = None,
+):
     """Flags, or one YAML/JSON file whose keys are the flags' names (its values go through the same argparse types,
-    so a wrong type in the file is reported like a wrong flag). `defaults` replace the dataclasses' defaults."""
+    so a wrong type in the file is reported like a wrong flag). `defaults` replace the dataclasses' defaults;
+    `check_flags` sees argparse's values before the dataclasses are built (and run their own checks)."""
     parser = HfArgumentParser(dataclass_types, prog=prog, allow_abbrev=False)  # `--learning_rat` is no flag
     if defaults:
         parser.set_defaults(**defaults)
     parser.error = _refuse  # argparse's usage + message + exit(2) becomes one line
-    return parser.parse_args_into_dataclasses(args=_flags_of(argv))
-
-
-def _flags_of(argv: Sequence[str]) -> list[str]:
-    """The flags given: `argv`, or the flags of the one config file it names."""
     if len(argv) == 1 and argv[0].endswith((".yaml", ".yml", ".json")):
-        return _config_file_argv(argv[0])
-    return list(argv)
+        argv = _config_file_argv(argv[0])
+    if check_flags is not None:
+        check_flags(parser.parse_args(list(argv)))
+    return parser.parse_args_into_dataclasses(args=list(argv))
 
 
 def _refuse(message: str):
@@ -155,17 +160,11 @@ DEMO_CHOOSES_ON_HELD_OUT_ROWS = (
 )
 
 
-def _flag_values(flags: Sequence[str]) -> dict[str, str]:
-    """`["--early-stopping-patience=2", "--load_best_model_at_end"]` -> `{"early_stopping_patience": "2",
-    "load_best_model_at_end": "true"}`: HfArgumentParser takes either spelling, and a bare boolean flag is true."""
-    values = {}
-    for index, arg in enumerate(flags):
-        if not arg.startswith("--"):
-            continue
-        name, _, value = arg[2:].partition("=")
-        following = flags[index + 1] if index + 1 < len(flags) else "--"
-        values[name.replace("-", "_")] = value or ("true" if following.startswith("--") else following)
-    return values
+def _refuse_choosing_on_held_out_rows(flags: argparse.Namespace) -> None:
+    """Before the training arguments are built: early stopping's own check would refuse first, naming the demo's
+    `--save_strategy no`, a flag the user never gave."""
+    if flags.early_stopping_patience is not None or flags.load_best_model_at_end:
+        raise ValueError(DEMO_CHOOSES_ON_HELD_OUT_ROWS)
 
 
 def cmd_demo(argv: Sequence[str]) -> str:
@@ -174,15 +173,14 @@ def cmd_demo(argv: Sequence[str]) -> str:
     from .demo import DemoArguments, run_demo
     from .demo_setting import DEMO_TRAINING_DEFAULTS
 
-    # before parsing: these flags' own checks would otherwise refuse first, naming the demo's --save_strategy no
-    given = _flag_values(_flags_of(argv))
-    best_checkpoint = given.get("load_best_model_at_end", "false").lower() not in ("false", "0", "no")
-    if "early_stopping_patience" in given or best_checkpoint:
-        raise ValueError(DEMO_CHOOSES_ON_HELD_OUT_ROWS)
     args, device, training = _parse(
-        (DemoArguments, DeviceArguments, DHRDTrainingArguments), argv, "dhrd demo", DEMO_TRAINING_DEFAULTS
+        (DemoArguments, DeviceArguments, DHRDTrainingArguments),
+        argv,
+        "dhrd demo",
+        DEMO_TRAINING_DEFAULTS,
+        check_flags=_refuse_choosing_on_held_out_rows,
     )
-    if training.chooses_on_validation:  # a plateau or greedy scheduler, or any of them from a config file
+    if training.chooses_on_validation:  # a plateau or greedy scheduler
         raise ValueError(DEMO_CHOOSES_ON_HELD_OUT_ROWS)
     if training.lm_loss_scope == "input":
         raise ValueError(

@@ -78,20 +78,21 @@ def folder_fingerprint(folder: Path) -> str:
 
 def _safetensors_sample(path: Path) -> bytes:
     """The file's size, its header, and 64 KiB from the start, middle and end of its data."""
+    size = path.stat().st_size
     with open(path, "rb") as handle:
         header_length = int.from_bytes(handle.read(8), "little")
-        header = handle.read(min(header_length, path.stat().st_size))
-    return path.stat().st_size.to_bytes(8, "little") + header + _samples(path, 8 + header_length)
+        header = handle.read(min(header_length, size))
+    return size.to_bytes(8, "little") + header + _samples(path, 8 + header_length, size)
 
 
 def _file_sample(path: Path) -> bytes:
     """The file's size, and 64 KiB from its start, middle and end."""
-    return path.stat().st_size.to_bytes(8, "little") + _samples(path, 0)
-
-
-def _samples(path: Path, start: int) -> bytes:
-    """64 KiB from the start, middle and end of what follows `start`."""
     size = path.stat().st_size
+    return size.to_bytes(8, "little") + _samples(path, 0, size)
+
+
+def _samples(path: Path, start: int, size: int) -> bytes:
+    """64 KiB from the start, middle and end of what follows `start` in a file of `size` bytes."""
     parts = []
     with open(path, "rb") as handle:
         for offset in (start, start + max(0, size - start) // 2, max(start, size - SAMPLE_BYTES)):
